@@ -1,0 +1,22 @@
+//===- Passes.h - dma conversion passes -------------------------*- C++ -*-===//
+
+#ifndef DMA_CONVERSION_PASSES_H
+#define DMA_CONVERSION_PASSES_H
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Pass/Pass.h"
+
+namespace mlir::dma {
+
+#define GEN_PASS_DECL
+#include "dma/Conversion/Passes.h.inc"
+
+#define GEN_PASS_REGISTRATION
+#include "dma/Conversion/Passes.h.inc"
+
+} // namespace mlir::dma
+
+#endif // DMA_CONVERSION_PASSES_H

@@ -1,0 +1,43 @@
+//===- Pipelines.h - the named dma pipelines --------------------*- C++ -*-===//
+//
+// The pipelines that take a module using dma ops down to a target, as
+// mlir-opt's `gpu-lower-to-nvvm-pipeline` does for GPU code. Each is
+// registered under its flag for dma-opt and can be built into any
+// OpPassManager by an embedding compiler.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef DMA_PIPELINES_PIPELINES_H
+#define DMA_PIPELINES_PIPELINES_H
+
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Pass/PassOptions.h"
+
+namespace mlir::dma {
+
+/// Options of `--dma-cpu-pipeline`.
+struct CPUPipelineOptions : public PassPipelineOptions<CPUPipelineOptions> {
+  PassOptions::Option<bool> bufferizeFunctionBoundaries{
+      *this, "bufferize-function-boundaries",
+      llvm::cl::desc("Bufferize tensor function arguments and results (to "
+                     "identity-layout memrefs)"),
+      llvm::cl::init(true)};
+  PassOptions::Option<bool> lowerToLLVM{
+      *this, "lower-to-llvm",
+      llvm::cl::desc("Continue past the scf loops down to the LLVM dialect"),
+      llvm::cl::init(true)};
+};
+
+/// dma ops (tensors or memrefs) -> bufferized -> scf loops -> LLVM dialect.
+void buildCPUPipeline(OpPassManager &pm, const CPUPipelineOptions &options);
+
+/// The standard lowering of scf/arith/math/memref/func code to the LLVM
+/// dialect that the CPU pipeline ends with.
+void buildLowerLoopsToLLVM(OpPassManager &pm);
+
+/// Registers every named pipeline under its flag (`dma-cpu-pipeline`, ...).
+void registerPipelines();
+
+} // namespace mlir::dma
+
+#endif // DMA_PIPELINES_PIPELINES_H
