@@ -39,9 +39,11 @@ Value AttentionEmitter::bcast(Value operandDim, Value iv) {
 }
 
 Value AttentionEmitter::headFor(Value heads, Value h) {
-  // max(heads, 1) keeps an (empty) zero-head operand from dividing by zero.
+  // max(heads, 1) keeps an (empty) zero-head operand from dividing by zero;
+  // a single head is index 0 outright (folds when the size is static).
   Value perHead = divui(H, maxsi(heads, index(1)));
-  return divui(h, maxsi(perHead, index(1)));
+  Value head = divui(h, maxsi(perHead, index(1)));
+  return bcast(heads, head);
 }
 
 AttentionRow AttentionEmitter::row(Value b, Value h, Value i) {
