@@ -24,7 +24,7 @@ build: configure
 	cmake --build $(BUILD_DIR) -j $(JOBS)
 
 demo: build
-	$(BUILD_DIR)/bin/dma-demo
+	$(BUILD_DIR)/bin/dma-demo examples/dma-layer/dma_layer.mlir
 
 test: build
 	cmake --build $(BUILD_DIR) --target check-dma -j $(JOBS)

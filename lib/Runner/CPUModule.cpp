@@ -80,6 +80,14 @@ CPUModule::compile(llvm::StringRef source, const CPUPipelineOptions &options) {
   if (!module)
     return makeError("failed to parse the module:\n" + diagnostics);
 
+  // Entry points, looked up once the engine exists so that all code
+  // generation happens here rather than at the first call.
+  std::vector<std::string> entryPoints;
+  module->walk([&](func::FuncOp func) {
+    if (func->hasAttr("llvm.emit_c_interface"))
+      entryPoints.push_back(("_mlir_ciface_" + func.getSymName()).str());
+  });
+
   PassManager pm(&ctx);
   buildCPUPipeline(pm, options);
   if (failed(pm.run(*module)))
@@ -93,6 +101,10 @@ CPUModule::compile(llvm::StringRef source, const CPUPipelineOptions &options) {
     return makeError("JIT compilation failed: " +
                      llvm::toString(engine.takeError()) + "\n" + diagnostics);
   result->engine = std::move(*engine);
+  for (const std::string &name : entryPoints)
+    if (auto fn = result->engine->lookupPacked(name); !fn)
+      return makeError("JIT compilation of " + name +
+                       " failed: " + llvm::toString(fn.takeError()));
   return result;
 }
 
