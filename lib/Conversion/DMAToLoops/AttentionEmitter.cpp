@@ -5,6 +5,7 @@
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 
+#include <cmath>
 #include <limits>
 
 using namespace mlir;
@@ -23,8 +24,11 @@ AttentionEmitter::AttentionEmitter(OpBuilder &b, Location loc,
   Lk = dim(ops.k, 1);
   Hkv = dim(ops.k, 2);
   Dv = dim(ops.v, 3);
+  int64_t staticD = cast<ShapedType>(ops.q.getType()).getDimSize(3);
   if (ops.scale) {
     scale = f32(*ops.scale);
+  } else if (!ShapedType::isDynamic(staticD)) {
+    scale = f32(1.0 / std::sqrt(static_cast<double>(staticD)));
   } else {
     // 1/sqrt(D), from the runtime head dim when it is dynamic.
     Value d = arith::IndexCastOp::create(b, loc, b.getI64Type(), D);

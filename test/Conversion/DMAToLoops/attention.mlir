@@ -76,7 +76,7 @@ func.func @shared_topk(%q: memref<2x8x4x16xf32>, %k: memref<2x32x2x16xf32>,
 //       CHECK:       %[[KEPT:[a-z0-9_]+]] = memref.load %{{.*}}[%[[B]], %c0, %[[I]], %[[J]]] : memref<2x1x8x32xi1>
 //       CHECK:       scf.if %[[KEPT]] -> (f32)
 //       CHECK:         %[[DOT:[a-z0-9_]+]] = scf.for
-//       CHECK:         %[[X:[a-z0-9_]+]] = arith.mulf %{{.*}}, %[[DOT]] : f32
+//       CHECK:         %[[X:[a-z0-9_]+]] = arith.mulf {{.*}}%[[DOT]]{{.*}} : f32
 //       CHECK:         %[[XC:[a-z0-9_]+]] = arith.divf %[[X]], %[[CAP]] : f32
 //       CHECK:         %[[T:[a-z0-9_]+]] = math.tanh %[[XC]] : f32
 //       CHECK:         %[[CAPPED:[a-z0-9_]+]] = arith.mulf %[[T]], %[[CAP]] : f32
