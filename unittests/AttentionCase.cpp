@@ -54,14 +54,16 @@ std::vector<int64_t> broadcastShape(const AttentionCase &c, const Broadcast &b,
 
 /// Params of the forward (`grad` false) or backward kernel, in call order.
 std::vector<Param> attentionParams(const AttentionCase &c, bool grad) {
+  // Head dims are static (kernels are specialised on them, as the tiled
+  // lowering requires); every other size is dynamic.
   std::vector<Param> ps;
   if (grad)
-    ps.push_back({"grad", 4, "f32"});
-  ps.push_back({"q", 4, "f32"});
-  ps.push_back({"k", 4, "f32"});
-  ps.push_back({"v", 4, "f32"});
+    ps.push_back({"grad", 4, "f32", false, c.Dv});
+  ps.push_back({"q", 4, "f32", false, c.D});
+  ps.push_back({"k", 4, "f32", false, c.D});
+  ps.push_back({"v", 4, "f32", false, c.Dv});
   if (grad) {
-    ps.push_back({"out", 4, "f32"});
+    ps.push_back({"out", 4, "f32", false, c.Dv});
     ps.push_back({"lse", 3, "f32"});
   }
   if (c.bias)
@@ -82,13 +84,13 @@ std::vector<Param> attentionParams(const AttentionCase &c, bool grad) {
     break;
   }
   if (grad) {
-    ps.push_back({"dq", 4, "f32", true});
-    ps.push_back({"dk", 4, "f32", true});
-    ps.push_back({"dv", 4, "f32", true});
+    ps.push_back({"dq", 4, "f32", true, c.D});
+    ps.push_back({"dk", 4, "f32", true, c.D});
+    ps.push_back({"dv", 4, "f32", true, c.Dv});
     if (c.bias)
       ps.push_back({"dbias", 4, "f32", true});
   } else {
-    ps.push_back({"o", 4, "f32", true});
+    ps.push_back({"o", 4, "f32", true, c.Dv});
     ps.push_back({"lse", 3, "f32", true});
   }
   return ps;
@@ -310,7 +312,8 @@ std::string attentionKernelSource(const AttentionCase &c) {
 }
 
 AttentionErrors checkAttentionCase(const AttentionCase &c,
-                                   const std::string &pipelineOptions) {
+                                   const std::string &pipelineOptions,
+                                   AttentionResults *results) {
   AttentionErrors errors;
   mlir::dma::CPUModule *module =
       compileCached(attentionKernelSource(c), pipelineOptions);
@@ -368,6 +371,11 @@ AttentionErrors checkAttentionCase(const AttentionCase &c,
   if (llvm::Error err = module->call("bwd", bwd.args(attentionParams(c, true)))) {
     ADD_FAILURE() << llvm::toString(std::move(err));
     return errors;
+  }
+  if (results) {
+    *results = {o, lse, bwd.f32["dq"].toArray(), bwd.f32["dk"].toArray(),
+                bwd.f32["dv"].toArray(),
+                p.bias ? bwd.f32["dbias"].toArray() : Array()};
   }
   oracle::AttentionGrads g = oracle::attentionBackward(p, dO);
   errors.dq = oracle::relativeError(bwd.f32["dq"].toArray().data, g.dq.data);

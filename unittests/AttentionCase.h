@@ -55,10 +55,17 @@ struct AttentionErrors {
   int64_t emptyRows = 0;
 };
 
+/// What one run of a case computed.
+struct AttentionResults {
+  Array o, lse, dq, dk, dv, dbias;
+};
+
 /// Runs the forward and backward of `c` through --dma-cpu-pipeline with
 /// `pipelineOptions` and asserts the spec's f32 tolerances (gtest failures).
+/// The outputs are returned through `results` when given.
 AttentionErrors checkAttentionCase(const AttentionCase &c,
-                                   const std::string &pipelineOptions = "");
+                                   const std::string &pipelineOptions = "",
+                                   AttentionResults *results = nullptr);
 
 /// Builds the oracle problem of a case (random inputs from its seed).
 oracle::AttentionProblem makeProblem(const AttentionCase &c);

@@ -71,18 +71,18 @@ Array randomArray(std::mt19937 &rng, std::vector<int64_t> shape,
   return roundToF32(std::move(a));
 }
 
-std::string Param::memrefType() const {
-  std::string s = "memref<";
-  for (int i = 0; i < rank; ++i)
-    s += "?x";
-  return s + elementType + ">";
+namespace {
+std::string shapeOf(const Param &p) {
+  std::string s;
+  for (int i = 0; i < p.rank; ++i)
+    s += (i == p.rank - 1 && p.lastDim > 0 ? std::to_string(p.lastDim) : "?") +
+         std::string("x");
+  return s + p.elementType;
 }
-std::string Param::tensorType() const {
-  std::string s = "tensor<";
-  for (int i = 0; i < rank; ++i)
-    s += "?x";
-  return s + elementType + ">";
-}
+} // namespace
+
+std::string Param::memrefType() const { return "memref<" + shapeOf(*this) + ">"; }
+std::string Param::tensorType() const { return "tensor<" + shapeOf(*this) + ">"; }
 
 std::string clause(const Param &p) {
   return p.name + "(%" + p.name + " : " + p.tensorType() + ")";

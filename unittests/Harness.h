@@ -64,6 +64,7 @@ struct Param {
   int rank;
   std::string elementType; // f32, i32, i1, ...
   bool output = false;
+  int64_t lastDim = 0; // static size of the last dimension (0: dynamic)
   std::string memrefType() const;
   std::string tensorType() const;
 };

@@ -4,6 +4,7 @@
 #include "dma/Conversion/Passes.h"
 #include "dma/Dialect/DMA/IR/DMADialect.h"
 #include "dma/Dialect/DMA/Transforms/BufferizableOpInterfaceImpl.h"
+#include "dma/Dialect/DMA/Transforms/Passes.h"
 #include "dma/Pipelines/Pipelines.h"
 
 #include "mlir/IR/DialectRegistry.h"
@@ -15,5 +16,6 @@ void mlir::dma::registerAllDialects(DialectRegistry &registry) {
 
 void mlir::dma::registerAllPasses() {
   registerDMAConversionPasses();
+  registerDMATransformsPasses();
   registerPipelines();
 }

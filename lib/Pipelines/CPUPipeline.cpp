@@ -1,6 +1,7 @@
 //===- CPUPipeline.cpp - the dma-cpu-pipeline -----------------------------===//
 
 #include "dma/Conversion/Passes.h"
+#include "dma/Dialect/DMA/Transforms/Passes.h"
 #include "dma/Pipelines/Pipelines.h"
 
 #include "mlir/Conversion/Passes.h"
@@ -8,6 +9,8 @@
 #include "mlir/Dialect/Bufferization/Pipelines/Passes.h"
 #include "mlir/Dialect/Bufferization/Transforms/Passes.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Linalg/Passes.h"
+#include "mlir/Dialect/SCF/Transforms/Passes.h"
 #include "mlir/Dialect/MemRef/Transforms/Passes.h"
 #include "mlir/Pass/PassRegistry.h"
 #include "mlir/Transforms/Passes.h"
@@ -40,8 +43,23 @@ void dma::buildCPUPipeline(OpPassManager &pm,
   bufferize.functionBoundaryTypeConversion =
       bufferization::LayoutMapOption::IdentityLayoutMap;
   pm.addPass(bufferization::createOneShotBufferizePass(bufferize));
+  if (options.tile) {
+    dma::DMATileAttentionOptions tiling;
+    tiling.qTile = options.qTile;
+    tiling.kTile = options.kTile;
+    tiling.countVisits = options.countVisits;
+    pm.addPass(dma::createDMATileAttention(tiling));
+    pm.addPass(dma::createDMABlockSkip(dma::DMABlockSkipOptions{options.skip}));
+    pm.addPass(
+        dma::createDMAGatherKeys(dma::DMAGatherKeysOptions{options.skip}));
+    // The tiles are tensors: bufferize them (one buffer per tile).
+    pm.addPass(bufferization::createOneShotBufferizePass());
+  }
+  // Frees every allocation made so far (destinations, tiles, scratch).
   bufferization::buildBufferDeallocationPipeline(pm);
   pm.addPass(dma::createConvertDMAToLoops());
+  pm.addPass(createConvertLinalgToLoopsPass());
+  pm.addPass(createForallToForLoopPass());
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
   if (options.lowerToLLVM)
@@ -51,6 +69,7 @@ void dma::buildCPUPipeline(OpPassManager &pm,
 void dma::registerPipelines() {
   PassPipelineRegistration<CPUPipelineOptions>(
       "dma-cpu-pipeline",
-      "Lower dma ops to the LLVM dialect for the CPU: bufferize, loops, LLVM",
+      "Lower dma ops to the LLVM dialect for the CPU: bufferize, tile, skip "
+      "or gather, loops, LLVM",
       buildCPUPipeline);
 }

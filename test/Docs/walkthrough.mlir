@@ -7,7 +7,7 @@
 // BUF-NEXT: dma.attention q(%arg0 : memref<1x4x2x8xf32>) k(%arg1 : memref<1x16x1x8xf32>) v(%arg2 : memref<1x16x1x8xf32>) bias(%arg3 : memref<1x1x1x16xf32>) keep(%arg4 : memref<1x1x4xi32>) outs(%alloc, %alloc_0 : memref<1x4x2x8xf32>, memref<1x2x4xf32>) causal
 // BUF-NEXT: return %alloc, %alloc_0 : memref<1x4x2x8xf32>, memref<1x2x4xf32>
 
-// RUN: dma-opt %dma_src_root/docs/examples/walkthrough.mlir --dma-cpu-pipeline=lower-to-llvm=false | FileCheck %s --check-prefix=LOOPS
+// RUN: dma-opt %dma_src_root/docs/examples/walkthrough.mlir --dma-cpu-pipeline="tile=false lower-to-llvm=false" | FileCheck %s --check-prefix=LOOPS
 // LOOPS: scf.parallel (%arg5, %arg6) = (%c0, %c0) to (%c2, %c4) step (%c1, %c1) {
 // LOOPS-NEXT: %0 = arith.addi %arg6, %c12 : index
 // LOOPS-NEXT: %1 = scf.for %arg7 = %c0 to %c4 step %c1 iter_args(%arg8 = %cst_0) -> (f32) {
@@ -24,7 +24,7 @@
 // LOOPS: %2 = arith.cmpf oeq, %1, %cst_0 : f32
 // LOOPS-NEXT: scf.if %2 {
 
-// RUN: dma-opt %dma_src_root/docs/examples/walkthrough.mlir --dma-cpu-pipeline | FileCheck %s --check-prefix=LLVM
+// RUN: dma-opt %dma_src_root/docs/examples/walkthrough.mlir --dma-cpu-pipeline=tile=false | FileCheck %s --check-prefix=LLVM
 // LLVM: llvm.func @attend(%arg0: !llvm.ptr, %arg1: !llvm.ptr, %arg2: i64,
 // LLVM: llvm.intr.exp(%{{.*}}) : (f32) -> f32
 // LLVM: llvm.intr.log(%{{.*}}) : (f32) -> f32

@@ -22,6 +22,26 @@ struct CPUPipelineOptions : public PassPipelineOptions<CPUPipelineOptions> {
       llvm::cl::desc("Bufferize tensor function arguments and results (to "
                      "identity-layout memrefs)"),
       llvm::cl::init(true)};
+  PassOptions::Option<bool> tile{
+      *this, "tile",
+      llvm::cl::desc("Tile attention into the online-softmax form "
+                     "(dma-tile-attention); false keeps the direct loops"),
+      llvm::cl::init(true)};
+  PassOptions::Option<int64_t> qTile{
+      *this, "q-tile", llvm::cl::desc("Query rows per tile"),
+      llvm::cl::init(64)};
+  PassOptions::Option<int64_t> kTile{*this, "k-tile",
+                                     llvm::cl::desc("Keys per tile"),
+                                     llvm::cl::init(64)};
+  PassOptions::Option<bool> skip{
+      *this, "skip",
+      llvm::cl::desc("Skip masked tiles and gather kept keys "
+                     "(dma-block-skip, dma-gather-keys)"),
+      llvm::cl::init(true)};
+  PassOptions::Option<bool> countVisits{
+      *this, "count-visits",
+      llvm::cl::desc("Count visited key tiles and keys in @dma_visit_counts"),
+      llvm::cl::init(false)};
   PassOptions::Option<bool> lowerToLLVM{
       *this, "lower-to-llvm",
       llvm::cl::desc("Continue past the scf loops down to the LLVM dialect"),

@@ -21,12 +21,15 @@ struct ConvertDMAToLoopsPass
   void runOnOperation() override {
     SmallVector<Operation *> ops;
     getOperation()->walk([&](Operation *op) {
-      if (isa<ValueBiasOp, TopKOp, AttentionOp, AttentionGradOp>(op))
+      if (isa<DMADialect>(op->getDialect()))
         ops.push_back(op);
     });
     IRRewriter rewriter(&getContext());
     for (Operation *op : ops) {
-      if (op->getNumResults() != 0) {
+      bool onTensors = llvm::any_of(op->getOperandTypes(), [](Type t) {
+        return isa<RankedTensorType>(t);
+      });
+      if (onTensors) {
         op->emitOpError("is still on tensors; run one-shot-bufferize before "
                         "convert-dma-to-loops");
         return signalPassFailure();
@@ -38,7 +41,33 @@ struct ConvertDMAToLoopsPass
           .Case([&](AttentionOp o) { lowerAttentionToLoops(rewriter, o); })
           .Case([&](AttentionGradOp o) {
             lowerAttentionGradToLoops(rewriter, o);
-          });
+          })
+          .Case([&](TileIotaOp o) { lowerTileIotaToLoops(rewriter, o); })
+          .Case([&](TilePositionsOp o) {
+            lowerTilePositionsToLoops(rewriter, o);
+          })
+          .Case([&](TileCountOp o) {
+            rewriter.replaceAllUsesWith(o.getCount(),
+                                        lowerTileCountToLoops(rewriter, o));
+          })
+          .Case([&](TileCandidatesOp o) {
+            lowerTileCandidatesToLoops(rewriter, o);
+          })
+          .Case([&](TileGatherOp o) { lowerTileGatherToLoops(rewriter, o); })
+          .Case([&](TileScatterOp o) { lowerTileScatterToLoops(rewriter, o); })
+          .Case([&](TileDotOp o) { lowerTileDotToLoops(rewriter, o); })
+          .Case([&](TileLogitsOp o) { lowerTileLogitsToLoops(rewriter, o); })
+          .Case([&](TileSoftmaxOp o) { lowerTileSoftmaxToLoops(rewriter, o); })
+          .Case([&](TileStoreOutputOp o) {
+            lowerTileStoreOutputToLoops(rewriter, o);
+          })
+          .Case([&](TileProbsOp o) { lowerTileProbsToLoops(rewriter, o); })
+          .Case([&](TileDScoresOp o) { lowerTileDScoresToLoops(rewriter, o); })
+          .Case([&](TileRowDotOp o) { lowerTileRowDotToLoops(rewriter, o); })
+          .Case([&](TileBiasGradOp o) {
+            lowerTileBiasGradToLoops(rewriter, o);
+          })
+          .Case([&](MaskSummaryOp o) { lowerMaskSummaryToLoops(rewriter, o); });
       rewriter.eraseOp(op);
     }
   }

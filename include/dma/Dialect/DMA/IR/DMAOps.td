@@ -269,4 +269,6 @@ def DMA_AttentionGradOp : DMA_DPSOp<"attention_grad"> {
   }]);
 }
 
+include "dma/Dialect/DMA/IR/DMATileOps.td"
+
 #endif // DMA_DIALECT_DMA_IR_DMAOPS_TD

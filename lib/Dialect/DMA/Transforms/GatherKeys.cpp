@@ -1,0 +1,235 @@
+//===- GatherKeys.cpp - the dma-gather-keys pass --------------------------===//
+//
+// Top-k masks: replace the walk over contiguous key tiles by a walk over
+// gathered chunks of keys (see Passes.td):
+//  * shared, forward: chunks of the sorted kept list, up to the causal limit;
+//  * shared, backward: the outer parallel loop runs over chunks of the list;
+//  * per-query, forward: chunks of the query tile's candidate keys.
+// In every case the key positions op (dma.tile.iota, marked
+// dma.key_positions) becomes a dma.tile.positions over the list, and the
+// loop bound becomes the number of chunks.
+//
+//===----------------------------------------------------------------------===//
+
+#include "TileBuilder.h"
+#include "dma/Dialect/DMA/IR/DMAOps.h"
+#include "dma/Dialect/DMA/Transforms/Passes.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+
+namespace mlir::dma {
+#define GEN_PASS_DEF_DMAGATHERKEYS
+#include "dma/Dialect/DMA/Transforms/Passes.h.inc"
+} // namespace mlir::dma
+
+using namespace mlir;
+using namespace mlir::dma;
+
+namespace {
+
+using IPred = arith::CmpIPredicate;
+
+int ip(IPred p) { return static_cast<int>(p); }
+
+int64_t tileRows(Value tile) {
+  return cast<ShapedType>(tile.getType()).getDimSize(0);
+}
+
+/// The key positions op directly inside `block`.
+TileIotaOp keyPositionsIn(Block *block) {
+  for (Operation &op : *block)
+    if (auto iota = dyn_cast<TileIotaOp>(op);
+        iota && iota->hasAttr(kKeyPositionsAttr))
+      return iota;
+  return nullptr;
+}
+
+/// The first top-k logits op (not yet gathered) nested in `op`.
+TileLogitsOp topKLogitsIn(Operation *op) {
+  TileLogitsOp found;
+  op->walk([&](TileLogitsOp logits) {
+    if (!found && ((logits.getKeep() && !logits.getKeysKept()) ||
+                   logits.getKeepScore()))
+      found = logits;
+  });
+  return found;
+}
+
+Value bcast(TileBuilder &t, Value size, Value iv) {
+  return t.select(t.cmpi(ip(IPred::eq), size, t.index(1)), t.index(0), iv);
+}
+
+/// Leading (batch, head) indices of a [{B|1}, {Hkv|H|1}, ...] top-k tensor.
+std::pair<Value, Value> topKIndices(TileBuilder &t, Value list, Value b,
+                                    Value h, Value heads) {
+  Value n = t.dim(list, 1);
+  Value per = t.divui(heads, t.maxsi(n, t.index(1)));
+  Value head = t.divui(h, t.maxsi(per, t.index(1)));
+  return {bcast(t, t.dim(list, 0), b), bcast(t, n, head)};
+}
+
+/// Replaces the key positions iota by positions read from `list`.
+void readPositionsFrom(OpBuilder &b, TileIotaOp iota, Value list,
+                       ValueRange indices) {
+  b.setInsertionPoint(iota);
+  auto positions = TilePositionsOp::create(
+      b, iota.getLoc(), iota->getResultTypes(), list, indices, iota.getStart(),
+      iota.getBound(), iota.getOuts());
+  positions->setAttr(kKeyPositionsAttr, b.getUnitAttr());
+  iota->replaceAllUsesWith(positions);
+  iota->erase();
+}
+
+/// The number of entries of the ascending, -1 padded list[kb, kh, :] that
+/// are valid positions <= `limit` (binary search).
+Value countUpTo(TileBuilder &t, Value list, Value kb, Value kh, Value limit) {
+  Value w = t.dim(list, 2);
+  SmallVector<Value> lh = t.whileLoop(
+      {t.index(0), w},
+      [&](ValueRange r) {
+        return std::make_pair(t.cmpi(ip(IPred::slt), r[0], r[1]),
+                              SmallVector<Value>(r));
+      },
+      [&](ValueRange r) {
+        Value mid = t.divui(t.add(r[0], r[1]), t.index(2));
+        Value v = t.loadIndex(list, {kb, kh, mid});
+        Value inside = t.andi(t.cmpi(ip(IPred::sge), v, t.index(0)),
+                              t.cmpi(ip(IPred::sle), v, limit));
+        return SmallVector<Value>{t.select(inside, t.add(mid, t.index(1)), r[0]),
+                                  t.select(inside, r[1], mid)};
+      });
+  return lh[0];
+}
+
+/// Forward key loop over a shared top-k list.
+void gatherSharedForward(OpBuilder &b, scf::ForOp loop, TileLogitsOp logits) {
+  TileIotaOp iota = keyPositionsIn(loop.getBody());
+  auto qpos = logits.getRows().getDefiningOp<TileIotaOp>();
+  if (!iota || !qpos)
+    return;
+  TileBuilder t(b, loop.getLoc());
+  b.setInsertionPoint(loop);
+  Value keep = logits.getKeep();
+  auto [kb, kh] = topKIndices(t, keep, logits.getB(), logits.getH(),
+                              logits.getHeads());
+  // The last key any row of the tile may see.
+  Value lk = iota.getBound();
+  Value limit = t.sub(lk, t.index(1));
+  if (logits.getCausal()) {
+    Value lastRow =
+        t.sub(t.minsi(t.add(qpos.getStart(), t.index(tileRows(qpos.getResult(0)))),
+                      qpos.getBound()),
+              t.index(1));
+    limit = t.add(lastRow, logits.getKeyOffset());
+  }
+  Value n = countUpTo(t, keep, kb, kh, limit);
+  loop.getUpperBoundMutable().assign(t.ceilDiv(n, tileRows(iota.getResult(0))));
+  readPositionsFrom(b, iota, keep, {kb, kh});
+  logits.setKeysKept(true);
+}
+
+/// Forward key loop over the candidates of a per-query top-k.
+void gatherPerQueryForward(OpBuilder &b, scf::ForOp loop,
+                           TileLogitsOp logits) {
+  TileIotaOp iota = keyPositionsIn(loop.getBody());
+  auto qpos = logits.getRows().getDefiningOp<TileIotaOp>();
+  if (!iota || !qpos)
+    return;
+  TileBuilder t(b, loop.getLoc());
+  b.setInsertionPoint(loop);
+  Value lk = iota.getBound();
+  Value first = t.sub(lk, t.index(1)), last = first;
+  if (logits.getCausal()) {
+    Value q0 = qpos.getStart();
+    Value lastRow =
+        t.sub(t.minsi(t.add(q0, t.index(tileRows(qpos.getResult(0)))),
+                      qpos.getBound()),
+              t.index(1));
+    first = t.add(q0, logits.getKeyOffset());
+    last = t.add(lastRow, logits.getKeyOffset());
+  }
+  Value listE = tensor::EmptyOp::create(b, loop.getLoc(),
+                                        ArrayRef<int64_t>{ShapedType::kDynamic},
+                                        b.getI32Type(), ValueRange{lk});
+  Value list =
+      TileCandidatesOp::create(
+          b, loop.getLoc(), listE.getType(), logits.getKeepScore(),
+          logits.getKeepThreshold(), logits.getKeepTiebreak(), logits.getB(),
+          logits.getH(), logits.getHeads(), first, last, listE)
+          .getResult(0);
+  Value n = t.count(list);
+  loop.getUpperBoundMutable().assign(t.ceilDiv(n, tileRows(iota.getResult(0))));
+  readPositionsFrom(b, iota, list, {});
+}
+
+/// Backward: the parallel loop's key tiles become chunks of the kept list.
+/// Only when every query head of a KV group shares the list (its head dim is
+/// 1 or Hkv), so that the chunk's dK and dV stay within one iteration.
+void gatherSharedBackward(OpBuilder &b, scf::ForallOp tiles,
+                          TileLogitsOp logits) {
+  TileIotaOp iota = keyPositionsIn(tiles.getBody());
+  if (!iota || tiles.getDynamicUpperBound().size() != 3)
+    return;
+  Value keep = logits.getKeep();
+  int64_t keepHeads = cast<ShapedType>(keep.getType()).getDimSize(1);
+  // The KV head count is the bound of the parallel loop's second dimension.
+  Value hkv = tiles.getDynamicUpperBound()[1];
+  std::optional<int64_t> hkvConst = getConstantIntValue(hkv);
+  std::optional<int64_t> hConst = getConstantIntValue(logits.getHeads());
+  bool sharedByGroup = keepHeads == 1 ||
+                       (hkvConst && keepHeads == *hkvConst) ||
+                       (hkvConst && hConst && *hConst == *hkvConst);
+  if (!sharedByGroup)
+    return;
+  TileBuilder t(b, tiles.getLoc());
+  b.setInsertionPoint(tiles);
+  Value chunks = t.ceilDiv(t.dim(keep, 2), tileRows(iota.getResult(0)));
+  tiles.getDynamicUpperBoundMutable().slice(2, 1).assign(chunks);
+
+  b.setInsertionPoint(iota);
+  Value bIv = tiles.getInductionVars()[0], g = tiles.getInductionVars()[1];
+  Value kb = bcast(t, t.dim(keep, 0), bIv);
+  Value kh = bcast(t, t.dim(keep, 1), g);
+  readPositionsFrom(b, iota, keep, {kb, kh});
+  tiles->walk([&](TileLogitsOp l) {
+    if (l.getKeep() == keep)
+      l.setKeysKept(true);
+  });
+}
+
+struct DMAGatherKeysPass
+    : public dma::impl::DMAGatherKeysBase<DMAGatherKeysPass> {
+  using Base::Base;
+
+  void runOnOperation() override {
+    if (!gather)
+      return;
+    SmallVector<std::pair<scf::ForOp, TileLogitsOp>> forward;
+    SmallVector<std::pair<scf::ForallOp, TileLogitsOp>> backward;
+    getOperation()->walk([&](Operation *op) {
+      if (auto loop = dyn_cast<scf::ForOp>(op);
+          loop && loop->hasAttr(kKeyLoopAttr))
+        if (TileLogitsOp logits = topKLogitsIn(loop))
+          forward.push_back({loop, logits});
+      if (auto tiles = dyn_cast<scf::ForallOp>(op);
+          tiles && tiles->hasAttr(kKeyTilesAttr))
+        if (TileLogitsOp logits = topKLogitsIn(tiles);
+            logits && logits.getKeep())
+          backward.push_back({tiles, logits});
+    });
+    OpBuilder b(&getContext());
+    for (auto [loop, logits] : forward) {
+      if (logits.getKeep())
+        gatherSharedForward(b, loop, logits);
+      else
+        gatherPerQueryForward(b, loop, logits);
+    }
+    for (auto [tiles, logits] : backward)
+      gatherSharedBackward(b, tiles, logits);
+  }
+};
+
+} // namespace
