@@ -311,6 +311,78 @@ std::string attentionKernelSource(const AttentionCase &c) {
          kernelFunc("bwd", attentionParams(c, true), attentionOp(c, true));
 }
 
+namespace {
+/// The forward's buffers for problem `p`, outputs poisoned.
+Buffers forwardBuffers(const AttentionCase &c,
+                       const oracle::AttentionProblem &p) {
+  Buffers fwd;
+  fwd.f32["q"] = F32Buffer::from(p.q);
+  fwd.f32["k"] = F32Buffer::from(p.k);
+  fwd.f32["v"] = F32Buffer::from(p.v);
+  addMaskInputs(fwd, p);
+  fwd.f32["o"] = F32Buffer::poisoned({c.B, c.Lq, c.H, c.Dv});
+  fwd.f32["lse"] = F32Buffer::poisoned({c.B, c.H, c.Lq});
+  return fwd;
+}
+
+/// The backward's buffers, reading the forward's inputs and outputs.
+Buffers backwardBuffers(const oracle::AttentionProblem &p, Buffers &fwd,
+                        const Array &dO) {
+  Buffers bwd;
+  bwd.f32["grad"] = F32Buffer::from(dO);
+  bwd.f32["q"] = fwd.f32["q"];
+  bwd.f32["k"] = fwd.f32["k"];
+  bwd.f32["v"] = fwd.f32["v"];
+  bwd.f32["out"] = fwd.f32["o"];
+  bwd.f32["lse"] = fwd.f32["lse"];
+  addMaskInputs(bwd, p);
+  bwd.f32["dq"] = F32Buffer::poisoned(p.q.shape);
+  bwd.f32["dk"] = F32Buffer::poisoned(p.k.shape);
+  bwd.f32["dv"] = F32Buffer::poisoned(p.v.shape);
+  if (p.bias)
+    bwd.f32["dbias"] = F32Buffer::poisoned(p.bias->shape);
+  return bwd;
+}
+} // namespace
+
+VisitCounts countVisits(const AttentionCase &c,
+                        const std::string &pipelineOptions,
+                        const oracle::AttentionProblem *problem) {
+  VisitCounts counts;
+  mlir::dma::CPUModule *module = compileCached(
+      attentionKernelSource(c), pipelineOptions + " count-visits=true");
+  if (!module)
+    return counts;
+  auto global = module->global("dma_visit_counts");
+  if (!global) {
+    ADD_FAILURE() << llvm::toString(global.takeError());
+    return counts;
+  }
+  auto *counters = static_cast<int64_t *>(*global);
+  oracle::AttentionProblem p = problem ? *problem : makeProblem(c);
+  Buffers fwd = forwardBuffers(c, p);
+  counters[0] = counters[1] = 0;
+  if (llvm::Error err =
+          module->call("fwd", fwd.args(attentionParams(c, false)))) {
+    ADD_FAILURE() << llvm::toString(std::move(err));
+    return counts;
+  }
+  counts.forwardTiles = counters[0];
+  counts.forwardKeys = counters[1];
+  std::mt19937 rng(c.seed + 7);
+  Buffers bwd =
+      backwardBuffers(p, fwd, randomArray(rng, {c.B, c.Lq, c.H, c.Dv}));
+  counters[0] = counters[1] = 0;
+  if (llvm::Error err =
+          module->call("bwd", bwd.args(attentionParams(c, true)))) {
+    ADD_FAILURE() << llvm::toString(std::move(err));
+    return counts;
+  }
+  counts.backwardTiles = counters[0];
+  counts.backwardKeys = counters[1];
+  return counts;
+}
+
 AttentionErrors checkAttentionCase(const AttentionCase &c,
                                    const std::string &pipelineOptions,
                                    AttentionResults *results) {
@@ -322,13 +394,7 @@ AttentionErrors checkAttentionCase(const AttentionCase &c,
   oracle::AttentionProblem p = makeProblem(c);
 
   // Forward.
-  Buffers fwd;
-  fwd.f32["q"] = F32Buffer::from(p.q);
-  fwd.f32["k"] = F32Buffer::from(p.k);
-  fwd.f32["v"] = F32Buffer::from(p.v);
-  addMaskInputs(fwd, p);
-  fwd.f32["o"] = F32Buffer::poisoned({c.B, c.Lq, c.H, c.Dv});
-  fwd.f32["lse"] = F32Buffer::poisoned({c.B, c.H, c.Lq});
+  Buffers fwd = forwardBuffers(c, p);
   if (llvm::Error err = module->call("fwd", fwd.args(attentionParams(c, false)))) {
     ADD_FAILURE() << llvm::toString(std::move(err));
     return errors;
@@ -355,19 +421,7 @@ AttentionErrors checkAttentionCase(const AttentionCase &c,
   // Backward, from our own O and LSE as a training step would.
   std::mt19937 rng(c.seed + 7);
   Array dO = randomArray(rng, {c.B, c.Lq, c.H, c.Dv});
-  Buffers bwd;
-  bwd.f32["grad"] = F32Buffer::from(dO);
-  bwd.f32["q"] = fwd.f32["q"];
-  bwd.f32["k"] = fwd.f32["k"];
-  bwd.f32["v"] = fwd.f32["v"];
-  bwd.f32["out"] = fwd.f32["o"];
-  bwd.f32["lse"] = fwd.f32["lse"];
-  addMaskInputs(bwd, p);
-  bwd.f32["dq"] = F32Buffer::poisoned(p.q.shape);
-  bwd.f32["dk"] = F32Buffer::poisoned(p.k.shape);
-  bwd.f32["dv"] = F32Buffer::poisoned(p.v.shape);
-  if (p.bias)
-    bwd.f32["dbias"] = F32Buffer::poisoned(p.bias->shape);
+  Buffers bwd = backwardBuffers(p, fwd, dO);
   if (llvm::Error err = module->call("bwd", bwd.args(attentionParams(c, true)))) {
     ADD_FAILURE() << llvm::toString(std::move(err));
     return errors;

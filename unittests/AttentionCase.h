@@ -67,6 +67,17 @@ AttentionErrors checkAttentionCase(const AttentionCase &c,
                                    const std::string &pipelineOptions = "",
                                    AttentionResults *results = nullptr);
 
+/// Key tiles and keys visited by the forward and the backward of a case
+/// (compiled with count-visits=true added to `pipelineOptions`).
+struct VisitCounts {
+  int64_t forwardTiles = 0, forwardKeys = 0, backwardTiles = 0,
+          backwardKeys = 0;
+};
+/// `problem` replaces the case's random inputs when given (same shapes).
+VisitCounts countVisits(const AttentionCase &c,
+                        const std::string &pipelineOptions,
+                        const oracle::AttentionProblem *problem = nullptr);
+
 /// Builds the oracle problem of a case (random inputs from its seed).
 oracle::AttentionProblem makeProblem(const AttentionCase &c);
 

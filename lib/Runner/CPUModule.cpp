@@ -141,3 +141,7 @@ llvm::Error CPUModule::call(llvm::StringRef func,
   }
   return engine->invokePacked(("_mlir_ciface_" + func).str(), packed);
 }
+
+llvm::Expected<void *> CPUModule::global(llvm::StringRef name) {
+  return engine->lookup(name);
+}

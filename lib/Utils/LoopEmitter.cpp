@@ -148,6 +148,15 @@ Value LoopEmitter::allocOf(Type elt, ValueRange sizes) {
   SmallVector<int64_t> shape(sizes.size(), ShapedType::kDynamic);
   return memref::AllocOp::create(b, loc, MemRefType::get(shape, elt), sizes);
 }
+Value LoopEmitter::allocLike(Value like, Type elt) {
+  auto type = cast<ShapedType>(like.getType());
+  SmallVector<Value> dynamic;
+  for (int64_t d = 0; d < type.getRank(); ++d)
+    if (type.isDynamicDim(d))
+      dynamic.push_back(dim(like, d));
+  return memref::AllocOp::create(
+      b, loc, MemRefType::get(type.getShape(), elt), dynamic);
+}
 void LoopEmitter::dealloc(Value memref) {
   memref::DeallocOp::create(b, loc, memref);
 }

@@ -1,5 +1,6 @@
 // RUN: dma-opt %s -split-input-file --dma-cpu-pipeline | FileCheck %s
 // RUN: dma-opt %s -split-input-file --dma-cpu-pipeline="lower-to-llvm=false" | FileCheck %s --check-prefix=LOOPS
+// RUN: dma-opt %s -split-input-file --dma-cpu-pipeline="tile=false" | FileCheck %s
 
 // A whole DMA layer (value bias -> shared top-k -> attention) on tensors,
 // written into caller buffers, goes down to the LLVM dialect; the C
@@ -11,11 +12,13 @@
 //   CHECK-NOT:   memref.
 //       CHECK: llvm.func @_mlir_ciface_layer
 
-// Before the LLVM step: bufferized in place (no copies), all dma ops gone.
+// Before the LLVM step: bufferized in place (no copies), all dma ops gone;
+// the attention was tiled (64-row query tiles, 16-wide key tiles here).
 // LOOPS-LABEL: func.func @layer
 //   LOOPS-NOT:   memref.copy
 //   LOOPS-NOT:   dma.
 //       LOOPS:   scf.parallel
+//       LOOPS:   memref.alloc() {alignment = 64 : i64} : memref<64x16xf32>
 //       LOOPS:   return
 func.func @layer(%v_m: memref<1x64x2x16xf32>, %w_m: memref<2x32xf32>,
     %a_m: memref<2xf32>, %q_m: memref<1x64x4x16xf32>, %k_m: memref<1x64x2x16xf32>,

@@ -54,6 +54,10 @@ public:
   /// memref arguments, returning nothing).
   llvm::Error call(llvm::StringRef func, llvm::ArrayRef<MemRefArg> args);
 
+  /// The address of a public global of the module (e.g. the visit counters
+  /// that `count-visits` adds).
+  llvm::Expected<void *> global(llvm::StringRef name);
+
 private:
   CPUModule();
   std::unique_ptr<MLIRContext> context;

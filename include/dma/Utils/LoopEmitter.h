@@ -75,6 +75,8 @@ public:
   /// popped once the loops become branches.
   Value allocF32(ValueRange sizes);
   Value allocOf(Type elt, ValueRange sizes);
+  /// A buffer of `like`'s shape (static sizes kept) with element type `elt`.
+  Value allocLike(Value like, Type elt);
   void dealloc(Value memref);
   /// Fills every element of a memref with an f32 constant (converted).
   void fill(Value memref, double value);

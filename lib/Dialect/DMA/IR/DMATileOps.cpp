@@ -48,6 +48,11 @@ LogicalResult expectTile(Operation *op, Value v, StringRef name,
   return success();
 }
 
+/// A memref size as a tile expectation: any size when dynamic.
+int64_t sizeOrAny(int64_t size) {
+  return ShapedType::isDynamic(size) ? kAny : size;
+}
+
 bool isF32(Type t) { return t.isF32(); }
 bool isFloat(Type t) { return isa<FloatType>(t); }
 bool isI32(Type t) { return t.isSignlessInteger(32); }
@@ -223,7 +228,8 @@ LogicalResult TileGatherOp::verify() {
   if (failed(expectTile(*this, getRows(), "rows", {n}, isI32, "i32")))
     return failure();
   if (src.getRank() == 4)
-    return expectTile(*this, getOuts()[0], "tile", {n, src.getDimSize(3)},
+    return expectTile(*this, getOuts()[0], "tile",
+                      {n, sizeOrAny(src.getDimSize(3))},
                       isFloat, "float");
   if (src.getRank() == 3)
     return expectTile(*this, getOuts()[0], "tile", {n}, isFloat, "float");
@@ -239,7 +245,8 @@ LogicalResult TileScatterOp::verify() {
   if (getAccumulate() && !dest.getElementType().isF32())
     return emitOpError("accumulates only into an f32 destination");
   if (dest.getRank() == 4)
-    return expectTile(*this, getTile(), "tile", {n, dest.getDimSize(3)},
+    return expectTile(*this, getTile(), "tile",
+                      {n, sizeOrAny(dest.getDimSize(3))},
                       isFloat, "float");
   if (dest.getRank() == 3)
     return expectTile(*this, getTile(), "tile", {n}, isFloat, "float");

@@ -166,25 +166,37 @@ void gatherPerQueryForward(OpBuilder &b, scf::ForOp loop,
 }
 
 /// Backward: the parallel loop's key tiles become chunks of the kept list.
-/// Only when every query head of a KV group shares the list (its head dim is
-/// 1 or Hkv), so that the chunk's dK and dV stay within one iteration.
+/// A chunk's dK and dV stay within one iteration only when every query head
+/// of a KV group shares the list (its head dim is 1 or Hkv, or H == Hkv);
+/// where that is only known at run time, the contiguous loop is kept as the
+/// other branch of an scf.if.
 void gatherSharedBackward(OpBuilder &b, scf::ForallOp tiles,
                           TileLogitsOp logits) {
   TileIotaOp iota = keyPositionsIn(tiles.getBody());
   if (!iota || tiles.getDynamicUpperBound().size() != 3)
     return;
   Value keep = logits.getKeep();
-  int64_t keepHeads = cast<ShapedType>(keep.getType()).getDimSize(1);
-  // The KV head count is the bound of the parallel loop's second dimension.
-  Value hkv = tiles.getDynamicUpperBound()[1];
-  std::optional<int64_t> hkvConst = getConstantIntValue(hkv);
-  std::optional<int64_t> hConst = getConstantIntValue(logits.getHeads());
-  bool sharedByGroup = keepHeads == 1 ||
-                       (hkvConst && keepHeads == *hkvConst) ||
-                       (hkvConst && hConst && *hConst == *hkvConst);
-  if (!sharedByGroup)
-    return;
+  Value hkv = tiles.getDynamicUpperBound()[1], heads = logits.getHeads();
   TileBuilder t(b, tiles.getLoc());
+  b.setInsertionPoint(tiles);
+  Value keepHeads = t.dim(keep, 1);
+  auto constant = [](Value v) { return getConstantIntValue(v); };
+  auto eq = [&](Value x, Value y) {
+    return t.cmpi(static_cast<int>(IPred::eq), x, y);
+  };
+  Value shared =
+      t.ori(t.ori(eq(keepHeads, t.index(1)), eq(keepHeads, hkv)), eq(heads, hkv));
+  std::optional<int64_t> known = constant(shared);
+  if (known && *known == 0)
+    return;
+  if (!known) {
+    // Both walks, chosen at run time.
+    auto choice = scf::IfOp::create(b, tiles.getLoc(), shared,
+                                    /*withElseRegion=*/true);
+    b.setInsertionPointToStart(choice.elseBlock());
+    b.clone(*tiles);
+    tiles->moveBefore(choice.thenBlock()->getTerminator());
+  }
   b.setInsertionPoint(tiles);
   Value chunks = t.ceilDiv(t.dim(keep, 2), tileRows(iota.getResult(0)));
   tiles.getDynamicUpperBoundMutable().slice(2, 1).assign(chunks);

@@ -177,7 +177,7 @@ struct Accumulator {
   static Accumulator create(TileBuilder &t, Value dest) {
     Accumulator acc{dest, dest};
     if (!eltOf(dest).isF32())
-      acc.buffer = t.allocF32(t.dims(dest));
+      acc.buffer = t.allocLike(dest, t.builder().getF32Type());
     t.fill(acc.buffer, 0.0);
     return acc;
   }
