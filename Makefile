@@ -5,7 +5,7 @@ BUILD_DIR ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: setup configure build demo test lit unit docs clean
+.PHONY: setup configure build demo test bench-cpu docs clean
 
 setup:
 	./scripts/setup.sh
@@ -28,6 +28,10 @@ demo: build
 
 test: build
 	cmake --build $(BUILD_DIR) --target check-dma -j $(JOBS)
+
+# The CPU benchmark of docs/cpu-benchmark.md (a few minutes).
+bench-cpu: build
+	$(BUILD_DIR)/bin/dma-cpu-bench --benchmark_repetitions=3 --benchmark_report_aggregates_only=true
 
 docs: configure
 	cmake --build $(BUILD_DIR) --target dma-docs

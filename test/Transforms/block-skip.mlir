@@ -9,7 +9,9 @@
 //       CHECK:   %[[TILES:[a-z0-9_#]+]] = memref.alloc({{.*}}) : memref<?x?x?x?xi32>
 //       CHECK:   %[[COUNT:[a-z0-9_#]+]] = memref.alloc({{.*}}) : memref<?x?x?xi32>
 //       CHECK:   dma.tile.mask_summary %arg3 rows(%{{.*}}) q_tile(32) k_tile(16) : memref<?x?x?x?xi1> outs(%[[STATE]], %[[TILES]], %[[COUNT]] :
-//       CHECK:   scf.forall (%{{.*}}, %{{.*}}, %[[QT:[a-z0-9_#]+]]) in
+//       CHECK:   scf.forall
+//       CHECK:     %[[Q0:[a-z0-9_#]+]] = arith.muli %{{.*}}, %c32
+//       CHECK:     %[[QT:[a-z0-9_#]+]] = arith.divui %[[Q0]], %c32
 //       CHECK:     %[[LISTED:[a-z0-9_#]+]] = memref.load %[[COUNT]][%{{.*}}, %{{.*}}, %[[QT]]]
 //       CHECK:     %[[WALK:[a-z0-9_#]+]] = scf.for {{.*}} to %{{.*}} step {{.*}} iter_args
 //       CHECK:       memref.load %[[TILES]]
@@ -44,9 +46,12 @@ func.func @forward_dense(%q: memref<?x?x?x8xf32>, %k: memref<?x?x?x8xf32>,
 
 // CHECK-LABEL: func @backward_dense
 //       CHECK:   dma.tile.mask_summary
-//       CHECK:   scf.forall (%{{.*}}, %{{.*}}, %[[KT:[a-z0-9_#]+]]) in
+//       CHECK:   scf.forall
+//       CHECK:     %[[K0:[a-z0-9_#]+]] = arith.muli %{{.*}}, %c16
+//       CHECK:     dma.tile.iota %[[K0]] bound {{.*}} {dma.key_positions}
 //       CHECK:     scf.for %[[HH:[a-z0-9_#]+]] =
 //       CHECK:     scf.for %[[QT:[a-z0-9_#]+]] = {{.*}} iter_args(%[[DK:[a-z0-9_#]+]] = %{{.*}}, %[[DV:[a-z0-9_#]+]] = %{{.*}})
+//       CHECK:       %[[KT:[a-z0-9_#]+]] = arith.divui %[[K0]], %c16
 //       CHECK:       %[[ST:[a-z0-9_#]+]] = memref.load %{{.*}}[%{{.*}}, %{{.*}}, %[[QT]], %[[KT]]] : memref<?x?x?x?xi32>
 //       CHECK:       %[[EMPTY:[a-z0-9_#]+]] = arith.cmpi eq, %[[ST]], %c0_i32
 //       CHECK:       %[[ACTIVE:[a-z0-9_#]+]] = arith.xori %[[EMPTY]], %true

@@ -86,14 +86,20 @@ Value isState(TileBuilder &t, Value state, int64_t which) {
 /// Forward: the key loop walks the summary's list of non-empty key tiles.
 void skipForward(OpBuilder &b, scf::ForOp loop, TileLogitsOp logits) {
   auto tiles = enclosingMarked<scf::ForallOp>(loop, kQueryTilesAttr);
+  if (!tiles || !logits.getRows().getDefiningOp<TileIotaOp>())
+    return;
   Summary s = Summary::create(b, tiles, logits);
   TileBuilder t(b, loop.getLoc());
   int64_t bn = tileRows(logits.getKeys());
 
+  auto qpos = logits.getRows().getDefiningOp<TileIotaOp>();
+  if (!qpos)
+    return;
   b.setInsertionPoint(loop);
   auto [maskB, maskH] = maskIndices(t, logits);
   Value mb = maskB, mh = maskH; // (captured below)
-  Value qt = tiles.getInductionVars()[2];
+  // The query tile index, from its first row (robust to folded loops).
+  Value qt = t.divui(qpos.getStart(), t.index(tileRows(logits.getRows())));
   Value listed = t.loadIndex(s.count, {mb, mh, qt});
   // Listed tiles are ascending: keep those below the original (causal) end.
   Value causalEnd = loop.getUpperBound();
@@ -120,6 +126,9 @@ void skipForward(OpBuilder &b, scf::ForOp loop, TileLogitsOp logits) {
 /// Backward: blocks that keep nothing are skipped.
 void skipBackward(OpBuilder &b, scf::ForOp loop, TileLogitsOp logits) {
   auto tiles = enclosingMarked<scf::ForallOp>(loop, kKeyTilesAttr);
+  auto kpos = logits.getKeys().getDefiningOp<TileIotaOp>();
+  if (!tiles || !kpos || !logits.getRows().getDefiningOp<TileIotaOp>())
+    return;
   Summary s = Summary::create(b, tiles, logits);
   TileBuilder t(b, loop.getLoc());
   Block *body = loop.getBody();
@@ -127,7 +136,8 @@ void skipBackward(OpBuilder &b, scf::ForOp loop, TileLogitsOp logits) {
 
   b.setInsertionPointToStart(body);
   auto [mb, mh] = maskIndices(t, logits);
-  Value kt = tiles.getInductionVars()[2];
+  // The key tile index, from its first key (robust to folded loops).
+  Value kt = t.divui(kpos.getStart(), t.index(tileRows(logits.getKeys())));
   Value state = t.load(s.state, {mb, mh, loop.getInductionVar(), kt});
   Value active = t.notb(isState(t, state, 0));
   Value full = isState(t, state, 2);
