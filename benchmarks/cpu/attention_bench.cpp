@@ -41,9 +41,15 @@ func.func @fwd(%q_m: memref<1x?x1x64xf32>, %k_m: memref<1x?x1x64xf32>,
 }
 )mlir";
 
+/// Compiled kernels by pipeline options; cleared before main returns (see
+/// CPUModule.h).
+std::map<std::string, std::unique_ptr<CPUModule>> &cache() {
+  static std::map<std::string, std::unique_ptr<CPUModule>> modules;
+  return modules;
+}
+
 CPUModule *compiled(const std::string &options) {
-  static std::map<std::string, std::unique_ptr<CPUModule>> cache;
-  auto &slot = cache[options];
+  auto &slot = cache()[options];
   if (!slot) {
     auto opts = mlir::dma::CPUPipelineOptions::createFromString(options);
     auto module = CPUModule::compile(kKernel, *opts);
@@ -106,4 +112,12 @@ BENCHMARK_CAPTURE(attentionForward, all_tiles, "q-tile=64 k-tile=64 skip=false")
     ->Arg(256)->Arg(1024)->Arg(8192)
     ->Unit(benchmark::kMillisecond)->UseRealTime();
 
-BENCHMARK_MAIN();
+int main(int argc, char **argv) {
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv))
+    return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  cache().clear();
+  return 0;
+}

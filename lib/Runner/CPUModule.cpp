@@ -101,10 +101,6 @@ CPUModule::compile(llvm::StringRef source, const CPUPipelineOptions &options) {
     return makeError("JIT compilation failed: " +
                      llvm::toString(engine.takeError()) + "\n" + diagnostics);
   result->engine = std::move(*engine);
-  // Materialise the module's initialisers now: otherwise the engine's
-  // destructor would compile them, which fails if it runs during program
-  // exit after LLVM's own globals are gone.
-  result->engine->initialize();
   for (const std::string &name : entryPoints)
     if (auto fn = result->engine->lookupPacked(name); !fn)
       return makeError("JIT compilation of " + name +

@@ -6,6 +6,9 @@
 // MemRefArg, so the caller owns every buffer: outputs can be poisoned before
 // a call and inspected after it.
 //
+// Destroy CPUModules before the program exits, not from static destructors:
+// the JIT's destructor still compiles code, which needs LLVM's own globals.
+//
 //===----------------------------------------------------------------------===//
 
 #ifndef DMA_RUNNER_CPUMODULE_H
