@@ -72,4 +72,9 @@ void dma::registerPipelines() {
       "Lower dma ops to the LLVM dialect for the CPU: bufferize, tile, skip "
       "or gather, loops, LLVM",
       buildCPUPipeline);
+  PassPipelineRegistration<GPUPipelineOptions>(
+      "dma-gpu-pipeline",
+      "Generate GPU kernels for dma attention: bufferize, tile, gather, "
+      "tensor-core kernels, NVVM, cubin/PTX",
+      buildGPUPipeline);
 }

@@ -59,4 +59,59 @@ def ConvertDMAToLoops : Pass<"convert-dma-to-loops"> {
   ];
 }
 
+def ConvertDMATilesToGPU : Pass<"convert-dma-tiles-to-gpu", "ModuleOp"> {
+  let summary = "Generate the GPU kernel of each tiled attention forward";
+  let description = [{
+    Takes the tiled forward that `dma-tile-attention` (and `dma-gather-keys`)
+    produced and maps it onto the GPU: the parallel loop over (batch, head,
+    query tile) becomes the grid, one CTA per query tile, with `q-tile / 16`
+    warps that each own 16 query rows; each tile op becomes warp-level code
+    (`lib/Conversion/DMAToGPU/ForwardKernel.cpp` says how):
+
+    * `dma.tile.gather` of K and V: cp.async into double-buffered,
+      XOR-swizzled shared memory, rows by position (contiguous key tiles or
+      chunks of a shared top-k list), zero-filled past the end;
+    * `dma.tile.dot`: `ldmatrix` + `nvvm.mma.sync` m16n8k16 (bf16 or f16 in,
+      f32 accumulate);
+    * `dma.tile.logits` / `dma.tile.softmax`: element-wise on the mma
+      accumulator fragments, row reductions with quad shuffles, P repacked
+      in registers as the A operand of P V;
+    * `dma.tile.store_output`: normalised rows of O, and LSE.
+
+    The kernel (a `gpu.func` in `gpu.module @dma_kernels`, NVVM and LLVM
+    dialect inside) takes raw pointers, i32 sizes and i64 element strides
+    (0 for broadcast dimensions), listed by `forwardKernelParams`; the loop
+    nest is replaced by a `gpu.launch_func` that passes them from the
+    memrefs.
+
+    Before (abridged):
+
+    ```mlir
+    scf.forall (%b, %h, %qt) in (%B, %H, %nqt) {
+      ... scf.for %kt ... { dma.tile.gather ... dma.tile.dot ... } {dma.key_loop}
+    } {dma.query_tiles}
+    ```
+
+    After:
+
+    ```mlir
+    gpu.launch_func @dma_kernels::@dma_attention_fwd_bf16_d128_m64n64_keep_causal_0
+        blocks in (%nqt, %H, %B) threads in (%c128, %c1, %c1)
+        dynamic_shared_memory_size %c82432_i32 args(%q : !llvm.ptr, ...)
+    gpu.module @dma_kernels {
+      gpu.func @dma_attention_fwd_... kernel { ... nvvm.mma.sync ... }
+    }
+    ```
+
+    The backward and the per-query candidate walk are not generated yet:
+    the pass fails on them with a message.
+  }];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect", "::mlir::gpu::GPUDialect",
+    "::mlir::LLVM::LLVMDialect", "::mlir::NVVM::NVVMDialect",
+    "::mlir::math::MathDialect", "::mlir::memref::MemRefDialect",
+    "::mlir::scf::SCFDialect", "::mlir::vector::VectorDialect"
+  ];
+}
+
 #endif // DMA_CONVERSION_PASSES

@@ -48,6 +48,37 @@ struct CPUPipelineOptions : public PassPipelineOptions<CPUPipelineOptions> {
       llvm::cl::init(true)};
 };
 
+/// Options of `--dma-gpu-pipeline`.
+struct GPUPipelineOptions : public PassPipelineOptions<GPUPipelineOptions> {
+  PassOptions::Option<std::string> chip{
+      *this, "chip",
+      llvm::cl::desc("Target GPU: sm_80, sm_90 or sm_90a (the kernels use "
+                     "mma.sync, ldmatrix and cp.async, sm_80 and newer)"),
+      llvm::cl::init("sm_90a")};
+  PassOptions::Option<int64_t> qTile{
+      *this, "q-tile",
+      llvm::cl::desc("Query rows per CTA (16 per warp)"), llvm::cl::init(64)};
+  PassOptions::Option<int64_t> kTile{
+      *this, "k-tile", llvm::cl::desc("Keys per tile"), llvm::cl::init(64)};
+  PassOptions::Option<std::string> toolkit{
+      *this, "toolkit",
+      llvm::cl::desc("CUDA toolkit (ptxas, libdevice); default $CUDA_HOME or "
+                     "/usr/local/cuda"),
+      llvm::cl::init("")};
+  PassOptions::Option<std::string> format{
+      *this, "format",
+      llvm::cl::desc("What gpu-module-to-binary produces: bin (cubin), isa "
+                     "(PTX), fatbin, or none to stop at the NVVM dialect"),
+      llvm::cl::init("fatbin")};
+};
+
+/// dma attention ops -> tiles -> generated NVVM kernels -> cubin/PTX.
+void buildGPUPipeline(OpPassManager &pm, const GPUPipelineOptions &options);
+
+/// The CUDA toolkit to use: `requested`, else $CUDA_HOME, else
+/// /usr/local/cuda.
+std::string cudaToolkitPath(llvm::StringRef requested);
+
 /// dma ops (tensors or memrefs) -> bufferized -> scf loops -> LLVM dialect.
 void buildCPUPipeline(OpPassManager &pm, const CPUPipelineOptions &options);
 

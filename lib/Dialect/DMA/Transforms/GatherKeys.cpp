@@ -236,7 +236,7 @@ struct DMAGatherKeysPass
     for (auto [loop, logits] : forward) {
       if (logits.getKeep())
         gatherSharedForward(b, loop, logits);
-      else
+      else if (perQuery)
         gatherPerQueryForward(b, loop, logits);
     }
     for (auto [tiles, logits] : backward)

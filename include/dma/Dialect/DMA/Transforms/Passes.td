@@ -157,7 +157,9 @@ def DMAGatherKeys : Pass<"dma-gather-keys"> {
   }];
   let options = [
     Option<"gather", "gather", "bool", /*default=*/"true",
-           "Walk kept keys instead of all key tiles">
+           "Walk kept keys instead of all key tiles">,
+    Option<"perQuery", "per-query", "bool", /*default=*/"true",
+           "Also gather the candidates of per-query top-k masks">
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect", "::mlir::memref::MemRefDialect",

@@ -1,0 +1,66 @@
+//===- ForwardKernel.h - the generated attention forward kernel -*- C++ -*-===//
+//
+// The GPU forward kernel that convert-dma-tiles-to-gpu generates from the
+// tiled IR, described by a configuration read off that IR, and its launch
+// ABI (kernel parameters, grid, block, dynamic shared memory), which the
+// kernel bundle's manifest records for the runtime.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef DMA_CONVERSION_DMATOGPU_FORWARDKERNEL_H
+#define DMA_CONVERSION_DMATOGPU_FORWARDKERNEL_H
+
+#include "dma/Dialect/DMA/IR/DMAOps.h"
+
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+
+#include <string>
+
+namespace mlir::dma {
+
+/// Everything the generated forward kernel is specialised on.
+struct ForwardKernelConfig {
+  int64_t blockM = 64, blockN = 64; // query rows / keys per tile
+  int64_t headDim = 128, valueDim = 128;
+  Type element;               // bf16 or f16: q, k, v, o
+  bool causal = false;
+  double scale = 1.0, softcap = 0.0;
+  MaskKind mask = MaskKind::None;
+  bool gathered = false;      // keys walk a shared top-k list
+  Type biasElement;           // null: no bias
+  bool biasPerKey = false;    // bias rows broadcast ([.., .., 1, Lk])
+  Type keepElement;           // i32/i64 of the shared list
+  Type rowsScoreElement;      // per-query: score/threshold element type
+  Type tiebreakElement;       // per-query: tiebreak element type
+
+  int64_t warps() const { return blockM / 16; }
+  int64_t threads() const { return 32 * warps(); }
+  /// Bytes of dynamic shared memory per CTA.
+  int64_t sharedBytes() const;
+  /// A short name of the variant (part of kernel and file names).
+  std::string variantName() const;
+  /// Checks the configuration is one the generator supports.
+  LogicalResult verify(function_ref<InFlightDiagnostic()> emitError) const;
+};
+
+/// One kernel parameter, in order.
+struct KernelParam {
+  enum Kind { Pointer, I32, I64, F32 };
+  std::string name;
+  Kind kind;
+};
+
+/// The kernel's parameters for `config`: tensor pointers, then sizes, then
+/// strides (in elements; size-1 broadcast dimensions pass stride 0).
+SmallVector<KernelParam> forwardKernelParams(const ForwardKernelConfig &config);
+
+/// Emits `gpu.func @name` (a kernel) into `module`. The grid is
+/// (ceil(Lq / blockM), H, B), the block `threads()` wide, with
+/// `sharedBytes()` of dynamic shared memory.
+gpu::GPUFuncOp emitForwardKernel(OpBuilder &b, Location loc,
+                                 gpu::GPUModuleOp module, StringRef name,
+                                 const ForwardKernelConfig &config);
+
+} // namespace mlir::dma
+
+#endif

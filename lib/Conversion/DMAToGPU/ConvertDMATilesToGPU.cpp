@@ -1,0 +1,260 @@
+//===- ConvertDMATilesToGPU.cpp - the convert-dma-tiles-to-gpu pass -------===//
+//
+// Reads each tiled forward (the scf.forall marked dma.query_tiles that
+// dma-tile-attention and dma-gather-keys produced), derives the kernel
+// configuration from its tile ops (tile shapes, the logits op's scale, cap,
+// causality, bias and mask form, contiguous or gathered key positions),
+// emits the kernel into gpu.module @dma_kernels and replaces the loop nest
+// by a gpu.launch_func over (query tiles, heads, batch) with the memrefs'
+// pointers, sizes and strides as arguments.
+//
+//===----------------------------------------------------------------------===//
+
+#include "dma/Conversion/DMAToGPU/ForwardKernel.h"
+#include "dma/Conversion/Passes.h"
+#include "dma/Dialect/DMA/IR/DMAOps.h"
+#include "dma/Utils/LoopEmitter.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/IR/BuiltinOps.h"
+
+namespace mlir::dma {
+#define GEN_PASS_DEF_CONVERTDMATILESTOGPU
+#include "dma/Conversion/Passes.h.inc"
+} // namespace mlir::dma
+
+using namespace mlir;
+using namespace mlir::dma;
+
+namespace {
+
+constexpr llvm::StringLiteral kModuleName = "dma_kernels";
+
+/// The memrefs and configuration of one tiled forward.
+struct TiledForward {
+  ForwardKernelConfig config;
+  Value q, k, v, o, lse, bias, mask, keep, keepScore, keepThreshold,
+      keepTiebreak;
+};
+
+Type eltOf(Value v) { return cast<ShapedType>(v.getType()).getElementType(); }
+int64_t dimOf(Value v, unsigned d) {
+  return cast<ShapedType>(v.getType()).getDimSize(d);
+}
+
+/// Reads the configuration off the tiled IR; fails with a diagnostic on
+/// anything the generator does not handle.
+FailureOr<TiledForward> analyze(scf::ForallOp tiles) {
+  TiledForward f;
+  TileLogitsOp logits;
+  TileStoreOutputOp store;
+  Operation *keyPositions = nullptr;
+  tiles->walk([&](Operation *op) {
+    if (auto l = dyn_cast<TileLogitsOp>(op))
+      logits = l;
+    if (auto s = dyn_cast<TileStoreOutputOp>(op))
+      store = s;
+    if (op->hasAttr("dma.key_positions"))
+      keyPositions = op;
+  });
+  if (!logits || !store || !keyPositions)
+    return tiles.emitError("convert-dma-tiles-to-gpu: not a tiled attention "
+                           "forward (run dma-tile-attention first)");
+  // The gathers of Q (rows from the query positions) and K, V (rows from
+  // the key positions).
+  tiles->walk([&](TileGatherOp gather) {
+    if (gather.getRows() == logits.getRows())
+      f.q = gather.getSource();
+    else if (gather.getRows() == logits.getKeys() && !f.k)
+      f.k = gather.getSource();
+    else if (gather.getRows() == logits.getKeys())
+      f.v = gather.getSource();
+  });
+  if (!f.q || !f.k || !f.v)
+    return tiles.emitError("convert-dma-tiles-to-gpu: cannot find the Q, K "
+                           "and V gathers of the tiled attention");
+  f.o = store.getOut();
+  f.lse = store.getLse();
+  f.bias = logits.getBias();
+  f.mask = logits.getMask();
+  f.keep = logits.getKeep();
+  f.keepScore = logits.getKeepScore();
+  f.keepThreshold = logits.getKeepThreshold();
+  f.keepTiebreak = logits.getKeepTiebreak();
+
+  ForwardKernelConfig &c = f.config;
+  c.blockM = dimOf(logits.getRaw(), 0);
+  c.blockN = dimOf(logits.getRaw(), 1);
+  c.headDim = dimOf(f.q, 3);
+  c.valueDim = dimOf(f.v, 3);
+  c.element = eltOf(f.q);
+  c.causal = logits.getCausal();
+  c.scale = logits.getScaleAttr().getValueAsDouble();
+  c.softcap = logits.getSoftcapAttr().getValueAsDouble();
+  c.mask = f.mask ? MaskKind::Dense
+           : f.keep ? MaskKind::SharedTopK
+           : f.keepScore ? MaskKind::PerQueryTopK
+                         : MaskKind::None;
+  if (auto positions = dyn_cast<TilePositionsOp>(keyPositions)) {
+    if (positions.getList() != f.keep)
+      return tiles.emitError("convert-dma-tiles-to-gpu: gathered per-query "
+                             "candidates are not supported on the GPU yet; "
+                             "run dma-gather-keys with per-query=false");
+    c.gathered = true;
+  }
+  if (f.bias) {
+    c.biasElement = eltOf(f.bias);
+    c.biasPerKey = dimOf(f.bias, 2) == 1;
+  }
+  if (f.keep)
+    c.keepElement = eltOf(f.keep);
+  if (f.keepScore) {
+    c.rowsScoreElement = eltOf(f.keepScore);
+    c.tiebreakElement = eltOf(f.keepTiebreak);
+  }
+  if (failed(c.verify([&] { return tiles.emitError(); })))
+    return failure();
+  return f;
+}
+
+/// Host-side values of the kernel parameters, from the memrefs.
+class LaunchArgs {
+public:
+  LaunchArgs(OpBuilder &b, Location loc) : e(b, loc), b(b), loc(loc) {}
+
+  Value pointer(Value memref) {
+    auto meta = memref::ExtractStridedMetadataOp::create(b, loc, memref);
+    Value aligned =
+        memref::ExtractAlignedPointerAsIndexOp::create(b, loc, memref);
+    int64_t bytes = eltOf(memref).getIntOrFloatBitWidth() / 8;
+    if (eltOf(memref).isInteger(1))
+      bytes = 1;
+    Value addr = e.add(aligned, e.mul(meta.getOffset(), e.index(bytes)));
+    Value i64 = e.indexCast(b.getI64Type(), addr);
+    return LLVM::IntToPtrOp::create(b, loc, LLVM::LLVMPointerType::get(b.getContext()),
+                                    i64);
+  }
+  Value i32(Value index) { return e.indexCast(b.getI32Type(), index); }
+  /// Stride of dimension d in elements, 0 when the size is 1 (broadcast).
+  Value stride(Value memref, unsigned d) {
+    auto meta = memref::ExtractStridedMetadataOp::create(b, loc, memref);
+    Value size = meta.getSizes()[d];
+    Value s = e.select(e.cmpi(static_cast<int>(arith::CmpIPredicate::eq), size,
+                              e.index(1)),
+                       e.index(0), meta.getStrides()[d]);
+    return e.indexCast(b.getI64Type(), s);
+  }
+  Value dimI32(Value memref, unsigned d) { return i32(e.dim(memref, d)); }
+
+  LoopEmitter e;
+
+private:
+  OpBuilder &b;
+  Location loc;
+};
+
+SmallVector<Value> launchOperands(LaunchArgs &a, const TiledForward &f) {
+  const ForwardKernelConfig &c = f.config;
+  SmallVector<Value> ops;
+  for (Value m : {f.q, f.k, f.v, f.o, f.lse})
+    ops.push_back(a.pointer(m));
+  if (f.bias)
+    ops.push_back(a.pointer(f.bias));
+  if (f.mask)
+    ops.push_back(a.pointer(f.mask));
+  if (f.keep)
+    ops.push_back(a.pointer(f.keep));
+  if (f.keepScore)
+    for (Value m : {f.keepScore, f.keepThreshold, f.keepTiebreak})
+      ops.push_back(a.pointer(m));
+  ops.append({a.dimI32(f.q, 0), a.dimI32(f.q, 1), a.dimI32(f.k, 1),
+              a.dimI32(f.q, 2), a.dimI32(f.k, 2)});
+  ops.push_back(a.e.f32(c.scale));
+  if (c.softcap > 0.0)
+    ops.push_back(a.e.f32(c.softcap));
+  for (Value m : {f.q, f.k, f.v, f.o})
+    for (unsigned d : {0u, 1u, 2u})
+      ops.push_back(a.stride(m, d));
+  ops.push_back(a.stride(f.lse, 0));
+  ops.push_back(a.stride(f.lse, 1));
+  auto broadcast4 = [&](Value m) {
+    ops.push_back(a.dimI32(m, 1));
+    for (unsigned d : {0u, 1u, 2u, 3u})
+      ops.push_back(a.stride(m, d));
+  };
+  if (f.bias)
+    broadcast4(f.bias);
+  if (f.mask)
+    broadcast4(f.mask);
+  if (f.keep) {
+    ops.append({a.dimI32(f.keep, 1), a.dimI32(f.keep, 2),
+                a.stride(f.keep, 0), a.stride(f.keep, 1)});
+  }
+  if (f.keepScore)
+    ops.append({a.dimI32(f.keepScore, 1), a.stride(f.keepScore, 0),
+                a.stride(f.keepScore, 1)});
+  assert(ops.size() == forwardKernelParams(c).size() &&
+         "launch operands and kernel parameters disagree");
+  return ops;
+}
+
+struct ConvertDMATilesToGPUPass
+    : public dma::impl::ConvertDMATilesToGPUBase<ConvertDMATilesToGPUPass> {
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    SmallVector<scf::ForallOp> forwards;
+    bool backward = false;
+    module.walk([&](scf::ForallOp tiles) {
+      if (tiles->hasAttr("dma.query_tiles"))
+        forwards.push_back(tiles);
+      if (tiles->hasAttr("dma.key_tiles")) {
+        tiles.emitError("convert-dma-tiles-to-gpu: the GPU backward is not "
+                        "generated yet; run dma.attention_grad through "
+                        "--dma-cpu-pipeline");
+        backward = true;
+      }
+    });
+    if (backward)
+      return signalPassFailure();
+    if (forwards.empty())
+      return;
+
+    OpBuilder b(&getContext());
+    module->setAttr(gpu::GPUDialect::getContainerModuleAttrName(),
+                    b.getUnitAttr());
+    auto kernels = module.lookupSymbol<gpu::GPUModuleOp>(kModuleName);
+    if (!kernels) {
+      b.setInsertionPointToEnd(module.getBody());
+      kernels = gpu::GPUModuleOp::create(b, module.getLoc(), kModuleName);
+    }
+    unsigned index = 0;
+    for (scf::ForallOp tiles : forwards) {
+      FailureOr<TiledForward> f = analyze(tiles);
+      if (failed(f))
+        return signalPassFailure();
+      std::string name = "dma_attention_fwd_" + f->config.variantName() +
+                         "_" + std::to_string(index++);
+      gpu::GPUFuncOp kernel =
+          emitForwardKernel(b, tiles.getLoc(), kernels, name, f->config);
+
+      b.setInsertionPoint(tiles);
+      LaunchArgs args(b, tiles.getLoc());
+      LoopEmitter &e = args.e;
+      Value nqt = e.divui(e.add(e.dim(f->q, 1), e.index(f->config.blockM - 1)),
+                          e.index(f->config.blockM));
+      gpu::KernelDim3 grid{nqt, e.dim(f->q, 2), e.dim(f->q, 0)};
+      gpu::KernelDim3 block{e.index(f->config.threads()), e.index(1),
+                            e.index(1)};
+      Value smem = e.intOf(b.getI32Type(), f->config.sharedBytes());
+      gpu::LaunchFuncOp::create(b, tiles.getLoc(), kernel, grid, block, smem,
+                                launchOperands(args, *f));
+      tiles.erase();
+    }
+  }
+};
+
+} // namespace

@@ -1,0 +1,704 @@
+//===- ForwardKernel.cpp - the generated attention forward kernel ---------===//
+//
+// One CTA computes one (batch, head, query tile) of the tiled forward, the
+// way dma-tile-attention wrote it, with each tile op mapped to warps:
+//
+//  * dma.tile.gather  -> cp.async (16 bytes per thread and step) into
+//    XOR-swizzled shared memory, rows addressed by position (zero-filled
+//    where the position is -1); K and V tiles are double-buffered so the
+//    next key tile loads while this one is computed;
+//  * dma.tile.dot     -> ldmatrix + mma.sync m16n8k16 (16-bit inputs, f32
+//    accumulation); warp w owns query rows [16w, 16w + 16) of the tile,
+//    and each thread owns two rows (lane/4 and lane/4 + 8);
+//  * dma.tile.logits  -> element-wise on the accumulator fragments, from
+//    the positions of the thread's rows and columns;
+//  * dma.tile.softmax -> row max and sum with quad shuffles, P kept in
+//    registers and repacked as the A operand of the P V mma;
+//  * dma.tile.store_output -> normalise and store O, LSE per row.
+//
+// The key walk is contiguous key tiles (bounded causally) or, when the
+// tiled IR was gathered, chunks of the shared top-k list.
+//
+//===----------------------------------------------------------------------===//
+
+#include "dma/Conversion/DMAToGPU/ForwardKernel.h"
+#include "KernelBuilder.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+
+#include <cmath>
+#include <limits>
+#include <map>
+
+using namespace mlir;
+using namespace mlir::dma;
+
+namespace {
+
+using IPred = arith::CmpIPredicate;
+using FPred = arith::CmpFPredicate;
+int ip(IPred p) { return static_cast<int>(p); }
+int fpr(FPred p) { return static_cast<int>(p); }
+
+constexpr double kLog2e = 1.4426950408889634;
+constexpr llvm::StringLiteral kSharedGlobal = "dma_shared";
+
+using Frag = std::array<Value, 4>;
+
+} // namespace
+
+//===----------------------------------------------------------------------===//
+// Configuration and ABI
+//===----------------------------------------------------------------------===//
+
+int64_t ForwardKernelConfig::sharedBytes() const {
+  int64_t q = blockM * headDim * 2;
+  int64_t kv = 2 * blockN * (headDim + valueDim) * 2;
+  int64_t positions = 2 * blockN * 4;
+  int64_t bias = biasPerKey ? 2 * blockN * 4 : 0;
+  return q + kv + positions + bias;
+}
+
+std::string ForwardKernelConfig::variantName() const {
+  std::string s = element.isF16() ? "f16" : "bf16";
+  s += "_d" + std::to_string(headDim);
+  if (valueDim != headDim)
+    s += "v" + std::to_string(valueDim);
+  s += "_m" + std::to_string(blockM) + "n" + std::to_string(blockN);
+  switch (mask) {
+  case MaskKind::None:
+    break;
+  case MaskKind::Dense:
+    s += "_mask";
+    break;
+  case MaskKind::SharedTopK:
+    s += gathered ? "_keep" : "_keepscan";
+    break;
+  case MaskKind::PerQueryTopK:
+    s += "_keeprows";
+    break;
+  }
+  if (biasElement)
+    s += biasPerKey ? "_keybias" : "_bias";
+  if (causal)
+    s += "_causal";
+  if (softcap > 0)
+    s += "_softcap";
+  return s;
+}
+
+LogicalResult ForwardKernelConfig::verify(
+    function_ref<InFlightDiagnostic()> emitError) const {
+  if (!element || !(element.isBF16() || element.isF16()))
+    return emitError() << "the GPU kernels take bf16 or f16 q/k/v (use the "
+                          "CPU pipeline for f32)";
+  if (blockM % 16 || blockM < 16 || blockM > 128)
+    return emitError() << "q-tile must be 16, 32, 48, ..., 128 for the GPU, "
+                          "got "
+                       << blockM;
+  if (blockN % 16 || blockN < 16 || blockN > 128)
+    return emitError() << "k-tile must be a multiple of 16 up to 128 for the "
+                          "GPU, got "
+                       << blockN;
+  for (int64_t d : {headDim, valueDim})
+    if (d % 16 || d < 16 || d > 256)
+      return emitError() << "head dims must be multiples of 16 up to 256 for "
+                            "the GPU, got "
+                         << d;
+  if (mask == MaskKind::SharedTopK && !gathered)
+    return emitError() << "a shared top-k mask must be gathered "
+                          "(dma-gather-keys) for the GPU";
+  if (sharedBytes() > 227 * 1024)
+    return emitError() << "tiles need " << sharedBytes()
+                       << " bytes of shared memory; at most 232448 exist";
+  return success();
+}
+
+SmallVector<KernelParam>
+mlir::dma::forwardKernelParams(const ForwardKernelConfig &c) {
+  using K = KernelParam;
+  SmallVector<KernelParam> p = {{"q", K::Pointer}, {"k", K::Pointer},
+                                {"v", K::Pointer}, {"o", K::Pointer},
+                                {"lse", K::Pointer}};
+  if (c.biasElement)
+    p.push_back({"bias", K::Pointer});
+  if (c.mask == MaskKind::Dense)
+    p.push_back({"mask", K::Pointer});
+  if (c.mask == MaskKind::SharedTopK)
+    p.push_back({"keep", K::Pointer});
+  if (c.mask == MaskKind::PerQueryTopK) {
+    p.push_back({"keep_score", K::Pointer});
+    p.push_back({"keep_threshold", K::Pointer});
+    p.push_back({"keep_tiebreak", K::Pointer});
+  }
+  for (const char *n : {"B", "Lq", "Lk", "H", "Hkv"})
+    p.push_back({n, K::I32});
+  p.push_back({"scale", K::F32});
+  if (c.softcap > 0.0)
+    p.push_back({"softcap", K::F32});
+  for (const char *t : {"q", "k", "v", "o"})
+    for (const char *d : {"b", "l", "h"})
+      p.push_back({std::string(t) + "_stride_" + d, K::I64});
+  p.push_back({"lse_stride_b", K::I64});
+  p.push_back({"lse_stride_h", K::I64});
+  auto broadcast4 = [&](const std::string &t) {
+    p.push_back({t + "_heads", K::I32});
+    for (const char *d : {"b", "h", "q", "k"})
+      p.push_back({t + "_stride_" + d, K::I64});
+  };
+  if (c.biasElement)
+    broadcast4("bias");
+  if (c.mask == MaskKind::Dense)
+    broadcast4("mask");
+  if (c.mask == MaskKind::SharedTopK) {
+    p.push_back({"keep_heads", K::I32});
+    p.push_back({"keep_w", K::I32});
+    p.push_back({"keep_stride_b", K::I64});
+    p.push_back({"keep_stride_h", K::I64});
+  }
+  if (c.mask == MaskKind::PerQueryTopK) {
+    p.push_back({"keep_rows_heads", K::I32});
+    p.push_back({"keep_rows_stride_b", K::I64});
+    p.push_back({"keep_rows_stride_h", K::I64});
+  }
+  return p;
+}
+
+//===----------------------------------------------------------------------===//
+// The kernel
+//===----------------------------------------------------------------------===//
+
+namespace {
+
+class ForwardEmitter {
+public:
+  ForwardEmitter(OpBuilder &b, Location loc, const ForwardKernelConfig &cfg,
+                 gpu::GPUFuncOp func)
+      : k(b, loc), cfg(cfg), func(func) {}
+
+  void emit();
+
+private:
+  KernelBuilder k;
+  const ForwardKernelConfig &cfg;
+  gpu::GPUFuncOp func;
+  std::map<std::string, Value> args;
+
+  // Geometry and problem sizes (i32 unless noted).
+  Value tid, warp, lane, gid, tig;
+  Value b, h, qt, q0, g;
+  Value B, Lq, Lk, H, Hkv, keyOffset;
+  Value qBase, kBase, vBase; // i64 element offsets of (b, head) in q, k, v
+  Value smem;                // dynamic shared memory (ptr<3>)
+  int64_t qOff = 0, kOff = 0, vOff = 0, posOff = 0, biasOff = 0; // bytes
+
+  Value arg(const std::string &name) { return args.at(name); }
+  Value ptrArg(const std::string &name) { return k.toGlobal(arg(name)); }
+  Value strided(const std::string &t, const char *d, Value index);
+
+  int64_t elementBytes() const { return 2; }
+  /// Byte offset of 16-byte chunk `chunk` of row `row` in a swizzled tile
+  /// with `cols` 16-bit columns.
+  Value swizzled(Value row, Value chunk, int64_t cols);
+  Value sharedAt(int64_t base, Value byteOffset);
+
+  /// Position of key row `row` of key tile `t` (-1 when none).
+  Value keyPosition(Value t, Value row);
+  /// Issues the cp.async copies of key tile `t` into buffer `stage`.
+  void loadKeyTile(Value t, Value stage);
+  void loadQueryTile();
+  /// Number of key tiles (or chunks) the CTA walks.
+  Value keyTileCount();
+
+  /// The logit of the thread's element (row r, key position kpos);
+  /// `keyBias` is the bias of the key when it does not depend on the row.
+  Value logit(Value raw, Value qpos, Value qvalid, Value kpos, Value keyBias);
+  /// Offset of (b, h, row, key) in a [{B|1}, {H|Hx|1}, {Lq|1}, Lk] tensor.
+  Value broadcastOffset(const std::string &t, Value row, Value key);
+};
+
+Value ForwardEmitter::strided(const std::string &t, const char *d,
+                              Value index) {
+  return k.mul(k.sext64(index), arg(t + "_stride_" + d));
+}
+
+Value ForwardEmitter::swizzled(Value row, Value chunk, int64_t cols) {
+  int64_t chunks = cols * elementBytes() / 16;
+  int64_t mask = std::min<int64_t>(chunks, 8) - 1;
+  Value phys = k.xori(chunk, k.andi(row, k.c32(mask)));
+  return k.add(k.mul(row, k.c32(cols * elementBytes())),
+               k.mul(phys, k.c32(16)));
+}
+
+Value ForwardEmitter::sharedAt(int64_t base, Value byteOffset) {
+  return k.gep(smem, k.i8Type, k.add(byteOffset, k.c32(base)));
+}
+
+Value ForwardEmitter::keyPosition(Value t, Value row) {
+  Value idx = k.add(k.mul(t, k.c32(cfg.blockN)), row);
+  if (!cfg.gathered)
+    return k.select(k.cmpi(ip(IPred::slt), idx, Lk), idx, k.c32(-1));
+  // Chunk t of the sorted list keep[kb, kh, :].
+  Value w = arg("keep_w");
+  Value heads = arg("keep_heads");
+  Value per = k.maxsi(k.divsi(H, k.maxsi(heads, k.c32(1))), k.c32(1));
+  Value kh = k.divsi(h, per);
+  Value inList = k.cmpi(ip(IPred::slt), idx, w);
+  Value safe = k.select(inList, idx, k.c32(0));
+  Value off = k.add(k.add(strided("keep", "b", b), strided("keep", "h", kh)),
+                    k.sext64(safe));
+  Value raw = k.loadAs(cfg.keepElement,
+                       k.gep(ptrArg("keep"), cfg.keepElement, off));
+  if (!cfg.keepElement.isInteger(32))
+    raw = arith::TruncIOp::create(k.builder(), k.location(), k.i32Type, raw);
+  Value valid = k.andi(inList, k.andi(k.cmpi(ip(IPred::sge), raw, k.c32(0)),
+                                      k.cmpi(ip(IPred::slt), raw, Lk)));
+  return k.select(valid, raw, k.c32(-1));
+}
+
+void ForwardEmitter::loadKeyTile(Value t, Value stage) {
+  int64_t threads = cfg.threads();
+  auto loadRows = [&](const char *tensor, Value base, int64_t cols,
+                      int64_t smemBase, bool writePositions) {
+    int64_t chunks = cols * elementBytes() / 16;
+    int64_t total = cfg.blockN * chunks;
+    int64_t tileBytes = cfg.blockN * cols * elementBytes();
+    Value src0 = ptrArg(tensor);
+    for (int64_t it = 0; it < (total + threads - 1) / threads; ++it) {
+      Value c = k.add(tid, k.c32(it * threads));
+      auto body = [&] {
+        Value row = k.divsi(c, k.c32(chunks));
+        Value chunk = k.remsi(c, k.c32(chunks));
+        Value pos = keyPosition(t, row);
+        Value valid = k.cmpi(ip(IPred::sge), pos, k.c32(0));
+        Value safePos = k.select(valid, pos, k.c32(0));
+        Value off = k.add(k.add(base, strided(tensor, "l", safePos)),
+                          k.sext64(k.mul(chunk, k.c32(8))));
+        Value src = k.gep(src0, cfg.element, off);
+        Value dst = sharedAt(smemBase, k.add(k.mul(stage, k.c32(tileBytes)),
+                                             swizzled(row, chunk, cols)));
+        k.cpAsync16(dst, src, k.select(valid, k.c32(16), k.c32(0)));
+        if (writePositions)
+          k.ifThen(k.cmpi(ip(IPred::eq), chunk, k.c32(0)), [&] {
+            Value slot = k.add(k.mul(stage, k.c32(cfg.blockN)), row);
+            k.storeTo(pos, k.gep(smem, k.i32Type,
+                                 k.add(slot, k.c32(posOff / 4))));
+            if (cfg.biasPerKey) {
+              // The key's bias, staged next to its position.
+              Type be = cfg.biasElement;
+              Value bias = k.loadF32(
+                  be, k.gep(ptrArg("bias"), be,
+                            broadcastOffset("bias", k.c32(0), safePos)));
+              k.storeTo(bias, k.gep(smem, k.f32Type,
+                                    k.add(slot, k.c32(biasOff / 4))));
+            }
+          });
+      };
+      if ((it + 1) * threads <= total)
+        body();
+      else
+        k.ifThen(k.cmpi(ip(IPred::slt), c, k.c32(total)), body);
+    }
+  };
+  loadRows("k", kBase, cfg.headDim, kOff, /*writePositions=*/true);
+  loadRows("v", vBase, cfg.valueDim, vOff, /*writePositions=*/false);
+}
+
+void ForwardEmitter::loadQueryTile() {
+  int64_t threads = cfg.threads();
+  int64_t chunks = cfg.headDim * elementBytes() / 16;
+  int64_t total = cfg.blockM * chunks;
+  Value src0 = ptrArg("q");
+  for (int64_t it = 0; it < (total + threads - 1) / threads; ++it) {
+    Value c = k.add(tid, k.c32(it * threads));
+    auto body = [&] {
+      Value row = k.divsi(c, k.c32(chunks));
+      Value chunk = k.remsi(c, k.c32(chunks));
+      Value pos = k.add(q0, row);
+      Value valid = k.cmpi(ip(IPred::slt), pos, Lq);
+      Value safePos = k.select(valid, pos, k.c32(0));
+      Value off = k.add(k.add(qBase, strided("q", "l", safePos)),
+                        k.sext64(k.mul(chunk, k.c32(8))));
+      k.cpAsync16(sharedAt(qOff, swizzled(row, chunk, cfg.headDim)),
+                  k.gep(src0, cfg.element, off),
+                  k.select(valid, k.c32(16), k.c32(0)));
+    };
+    if ((it + 1) * threads <= total)
+      body();
+    else
+      k.ifThen(k.cmpi(ip(IPred::slt), c, k.c32(total)), body);
+  }
+}
+
+Value ForwardEmitter::keyTileCount() {
+  // The last key any row of the tile may see.
+  Value lastRow = k.sub(k.minsi(k.add(q0, k.c32(cfg.blockM)), Lq), k.c32(1));
+  Value limit = cfg.causal ? k.add(lastRow, keyOffset) : k.sub(Lk, k.c32(1));
+  if (!cfg.gathered) {
+    Value end = k.maxsi(k.minsi(k.add(limit, k.c32(1)), Lk), k.c32(0));
+    return k.divsi(k.add(end, k.c32(cfg.blockN - 1)), k.c32(cfg.blockN));
+  }
+  // Binary search: list entries (ascending, -1 padded) that are <= limit.
+  Value w = arg("keep_w");
+  Value per = k.maxsi(k.divsi(H, k.maxsi(arg("keep_heads"), k.c32(1))),
+                      k.c32(1));
+  Value rowBase = k.add(strided("keep", "b", b),
+                        strided("keep", "h", k.divsi(h, per)));
+  Value list = ptrArg("keep");
+  SmallVector<Value> lh = k.whileLoop(
+      {k.c32(0), w},
+      [&](ValueRange r) {
+        return std::make_pair(k.cmpi(ip(IPred::slt), r[0], r[1]),
+                              SmallVector<Value>(r));
+      },
+      [&](ValueRange r) {
+        Value mid = k.divsi(k.add(r[0], r[1]), k.c32(2));
+        Value v = k.loadAs(cfg.keepElement,
+                           k.gep(list, cfg.keepElement,
+                                 k.add(rowBase, k.sext64(mid))));
+        if (!cfg.keepElement.isInteger(32))
+          v = arith::TruncIOp::create(k.builder(), k.location(), k.i32Type, v);
+        Value inside = k.andi(k.cmpi(ip(IPred::sge), v, k.c32(0)),
+                              k.cmpi(ip(IPred::sle), v, limit));
+        return SmallVector<Value>{
+            k.select(inside, k.add(mid, k.c32(1)), r[0]),
+            k.select(inside, r[1], mid)};
+      });
+  return k.divsi(k.add(lh[0], k.c32(cfg.blockN - 1)), k.c32(cfg.blockN));
+}
+
+Value ForwardEmitter::broadcastOffset(const std::string &t, Value row,
+                                      Value key) {
+  Value heads = arg(t + "_heads");
+  Value per = k.maxsi(k.divsi(H, k.maxsi(heads, k.c32(1))), k.c32(1));
+  return k.add(k.add(strided(t, "b", b), strided(t, "h", k.divsi(h, per))),
+               k.add(strided(t, "q", row), strided(t, "k", key)));
+}
+
+Value ForwardEmitter::logit(Value raw, Value qpos, Value qvalid, Value kpos,
+                            Value keyBias) {
+  Value ninf = k.f32(-std::numeric_limits<double>::infinity());
+  Value kvalid = k.cmpi(ip(IPred::sge), kpos, k.c32(0));
+  Value visible = k.andi(qvalid, kvalid);
+  Value cLim = k.add(qpos, keyOffset);
+  if (cfg.causal)
+    visible = k.andi(visible, k.cmpi(ip(IPred::sle), kpos, cLim));
+  // Clamped positions keep every load in bounds; invisible results are
+  // replaced by -inf below.
+  Value qs = k.select(qvalid, qpos, k.c32(0));
+  Value ks = k.select(kvalid, kpos, k.c32(0));
+  if (cfg.mask == MaskKind::Dense) {
+    Value m = k.loadAs(k.i8Type, k.gep(ptrArg("mask"), k.i8Type,
+                                       broadcastOffset("mask", qs, ks)));
+    visible = k.andi(visible, k.cmpi(ip(IPred::ne), m, k.intOf(k.i8Type, 0)));
+  }
+  if (cfg.mask == MaskKind::PerQueryTopK) {
+    Value heads = arg("keep_rows_heads");
+    Value per = k.maxsi(k.divsi(H, k.maxsi(heads, k.c32(1))), k.c32(1));
+    Value base = k.add(strided("keep_rows", "b", b),
+                       strided("keep_rows", "h", k.divsi(h, per)));
+    Value entry = cfg.causal ? k.maxsi(k.select(qvalid, cLim, k.c32(0)),
+                                       k.c32(0))
+                             : k.sub(Lk, k.c32(1));
+    Value eOff = k.add(base, k.sext64(entry));
+    Type se = cfg.rowsScoreElement;
+    Value s = k.loadF32(se, k.gep(ptrArg("keep_score"), se,
+                                  k.add(base, k.sext64(ks))));
+    Value thr = k.loadF32(se, k.gep(ptrArg("keep_threshold"), se, eOff));
+    Value tie = k.loadAs(cfg.tiebreakElement,
+                         k.gep(ptrArg("keep_tiebreak"), cfg.tiebreakElement,
+                               eOff));
+    Value kw = cfg.tiebreakElement.isInteger(32) ? kpos : k.sext64(kpos);
+    Value kept = k.ori(k.cmpf(fpr(FPred::OGT), s, thr),
+                       k.andi(k.cmpf(fpr(FPred::OEQ), s, thr),
+                              k.cmpi(ip(IPred::sle), kw, tie)));
+    visible = k.andi(visible, kept);
+  }
+  Value x = k.fmul(raw, arg("scale"));
+  if (cfg.softcap > 0.0) {
+    Value cap = arg("softcap");
+    x = k.fmul(cap, math::TanhOp::create(k.builder(), k.location(),
+                                         k.fdiv(x, cap)));
+  }
+  if (keyBias) {
+    x = k.fadd(x, keyBias);
+  } else if (cfg.biasElement) {
+    Type be = cfg.biasElement;
+    x = k.fadd(x, k.loadF32(be, k.gep(ptrArg("bias"), be,
+                                      broadcastOffset("bias", qs, ks))));
+  }
+  return k.select(visible, x, ninf);
+}
+
+void ForwardEmitter::emit() {
+  OpBuilder &ob = k.builder();
+  Block &entry = func.getBody().front();
+  ob.setInsertionPointToStart(&entry);
+  SmallVector<KernelParam> params = forwardKernelParams(cfg);
+  for (auto [i, p] : llvm::enumerate(params))
+    args[p.name] = entry.getArgument(i);
+
+  bool f16 = cfg.element.isF16();
+  int64_t bm = cfg.blockM, bn = cfg.blockN, d = cfg.headDim, dv = cfg.valueDim;
+  qOff = 0;
+  kOff = qOff + bm * d * 2;
+  vOff = kOff + 2 * bn * d * 2;
+  posOff = vOff + 2 * bn * dv * 2;
+  biasOff = posOff + 2 * bn * 4;
+
+  smem = LLVM::AddressOfOp::create(ob, k.location(), k.ptrShared,
+                                   kSharedGlobal);
+  tid = k.threadIdX();
+  warp = k.divsi(tid, k.c32(32));
+  lane = k.remsi(tid, k.c32(32));
+  gid = k.divsi(lane, k.c32(4));
+  tig = k.remsi(lane, k.c32(4));
+  qt = k.blockId(0);
+  h = k.blockId(1);
+  b = k.blockId(2);
+  B = arg("B");
+  Lq = arg("Lq");
+  Lk = arg("Lk");
+  H = arg("H");
+  Hkv = arg("Hkv");
+  keyOffset = k.sub(Lk, Lq);
+  q0 = k.mul(qt, k.c32(bm));
+  Value group = k.maxsi(k.divsi(H, k.maxsi(Hkv, k.c32(1))), k.c32(1));
+  g = k.divsi(h, group);
+  qBase = k.add(strided("q", "b", b), strided("q", "h", h));
+  kBase = k.add(strided("k", "b", b), strided("k", "h", g));
+  vBase = k.add(strided("v", "b", b), strided("v", "h", g));
+
+  Value nTiles = k.i32ToIndex(keyTileCount());
+  Value zero = k.index(0);
+
+  // Prologue: Q and the first key tile in flight together.
+  loadQueryTile();
+  k.ifThen(k.cmpi(ip(IPred::sgt), nTiles, zero),
+           [&] { loadKeyTile(k.c32(0), k.c32(0)); });
+  k.cpAsyncCommit();
+  k.cpAsyncWaitAll();
+  k.barrier();
+
+  // Q stays in shared memory; its fragments for this warp's 16 rows are
+  // re-read per key tile (registers go to S, P and the O accumulator).
+  Value warpRow = k.mul(warp, k.c32(16));
+  auto qFragment = [&](int64_t s) {
+    Value row = k.add(warpRow, k.remsi(lane, k.c32(16)));
+    Value chunk = k.add(k.c32(2 * s), k.divsi(lane, k.c32(16)));
+    return k.ldmatrixX4(sharedAt(qOff, swizzled(row, chunk, d)),
+                        /*transpose=*/false);
+  };
+
+  Value r0 = k.add(warpRow, gid), r1 = k.add(r0, k.c32(8));
+  Value qpos0 = k.add(q0, r0), qpos1 = k.add(q0, r1);
+  Value qvalid0 = k.cmpi(ip(IPred::slt), qpos0, Lq);
+  Value qvalid1 = k.cmpi(ip(IPred::slt), qpos1, Lq);
+  Value ninf = k.f32(-std::numeric_limits<double>::infinity());
+
+  // Loop state: O accumulator (dv/8 n-tiles x 4), row max x2, row sum x2.
+  int64_t nOut = dv / 8, nS = bn / 8;
+  SmallVector<Value> init(nOut * 4, k.f32(0.0));
+  init.append({ninf, ninf, k.f32(0.0), k.f32(0.0)});
+
+  SmallVector<Value> fin = k.forLoop(
+      zero, nTiles, init, [&](Value t, ValueRange st) {
+        Value t32 = k.indexToI32(t);
+        Value stage = k.remsi(t32, k.c32(2));
+        // Tile t is ready (its copy was waited for last iteration or in the
+        // prologue); everybody is done with the other buffer.
+        k.cpAsyncWaitAll();
+        k.barrier();
+        Value next = k.add(t32, k.c32(1));
+        k.ifThen(k.cmpi(ip(IPred::slt), k.i32ToIndex(next), nTiles), [&] {
+          loadKeyTile(next, k.sub(k.c32(1), stage));
+        });
+        k.cpAsyncCommit();
+
+        // S = Q K^T.
+        std::vector<Frag> s(nS, Frag{k.f32(0.0), k.f32(0.0), k.f32(0.0),
+                                     k.f32(0.0)});
+        Value kTileBase = k.mul(stage, k.c32(bn * d * 2));
+        for (int64_t ks = 0; ks < d / 16; ++ks) {
+          Frag qf = qFragment(ks);
+          for (int64_t jp = 0; jp < nS / 2; ++jp) {
+            Value mi = k.divsi(lane, k.c32(8));
+            Value row = k.add(k.c32(16 * jp),
+                              k.add(k.mul(k.divsi(mi, k.c32(2)), k.c32(8)),
+                                    k.remsi(lane, k.c32(8))));
+            Value chunk = k.add(k.c32(2 * ks), k.remsi(mi, k.c32(2)));
+            Frag bf = k.ldmatrixX4(
+                sharedAt(kOff, k.add(kTileBase, swizzled(row, chunk, d))),
+                /*transpose=*/false);
+            s[2 * jp] = k.mma(qf, {bf[0], bf[1]}, s[2 * jp], f16);
+            s[2 * jp + 1] = k.mma(qf, {bf[2], bf[3]}, s[2 * jp + 1], f16);
+          }
+        }
+
+        // Logits from the positions of the thread's rows and columns.
+        Value posBase = k.add(k.mul(stage, k.c32(bn)), k.c32(posOff / 4));
+        for (int64_t j = 0; j < nS; ++j)
+          for (int64_t e = 0; e < 2; ++e) {
+            Value col = k.add(k.c32(8 * j + e), k.mul(tig, k.c32(2)));
+            Value kpos = k.loadAs(k.i32Type, k.gep(smem, k.i32Type,
+                                                   k.add(posBase, col)));
+            Value keyBias;
+            if (cfg.biasPerKey)
+              keyBias = k.loadAs(
+                  k.f32Type,
+                  k.gep(smem, k.f32Type,
+                        k.add(k.add(posBase, k.c32((biasOff - posOff) / 4)),
+                              col)));
+            s[j][e] = logit(s[j][e], qpos0, qvalid0, kpos, keyBias);
+            s[j][2 + e] = logit(s[j][2 + e], qpos1, qvalid1, kpos, keyBias);
+          }
+
+        // Online softmax, two rows per thread, reduced over the quad.
+        Value m[2] = {st[nOut * 4], st[nOut * 4 + 1]};
+        Value l[2] = {st[nOut * 4 + 2], st[nOut * 4 + 3]};
+        Value corr[2], msafe[2], mNew[2];
+        for (int r = 0; r < 2; ++r) {
+          Value mx = m[r];
+          for (int64_t j = 0; j < nS; ++j)
+            mx = k.fmax(mx, k.fmax(s[j][2 * r], s[j][2 * r + 1]));
+          mx = k.fmax(mx, k.shuffleXor(mx, 1));
+          mx = k.fmax(mx, k.shuffleXor(mx, 2));
+          mNew[r] = mx;
+          Value none = k.cmpf(fpr(FPred::OEQ), mx, ninf);
+          msafe[r] = k.select(none, k.f32(0.0), mx);
+          corr[r] = k.select(
+              none, k.f32(1.0),
+              k.exp2(k.fmul(k.fsub(m[r], mx), k.f32(kLog2e))));
+        }
+        for (int64_t j = 0; j < nS; ++j)
+          for (int v = 0; v < 4; ++v)
+            s[j][v] = k.exp2(
+                k.fmul(k.fsub(s[j][v], msafe[v / 2]), k.f32(kLog2e)));
+        Value lNew[2];
+        for (int r = 0; r < 2; ++r) {
+          Value sum = k.f32(0.0);
+          for (int64_t j = 0; j < nS; ++j)
+            sum = k.fadd(sum, k.fadd(s[j][2 * r], s[j][2 * r + 1]));
+          lNew[r] = k.fadd(k.fmul(l[r], corr[r]), sum);
+        }
+        std::vector<Frag> acc(nOut);
+        for (int64_t j = 0; j < nOut; ++j)
+          for (int v = 0; v < 4; ++v)
+            acc[j][v] = k.fmul(st[j * 4 + v], corr[v / 2]);
+
+        // O += P V: P repacked as A fragments, V via ldmatrix.trans.
+        Value vTileBase = k.mul(stage, k.c32(bn * dv * 2));
+        for (int64_t ks = 0; ks < bn / 16; ++ks) {
+          Frag a = {k.pack2(s[2 * ks][0], s[2 * ks][1], cfg.element),
+                    k.pack2(s[2 * ks][2], s[2 * ks][3], cfg.element),
+                    k.pack2(s[2 * ks + 1][0], s[2 * ks + 1][1], cfg.element),
+                    k.pack2(s[2 * ks + 1][2], s[2 * ks + 1][3], cfg.element)};
+          for (int64_t jp = 0; jp < nOut / 2; ++jp) {
+            Value mi = k.divsi(lane, k.c32(8));
+            Value row = k.add(k.c32(16 * ks),
+                              k.add(k.mul(k.remsi(mi, k.c32(2)), k.c32(8)),
+                                    k.remsi(lane, k.c32(8))));
+            Value chunk = k.add(k.c32(2 * jp), k.divsi(mi, k.c32(2)));
+            Frag bf = k.ldmatrixX4(
+                sharedAt(vOff, k.add(vTileBase, swizzled(row, chunk, dv))),
+                /*transpose=*/true);
+            acc[2 * jp] = k.mma(a, {bf[0], bf[1]}, acc[2 * jp], f16);
+            acc[2 * jp + 1] = k.mma(a, {bf[2], bf[3]}, acc[2 * jp + 1], f16);
+          }
+        }
+        SmallVector<Value> next2;
+        for (const Frag &f : acc)
+          next2.append(f.begin(), f.end());
+        next2.append({mNew[0], mNew[1], lNew[0], lNew[1]});
+        return next2;
+      });
+  // No copy may still be in flight into shared memory at exit.
+  k.cpAsyncWaitAll();
+
+  // Epilogue: O = acc / l and LSE = m + log(l) per valid row.
+  Value oBase = k.add(strided("o", "b", b), strided("o", "h", h));
+  for (int r = 0; r < 2; ++r) {
+    Value mr = fin[nOut * 4 + r];
+    Value lr = fin[nOut * 4 + 2 + r];
+    lr = k.fadd(lr, k.shuffleXor(lr, 1));
+    lr = k.fadd(lr, k.shuffleXor(lr, 2));
+    Value none = k.cmpf(fpr(FPred::OEQ), mr, ninf);
+    Value inv = k.select(none, k.f32(0.0), k.fdiv(k.f32(1.0), lr));
+    Value qpos = r == 0 ? qpos0 : qpos1;
+    Value qvalid = r == 0 ? qvalid0 : qvalid1;
+    k.ifThen(qvalid, [&] {
+      Value rowBase = k.add(oBase, strided("o", "l", qpos));
+      for (int64_t j = 0; j < nOut; ++j) {
+        Value col = k.add(k.c32(8 * j), k.mul(tig, k.c32(2)));
+        Value packed = k.pack2(k.fmul(fin[j * 4 + 2 * r], inv),
+                               k.fmul(fin[j * 4 + 2 * r + 1], inv),
+                               cfg.element);
+        Value ptr = k.gep(ptrArg("o"), cfg.element,
+                          k.add(rowBase, k.sext64(col)));
+        k.storeTo(packed, ptr);
+      }
+      k.ifThen(k.cmpi(ip(IPred::eq), tig, k.c32(0)), [&] {
+        Value safeL = k.select(none, k.f32(1.0), lr);
+        Value lse = k.select(
+            none, ninf,
+            k.fadd(mr, math::LogOp::create(ob, k.location(), safeL)));
+        Value off = k.add(k.add(strided("lse", "b", b), strided("lse", "h", h)),
+                          k.sext64(qpos));
+        k.storeTo(lse, k.gep(ptrArg("lse"), k.f32Type, off));
+      });
+    });
+  }
+  gpu::ReturnOp::create(ob, k.location());
+}
+
+/// Declares the dynamic shared memory of the module once.
+void declareSharedMemory(OpBuilder &b, gpu::GPUModuleOp module) {
+  if (module.lookupSymbol(kSharedGlobal))
+    return;
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToStart(module.getBody());
+  auto type = LLVM::LLVMArrayType::get(b.getI8Type(), 0);
+  LLVM::GlobalOp::create(b, module.getLoc(), type, /*isConstant=*/false,
+                         LLVM::Linkage::External, kSharedGlobal, Attribute(),
+                         /*alignment=*/16, /*addrSpace=*/3);
+}
+
+} // namespace
+
+gpu::GPUFuncOp mlir::dma::emitForwardKernel(OpBuilder &b, Location loc,
+                                            gpu::GPUModuleOp module,
+                                            StringRef name,
+                                            const ForwardKernelConfig &config) {
+  declareSharedMemory(b, module);
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToEnd(module.getBody());
+  MLIRContext *ctx = b.getContext();
+  SmallVector<Type> argTypes;
+  for (const KernelParam &p : forwardKernelParams(config))
+    argTypes.push_back(p.kind == KernelParam::Pointer
+                           ? Type(LLVM::LLVMPointerType::get(ctx, 0))
+                       : p.kind == KernelParam::I32 ? Type(b.getI32Type())
+                       : p.kind == KernelParam::I64 ? Type(b.getI64Type())
+                                                    : Type(b.getF32Type()));
+  auto func = gpu::GPUFuncOp::create(b, loc, name,
+                                     b.getFunctionType(argTypes, {}));
+  func->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), b.getUnitAttr());
+  // The launch ABI, for tools that package the kernel (dma-compile).
+  SmallVector<Attribute> params;
+  for (const KernelParam &p : forwardKernelParams(config)) {
+    static const char *kinds[] = {"ptr", "i32", "i64", "f32"};
+    params.push_back(b.getStringAttr(p.name + ":" + kinds[p.kind]));
+  }
+  func->setAttr("dma.kernel_params", b.getArrayAttr(params));
+  func->setAttr("dma.threads", b.getI64IntegerAttr(config.threads()));
+  func->setAttr("dma.shared_bytes", b.getI64IntegerAttr(config.sharedBytes()));
+  func->setAttr("dma.block_m", b.getI64IntegerAttr(config.blockM));
+  func.setKnownBlockSizeAttr(
+      b.getDenseI32ArrayAttr({static_cast<int32_t>(config.threads()), 1, 1}));
+  ForwardEmitter(b, loc, config, func).emit();
+  return func;
+}

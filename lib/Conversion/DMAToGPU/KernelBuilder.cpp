@@ -1,0 +1,160 @@
+//===- KernelBuilder.cpp - builders for NVVM kernel code ------------------===//
+
+#include "KernelBuilder.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+
+using namespace mlir;
+using namespace mlir::dma;
+
+KernelBuilder::KernelBuilder(OpBuilder &b, Location loc) : LoopEmitter(b, loc) {
+  MLIRContext *ctx = b.getContext();
+  i1Type = b.getI1Type();
+  i8Type = b.getI8Type();
+  i32Type = b.getI32Type();
+  i64Type = b.getI64Type();
+  f32Type = b.getF32Type();
+  ptrGlobal = LLVM::LLVMPointerType::get(ctx, 1);
+  ptrShared = LLVM::LLVMPointerType::get(ctx, 3);
+  ptrGeneric = LLVM::LLVMPointerType::get(ctx, 0);
+}
+
+Value KernelBuilder::sext64(Value v) {
+  return arith::ExtSIOp::create(builder(), location(), i64Type, v);
+}
+Value KernelBuilder::i32ToIndex(Value v) {
+  return arith::IndexCastOp::create(builder(), location(),
+                                    builder().getIndexType(), v);
+}
+Value KernelBuilder::indexToI32(Value v) {
+  return arith::IndexCastOp::create(builder(), location(), i32Type, v);
+}
+Value KernelBuilder::divsi(Value a, Value c) {
+  return arith::DivSIOp::create(builder(), location(), a, c);
+}
+Value KernelBuilder::remsi(Value a, Value c) {
+  return arith::RemSIOp::create(builder(), location(), a, c);
+}
+Value KernelBuilder::xori(Value a, Value c) {
+  return arith::XOrIOp::create(builder(), location(), a, c);
+}
+Value KernelBuilder::shrui(Value a, Value c) {
+  return arith::ShRUIOp::create(builder(), location(), a, c);
+}
+Value KernelBuilder::fneg(Value a) {
+  return arith::NegFOp::create(builder(), location(), a);
+}
+Value KernelBuilder::fmin(Value a, Value c) {
+  return arith::MinimumFOp::create(builder(), location(), a, c);
+}
+
+Value KernelBuilder::toGlobal(Value genericPtr) {
+  return LLVM::AddrSpaceCastOp::create(builder(), location(), ptrGlobal,
+                                       genericPtr);
+}
+Value KernelBuilder::gep(Value ptr, Type elt, Value offset) {
+  return LLVM::GEPOp::create(builder(), location(), ptr.getType(), elt, ptr,
+                             ArrayRef<LLVM::GEPArg>{offset});
+}
+Value KernelBuilder::loadAs(Type t, Value ptr) {
+  return LLVM::LoadOp::create(builder(), location(), t, ptr);
+}
+void KernelBuilder::storeTo(Value v, Value ptr) {
+  LLVM::StoreOp::create(builder(), location(), v, ptr);
+}
+Value KernelBuilder::loadF32(Type elt, Value ptr) {
+  Value v = loadAs(elt, ptr);
+  if (elt.isF32())
+    return v;
+  return arith::ExtFOp::create(builder(), location(), f32Type, v);
+}
+
+Value KernelBuilder::threadIdX() {
+  return NVVM::ThreadIdXOp::create(builder(), location(), i32Type);
+}
+Value KernelBuilder::blockId(int dim) {
+  switch (dim) {
+  case 0:
+    return NVVM::BlockIdXOp::create(builder(), location(), i32Type);
+  case 1:
+    return NVVM::BlockIdYOp::create(builder(), location(), i32Type);
+  default:
+    return NVVM::BlockIdZOp::create(builder(), location(), i32Type);
+  }
+}
+
+void KernelBuilder::barrier() {
+  NVVM::Barrier0Op::create(builder(), location());
+}
+void KernelBuilder::cpAsync16(Value dst, Value src, Value srcBytes) {
+  NVVM::CpAsyncOp::create(builder(), location(), dst, src, 16,
+                          NVVM::LoadCacheModifierKind::CG, srcBytes);
+}
+void KernelBuilder::cpAsyncCommit() {
+  NVVM::CpAsyncCommitGroupOp::create(builder(), location());
+}
+void KernelBuilder::cpAsyncWaitAll() {
+  NVVM::CpAsyncWaitGroupOp::create(builder(), location(), 0);
+}
+
+std::array<Value, 4> KernelBuilder::ldmatrixX4(Value sharedPtr,
+                                               bool transpose) {
+  OpBuilder &ob = builder();
+  auto structType = LLVM::LLVMStructType::getLiteral(
+      ob.getContext(), {i32Type, i32Type, i32Type, i32Type});
+  auto shape = NVVM::LdStMatrixShapeAttr::get(ob.getContext(), 8, 8);
+  Value s = NVVM::LdMatrixOp::create(
+      ob, location(), structType, sharedPtr, 4,
+      transpose ? NVVM::MMALayout::col : NVVM::MMALayout::row, shape,
+      NVVM::LdStMatrixEltType::B16);
+  std::array<Value, 4> r;
+  for (int i = 0; i < 4; ++i)
+    r[i] = LLVM::ExtractValueOp::create(ob, location(), s, i);
+  return r;
+}
+
+std::array<Value, 4> KernelBuilder::mma(const std::array<Value, 4> &a,
+                                        const std::array<Value, 2> &bFrag,
+                                        const std::array<Value, 4> &c,
+                                        bool eltF16) {
+  OpBuilder &ob = builder();
+  auto structType = LLVM::LLVMStructType::getLiteral(
+      ob.getContext(), {f32Type, f32Type, f32Type, f32Type});
+  NVVM::MMATypes ptx = eltF16 ? NVVM::MMATypes::f16 : NVVM::MMATypes::bf16;
+  Value d = NVVM::MmaOp::create(
+      ob, location(), structType, ValueRange(a), ValueRange(bFrag),
+      ValueRange(c), ArrayRef<int64_t>{16, 8, 16}, std::nullopt, std::nullopt,
+      std::array<NVVM::MMATypes, 2>{ptx, ptx},
+      std::array<NVVM::MMALayout, 2>{NVVM::MMALayout::row,
+                                     NVVM::MMALayout::col});
+  std::array<Value, 4> r;
+  for (int i = 0; i < 4; ++i)
+    r[i] = LLVM::ExtractValueOp::create(ob, location(), d, i);
+  return r;
+}
+
+Value KernelBuilder::pack2(Value lo, Value hi, Type elt16) {
+  OpBuilder &ob = builder();
+  Value v = vector::FromElementsOp::create(
+      ob, location(), VectorType::get({2}, f32Type), ValueRange{lo, hi});
+  Value t = arith::TruncFOp::create(ob, location(),
+                                    VectorType::get({2}, elt16), v);
+  return LLVM::BitcastOp::create(ob, location(), i32Type, t);
+}
+
+Value KernelBuilder::shuffleXor(Value v, int offset) {
+  return NVVM::ShflOp::create(builder(), location(), v.getType(),
+                              c32(0xffffffff), v, c32(offset), c32(0x1f),
+                              NVVM::ShflKind::bfly, UnitAttr());
+}
+
+Value KernelBuilder::exp2(Value x) {
+  return LLVM::CallIntrinsicOp::create(
+             builder(), location(), Type(f32Type),
+             builder().getStringAttr("llvm.nvvm.ex2.approx.ftz.f"),
+             ValueRange{x})
+      .getResult(0);
+}

@@ -1,0 +1,75 @@
+//===- KernelBuilder.h - builders for NVVM kernel code ----------*- C++ -*-===//
+//
+// Terse builders for the device code the GPU lowering emits: 32/64-bit
+// integer arithmetic, global and shared pointers (LLVM dialect), and the
+// NVVM warp-level operations the attention kernels are made of (cp.async,
+// ldmatrix, mma.sync m16n8k16, shuffles, barriers).
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef DMA_LIB_CONVERSION_DMATOGPU_KERNELBUILDER_H
+#define DMA_LIB_CONVERSION_DMATOGPU_KERNELBUILDER_H
+
+#include "dma/Utils/LoopEmitter.h"
+
+#include "mlir/Dialect/LLVMIR/LLVMTypes.h"
+
+#include <array>
+
+namespace mlir::dma {
+
+class KernelBuilder : public LoopEmitter {
+public:
+  KernelBuilder(OpBuilder &b, Location loc);
+
+  Type i1Type, i8Type, i32Type, i64Type, f32Type;
+  LLVM::LLVMPointerType ptrGlobal, ptrShared, ptrGeneric;
+
+  Value c32(int64_t v) { return intOf(i32Type, v); }
+  Value c64(int64_t v) { return intOf(i64Type, v); }
+  Value sext64(Value v);
+  Value i32ToIndex(Value v);
+  Value indexToI32(Value v);
+  Value divsi(Value a, Value c);
+  Value remsi(Value a, Value c);
+  Value xori(Value a, Value c);
+  Value shrui(Value a, Value c);
+  Value fneg(Value a);
+  Value fmin(Value a, Value c);
+
+  // Memory (LLVM dialect pointers).
+  Value toGlobal(Value genericPtr);
+  /// Element pointer `ptr + offset` (offset in elements of `elt`).
+  Value gep(Value ptr, Type elt, Value offset);
+  Value loadAs(Type t, Value ptr);
+  void storeTo(Value v, Value ptr);
+  /// Loads a float element of type `elt` and widens it to f32.
+  Value loadF32(Type elt, Value ptr);
+
+  // Thread geometry.
+  Value threadIdX();
+  Value blockId(int dim);
+
+  // Synchronisation and asynchronous copies.
+  void barrier();
+  /// 16-byte cp.async global -> shared; `srcBytes` (0 or 16) zero-fills.
+  void cpAsync16(Value dst, Value src, Value srcBytes);
+  void cpAsyncCommit();
+  void cpAsyncWaitAll();
+
+  // Warp-level matrix operations (16-bit elements).
+  std::array<Value, 4> ldmatrixX4(Value sharedPtr, bool transpose);
+  /// D = A B + C for m16n8k16 with 16-bit A/B (`eltF16` selects f16).
+  std::array<Value, 4> mma(const std::array<Value, 4> &a,
+                           const std::array<Value, 2> &bFrag,
+                           const std::array<Value, 4> &c, bool eltF16);
+  /// Packs two f32 into one i32 of two 16-bit floats (`lo` in the low half).
+  Value pack2(Value lo, Value hi, Type elt16);
+  Value shuffleXor(Value v, int offset);
+  /// 2^x (ex2.approx.ftz).
+  Value exp2(Value x);
+};
+
+} // namespace mlir::dma
+
+#endif

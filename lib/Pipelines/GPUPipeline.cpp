@@ -1,0 +1,70 @@
+//===- GPUPipeline.cpp - the dma-gpu-pipeline -----------------------------===//
+//
+// dma ops -> bufferized -> tiled (dma-tile-attention) -> kept keys gathered
+// (dma-gather-keys) -> generated kernels (convert-dma-tiles-to-gpu) ->
+// NVVM target attached -> kernel bodies lowered to the NVVM/LLVM dialects
+// -> serialised by gpu-module-to-binary (ptxas from the CUDA toolkit).
+//
+//===----------------------------------------------------------------------===//
+
+#include "dma/Conversion/Passes.h"
+#include "dma/Dialect/DMA/Transforms/Passes.h"
+#include "dma/Pipelines/Pipelines.h"
+
+#include "mlir/Conversion/Passes.h"
+#include "mlir/Dialect/Bufferization/Transforms/Passes.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/GPU/Transforms/Passes.h"
+#include "mlir/Transforms/Passes.h"
+
+#include <cstdlib>
+
+using namespace mlir;
+
+std::string dma::cudaToolkitPath(llvm::StringRef requested) {
+  if (!requested.empty())
+    return requested.str();
+  if (const char *home = std::getenv("CUDA_HOME"); home && *home)
+    return home;
+  return "/usr/local/cuda";
+}
+
+void dma::buildGPUPipeline(OpPassManager &pm,
+                           const GPUPipelineOptions &options) {
+  bufferization::OneShotBufferizePassOptions bufferize;
+  bufferize.bufferizeFunctionBoundaries = true;
+  bufferize.functionBoundaryTypeConversion =
+      bufferization::LayoutMapOption::IdentityLayoutMap;
+  pm.addPass(bufferization::createOneShotBufferizePass(bufferize));
+
+  dma::DMATileAttentionOptions tiling;
+  tiling.qTile = options.qTile;
+  tiling.kTile = options.kTile;
+  pm.addPass(dma::createDMATileAttention(tiling));
+  dma::DMAGatherKeysOptions gather;
+  gather.perQuery = false; // the GPU walks per-query masks tile by tile
+  pm.addPass(dma::createDMAGatherKeys(gather));
+  pm.addPass(dma::createConvertDMATilesToGPU());
+  pm.addPass(createCanonicalizerPass());
+
+  GpuNVVMAttachTargetOptions target;
+  target.moduleMatcher = "dma_kernels";
+  target.chip = options.chip;
+  target.features = "+ptx80";
+  target.optLevel = 3;
+  pm.addPass(createGpuNVVMAttachTarget(target));
+
+  OpPassManager &kernels = pm.nest<gpu::GPUModuleOp>();
+  kernels.addPass(createSCFToControlFlowPass());
+  kernels.addPass(createConvertGpuOpsToNVVMOps());
+  kernels.addPass(createCanonicalizerPass());
+  kernels.addPass(createCSEPass());
+  kernels.addPass(createReconcileUnrealizedCastsPass());
+
+  if (options.format != "none") {
+    GpuModuleToBinaryPassOptions binary;
+    binary.toolkitPath = cudaToolkitPath(options.toolkit);
+    binary.compilationTarget = options.format;
+    pm.addPass(createGpuModuleToBinaryPass(binary));
+  }
+}

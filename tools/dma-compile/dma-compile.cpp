@@ -1,0 +1,437 @@
+//===- dma-compile.cpp - write kernel bundles ------------------------------===//
+//
+// Compiles attention variants through --dma-gpu-pipeline and writes a kernel
+// bundle: per variant the cubin and the PTX, plus one manifest.json with the
+// kernel names, launch ABI (parameters in order, grid, block, dynamic shared
+// memory), configuration, ptxas resource usage, compiler version and chip.
+// The runtime (runtime/) and the Python package load bundles; nothing of
+// MLIR is needed where they run.
+//
+//   dma-compile -o DIR --variant dtype=bf16,d=128,mask=keep,bias=key,causal=1
+//   dma-compile -o DIR --shipped          # the variants every bundle ships
+//
+// A variant with register spills fails unless --allow-spills is given.
+//
+//===----------------------------------------------------------------------===//
+
+#include "dma/InitAll.h"
+#include "dma/Pipelines/Pipelines.h"
+
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/GPU/Transforms/Passes.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/InitAllDialects.h"
+#include "mlir/InitAllExtensions.h"
+#include "mlir/InitAllPasses.h"
+#include "mlir/Parser/Parser.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Target/LLVMIR/Dialect/All.h"
+#include "llvm/ADT/StringExtras.h"
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/JSON.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/Program.h"
+#include "llvm/Support/Regex.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <map>
+#include <optional>
+#include <string>
+
+using namespace mlir;
+namespace cl = llvm::cl;
+
+static cl::opt<std::string> outputDir("o", cl::desc("Bundle directory"),
+                                      cl::value_desc("dir"), cl::Required);
+static cl::list<std::string>
+    variantSpecs("variant",
+                 cl::desc("A variant: comma-separated key=value of dtype "
+                          "(bf16|f16), d, dv, mask (none|keep|mask|keep_rows), "
+                          "bias (none|key|full), causal (0|1), softcap (0|1), "
+                          "q_tile, k_tile"));
+static cl::opt<bool> shipped("shipped",
+                             cl::desc("Add the variants every bundle ships"));
+static cl::opt<std::string> chip("chip", cl::desc("GPU architecture"),
+                                 cl::init("sm_90a"));
+static cl::opt<std::string> toolkit("toolkit",
+                                    cl::desc("CUDA toolkit (default: "
+                                             "$CUDA_HOME or /usr/local/cuda)"),
+                                    cl::init(""));
+static cl::opt<bool> allowSpills("allow-spills",
+                                 cl::desc("Accept variants that spill"));
+
+namespace {
+
+constexpr const char *kCompilerVersion = "dma 0.1.0 (MLIR/LLVM 22)";
+
+struct Variant {
+  std::string dtype = "bf16", mask = "none", bias = "none";
+  int64_t d = 128, dv = 0, qTile = 64, kTile = 64;
+  bool causal = false, softcap = false;
+
+  std::string str() const {
+    return "dtype=" + dtype + ",d=" + std::to_string(d) +
+           ",dv=" + std::to_string(dv ? dv : d) + ",mask=" + mask +
+           ",bias=" + bias + ",causal=" + (causal ? "1" : "0") +
+           ",softcap=" + (softcap ? "1" : "0") +
+           ",q_tile=" + std::to_string(qTile) +
+           ",k_tile=" + std::to_string(kTile);
+  }
+};
+
+std::optional<Variant> parseVariant(llvm::StringRef spec, std::string &error) {
+  Variant v;
+  llvm::SmallVector<llvm::StringRef> items;
+  spec.split(items, ',', -1, false);
+  for (llvm::StringRef item : items) {
+    std::pair<llvm::StringRef, llvm::StringRef> kv = item.split('=');
+    llvm::StringRef key = kv.first.trim(), value = kv.second.trim();
+    auto integer = [&](int64_t &out) {
+      if (value.getAsInteger(10, out)) {
+        error = "'" + value.str() + "' is not an integer (for " + key.str() +
+                ")";
+        return false;
+      }
+      return true;
+    };
+    auto oneOf = [&](std::string &out,
+                     std::initializer_list<const char *> allowed) {
+      for (const char *a : allowed)
+        if (value == a) {
+          out = value.str();
+          return true;
+        }
+      error = "unknown " + key.str() + " '" + value.str() + "'";
+      return false;
+    };
+    bool ok = true;
+    if (key == "dtype")
+      ok = oneOf(v.dtype, {"bf16", "f16"});
+    else if (key == "mask")
+      ok = oneOf(v.mask, {"none", "keep", "mask", "keep_rows"});
+    else if (key == "bias")
+      ok = oneOf(v.bias, {"none", "key", "full"});
+    else if (key == "d")
+      ok = integer(v.d);
+    else if (key == "dv")
+      ok = integer(v.dv);
+    else if (key == "q_tile")
+      ok = integer(v.qTile);
+    else if (key == "k_tile")
+      ok = integer(v.kTile);
+    else if (key == "causal" || key == "softcap") {
+      int64_t flag = 0;
+      ok = integer(flag);
+      (key == "causal" ? v.causal : v.softcap) = flag != 0;
+    } else {
+      error = "unknown key '" + key.str() + "' (dtype, d, dv, mask, bias, "
+              "causal, softcap, q_tile, k_tile)";
+      ok = false;
+    }
+    if (!ok)
+      return std::nullopt;
+  }
+  return v;
+}
+
+/// The MLIR module of one variant: dma.attention on memrefs whose sizes are
+/// dynamic except the head dims (and the bias rows for a per-key bias).
+std::string moduleFor(const Variant &v) {
+  std::string t = v.dtype;
+  int64_t dv = v.dv ? v.dv : v.d;
+  auto m4 = [&](int64_t last) {
+    return "memref<?x?x?x" + std::to_string(last) + "x" + t + ">";
+  };
+  std::string args = "%q: " + m4(v.d) + ", %k: " + m4(v.d) + ", %v: " + m4(dv);
+  std::string clauses;
+  if (v.bias != "none") {
+    std::string type = v.bias == "key" ? "memref<?x?x1x?x" + t + ">"
+                                       : "memref<?x?x?x?x" + t + ">";
+    args += ", %bias: " + type;
+    clauses += " bias(%bias : " + type + ")";
+  }
+  if (v.mask == "keep") {
+    args += ", %keep: memref<?x?x?xi32>";
+    clauses += " keep(%keep : memref<?x?x?xi32>)";
+  } else if (v.mask == "mask") {
+    args += ", %mask: memref<?x?x?x?xi1>";
+    clauses += " mask(%mask : memref<?x?x?x?xi1>)";
+  } else if (v.mask == "keep_rows") {
+    args += ", %s: memref<?x?x?xf32>, %thr: memref<?x?x?xf32>, "
+            "%tie: memref<?x?x?xi32>";
+    clauses += " keep_rows(%s, %thr, %tie : memref<?x?x?xf32>, "
+               "memref<?x?x?xf32>, memref<?x?x?xi32>)";
+  }
+  args += ", %o: " + m4(dv) + ", %lse: memref<?x?x?xf32>";
+  std::string attrs;
+  if (v.causal)
+    attrs += " causal";
+  if (v.softcap)
+    attrs += " softcap(1.0)"; // the value is a kernel parameter
+  return "func.func @variant(" + args + ") {\n  dma.attention q(%q : " +
+         m4(v.d) + ") k(%k : " + m4(v.d) + ") v(%v : " + m4(dv) + ")" +
+         clauses + " outs(%o, %lse : " + m4(dv) +
+         ", memref<?x?x?xf32>)" + attrs + "\n  return\n}\n";
+}
+
+std::vector<Variant> shippedVariants() {
+  std::vector<Variant> out;
+  for (const char *dtype : {"bf16", "f16"})
+    for (int64_t d : {64, 128})
+      for (const char *mask : {"none", "keep"})
+        for (const char *bias : {"none", "key"})
+          for (bool causal : {false, true}) {
+            Variant v;
+            v.dtype = dtype;
+            v.d = d;
+            v.mask = mask;
+            v.bias = bias;
+            v.causal = causal;
+            out.push_back(v);
+          }
+  for (const char *dtype : {"bf16", "f16"})
+    for (const char *mask : {"mask", "keep_rows"})
+      for (bool causal : {false, true}) {
+        Variant v;
+        v.dtype = dtype;
+        v.mask = mask;
+        v.causal = causal;
+        out.push_back(v);
+      }
+  return out;
+}
+
+struct Resources {
+  int64_t registers = -1, spillBytes = -1, stackBytes = -1;
+  std::string log;
+};
+
+/// Runs ptxas -v on a PTX file and reads the register and spill report.
+Resources ptxasReport(llvm::StringRef ptxPath, const std::string &ptxas) {
+  Resources r;
+  llvm::SmallString<128> logPath;
+  llvm::sys::fs::createTemporaryFile("dma-ptxas", "log", logPath);
+  std::optional<llvm::StringRef> redirects[] = {std::nullopt, std::nullopt,
+                                                llvm::StringRef(logPath)};
+  std::string arch = "-arch=" + chip;
+  llvm::StringRef argv[] = {ptxas, arch, "-v", ptxPath, "-o", "/dev/null"};
+  std::string err;
+  int rc = llvm::sys::ExecuteAndWait(ptxas, argv, std::nullopt, redirects, 0,
+                                     0, &err);
+  if (auto buf = llvm::MemoryBuffer::getFile(logPath))
+    r.log = (*buf)->getBuffer().str();
+  llvm::sys::fs::remove(logPath);
+  if (rc != 0) {
+    r.log += err;
+    return r;
+  }
+  llvm::SmallVector<llvm::StringRef> m;
+  if (llvm::Regex("Used ([0-9]+) registers").match(r.log, &m))
+    m[1].getAsInteger(10, r.registers);
+  if (llvm::Regex("([0-9]+) bytes spill stores").match(r.log, &m))
+    m[1].getAsInteger(10, r.spillBytes);
+  if (llvm::Regex("([0-9]+) bytes stack frame").match(r.log, &m))
+    m[1].getAsInteger(10, r.stackBytes);
+  return r;
+}
+
+/// Serialises the (already lowered) kernel module in `format`.
+FailureOr<std::string> serialize(ModuleOp module, const std::string &format) {
+  OwningOpRef<ModuleOp> copy(module.clone());
+  PassManager pm(module.getContext());
+  GpuModuleToBinaryPassOptions binary;
+  binary.toolkitPath = dma::cudaToolkitPath(toolkit);
+  binary.compilationTarget = format;
+  pm.addPass(createGpuModuleToBinaryPass(binary));
+  if (failed(pm.run(*copy)))
+    return failure();
+  std::string bytes;
+  copy->walk([&](gpu::BinaryOp op) {
+    bytes = cast<gpu::ObjectAttr>(op.getObjects()[0]).getObject().str();
+  });
+  return bytes;
+}
+
+bool writeFile(llvm::StringRef path, llvm::StringRef bytes) {
+  std::error_code ec;
+  llvm::raw_fd_ostream os(path, ec);
+  if (ec) {
+    llvm::errs() << "dma-compile: cannot write " << path << ": "
+                 << ec.message() << "\n";
+    return false;
+  }
+  os << bytes;
+  return true;
+}
+
+std::optional<llvm::json::Object> compileVariant(MLIRContext &ctx,
+                                                 const Variant &v) {
+  OwningOpRef<ModuleOp> module = parseSourceString<ModuleOp>(moduleFor(v), &ctx);
+  if (!module)
+    return std::nullopt;
+  PassManager pm(&ctx);
+  auto options = dma::GPUPipelineOptions::createFromString(
+      "chip=" + chip + " q-tile=" + std::to_string(v.qTile) +
+      " k-tile=" + std::to_string(v.kTile) + " format=none");
+  dma::buildGPUPipeline(pm, *options);
+  if (failed(pm.run(*module)))
+    return std::nullopt;
+
+  // The kernel, lowered to an llvm.func inside the gpu.module.
+  Operation *kernel = nullptr;
+  module->walk([&](LLVM::LLVMFuncOp f) {
+    if (f->hasAttr("dma.kernel_params"))
+      kernel = f;
+  });
+  if (!kernel) {
+    llvm::errs() << "dma-compile: no kernel generated for " << v.str() << "\n";
+    return std::nullopt;
+  }
+  // The kernel's ABI attributes are gone once it is serialised: read them.
+  llvm::json::Array params;
+  for (Attribute a : kernel->getAttrOfType<ArrayAttr>("dma.kernel_params")) {
+    auto [name, kind] = cast<StringAttr>(a).getValue().split(':');
+    params.push_back(llvm::json::Object{{"name", name}, {"kind", kind}});
+  }
+  std::string name = cast<LLVM::LLVMFuncOp>(kernel).getName().str();
+  int64_t threads =
+      kernel->getAttrOfType<IntegerAttr>("dma.threads").getInt();
+  int64_t shared =
+      kernel->getAttrOfType<IntegerAttr>("dma.shared_bytes").getInt();
+  int64_t blockM = kernel->getAttrOfType<IntegerAttr>("dma.block_m").getInt();
+
+  FailureOr<std::string> cubin = serialize(*module, "bin");
+  FailureOr<std::string> ptx = serialize(*module, "isa");
+  if (failed(cubin) || failed(ptx))
+    return std::nullopt;
+  llvm::SmallString<256> cubinPath(outputDir), ptxPath(outputDir);
+  llvm::sys::path::append(cubinPath, name + ".cubin");
+  llvm::sys::path::append(ptxPath, name + ".ptx");
+  if (!writeFile(cubinPath, *cubin) || !writeFile(ptxPath, *ptx))
+    return std::nullopt;
+
+  llvm::SmallString<256> ptxas(dma::cudaToolkitPath(toolkit));
+  llvm::sys::path::append(ptxas, "bin", "ptxas");
+  Resources res = ptxasReport(ptxPath, ptxas.str().str());
+  if (res.registers < 0) {
+    llvm::errs() << "dma-compile: ptxas failed on " << ptxPath << ":\n"
+                 << res.log;
+    return std::nullopt;
+  }
+  if (res.spillBytes > 0 && !allowSpills) {
+    llvm::errs() << "dma-compile: " << name << " spills " << res.spillBytes
+                 << " bytes (" << res.registers
+                 << " registers); use other tile sizes or --allow-spills\n";
+    return std::nullopt;
+  }
+  if (shared > 227 * 1024) {
+    llvm::errs() << "dma-compile: " << name << " needs " << shared
+                 << " bytes of shared memory (at most 232448)\n";
+    return std::nullopt;
+  }
+  llvm::json::Object config{{"dtype", v.dtype},
+                            {"head_dim", v.d},
+                            {"value_dim", v.dv ? v.dv : v.d},
+                            {"mask", v.mask},
+                            {"bias", v.bias},
+                            {"causal", v.causal},
+                            {"softcap", v.softcap},
+                            {"q_tile", v.qTile},
+                            {"k_tile", v.kTile}};
+  return llvm::json::Object{
+      {"name", v.str()},
+      {"kernel", name},
+      {"cubin", name + ".cubin"},
+      {"ptx", name + ".ptx"},
+      {"config", std::move(config)},
+      {"threads", threads},
+      {"shared_bytes", shared},
+      {"grid", llvm::json::Array{"ceil(Lq/" + std::to_string(blockM) + ")",
+                                 "H", "B"}},
+      {"block_m", blockM},
+      {"params", std::move(params)},
+      {"registers", res.registers},
+      {"spill_bytes", res.spillBytes}};
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  mlir::registerAllPasses();
+  dma::registerAllPasses();
+  cl::ParseCommandLineOptions(argc, argv, "dma kernel bundle compiler\n");
+
+  std::vector<Variant> variants;
+  if (shipped)
+    variants = shippedVariants();
+  for (const std::string &spec : variantSpecs) {
+    std::string error;
+    std::optional<Variant> v = parseVariant(spec, error);
+    if (!v) {
+      llvm::errs() << "dma-compile: bad --variant '" << spec << "': " << error
+                   << "\n";
+      return 2;
+    }
+    variants.push_back(*v);
+  }
+  if (variants.empty()) {
+    llvm::errs() << "dma-compile: nothing to compile (give --variant or "
+                    "--shipped)\n";
+    return 2;
+  }
+  llvm::SmallString<256> ptxas(dma::cudaToolkitPath(toolkit));
+  llvm::sys::path::append(ptxas, "bin", "ptxas");
+  if (!llvm::sys::fs::can_execute(ptxas)) {
+    llvm::errs() << "dma-compile: no ptxas at " << ptxas
+                 << "; install the CUDA toolkit or pass --toolkit / set "
+                    "CUDA_HOME\n";
+    return 2;
+  }
+  if (std::error_code ec = llvm::sys::fs::create_directories(outputDir)) {
+    llvm::errs() << "dma-compile: cannot create " << outputDir << ": "
+                 << ec.message() << "\n";
+    return 2;
+  }
+
+  DialectRegistry registry;
+  registerAllDialects(registry);
+  registerAllExtensions(registry);
+  registerAllGPUToLLVMIRTranslations(registry);
+  dma::registerAllDialects(registry);
+  MLIRContext ctx(registry);
+
+  llvm::json::Array entries;
+  int failures = 0;
+  for (const Variant &v : variants) {
+    std::optional<llvm::json::Object> entry = compileVariant(ctx, v);
+    if (!entry) {
+      llvm::errs() << "dma-compile: FAILED " << v.str() << "\n";
+      ++failures;
+      continue;
+    }
+    llvm::outs() << "compiled " << v.str() << " -> "
+                 << *entry->getString("kernel") << " ("
+                 << *entry->getInteger("registers") << " registers, "
+                 << *entry->getInteger("shared_bytes")
+                 << " bytes shared)\n";
+    entries.push_back(std::move(*entry));
+  }
+  llvm::json::Object manifest{{"format", 1},
+                              {"compiler", kCompilerVersion},
+                              {"chip", chip},
+                              {"variants", std::move(entries)}};
+  llvm::SmallString<256> path(outputDir);
+  llvm::sys::path::append(path, "manifest.json");
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  os << llvm::formatv("{0:2}", llvm::json::Value(std::move(manifest)));
+  if (!writeFile(path, text + "\n"))
+    return 1;
+  llvm::outs() << variants.size() - failures << " variants, " << failures
+               << " failed; manifest: " << path << "\n";
+  return failures ? 1 : 0;
+}
