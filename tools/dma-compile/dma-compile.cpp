@@ -39,6 +39,7 @@
 #include "llvm/Support/raw_ostream.h"
 
 #include <map>
+#include <set>
 #include <optional>
 #include <string>
 
@@ -378,6 +379,13 @@ int main(int argc, char **argv) {
     }
     variants.push_back(*v);
   }
+  // One entry per distinct variant.
+  std::vector<Variant> unique;
+  std::set<std::string> seen;
+  for (const Variant &v : variants)
+    if (seen.insert(v.str()).second)
+      unique.push_back(v);
+  variants = std::move(unique);
   if (variants.empty()) {
     llvm::errs() << "dma-compile: nothing to compile (give --variant or "
                     "--shipped)\n";
@@ -431,7 +439,7 @@ int main(int argc, char **argv) {
   os << llvm::formatv("{0:2}", llvm::json::Value(std::move(manifest)));
   if (!writeFile(path, text + "\n"))
     return 1;
-  llvm::outs() << variants.size() - failures << " variants, " << failures
-               << " failed; manifest: " << path << "\n";
+  llvm::outs() << variants.size() - failures << " variants compiled, "
+               << failures << " failed; manifest: " << path << "\n";
   return failures ? 1 : 0;
 }

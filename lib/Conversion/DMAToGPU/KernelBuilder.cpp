@@ -124,8 +124,20 @@ std::array<Value, 4> KernelBuilder::mma(const std::array<Value, 4> &a,
   auto structType = LLVM::LLVMStructType::getLiteral(
       ob.getContext(), {f32Type, f32Type, f32Type, f32Type});
   NVVM::MMATypes ptx = eltF16 ? NVVM::MMATypes::f16 : NVVM::MMATypes::bf16;
+  // f16 operands are vector<2xf16> registers; bf16 ones are i32.
+  auto operand = [&](Value packed) -> Value {
+    if (!eltF16)
+      return packed;
+    return LLVM::BitcastOp::create(
+        ob, location(), VectorType::get({2}, ob.getF16Type()), packed);
+  };
+  SmallVector<Value> aOps, bOps;
+  for (Value v : a)
+    aOps.push_back(operand(v));
+  for (Value v : bFrag)
+    bOps.push_back(operand(v));
   Value d = NVVM::MmaOp::create(
-      ob, location(), structType, ValueRange(a), ValueRange(bFrag),
+      ob, location(), structType, aOps, bOps,
       ValueRange(c), ArrayRef<int64_t>{16, 8, 16}, std::nullopt, std::nullopt,
       std::array<NVVM::MMATypes, 2>{ptx, ptx},
       std::array<NVVM::MMALayout, 2>{NVVM::MMALayout::row,

@@ -1,0 +1,175 @@
+"""GPU benchmark: the generated kernels against PyTorch SDPA and FlexAttention.
+
+The configs of shared/perf/anchors.md: B = 1, H = 32, Hkv = 8, D = 128, bf16,
+causal, a per-key bias [B, Hkv, 1, L] and the w = 1024 highest-bias keys per
+KV head kept (shared by all queries), at L = 4096, 16384 and 32768; the
+per-query top-k at 4096; and dense (no mask) at 16384. Peers run in the same
+process on the same inputs: SDPA's FlashAttention-2 backend (dense causal, no
+bias or mask), FlexAttention (BlockMask from the kept keys, bias through
+score_mod; L = 4096 only: its block mask takes minutes to build at 32k), and
+the "gather floor" (SDPA over the w kept keys, non-causal). Medians of
+triton.testing.do_bench; TFLOP/s counts the dense causal work 2*B*H*L*L*D.
+
+    python3 benchmarks/gpu/bench.py [--json FILE] [--quick]
+"""
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from triton.testing import do_bench
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "python"))
+import dma_attention as dma  # noqa: E402
+
+B, H, HKV, D, W = 1, 32, 8, 128, 1024
+
+
+def timed(fn):
+    fn()
+    torch.cuda.synchronize()
+    return do_bench(fn, warmup=25, rep=100, return_mode="median")
+
+
+def tflops(L, ms):
+    return 4 * B * H * L * L * D / 2 / (ms * 1e-3) / 1e12
+
+
+def sdpa_dense(q, k, v):
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+    qt, kt, vt = (x.transpose(1, 2) for x in (q, k, v))
+    kt = kt.repeat_interleave(H // HKV, dim=1)
+    vt = vt.repeat_interleave(H // HKV, dim=1)
+
+    def run():
+        with sdpa_kernel(SDPBackend.FLASH_ATTENTION):
+            return F.scaled_dot_product_attention(qt, kt, vt, is_causal=True)
+    return run
+
+
+def gather_floor(q, k, v, keep):
+    """SDPA FA2 of all queries against the w kept keys (non-causal)."""
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+    idx = keep[0].long()  # [Hkv, W]
+    kg = torch.stack([k[0, idx[h], h] for h in range(HKV)], 0)[None]
+    vg = torch.stack([v[0, idx[h], h] for h in range(HKV)], 0)[None]
+    kg = kg.repeat_interleave(H // HKV, dim=1)
+    vg = vg.repeat_interleave(H // HKV, dim=1)
+    qt = q.transpose(1, 2)
+
+    def run():
+        with sdpa_kernel(SDPBackend.FLASH_ATTENTION):
+            return F.scaled_dot_product_attention(qt, kg, vg)
+    return run
+
+
+def flex(q, k, v, bias, kept_bool, causal=True):
+    from torch.nn.attention.flex_attention import create_block_mask, flex_attention
+    L = q.shape[1]
+    g = H // HKV
+
+    def mask_mod(b, h, qi, kv):
+        return kept_bool[b, h // g, qi, kv] if kept_bool.dim() == 4 else (
+            kept_bool[b, h // g, kv] & (kv <= qi))
+
+    def score_mod(score, b, h, qi, kv):
+        return score + bias[b, h // g, 0, kv].float()
+
+    block_mask = create_block_mask(mask_mod, B, H, L, L, device="cuda")
+    compiled = torch.compile(flex_attention)
+    qt, kt, vt = (x.transpose(1, 2) for x in (q, k, v))
+    return lambda: compiled(qt, kt, vt, score_mod=score_mod,
+                            block_mask=block_mask, enable_gqa=True)
+
+
+def inputs(L, seed=0):
+    g = torch.Generator(device="cuda").manual_seed(seed)
+    q = torch.randn(B, L, H, D, device="cuda", generator=g, dtype=torch.bfloat16)
+    k = torch.randn(B, L, HKV, D, device="cuda", generator=g, dtype=torch.bfloat16)
+    v = torch.randn(B, L, HKV, D, device="cuda", generator=g, dtype=torch.bfloat16)
+    bias = torch.randn(B, HKV, 1, L, device="cuda", generator=g,
+                       dtype=torch.bfloat16)
+    keep = bias[:, :, 0].float().topk(W, dim=-1).indices.sort(-1).values
+    return q, k, v, bias, keep.to(torch.int32).contiguous()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--json")
+    ap.add_argument("--quick", action="store_true")
+    args = ap.parse_args()
+    rows = []
+
+    def record(case, system, ms, L):
+        rows.append(dict(case=case, system=system, ms=ms, tflops=tflops(L, ms)))
+        print(f"{case:34s} {system:34s} {ms:9.3f} ms {tflops(L, ms):7.1f} TFLOP/s",
+              flush=True)
+
+    lengths = [4096] if args.quick else [4096, 16384, 32768]
+    for L in lengths:
+        q, k, v, bias, keep = inputs(L)
+        case = f"shared top-k L={L} w={W}"
+        ours = lambda: dma.attention(q, k, v, bias=bias, keep=keep, causal=True)
+        o = ours()
+        if not torch.isfinite(o).all():
+            raise SystemExit(f"non-finite output in {case}")
+        record(case, "dma (generated)", timed(ours), L)
+        record(case, "SDPA FA2 dense causal", timed(sdpa_dense(q, k, v)), L)
+        record(case, "gather floor (SDPA, w keys)",
+               timed(gather_floor(q, k, v, keep)), L)
+        if L == 4096:
+            kept = torch.zeros(B, HKV, L, dtype=torch.bool, device="cuda")
+            kept.scatter_(2, keep.long(), True)
+            record(case, "FlexAttention (BlockMask+bias)",
+                   timed(flex(q, k, v, bias, kept)), L)
+        del q, k, v, bias, keep
+        torch.cuda.empty_cache()
+
+    # Per-query top-k at 4096: each query keeps its own top 1024.
+    L = 4096
+    q, k, v, bias, _ = inputs(L, seed=1)
+    rowsrep = dma.topk(bias[:, :, 0].float(), W, "per_query")
+    case = f"per-query top-k L={L} w={W}"
+    ours = lambda: dma.attention(q, k, v, bias=bias, keep_rows=rowsrep,
+                                 causal=True)
+    record(case, "dma (generated)", timed(ours), L)
+    # The same visible set as a dense [B, Hkv, L, L] mask for FlexAttention.
+    s, thr, tie = rowsrep
+    i = torch.arange(L, device="cuda")
+    visible = (s[:, :, None, :] > thr[:, :, :, None]) | (
+        (s[:, :, None, :] == thr[:, :, :, None]) &
+        (i[None, None, None, :] <= tie[:, :, :, None]))
+    visible &= i[None, None, None, :] <= i[None, None, :, None]
+    record(case, "FlexAttention (BlockMask+bias)", timed(flex(q, k, v, bias, visible)), L)
+    del visible
+
+    if not args.quick:
+        L = 16384
+        q, k, v, bias, _ = inputs(L, seed=2)
+        case = f"dense L={L}"
+        record(case, "dma (generated), no bias",
+               timed(lambda: dma.attention(q, k, v, causal=True)), L)
+        record(case, "dma (generated), key bias",
+               timed(lambda: dma.attention(q, k, v, bias=bias, causal=True)), L)
+        record(case, "SDPA FA2 dense causal", timed(sdpa_dense(q, k, v)), L)
+
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=1))
+    print("\nsummary (ratio = peer time / dma time):")
+    by_case = {}
+    for r in rows:
+        by_case.setdefault(r["case"], []).append(r)
+    for case, rs in by_case.items():
+        ours = [r for r in rs if r["system"].startswith("dma")][0]
+        for r in rs:
+            if r is not ours:
+                print(f"  {case:30s} vs {r['system']:32s} x{r['ms'] / ours['ms']:.2f}")
+
+
+if __name__ == "__main__":
+    main()

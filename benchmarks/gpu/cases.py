@@ -1,0 +1,84 @@
+"""The GPU test matrix (check.py) and benchmark configs (bench.py), as data.
+
+`python3 benchmarks/gpu/cases.py --variants` prints the kernel variants they
+need, one `dma-compile --variant` spec per line (no torch needed), so the
+bundle can be built where the compiler is.
+"""
+
+import sys
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Case:
+    B: int
+    Lq: int
+    Lk: int
+    H: int
+    Hkv: int
+    D: int
+    dtype: str = "bf16"
+    mask: str = "none"      # none | keep | mask | keep_rows
+    bias: str = "none"      # none | key | full
+    causal: bool = False
+    softcap: float = 0.0
+    w: int = 0              # keep window of the top-k masks
+    seed: int = 0
+
+    @property
+    def name(self):
+        s = (f"{self.dtype}_b{self.B}q{self.Lq}k{self.Lk}h{self.H}kv{self.Hkv}"
+             f"d{self.D}_{self.mask}")
+        if self.mask in ("keep", "keep_rows"):
+            s += f"{self.w}"
+        s += f"_bias{self.bias}" + ("_causal" if self.causal else "")
+        return s + ("_cap" if self.softcap else "")
+
+    def variant(self):
+        return (f"dtype={self.dtype},d={self.D},dv={self.D},mask={self.mask},"
+                f"bias={self.bias},causal={int(self.causal)},"
+                f"softcap={int(self.softcap > 0)},q_tile=64,k_tile=64")
+
+
+SHAPES = [  # B, Lq, Lk, H, Hkv, D
+    (1, 1, 1, 1, 1, 64),        # length 1
+    (2, 7, 7, 4, 4, 64),        # H = Hkv, length 7
+    (1, 129, 129, 4, 2, 128),   # GQA, length 129
+    (2, 1, 300, 4, 1, 128),     # MQA, decoding (Lq = 1)
+    (1, 200, 77, 4, 2, 64),     # Lq > Lk: causal rows with no key
+    (1, 130, 520, 2, 2, 128),   # Lq < Lk
+    (1, 1000, 1000, 8, 2, 128), # longer, several key tiles per CTA
+]
+
+
+def check_cases(quick=False):
+    cases = []
+    n = 0
+    for dtype in ("bf16", "f16"):
+        for shape in SHAPES:
+            for mask in ("none", "keep", "mask", "keep_rows"):
+                for causal in (False, True):
+                    B, Lq, Lk, H, Hkv, D = shape
+                    bias = ("none", "key", "full")[n % 3]
+                    w = max(1, Lk // 3) if n % 2 == 0 else Lk + 5
+                    cases.append(Case(B, Lq, Lk, H, Hkv, D, dtype, mask, bias,
+                                      causal, 5.0 if n % 7 == 3 else 0.0, w,
+                                      seed=n))
+                    n += 1
+    if quick:  # a subset for compute-sanitizer
+        cases = [c for c in cases if c.Lq * c.Lk <= 130 * 520][::5]
+    return cases
+
+
+def bench_variants():
+    out = []
+    for mask in ("keep", "keep_rows", "none"):
+        out.append(Case(1, 1, 1, 32, 8, 128, "bf16", mask, "key", True).variant())
+    out.append(Case(1, 1, 1, 32, 8, 128, "bf16", "none", "none", True).variant())
+    return out
+
+
+if __name__ == "__main__":
+    if "--variants" in sys.argv:
+        names = {c.variant() for c in check_cases()} | set(bench_variants())
+        print("\n".join(sorted(names)))

@@ -1,0 +1,171 @@
+"""GPU correctness of the generated kernels against an fp64 reference.
+
+Runs the matrix of cases.py (bf16 and f16; Lq != Lk, Lq = 1, GQA/MQA, every
+mask form, bias per key and full, causal on and off, soft cap, rows with no
+visible key) through dma_attention.attention with poisoned (NaN) outputs, and
+compares with the spec computed in float64 on the same rounded inputs:
+relative error of O and LSE under the spec's tolerance (bf16 1e-2, f16
+5e-3), no NaN, rows with no visible key exactly O = 0 and LSE = -inf.
+
+    python3 benchmarks/gpu/check.py [--quick] [--json FILE]
+
+Needs DMA_KERNEL_DIR (a bundle with the variants of cases.py) and the
+runtime (DMA_RUNTIME_LIB); prints one line per case and a summary last.
+"""
+
+import argparse
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "python"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import dma_attention as dma  # noqa: E402
+from cases import check_cases  # noqa: E402
+
+TOL = {"bf16": 1e-2, "f16": 5e-3}
+DTYPE = {"bf16": torch.bfloat16, "f16": torch.float16}
+
+
+def heads_of(t, H):
+    """Broadcast dim 1 (heads) of a [b, hx, ...] tensor to H query heads."""
+    hx = t.shape[1]
+    return t.repeat_interleave(H // hx, dim=1) if hx != H else t
+
+
+def make_inputs(c, device):
+    g = torch.Generator(device="cpu").manual_seed(c.seed)
+    dt = DTYPE[c.dtype]
+
+    def randn(*shape, scale=1.0):
+        return (torch.randn(*shape, generator=g) * scale).to(dt).to(device)
+
+    q = randn(c.B, c.Lq, c.H, c.D)
+    k = randn(c.B, c.Lk, c.Hkv, c.D)
+    v = randn(c.B, c.Lk, c.Hkv, c.D)
+    inputs = dict(q=q, k=k, v=v, bias=None, mask=None, keep=None, keep_rows=None)
+    if c.bias == "key":
+        inputs["bias"] = randn(c.B, c.Hkv, 1, c.Lk)
+    elif c.bias == "full":
+        inputs["bias"] = randn(c.B, c.H, c.Lq, c.Lk)
+    if c.mask == "mask":
+        m = torch.rand(c.B, c.Hkv, c.Lq, c.Lk, generator=g) < 0.6
+        m[:, :, 1::4, :] = False  # rows with no visible key
+        inputs["mask"] = m.to(device)
+    elif c.mask == "keep":
+        keep = torch.full((c.B, c.Hkv, c.w), -1, dtype=torch.int32)
+        for b in range(c.B):
+            for h in range(c.Hkv):
+                n = min(c.w, c.Lk) * (3 if h % 2 else 4) // 4
+                pos = torch.randperm(c.Lk, generator=g)[:n].sort().values
+                keep[b, h, :n] = pos.to(torch.int32)
+        inputs["keep"] = keep.to(device)
+    elif c.mask == "keep_rows":
+        score = (torch.randint(-4, 5, (c.B, c.Hkv, c.Lk), generator=g) * 0.5)
+        score[:, :, 6::7] = float("nan")  # never-kept keys
+        inputs["keep_rows"] = dma.topk(score.to(device), c.w, "per_query")
+    return inputs
+
+
+def reference(c, inp, scale):
+    """The spec in float64: O [B, Lq, H, D] and LSE [B, H, Lq]."""
+    H, Lq, Lk = c.H, c.Lq, c.Lk
+    q = inp["q"].double()
+    k = heads_of(inp["k"].double().transpose(1, 2), H)   # [B, H, Lk, D]
+    v = heads_of(inp["v"].double().transpose(1, 2), H)
+    s = torch.einsum("bihd,bhjd->bhij", q, k) * scale
+    if c.softcap:
+        s = c.softcap * torch.tanh(s / c.softcap)
+    if inp["bias"] is not None:
+        s = s + heads_of(inp["bias"].double(), H)
+    i = torch.arange(Lq, device=q.device)[:, None]
+    j = torch.arange(Lk, device=q.device)[None, :]
+    visible = torch.ones(c.B, H, Lq, Lk, dtype=torch.bool, device=q.device)
+    if c.causal:
+        visible &= (j <= i + Lk - Lq)
+    if inp["mask"] is not None:
+        visible &= heads_of(inp["mask"], H)
+    if inp["keep"] is not None:
+        kept = torch.zeros(c.B, inp["keep"].shape[1], Lk + 1, dtype=torch.bool,
+                           device=q.device)
+        idx = inp["keep"].long().clamp(min=-1) % (Lk + 1)  # -1 -> Lk (dropped)
+        kept.scatter_(2, idx, True)
+        visible &= heads_of(kept[:, :, :Lk], H)[:, :, None, :]
+    if inp["keep_rows"] is not None:
+        rs, thr, tie = (heads_of(t, H) for t in inp["keep_rows"])
+        entry = (i + Lk - Lq if c.causal else torch.full_like(i, Lk - 1))
+        entry = entry.clamp(0, Lk - 1)[:, 0]
+        t = thr[:, :, entry][..., None]            # [B, H, Lq, 1]
+        tb = tie[:, :, entry].long()[..., None]
+        sj = rs.double()[:, :, None, :]            # [B, H, 1, Lk]
+        visible &= (sj > t) | ((sj == t) & (j <= tb))
+    s = s.masked_fill(~visible, -math.inf)
+    m = s.amax(-1, keepdim=True)
+    empty = torch.isinf(m) & (m < 0)
+    p = torch.exp(s - torch.where(empty, torch.zeros_like(m), m))
+    l = p.sum(-1, keepdim=True)
+    o = torch.where(empty, torch.zeros_like(l), 1 / l.clamp_min(1e-300)) * (p @ v)
+    lse = torch.where(empty, torch.full_like(m, -math.inf), m + torch.log(l))
+    return o.transpose(1, 2), lse[..., 0], empty[..., 0]
+
+
+def rel_err(out, ref):
+    finite = torch.isfinite(ref)
+    if not torch.equal(torch.isinf(out) & ~finite, torch.isinf(ref)):
+        return math.inf
+    if torch.isnan(out).any():
+        return math.inf
+    d = (out.double() - ref)[finite]
+    n = ref[finite].norm()
+    return (d.norm() / n).item() if n > 0 else d.norm().item()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--json")
+    args = ap.parse_args()
+    device = torch.device("cuda")
+    results, failed = [], 0
+    start = time.time()
+    for c in check_cases(args.quick):
+        inp = make_inputs(c, device)
+        scale = 1.0 / math.sqrt(c.D)
+        entry = {"case": c.name}
+        try:
+            o, lse = dma.attention(inp["q"], inp["k"], inp["v"], bias=inp["bias"],
+                                   mask=inp["mask"], keep=inp["keep"],
+                                   keep_rows=inp["keep_rows"], causal=c.causal,
+                                   softcap=c.softcap, return_lse=True)
+            torch.cuda.synchronize()
+            ro, rlse, empty = reference(c, inp, scale)
+            eo, else_ = rel_err(o, ro), rel_err(lse, rlse)
+            empty_ok = bool((o.transpose(1, 2)[empty] == 0).all()) and bool(
+                torch.isneginf(lse[empty]).all())
+            ok = eo < TOL[c.dtype] and else_ < TOL[c.dtype] and empty_ok
+            entry.update(o_err=eo, lse_err=else_, empty_rows=int(empty.sum()),
+                         empty_ok=empty_ok, ok=ok)
+        except Exception as e:  # report and go on
+            ok = False
+            entry.update(ok=False, error=f"{type(e).__name__}: {e}")
+        failed += not ok
+        results.append(entry)
+        print(("PASS " if ok else "FAIL ") + c.name + "  " +
+              "  ".join(f"{k}={v:.2e}" if isinstance(v, float) else f"{k}={v}"
+                        for k, v in entry.items() if k not in ("case", "ok")),
+              flush=True)
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1))
+    print(f"{len(results) - failed} passed, {failed} failed "
+          f"({time.time() - start:.1f} s)")
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# One call on the GPU machine: build the runtime, check correctness (and a
+# subset under compute-sanitizer), then benchmark. The kernel bundle is built
+# beforehand on the build machine (scripts/gpu-bundle.sh -> gpu-bundle/) and
+# carried along. Results land in $OUT (or ./gpu-results).
+#
+#   benchmarks/gpu/run.sh [check|sanitize|bench|all]
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+what="${1:-all}"
+out="${OUT:-gpu-results}"
+mkdir -p "$out"
+export PYTHONUNBUFFERED=1
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$out/gpu.txt"
+
+cmake -S runtime -B build-runtime -G Ninja -DCMAKE_BUILD_TYPE=Release > "$out/runtime-build.log" 2>&1 \
+  && cmake --build build-runtime >> "$out/runtime-build.log" 2>&1 \
+  || { cat "$out/runtime-build.log"; exit 1; }
+export DMA_RUNTIME_LIB="$PWD/build-runtime/libdma_runtime.so"
+export DMA_KERNEL_DIR="${DMA_KERNEL_DIR:-$PWD/gpu-bundle}"
+export PYTHONPATH="$PWD/python${PYTHONPATH:+:$PYTHONPATH}"
+
+status=0
+if [ "$what" = all ] || [ "$what" = check ]; then
+  python3 benchmarks/gpu/check.py --json "$out/check.json" 2>&1 | tee "$out/check.log" | tail -n 25
+  [ "${PIPESTATUS[0]}" = 0 ] || status=1
+fi
+if [ "$what" = all ] || [ "$what" = sanitize ]; then
+  compute-sanitizer --tool memcheck --print-limit 20 python3 benchmarks/gpu/check.py --quick \
+    > "$out/memcheck.log" 2>&1
+  [ $? = 0 ] || status=1
+  tail -n 4 "$out/memcheck.log"
+fi
+if [ "$what" = all ] || [ "$what" = bench ]; then
+  python3 benchmarks/gpu/bench.py --json "$out/bench.json" 2>&1 | tee "$out/bench.log" | tail -n 30
+  [ "${PIPESTATUS[0]}" = 0 ] || status=1
+fi
+exit $status

@@ -1,0 +1,48 @@
+"""Dynamic Mask Attention with generated kernels.
+
+    o = dma_attention.attention(q, k, v, bias=None, mask=None, keep=None,
+                                keep_rows=None, causal=False, scale=None,
+                                softcap=0.0)
+
+q [B, Lq, H, D], k [B, Lk, Hkv, D], v [B, Lk, Hkv, Dv] (the FlashAttention
+layout); bias broadcasts as [{B|1}, {H|Hkv|1}, {Lq|1}, Lk]; at most one of
+`mask` (bool, broadcast like the bias), `keep` (int32 [{B|1}, {Hkv|H|1}, W],
+ascending kept positions, -1 padded: the shared top-k) and `keep_rows`
+(score, threshold, tiebreak: the per-query top-k of `topk(..., "per_query")`).
+CUDA tensors run the generated GPU kernels (a kernel bundle from `bundle=`,
+$DMA_KERNEL_DIR, or compiled on demand); CPU tensors and numpy arrays run
+through the CPU pipeline. The semantics are the project's docs/semantics.md.
+"""
+
+from . import _cpu
+from ._reference import topk, value_bias
+
+__all__ = ["attention", "value_bias", "topk"]
+
+
+def _is_torch(x):
+    return type(x).__module__.startswith("torch")
+
+
+def attention(q, k, v, bias=None, mask=None, keep=None, keep_rows=None,
+              causal=False, scale=None, softcap=0.0, return_lse=False,
+              bundle=None):
+    """Softmax attention over the visible keys; returns O (and LSE)."""
+    for name, t in (("q", q), ("k", k), ("v", v)):
+        if not (_is_torch(t) or type(t).__module__ == "numpy"):
+            raise TypeError(f"{name} must be a torch tensor or a numpy array, "
+                            f"got {type(t).__name__}")
+    if softcap is None or softcap < 0:
+        raise ValueError(f"softcap must be >= 0, got {softcap}")
+    if scale is not None and not scale == scale:
+        raise ValueError("scale must be a number")
+    if sum(x is not None for x in (mask, keep, keep_rows)) > 1:
+        raise ValueError("give at most one of mask, keep and keep_rows")
+    if _is_torch(q) and q.is_cuda:
+        from . import _gpu
+        o, lse = _gpu.attention(q, k, v, bias, mask, keep, keep_rows, causal,
+                                scale, softcap, bundle)
+    else:
+        o, lse = _cpu.attention(q, k, v, bias, mask, keep, keep_rows, causal,
+                                scale, softcap)
+    return (o, lse) if return_lse else o

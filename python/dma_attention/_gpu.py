@@ -1,0 +1,71 @@
+"""The GPU path: torch CUDA tensors -> the runtime -> generated kernels."""
+
+import torch
+
+from . import _bundles
+from ._runtime import (DMA_BF16, DMA_BOOL, DMA_F16, DMA_F32, DMA_I32,
+                       DMA_I64, Options, Runtime, Tensor)
+
+_DTYPES = {torch.float32: DMA_F32, torch.float16: DMA_F16,
+           torch.bfloat16: DMA_BF16, torch.bool: DMA_BOOL,
+           torch.int32: DMA_I32, torch.int64: DMA_I64}
+_runtimes = {}
+
+
+def _tensor(t, name, device):
+    if t is None:
+        return None
+    if not isinstance(t, torch.Tensor):
+        raise TypeError(f"{name} must be a torch tensor, got {type(t).__name__}")
+    if t.device != device:
+        raise ValueError(f"{name} is on {t.device} but q is on {device}")
+    if t.dtype not in _DTYPES:
+        raise TypeError(f"{name} has unsupported dtype {t.dtype}")
+    if t.dim() > 4:
+        raise ValueError(f"{name} has {t.dim()} dimensions (at most 4)")
+    s = Tensor()
+    s.data = t.data_ptr()
+    s.dtype = _DTYPES[t.dtype]
+    s.ndim = t.dim()
+    for i in range(t.dim()):
+        s.sizes[i] = t.shape[i]
+        s.strides[i] = t.stride(i)
+    return s
+
+
+def _chip(device):
+    major, minor = torch.cuda.get_device_capability(device)
+    return f"sm_{major}{minor}" + ("a" if major == 9 else "")
+
+
+def attention(q, k, v, bias, mask, keep, keep_rows, causal, scale, softcap,
+              bundle):
+    device = q.device
+    B, Lq, H, _ = q.shape
+    Dv = v.shape[-1]
+    o = torch.full((B, Lq, H, Dv), float("nan"), dtype=q.dtype, device=device)
+    lse = torch.full((B, H, Lq), float("nan"), dtype=torch.float32,
+                     device=device)
+    rows = keep_rows if keep_rows is not None else (None, None, None)
+    if len(rows) != 3:
+        raise ValueError("keep_rows is (score, threshold, tiebreak)")
+    named = [("q", q), ("k", k), ("v", v), ("bias", bias), ("mask", mask),
+             ("keep", keep), ("keep_score", rows[0]),
+             ("keep_threshold", rows[1]), ("keep_tiebreak", rows[2]),
+             ("o", o), ("lse", lse)]
+    structs = [_tensor(t, n, device) for n, t in named]
+    args = [None if s is None else s for s in structs]
+    import ctypes
+    pointers = [ctypes.byref(s) if s is not None else None for s in args]
+    options = Options(int(bool(causal)), float(scale or 0.0), float(softcap))
+    variant = Runtime.variant(pointers, options)
+    directory = _bundles.find(variant, _chip(device), bundle)
+    # Reopen a bundle whose manifest changed (a variant compiled into it).
+    key = (directory, _bundles.manifest_stamp(directory))
+    runtime = _runtimes.get(key)
+    if runtime is None:
+        runtime = _runtimes[key] = Runtime(directory)
+    with torch.cuda.device(device):
+        stream = torch.cuda.current_stream(device).cuda_stream
+        runtime.forward(pointers, options, stream)
+    return o, lse

@@ -1,0 +1,121 @@
+"""ctypes binding of the dma runtime (runtime/include/dma_runtime.h).
+
+The runtime is a small C library over the CUDA driver API that loads kernel
+bundles (dma-compile output) and launches them; this module finds the
+library, mirrors its structs and turns its error codes into exceptions.
+"""
+
+import ctypes
+import os
+from pathlib import Path
+
+DMA_F32, DMA_F16, DMA_BF16, DMA_BOOL, DMA_I32, DMA_I64 = range(6)
+
+
+class Tensor(ctypes.Structure):
+    _fields_ = [
+        ("data", ctypes.c_void_p),
+        ("dtype", ctypes.c_int32),
+        ("ndim", ctypes.c_int32),
+        ("sizes", ctypes.c_int64 * 4),
+        ("strides", ctypes.c_int64 * 4),
+    ]
+
+
+class Options(ctypes.Structure):
+    _fields_ = [
+        ("causal", ctypes.c_int32),
+        ("scale", ctypes.c_float),
+        ("softcap", ctypes.c_float),
+    ]
+
+
+def _candidates():
+    env = os.environ.get("DMA_RUNTIME_LIB")
+    if env:
+        yield Path(env)
+    here = Path(__file__).resolve().parent
+    yield here / "libdma_runtime.so"
+    root = here.parent.parent
+    for build in ("build-runtime", "build/runtime", "build"):
+        yield root / build / "libdma_runtime.so"
+
+
+_lib = None
+
+
+def library():
+    """The loaded runtime library (RuntimeError if it cannot be found)."""
+    global _lib
+    if _lib is not None:
+        return _lib
+    tried = []
+    for path in _candidates():
+        tried.append(str(path))
+        if path.exists():
+            lib = ctypes.CDLL(str(path))
+            break
+    else:
+        raise RuntimeError(
+            "the dma runtime library was not found (tried: "
+            + ", ".join(tried)
+            + "); build it with `cmake -S runtime -B build-runtime && "
+            "cmake --build build-runtime` or set DMA_RUNTIME_LIB"
+        )
+    P = ctypes.POINTER(Tensor)
+    lib.dma_runtime_open.restype = ctypes.c_void_p
+    lib.dma_runtime_open.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_size_t]
+    lib.dma_runtime_close.argtypes = [ctypes.c_void_p]
+    lib.dma_attention_variant.restype = ctypes.c_int
+    lib.dma_attention_variant.argtypes = [P] * 11 + [
+        ctypes.POINTER(Options), ctypes.c_char_p, ctypes.c_size_t,
+        ctypes.c_char_p, ctypes.c_size_t]
+    lib.dma_attention_forward.restype = ctypes.c_int
+    lib.dma_attention_forward.argtypes = [ctypes.c_void_p] + [P] * 11 + [
+        ctypes.POINTER(Options), ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t]
+    _lib = lib
+    return lib
+
+
+class Runtime:
+    """An open kernel bundle."""
+
+    def __init__(self, bundle_dir):
+        self.bundle_dir = str(bundle_dir)
+        lib = library()
+        err = ctypes.create_string_buffer(4096)
+        self._handle = lib.dma_runtime_open(self.bundle_dir.encode(), err, len(err))
+        if not self._handle:
+            raise RuntimeError(err.value.decode())
+
+    def close(self):
+        if self._handle:
+            library().dma_runtime_close(self._handle)
+            self._handle = None
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:
+            pass
+
+    @staticmethod
+    def variant(tensors, options):
+        """The bundle variant these arguments need (ValueError if invalid)."""
+        err = ctypes.create_string_buffer(4096)
+        name = ctypes.create_string_buffer(512)
+        rc = library().dma_attention_variant(
+            *tensors, ctypes.byref(options), name, len(name), err, len(err))
+        if rc != 0:
+            raise ValueError(err.value.decode())
+        return name.value.decode()
+
+    def forward(self, tensors, options, stream):
+        err = ctypes.create_string_buffer(4096)
+        rc = library().dma_attention_forward(
+            self._handle, *tensors, ctypes.byref(options), stream, err, len(err))
+        if rc != 0:
+            message = err.value.decode()
+            if message.startswith("no variant"):
+                raise LookupError(message)
+            raise ValueError(message)

@@ -1,0 +1,82 @@
+/*===- dma_runtime.h - load dma kernel bundles and launch them -----------===*
+ *
+ * A small C API over the CUDA driver API (no MLIR): open a kernel bundle
+ * written by dma-compile, then launch attention on device tensors. Every
+ * argument is checked (ranks, shapes, dtypes, strides, alignment, device)
+ * and every CUDA error is turned into a message; functions return 0 on
+ * success and otherwise write a NUL-terminated message into `error`.
+ *
+ *===----------------------------------------------------------------------===*/
+
+#ifndef DMA_RUNTIME_H
+#define DMA_RUNTIME_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct dma_runtime dma_runtime;
+
+enum dma_dtype {
+  DMA_F32 = 0,
+  DMA_F16 = 1,
+  DMA_BF16 = 2,
+  DMA_BOOL = 3, /* one byte per element */
+  DMA_I32 = 4,
+  DMA_I64 = 5
+};
+
+/* A strided view of device memory; strides in elements. */
+typedef struct {
+  void *data;
+  int32_t dtype;
+  int32_t ndim;
+  int64_t sizes[4];
+  int64_t strides[4];
+} dma_tensor;
+
+typedef struct {
+  int32_t causal;
+  float scale;   /* 0: 1/sqrt(D) */
+  float softcap; /* 0: no soft cap */
+} dma_attention_options;
+
+/* Opens the bundle in `bundle_dir` (its manifest.json). Kernels are loaded
+ * on first use into the calling thread's current CUDA context (or device
+ * 0's primary context when there is none). NULL on failure. */
+dma_runtime *dma_runtime_open(const char *bundle_dir, char *error,
+                              size_t error_size);
+void dma_runtime_close(dma_runtime *runtime);
+
+/* The bundle variant name (`dma-compile --variant` spec) these arguments
+ * need; 0 on success. Validates the arguments like the launch does. */
+int dma_attention_variant(const dma_tensor *q, const dma_tensor *k,
+                          const dma_tensor *v, const dma_tensor *bias,
+                          const dma_tensor *mask, const dma_tensor *keep,
+                          const dma_tensor *keep_score,
+                          const dma_tensor *keep_threshold,
+                          const dma_tensor *keep_tiebreak,
+                          const dma_tensor *o, const dma_tensor *lse,
+                          const dma_attention_options *options, char *variant,
+                          size_t variant_size, char *error, size_t error_size);
+
+/* O, LSE = attention(q, k, v, bias, one mask form) on `stream` (a CUstream;
+ * NULL = the default stream). Optional tensors are NULL when absent. */
+int dma_attention_forward(dma_runtime *runtime, const dma_tensor *q,
+                          const dma_tensor *k, const dma_tensor *v,
+                          const dma_tensor *bias, const dma_tensor *mask,
+                          const dma_tensor *keep, const dma_tensor *keep_score,
+                          const dma_tensor *keep_threshold,
+                          const dma_tensor *keep_tiebreak, const dma_tensor *o,
+                          const dma_tensor *lse,
+                          const dma_attention_options *options, void *stream,
+                          char *error, size_t error_size);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* DMA_RUNTIME_H */

@@ -1,0 +1,573 @@
+//===- runtime.cpp - load dma kernel bundles and launch them --------------===//
+//
+// The CUDA driver API only. A bundle is the directory dma-compile writes:
+// manifest.json plus a cubin and a PTX per variant. The forward entry point
+// validates its arguments, derives the variant name (the same spec string
+// dma-compile takes), loads that kernel on first use and launches it with
+// the parameters its manifest entry lists, in order.
+//
+//===----------------------------------------------------------------------===//
+
+#include "dma_runtime.h"
+#include "json.h"
+
+#include <cuda.h>
+
+#include <cmath>
+#include <cstdarg>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace {
+
+struct Variant {
+  std::string name, kernel, cubin, ptx;
+  int64_t threads = 0, sharedBytes = 0, blockM = 0;
+  std::vector<std::pair<std::string, std::string>> params; // name, kind
+  CUcontext context = nullptr;
+  CUmodule module = nullptr;
+  CUfunction function = nullptr;
+};
+
+/// A kernel parameter's value.
+struct Param {
+  enum Kind { Ptr, I32, I64, F32 } kind;
+  union {
+    CUdeviceptr ptr;
+    int32_t i32;
+    int64_t i64;
+    float f32;
+  };
+};
+
+class Error {
+public:
+  Error(char *buffer, size_t size) : buffer(buffer), size(size) {}
+  int operator()(const std::string &message) {
+    if (buffer && size) {
+      std::snprintf(buffer, size, "%s", message.c_str());
+    }
+    return 1;
+  }
+
+private:
+  char *buffer;
+  size_t size;
+};
+
+std::string cudaMessage(CUresult r) {
+  const char *name = nullptr, *text = nullptr;
+  cuGetErrorName(r, &name);
+  cuGetErrorString(r, &text);
+  return std::string(name ? name : "CUDA error") + ": " +
+         (text ? text : "unknown");
+}
+
+const char *dtypeName(int32_t d) {
+  switch (d) {
+  case DMA_F32:
+    return "f32";
+  case DMA_F16:
+    return "f16";
+  case DMA_BF16:
+    return "bf16";
+  case DMA_BOOL:
+    return "bool";
+  case DMA_I32:
+    return "i32";
+  case DMA_I64:
+    return "i64";
+  }
+  return "unknown";
+}
+
+int64_t dtypeBytes(int32_t d) {
+  switch (d) {
+  case DMA_F32:
+  case DMA_I32:
+    return 4;
+  case DMA_F16:
+  case DMA_BF16:
+    return 2;
+  case DMA_BOOL:
+    return 1;
+  default:
+    return 8;
+  }
+}
+
+std::string shapeOf(const dma_tensor &t) {
+  std::string s = "[";
+  for (int i = 0; i < t.ndim; ++i)
+    s += (i ? ", " : "") + std::to_string(t.sizes[i]);
+  return s + "]";
+}
+
+/// Everything a launch needs, derived from (and checked on) the arguments.
+struct Launch {
+  std::string variant;
+  std::map<std::string, Param> params;
+  int64_t B = 0, Lq = 0, H = 0;
+};
+
+/// Stride of dimension d, 0 when it broadcasts (size 1).
+int64_t strideOf(const dma_tensor &t, int d) {
+  return t.sizes[d] == 1 ? 0 : t.strides[d];
+}
+
+bool prepare(const dma_tensor *q, const dma_tensor *k, const dma_tensor *v,
+             const dma_tensor *bias, const dma_tensor *mask,
+             const dma_tensor *keep, const dma_tensor *keepScore,
+             const dma_tensor *keepThreshold, const dma_tensor *keepTiebreak,
+             const dma_tensor *o, const dma_tensor *lse,
+             const dma_attention_options *options, Launch &launch,
+             std::string &error) {
+  auto fail = [&](const std::string &m) {
+    error = m;
+    return false;
+  };
+  if (!q || !k || !v || !o || !lse)
+    return fail("q, k, v, o and lse are required");
+  auto rank = [&](const dma_tensor &t, const char *name, int r,
+                  const char *layout) {
+    if (t.ndim != r)
+      return fail(std::string(name) + " must have " + std::to_string(r) +
+                  " dimensions " + layout + ", got " + shapeOf(t));
+    return true;
+  };
+  if (!rank(*q, "q", 4, "[B, Lq, H, D]") ||
+      !rank(*k, "k", 4, "[B, Lk, Hkv, D]") ||
+      !rank(*v, "v", 4, "[B, Lk, Hkv, Dv]") ||
+      !rank(*o, "o", 4, "[B, Lq, H, Dv]") || !rank(*lse, "lse", 3, "[B, H, Lq]"))
+    return false;
+  if (q->dtype != DMA_BF16 && q->dtype != DMA_F16)
+    return fail(std::string("the GPU kernels take bf16 or f16 q, got ") +
+                dtypeName(q->dtype));
+  for (const dma_tensor *t : {k, v, o})
+    if (t->dtype != q->dtype)
+      return fail("q, k, v and o must have one dtype");
+  if (lse->dtype != DMA_F32)
+    return fail("lse must be float32");
+  int64_t B = q->sizes[0], Lq = q->sizes[1], H = q->sizes[2], D = q->sizes[3];
+  int64_t Lk = k->sizes[1], Hkv = k->sizes[2], Dv = v->sizes[3];
+  if (k->sizes[0] != B || v->sizes[0] != B || k->sizes[3] != D ||
+      v->sizes[1] != Lk || v->sizes[2] != Hkv)
+    return fail("shapes do not agree: q " + shapeOf(*q) + ", k " +
+                shapeOf(*k) + ", v " + shapeOf(*v));
+  if (o->sizes[0] != B || o->sizes[1] != Lq || o->sizes[2] != H ||
+      o->sizes[3] != Dv)
+    return fail("o must be [B, Lq, H, Dv], got " + shapeOf(*o));
+  if (lse->sizes[0] != B || lse->sizes[1] != H || lse->sizes[2] != Lq)
+    return fail("lse must be [B, H, Lq], got " + shapeOf(*lse));
+  if (Hkv < 1 || H % Hkv != 0)
+    return fail("query heads (" + std::to_string(H) +
+                ") must be a multiple of KV heads (" + std::to_string(Hkv) +
+                ")");
+  for (int64_t n : {B, Lq, Lk, H, Hkv, D, Dv})
+    if (n > INT32_MAX)
+      return fail("sizes must be below 2^31");
+  // cp.async moves 16-byte chunks: rows must start 16-byte aligned.
+  const char *names[] = {"q", "k", "v", "o"};
+  const dma_tensor *rows[] = {q, k, v, o};
+  for (int i = 0; i < 4; ++i) {
+    const dma_tensor &t = *rows[i];
+    if (t.strides[3] != 1)
+      return fail(std::string(names[i]) +
+                  " must be contiguous in its last dimension (call "
+                  ".contiguous())");
+    for (int d = 0; d < 3; ++d)
+      if (t.sizes[d] > 1 && t.strides[d] % 8 != 0)
+        return fail(std::string(names[i]) +
+                    " strides must be multiples of 8 elements (16 bytes)");
+    if (reinterpret_cast<uintptr_t>(t.data) % 16 != 0)
+      return fail(std::string(names[i]) + " must be 16-byte aligned");
+  }
+
+  int forms = (mask ? 1 : 0) + (keep ? 1 : 0) + (keepScore ? 1 : 0);
+  if (forms > 1)
+    return fail("give at most one mask form (mask, keep or keep rows)");
+  auto broadcast4 = [&](const dma_tensor &t, const char *name) {
+    if (!rank(t, name, 4, "[{B|1}, {H|Hkv|1}, {Lq|1}, Lk]"))
+      return false;
+    int64_t hb = t.sizes[1];
+    bool ok = (t.sizes[0] == B || t.sizes[0] == 1) &&
+              (hb == H || hb == Hkv || hb == 1) &&
+              (t.sizes[2] == Lq || t.sizes[2] == 1) && t.sizes[3] == Lk;
+    if (!ok)
+      return fail(std::string(name) +
+                  " must broadcast as [{B|1}, {H|Hkv|1}, {Lq|1}, Lk], got " +
+                  shapeOf(t));
+    return true;
+  };
+  std::string biasKind = "none";
+  if (bias) {
+    if (!broadcast4(*bias, "bias"))
+      return false;
+    if (bias->dtype != q->dtype)
+      return fail("bias must have q's dtype");
+    biasKind = bias->sizes[2] == 1 ? "key" : "full";
+  }
+  std::string maskKind = "none";
+  if (mask) {
+    if (!broadcast4(*mask, "mask"))
+      return false;
+    if (mask->dtype != DMA_BOOL)
+      return fail("mask must be bool");
+    maskKind = "mask";
+  }
+  if (keep) {
+    if (!rank(*keep, "keep", 3, "[{B|1}, {Hkv|H|1}, W]"))
+      return false;
+    if (keep->dtype != DMA_I32)
+      return fail("keep must be int32 (ascending positions, -1 padded)");
+    if ((keep->sizes[0] != B && keep->sizes[0] != 1) ||
+        (keep->sizes[1] != Hkv && keep->sizes[1] != H && keep->sizes[1] != 1))
+      return fail("keep must broadcast as [{B|1}, {Hkv|H|1}, W], got " +
+                  shapeOf(*keep));
+    if (keep->strides[2] != 1 && keep->sizes[2] > 1)
+      return fail("keep must be contiguous in its last dimension");
+    maskKind = "keep";
+  }
+  if (keepScore) {
+    if (!keepThreshold || !keepTiebreak)
+      return fail("keep rows need a score, a threshold and a tiebreak");
+    for (const dma_tensor *t : {keepScore, keepThreshold, keepTiebreak}) {
+      if (!rank(*t, "keep rows", 3, "[{B|1}, {Hkv|H|1}, Lk]"))
+        return false;
+      for (int d = 0; d < 3; ++d)
+        if (t->sizes[d] != keepScore->sizes[d] ||
+            strideOf(*t, d) != strideOf(*keepScore, d))
+          return fail("keep rows tensors must have one shape and layout");
+    }
+    if (keepScore->sizes[2] != Lk || keepScore->strides[2] != 1)
+      return fail("keep rows must be [{B|1}, {Hkv|H|1}, Lk], contiguous");
+    if (keepScore->dtype != DMA_F32 || keepThreshold->dtype != DMA_F32 ||
+        keepTiebreak->dtype != DMA_I32)
+      return fail("keep rows are float32 score and threshold, int32 "
+                  "tiebreak");
+    maskKind = "keep_rows";
+  }
+
+  bool causal = options && options->causal;
+  float softcap = options ? options->softcap : 0.0f;
+  if (!(softcap >= 0.0f) || std::isinf(softcap))
+    return fail("softcap must be finite and >= 0");
+  float scale = options && options->scale != 0.0f
+                    ? options->scale
+                    : 1.0f / std::sqrt(static_cast<float>(D));
+
+  launch.variant = std::string("dtype=") + dtypeName(q->dtype) +
+                   ",d=" + std::to_string(D) + ",dv=" + std::to_string(Dv) +
+                   ",mask=" + maskKind + ",bias=" + biasKind +
+                   ",causal=" + (causal ? "1" : "0") +
+                   ",softcap=" + (softcap > 0 ? "1" : "0") +
+                   ",q_tile=64,k_tile=64";
+  launch.B = B;
+  launch.Lq = Lq;
+  launch.H = H;
+  auto &p = launch.params;
+  auto ptr = [&](const char *n, const dma_tensor *t) {
+    Param x{Param::Ptr, {}};
+    x.ptr = reinterpret_cast<CUdeviceptr>(t->data);
+    p[n] = x;
+  };
+  auto i32 = [&](const std::string &n, int64_t val) {
+    Param x{Param::I32, {}};
+    x.i32 = static_cast<int32_t>(val);
+    p[n] = x;
+  };
+  auto i64 = [&](const std::string &n, int64_t val) {
+    Param x{Param::I64, {}};
+    x.i64 = val;
+    p[n] = x;
+  };
+  auto f32 = [&](const std::string &n, float val) {
+    Param x{Param::F32, {}};
+    x.f32 = val;
+    p[n] = x;
+  };
+  ptr("q", q);
+  ptr("k", k);
+  ptr("v", v);
+  ptr("o", o);
+  ptr("lse", lse);
+  i32("B", B);
+  i32("Lq", Lq);
+  i32("Lk", Lk);
+  i32("H", H);
+  i32("Hkv", Hkv);
+  f32("scale", scale);
+  f32("softcap", softcap);
+  for (int i = 0; i < 4; ++i)
+    for (int d = 0; d < 3; ++d)
+      i64(std::string(names[i]) + "_stride_" + "blh"[d], strideOf(*rows[i], d));
+  i64("lse_stride_b", strideOf(*lse, 0));
+  i64("lse_stride_h", strideOf(*lse, 1));
+  auto strides4 = [&](const std::string &n, const dma_tensor *t) {
+    ptr(n.c_str(), t);
+    i32(n + "_heads", t->sizes[1]);
+    const char *dims = "bhqk";
+    for (int d = 0; d < 4; ++d)
+      i64(n + "_stride_" + dims[d], strideOf(*t, d));
+  };
+  if (bias)
+    strides4("bias", bias);
+  if (mask)
+    strides4("mask", mask);
+  if (keep) {
+    ptr("keep", keep);
+    i32("keep_heads", keep->sizes[1]);
+    i32("keep_w", keep->sizes[2]);
+    i64("keep_stride_b", strideOf(*keep, 0));
+    i64("keep_stride_h", strideOf(*keep, 1));
+  }
+  if (keepScore) {
+    ptr("keep_score", keepScore);
+    ptr("keep_threshold", keepThreshold);
+    ptr("keep_tiebreak", keepTiebreak);
+    i32("keep_rows_heads", keepScore->sizes[1]);
+    i64("keep_rows_stride_b", strideOf(*keepScore, 0));
+    i64("keep_rows_stride_h", strideOf(*keepScore, 1));
+  }
+  return true;
+}
+
+std::string readFile(const std::string &path, bool &ok) {
+  std::ifstream in(path, std::ios::binary);
+  ok = static_cast<bool>(in);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+} // namespace
+
+struct dma_runtime {
+  std::string dir;
+  std::vector<Variant> variants;
+  std::mutex mutex;
+};
+
+extern "C" dma_runtime *dma_runtime_open(const char *bundleDir, char *error,
+                                         size_t errorSize) {
+  Error err(error, errorSize);
+  if (!bundleDir) {
+    err("no bundle directory given");
+    return nullptr;
+  }
+  std::string dir = bundleDir;
+  bool ok = false;
+  std::string text = readFile(dir + "/manifest.json", ok);
+  if (!ok) {
+    err("cannot read " + dir + "/manifest.json (is " + dir +
+        " a kernel bundle written by dma-compile?)");
+    return nullptr;
+  }
+  auto rt = std::make_unique<dma_runtime>();
+  rt->dir = dir;
+  try {
+    dma::json::Value manifest = dma::json::Parser(text).parse();
+    if (manifest["format"].integer() != 1) {
+      err("unsupported manifest format in " + dir);
+      return nullptr;
+    }
+    for (const dma::json::Value &e : manifest["variants"].array) {
+      Variant v;
+      v.name = e["name"].string;
+      v.kernel = e["kernel"].string;
+      v.cubin = dir + "/" + e["cubin"].string;
+      v.ptx = dir + "/" + e["ptx"].string;
+      v.threads = e["threads"].integer();
+      v.sharedBytes = e["shared_bytes"].integer();
+      v.blockM = e["block_m"].integer();
+      for (const dma::json::Value &p : e["params"].array)
+        v.params.push_back({p["name"].string, p["kind"].string});
+      rt->variants.push_back(std::move(v));
+    }
+  } catch (const std::exception &e) {
+    err(e.what());
+    return nullptr;
+  }
+  return rt.release();
+}
+
+extern "C" void dma_runtime_close(dma_runtime *rt) {
+  if (!rt)
+    return;
+  for (Variant &v : rt->variants)
+    if (v.module) {
+      cuCtxPushCurrent(v.context);
+      cuModuleUnload(v.module);
+      CUcontext ignored;
+      cuCtxPopCurrent(&ignored);
+    }
+  delete rt;
+}
+
+extern "C" int dma_attention_variant(
+    const dma_tensor *q, const dma_tensor *k, const dma_tensor *v,
+    const dma_tensor *bias, const dma_tensor *mask, const dma_tensor *keep,
+    const dma_tensor *keepScore, const dma_tensor *keepThreshold,
+    const dma_tensor *keepTiebreak, const dma_tensor *o, const dma_tensor *lse,
+    const dma_attention_options *options, char *variant, size_t variantSize,
+    char *error, size_t errorSize) {
+  Launch launch;
+  std::string message;
+  if (!prepare(q, k, v, bias, mask, keep, keepScore, keepThreshold,
+               keepTiebreak, o, lse, options, launch, message))
+    return Error(error, errorSize)(message);
+  std::snprintf(variant, variantSize, "%s", launch.variant.c_str());
+  return 0;
+}
+
+namespace {
+
+/// Loads the variant's kernel into the current context (once).
+bool ensureLoaded(Variant &v, std::string &error) {
+  CUresult r = cuInit(0);
+  if (r != CUDA_SUCCESS) {
+    error = "cannot initialise CUDA: " + cudaMessage(r);
+    return false;
+  }
+  CUcontext ctx = nullptr;
+  cuCtxGetCurrent(&ctx);
+  if (!ctx) {
+    CUdevice dev;
+    if ((r = cuDeviceGet(&dev, 0)) != CUDA_SUCCESS ||
+        (r = cuDevicePrimaryCtxRetain(&ctx, dev)) != CUDA_SUCCESS ||
+        (r = cuCtxSetCurrent(ctx)) != CUDA_SUCCESS) {
+      error = "no CUDA device: " + cudaMessage(r);
+      return false;
+    }
+  }
+  if (v.module && v.context == ctx)
+    return true;
+  bool ok = false;
+  std::string image = readFile(v.cubin, ok);
+  if (ok)
+    r = cuModuleLoadData(&v.module, image.data());
+  if (!ok || r != CUDA_SUCCESS) {
+    // A cubin for another architecture: let the driver JIT the PTX.
+    std::string ptx = readFile(v.ptx, ok);
+    if (!ok) {
+      error = "cannot read " + v.cubin + " or " + v.ptx;
+      return false;
+    }
+    r = cuModuleLoadData(&v.module, ptx.c_str());
+    if (r != CUDA_SUCCESS) {
+      error = "cannot load kernel " + v.kernel + ": " + cudaMessage(r);
+      return false;
+    }
+  }
+  if ((r = cuModuleGetFunction(&v.function, v.module, v.kernel.c_str())) !=
+      CUDA_SUCCESS) {
+    error = "kernel " + v.kernel + " missing from its module: " +
+            cudaMessage(r);
+    return false;
+  }
+  if ((r = cuFuncSetAttribute(v.function,
+                              CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+                              static_cast<int>(v.sharedBytes))) !=
+      CUDA_SUCCESS) {
+    error = "kernel " + v.kernel + " needs " + std::to_string(v.sharedBytes) +
+            " bytes of shared memory: " + cudaMessage(r);
+    return false;
+  }
+  v.context = ctx;
+  return true;
+}
+
+/// Every pointer must be device memory of the current context's device.
+bool checkDevicePointers(const Launch &launch, std::string &error) {
+  CUdevice current;
+  if (cuCtxGetDevice(&current) != CUDA_SUCCESS)
+    return true;
+  for (const auto &[name, p] : launch.params) {
+    if (p.kind != Param::Ptr)
+      continue;
+    unsigned memType = 0;
+    CUresult r = cuPointerGetAttribute(
+        &memType, CU_POINTER_ATTRIBUTE_MEMORY_TYPE, p.ptr);
+    if (r != CUDA_SUCCESS || (memType != CU_MEMORYTYPE_DEVICE &&
+                              memType != CU_MEMORYTYPE_UNIFIED)) {
+      error = "tensor '" + name +
+              "' is not in GPU memory (move it to the CUDA device first)";
+      return false;
+    }
+    int ordinal = -1;
+    if (cuPointerGetAttribute(&ordinal, CU_POINTER_ATTRIBUTE_DEVICE_ORDINAL,
+                              p.ptr) == CUDA_SUCCESS &&
+        ordinal != static_cast<int>(current)) {
+      error = "tensor '" + name + "' is on device " + std::to_string(ordinal) +
+              " but the current device is " + std::to_string(current);
+      return false;
+    }
+  }
+  return true;
+}
+
+} // namespace
+
+extern "C" int dma_attention_forward(
+    dma_runtime *rt, const dma_tensor *q, const dma_tensor *k,
+    const dma_tensor *v, const dma_tensor *bias, const dma_tensor *mask,
+    const dma_tensor *keep, const dma_tensor *keepScore,
+    const dma_tensor *keepThreshold, const dma_tensor *keepTiebreak,
+    const dma_tensor *o, const dma_tensor *lse,
+    const dma_attention_options *options, void *stream, char *error,
+    size_t errorSize) {
+  Error err(error, errorSize);
+  if (!rt)
+    return err("no runtime (dma_runtime_open failed?)");
+  Launch launch;
+  std::string message;
+  if (!prepare(q, k, v, bias, mask, keep, keepScore, keepThreshold,
+               keepTiebreak, o, lse, options, launch, message))
+    return err(message);
+  std::lock_guard<std::mutex> lock(rt->mutex);
+  Variant *variant = nullptr;
+  for (Variant &cand : rt->variants)
+    if (cand.name == launch.variant)
+      variant = &cand;
+  if (!variant)
+    return err("no variant '" + launch.variant + "' in bundle " + rt->dir +
+               "; add it with: dma-compile -o " + rt->dir + " --variant " +
+               launch.variant);
+  if (!ensureLoaded(*variant, message))
+    return err(message);
+  if (!checkDevicePointers(launch, message))
+    return err(message);
+  if (launch.Lq == 0 || launch.B == 0 || launch.H == 0)
+    return 0; // nothing to compute
+  std::vector<Param> values;
+  values.reserve(variant->params.size());
+  for (const auto &[name, kind] : variant->params) {
+    auto it = launch.params.find(name);
+    if (it == launch.params.end())
+      return err("bundle kernel " + variant->kernel + " wants parameter '" +
+                 name + "' this runtime does not know (bundle too new?)");
+    values.push_back(it->second);
+  }
+  std::vector<void *> args;
+  for (Param &p : values)
+    args.push_back(p.kind == Param::Ptr   ? static_cast<void *>(&p.ptr)
+                   : p.kind == Param::I32 ? static_cast<void *>(&p.i32)
+                   : p.kind == Param::I64 ? static_cast<void *>(&p.i64)
+                                          : static_cast<void *>(&p.f32));
+  unsigned gridX =
+      static_cast<unsigned>((launch.Lq + variant->blockM - 1) / variant->blockM);
+  CUresult r = cuLaunchKernel(
+      variant->function, gridX, static_cast<unsigned>(launch.H),
+      static_cast<unsigned>(launch.B), static_cast<unsigned>(variant->threads),
+      1, 1, static_cast<unsigned>(variant->sharedBytes),
+      static_cast<CUstream>(stream), args.data(), nullptr);
+  if (r != CUDA_SUCCESS)
+    return err("launching " + variant->kernel + " failed: " + cudaMessage(r));
+  return 0;
+}

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Builds the kernel bundle the GPU scripts need (the shipped variants plus
+# those of benchmarks/gpu/cases.py) into gpu-bundle/ (git-ignored), for
+# carrying to the GPU machine.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out="${1:-gpu-bundle}"
+args=()
+while read -r v; do args+=(--variant "$v"); done < <(python3 benchmarks/gpu/cases.py --variants)
+# Full [B, H, Lq, Lk] biases load per element and may spill a few bytes.
+build/bin/dma-compile -o "$out" --shipped --allow-spills "${args[@]}" | tail -n 1
