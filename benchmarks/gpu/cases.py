@@ -35,8 +35,10 @@ class Case:
         return s + ("_cap" if self.softcap else "")
 
     def variant(self):
+        # A "full" bias with one query row is per key by shape.
+        bias = "key" if self.bias == "full" and self.Lq == 1 else self.bias
         return (f"dtype={self.dtype},d={self.D},dv={self.D},mask={self.mask},"
-                f"bias={self.bias},causal={int(self.causal)},"
+                f"bias={bias},causal={int(self.causal)},"
                 f"softcap={int(self.softcap > 0)},q_tile=64,k_tile=64")
 
 
