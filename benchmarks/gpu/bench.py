@@ -102,7 +102,17 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--json")
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--tiles", default="128x64,64x64,128x32,64x32",
+                    help="kernel tiles to time (q_tile x k_tile); the first "
+                         "is the one the summary compares")
     args = ap.parse_args()
+    tiles = [tuple(int(x) for x in t.split("x")) for t in args.tiles.split(",")]
+
+    def ours_timed(case, L, label, fn):
+        """Times fn(q_tile, k_tile) for every tile size; records each."""
+        for i, (qt, kt) in enumerate(tiles):
+            name = label if i == 0 else f"{label} [{qt}x{kt}]"
+            record(case, name, timed(lambda: fn(qt, kt)), L)
     rows = []
 
     def record(case, system, ms, L):
@@ -114,11 +124,12 @@ def main():
     for L in lengths:
         q, k, v, bias, keep = inputs(L)
         case = f"shared top-k L={L} w={W}"
-        ours = lambda: dma.attention(q, k, v, bias=bias, keep=keep, causal=True)
-        o = ours()
+        ours = lambda qt, kt: dma.attention(q, k, v, bias=bias, keep=keep,
+                                            causal=True, q_tile=qt, k_tile=kt)
+        o = ours(*tiles[0])
         if not torch.isfinite(o).all():
             raise SystemExit(f"non-finite output in {case}")
-        record(case, "dma (generated)", timed(ours), L)
+        ours_timed(case, L, "dma (generated)", ours)
         record(case, "SDPA FA2 dense causal", timed(sdpa_dense(q, k, v)), L)
         record(case, "gather floor (SDPA, w keys)",
                timed(gather_floor(q, k, v, keep)), L)
@@ -135,9 +146,10 @@ def main():
     q, k, v, bias, _ = inputs(L, seed=1)
     rowsrep = dma.topk(bias[:, :, 0].float(), W, "per_query")
     case = f"per-query top-k L={L} w={W}"
-    ours = lambda: dma.attention(q, k, v, bias=bias, keep_rows=rowsrep,
-                                 causal=True)
-    record(case, "dma (generated)", timed(ours), L)
+    ours_timed(case, L, "dma (generated)",
+               lambda qt, kt: dma.attention(q, k, v, bias=bias,
+                                            keep_rows=rowsrep, causal=True,
+                                            q_tile=qt, k_tile=kt))
     # The same visible set as a dense [B, Hkv, L, L] mask for FlexAttention.
     s, thr, tie = rowsrep
     i = torch.arange(L, device="cuda")
@@ -152,10 +164,12 @@ def main():
         L = 16384
         q, k, v, bias, _ = inputs(L, seed=2)
         case = f"dense L={L}"
-        record(case, "dma (generated), no bias",
-               timed(lambda: dma.attention(q, k, v, causal=True)), L)
-        record(case, "dma (generated), key bias",
-               timed(lambda: dma.attention(q, k, v, bias=bias, causal=True)), L)
+        ours_timed(case, L, "dma (generated), no bias",
+                   lambda qt, kt: dma.attention(q, k, v, causal=True,
+                                                q_tile=qt, k_tile=kt))
+        ours_timed(case, L, "dma (generated), key bias",
+                   lambda qt, kt: dma.attention(q, k, v, bias=bias, causal=True,
+                                                q_tile=qt, k_tile=kt))
         record(case, "SDPA FA2 dense causal", timed(sdpa_dense(q, k, v)), L)
 
     if args.json:
@@ -167,7 +181,7 @@ def main():
     for case, rs in by_case.items():
         ours = [r for r in rs if r["system"].startswith("dma")][0]
         for r in rs:
-            if r is not ours:
+            if not r["system"].startswith("dma"):
                 print(f"  {case:30s} vs {r['system']:32s} x{r['ms'] / ours['ms']:.2f}")
 
 

@@ -8,6 +8,11 @@ bundle can be built where the compiler is.
 import sys
 from dataclasses import dataclass, field
 
+# The runtime's DMA_DEFAULT_Q_TILE x DMA_DEFAULT_K_TILE.
+DEFAULT_TILES = (128, 64)
+# Other tile sizes: checked on a few cases and timed by bench.py --tiles.
+OTHER_TILES = [(64, 64), (128, 32), (64, 32)]
+
 
 @dataclass
 class Case:
@@ -24,6 +29,7 @@ class Case:
     softcap: float = 0.0
     w: int = 0              # keep window of the top-k masks
     seed: int = 0
+    tiles: tuple = (0, 0)   # (q_tile, k_tile); 0 = the runtime's default
 
     @property
     def name(self):
@@ -32,14 +38,17 @@ class Case:
         if self.mask in ("keep", "keep_rows"):
             s += f"{self.w}"
         s += f"_bias{self.bias}" + ("_causal" if self.causal else "")
-        return s + ("_cap" if self.softcap else "")
+        s += "_cap" if self.softcap else ""
+        return s + (f"_t{self.tiles[0]}x{self.tiles[1]}" if self.tiles[0] else "")
 
     def variant(self):
         # A "full" bias with one query row is per key by shape.
         bias = "key" if self.bias == "full" and self.Lq == 1 else self.bias
         return (f"dtype={self.dtype},d={self.D},dv={self.D},mask={self.mask},"
                 f"bias={bias},causal={int(self.causal)},"
-                f"softcap={int(self.softcap > 0)},q_tile=64,k_tile=64")
+                f"softcap={int(self.softcap > 0)},"
+                f"q_tile={self.tiles[0] or DEFAULT_TILES[0]},"
+                f"k_tile={self.tiles[1] or DEFAULT_TILES[1]}")
 
 
 SHAPES = [  # B, Lq, Lk, H, Hkv, D
@@ -67,6 +76,15 @@ def check_cases(quick=False):
                                       causal, 5.0 if n % 7 == 3 else 0.0, w,
                                       seed=n))
                     n += 1
+    # Every other tile size on the shapes whose edges cut tiles.
+    for i, tiles in enumerate(OTHER_TILES):
+        for j, shape in enumerate(SHAPES[2:]):
+            mask = ("none", "keep", "mask", "keep_rows")[(i + j) % 4]
+            cases.append(Case(*shape, ("bf16", "f16")[j % 2], mask,
+                              ("key", "none", "full")[j % 3], j % 2 == 0,
+                              0.0, max(1, shape[2] // 3), seed=100 + n + j,
+                              tiles=tiles))
+        n += len(SHAPES)
     if quick:  # a subset for compute-sanitizer
         cases = [c for c in cases if c.Lq * c.Lk <= 130 * 520][::5]
     return cases
@@ -74,9 +92,12 @@ def check_cases(quick=False):
 
 def bench_variants():
     out = []
-    for mask in ("keep", "keep_rows", "none"):
-        out.append(Case(1, 1, 1, 32, 8, 128, "bf16", mask, "key", True).variant())
-    out.append(Case(1, 1, 1, 32, 8, 128, "bf16", "none", "none", True).variant())
+    for tiles in [(0, 0)] + OTHER_TILES:
+        for mask in ("keep", "keep_rows", "none"):
+            out.append(Case(1, 1, 1, 32, 8, 128, "bf16", mask, "key", True,
+                            tiles=tiles).variant())
+        out.append(Case(1, 1, 1, 32, 8, 128, "bf16", "none", "none", True,
+                        tiles=tiles).variant())
     return out
 
 

@@ -142,7 +142,9 @@ def main():
             o, lse = dma.attention(inp["q"], inp["k"], inp["v"], bias=inp["bias"],
                                    mask=inp["mask"], keep=inp["keep"],
                                    keep_rows=inp["keep_rows"], causal=c.causal,
-                                   softcap=c.softcap, return_lse=True)
+                                   softcap=c.softcap, return_lse=True,
+                                   q_tile=c.tiles[0] or None,
+                                   k_tile=c.tiles[1] or None)
             torch.cuda.synchronize()
             ro, rlse, empty = reference(c, inp, scale)
             eo, else_ = rel_err(o, ro), rel_err(lse, rlse)

@@ -26,8 +26,17 @@ def _is_torch(x):
 
 def attention(q, k, v, bias=None, mask=None, keep=None, keep_rows=None,
               causal=False, scale=None, softcap=0.0, return_lse=False,
-              bundle=None):
-    """Softmax attention over the visible keys; returns O (and LSE)."""
+              bundle=None, q_tile=None, k_tile=None):
+    """Softmax attention over the visible keys; returns O (and LSE).
+
+    `q_tile`/`k_tile` pick the GPU kernel's tile (multiples of 16 up to 128;
+    default 128 x 64); the CPU path ignores them.
+    """
+    for name, t in (("q_tile", q_tile), ("k_tile", k_tile)):
+        if t is not None and (not isinstance(t, int) or t < 16 or t > 128
+                              or t % 16):
+            raise ValueError(f"{name} must be a multiple of 16 in [16, 128], "
+                             f"got {t!r}")
     for name, t in (("q", q), ("k", k), ("v", v)):
         if not (_is_torch(t) or type(t).__module__ == "numpy"):
             raise TypeError(f"{name} must be a torch tensor or a numpy array, "
@@ -41,7 +50,8 @@ def attention(q, k, v, bias=None, mask=None, keep=None, keep_rows=None,
     if _is_torch(q) and q.is_cuda:
         from . import _gpu
         o, lse = _gpu.attention(q, k, v, bias, mask, keep, keep_rows, causal,
-                                scale, softcap, bundle)
+                                scale, softcap, bundle, q_tile or 0,
+                                k_tile or 0)
     else:
         o, lse = _cpu.attention(q, k, v, bias, mask, keep, keep_rows, causal,
                                 scale, softcap)

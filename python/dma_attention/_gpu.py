@@ -39,7 +39,7 @@ def _chip(device):
 
 
 def attention(q, k, v, bias, mask, keep, keep_rows, causal, scale, softcap,
-              bundle):
+              bundle, q_tile=0, k_tile=0):
     device = q.device
     B, Lq, H, _ = q.shape
     Dv = v.shape[-1]
@@ -57,7 +57,8 @@ def attention(q, k, v, bias, mask, keep, keep_rows, causal, scale, softcap,
     args = [None if s is None else s for s in structs]
     import ctypes
     pointers = [ctypes.byref(s) if s is not None else None for s in args]
-    options = Options(int(bool(causal)), float(scale or 0.0), float(softcap))
+    options = Options(int(bool(causal)), float(scale or 0.0), float(softcap),
+                      int(q_tile), int(k_tile))
     variant = Runtime.variant(pointers, options)
     directory = _bundles.find(variant, _chip(device), bundle)
     # Reopen a bundle whose manifest changed (a variant compiled into it).

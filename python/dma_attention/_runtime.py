@@ -27,6 +27,8 @@ class Options(ctypes.Structure):
         ("causal", ctypes.c_int32),
         ("scale", ctypes.c_float),
         ("softcap", ctypes.c_float),
+        ("q_tile", ctypes.c_int32),
+        ("k_tile", ctypes.c_int32),
     ]
 
 

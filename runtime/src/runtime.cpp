@@ -258,6 +258,14 @@ bool prepare(const dma_tensor *q, const dma_tensor *k, const dma_tensor *v,
   float softcap = options ? options->softcap : 0.0f;
   if (!(softcap >= 0.0f) || std::isinf(softcap))
     return fail("softcap must be finite and >= 0");
+  int qTile = options && options->q_tile ? options->q_tile
+                                         : DMA_DEFAULT_Q_TILE;
+  int kTile = options && options->k_tile ? options->k_tile
+                                         : DMA_DEFAULT_K_TILE;
+  if (qTile < 16 || qTile > 128 || qTile % 16 || kTile < 16 || kTile > 128 ||
+      kTile % 16)
+    return fail("q_tile and k_tile must be multiples of 16 in [16, 128], got " +
+                std::to_string(qTile) + " and " + std::to_string(kTile));
   float scale = options && options->scale != 0.0f
                     ? options->scale
                     : 1.0f / std::sqrt(static_cast<float>(D));
@@ -267,7 +275,8 @@ bool prepare(const dma_tensor *q, const dma_tensor *k, const dma_tensor *v,
                    ",mask=" + maskKind + ",bias=" + biasKind +
                    ",causal=" + (causal ? "1" : "0") +
                    ",softcap=" + (softcap > 0 ? "1" : "0") +
-                   ",q_tile=64,k_tile=64";
+                   ",q_tile=" + std::to_string(qTile) +
+                   ",k_tile=" + std::to_string(kTile);
   launch.B = B;
   launch.Lq = Lq;
   launch.H = H;

@@ -71,7 +71,8 @@ constexpr const char *kCompilerVersion = "dma 0.1.0 (MLIR/LLVM 22)";
 
 struct Variant {
   std::string dtype = "bf16", mask = "none", bias = "none";
-  int64_t d = 128, dv = 0, qTile = 64, kTile = 64;
+  // Tile defaults: the runtime's DMA_DEFAULT_Q_TILE / DMA_DEFAULT_K_TILE.
+  int64_t d = 128, dv = 0, qTile = 128, kTile = 64;
   bool causal = false, softcap = false;
 
   std::string str() const {

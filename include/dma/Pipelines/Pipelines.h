@@ -57,7 +57,7 @@ struct GPUPipelineOptions : public PassPipelineOptions<GPUPipelineOptions> {
       llvm::cl::init("sm_90a")};
   PassOptions::Option<int64_t> qTile{
       *this, "q-tile",
-      llvm::cl::desc("Query rows per CTA (16 per warp)"), llvm::cl::init(64)};
+      llvm::cl::desc("Query rows per CTA (16 per warp)"), llvm::cl::init(128)};
   PassOptions::Option<int64_t> kTile{
       *this, "k-tile", llvm::cl::desc("Keys per tile"), llvm::cl::init(64)};
   PassOptions::Option<std::string> toolkit{

@@ -27,6 +27,7 @@
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 
@@ -211,12 +212,27 @@ private:
   /// Issues the cp.async copies of key tile `t` into buffer `stage`.
   void loadKeyTile(Value t, Value stage);
   void loadQueryTile();
+  /// The per-key bias of key tile `t`: thread `tid` loads rows tid,
+  /// tid + threads, ... into registers (0 where there is no key), so the
+  /// global loads are in flight while the current tile is computed ...
+  SmallVector<Value> loadKeyBias(Value t);
+  /// ... and stores them into buffer `stage` after it.
+  void storeKeyBias(Value stage, ValueRange values);
+  int64_t keyBiasRowsPerThread() const {
+    return (cfg.blockN + cfg.threads() - 1) / cfg.threads();
+  }
   /// Number of key tiles (or chunks) the CTA walks.
   Value keyTileCount();
 
   /// The logit of the thread's element (row r, key position kpos);
   /// `keyBias` is the bias of the key when it does not depend on the row.
   Value logit(Value raw, Value qpos, Value qvalid, Value kpos, Value keyBias);
+  /// The logit of an element known to be visible (a full tile).
+  Value visibleLogit(Value raw, Value qpos, Value kpos, Value keyBias);
+  /// Whether every element of the current tile is visible, so the logits
+  /// need no masking: all rows exist, all keys exist, the tile is wholly
+  /// below the causal diagonal and no mask is read per element.
+  Value tileFullyVisible(Value lastKeyPos);
   /// Offset of (b, h, row, key) in a [{B|1}, {H|Hx|1}, {Lq|1}, Lk] tensor.
   Value broadcastOffset(const std::string &t, Value row, Value key);
 };
@@ -287,15 +303,6 @@ void ForwardEmitter::loadKeyTile(Value t, Value stage) {
             Value slot = k.add(k.mul(stage, k.c32(cfg.blockN)), row);
             k.storeTo(pos, k.gep(smem, k.i32Type,
                                  k.add(slot, k.c32(posOff / 4))));
-            if (cfg.biasPerKey) {
-              // The key's bias, staged next to its position.
-              Type be = cfg.biasElement;
-              Value bias = k.loadF32(
-                  be, k.gep(ptrArg("bias"), be,
-                            broadcastOffset("bias", k.c32(0), safePos)));
-              k.storeTo(bias, k.gep(smem, k.f32Type,
-                                    k.add(slot, k.c32(biasOff / 4))));
-            }
           });
       };
       if ((it + 1) * threads <= total)
@@ -306,6 +313,38 @@ void ForwardEmitter::loadKeyTile(Value t, Value stage) {
   };
   loadRows("k", kBase, cfg.headDim, kOff, /*writePositions=*/true);
   loadRows("v", vBase, cfg.valueDim, vOff, /*writePositions=*/false);
+}
+
+SmallVector<Value> ForwardEmitter::loadKeyBias(Value t) {
+  SmallVector<Value> values;
+  Type be = cfg.biasElement;
+  for (int64_t r = 0; r < keyBiasRowsPerThread(); ++r) {
+    Value row = k.add(tid, k.c32(r * cfg.threads()));
+    Value inTile = k.cmpi(ip(IPred::slt), row, k.c32(cfg.blockN));
+    Value pos = keyPosition(t, k.select(inTile, row, k.c32(0)));
+    Value valid = k.andi(inTile, k.cmpi(ip(IPred::sge), pos, k.c32(0)));
+    values.push_back(k.ifElse(
+        valid, {k.f32Type},
+        [&] {
+          return SmallVector<Value>{k.loadF32(
+              be, k.gep(ptrArg("bias"), be,
+                        broadcastOffset("bias", k.c32(0), pos)))};
+        },
+        [&] { return SmallVector<Value>{k.f32(0.0)}; })[0]);
+  }
+  return values;
+}
+
+void ForwardEmitter::storeKeyBias(Value stage, ValueRange values) {
+  for (size_t r = 0; r < values.size(); ++r) {
+    Value value = values[r];
+    Value row = k.add(tid, k.c32(static_cast<int64_t>(r) * cfg.threads()));
+    k.ifThen(k.cmpi(ip(IPred::slt), row, k.c32(cfg.blockN)), [&] {
+      Value slot = k.add(k.mul(stage, k.c32(cfg.blockN)), row);
+      k.storeTo(value, k.gep(smem, k.f32Type,
+                             k.add(slot, k.c32(biasOff / 4))));
+    });
+  }
 }
 
 void ForwardEmitter::loadQueryTile() {
@@ -418,6 +457,11 @@ Value ForwardEmitter::logit(Value raw, Value qpos, Value qvalid, Value kpos,
                               k.cmpi(ip(IPred::sle), kw, tie)));
     visible = k.andi(visible, kept);
   }
+  return k.select(visible, visibleLogit(raw, qs, ks, keyBias), ninf);
+}
+
+Value ForwardEmitter::visibleLogit(Value raw, Value qpos, Value kpos,
+                                   Value keyBias) {
   Value x = k.fmul(raw, arg("scale"));
   if (cfg.softcap > 0.0) {
     Value cap = arg("softcap");
@@ -429,9 +473,22 @@ Value ForwardEmitter::logit(Value raw, Value qpos, Value qvalid, Value kpos,
   } else if (cfg.biasElement) {
     Type be = cfg.biasElement;
     x = k.fadd(x, k.loadF32(be, k.gep(ptrArg("bias"), be,
-                                      broadcastOffset("bias", qs, ks))));
+                                      broadcastOffset("bias", qpos, kpos))));
   }
-  return k.select(visible, x, ninf);
+  return x;
+}
+
+Value ForwardEmitter::tileFullyVisible(Value lastKeyPos) {
+  if (cfg.mask == MaskKind::Dense || cfg.mask == MaskKind::PerQueryTopK)
+    return k.boolean(false);
+  // Key positions ascend within a tile (contiguous keys, or a sorted list
+  // padded with -1), so the last one decides for all.
+  Value full = k.andi(k.cmpi(ip(IPred::sle), k.add(q0, k.c32(cfg.blockM)), Lq),
+                      k.cmpi(ip(IPred::sge), lastKeyPos, k.c32(0)));
+  if (cfg.causal)
+    full = k.andi(full,
+                  k.cmpi(ip(IPred::sle), lastKeyPos, k.add(q0, keyOffset)));
+  return full;
 }
 
 void ForwardEmitter::emit() {
@@ -457,7 +514,9 @@ void ForwardEmitter::emit() {
   lane = k.remsi(tid, k.c32(32));
   gid = k.divsi(lane, k.c32(4));
   tig = k.remsi(lane, k.c32(4));
-  qt = k.blockId(0);
+  // The heaviest query tiles (last under a causal mask) start first, so
+  // the grid's tail is made of short CTAs.
+  qt = k.sub(k.sub(k.gridDimX(), k.c32(1)), k.blockId(0));
   h = k.blockId(1);
   b = k.blockId(2);
   B = arg("B");
@@ -481,6 +540,8 @@ void ForwardEmitter::emit() {
   k.ifThen(k.cmpi(ip(IPred::sgt), nTiles, zero),
            [&] { loadKeyTile(k.c32(0), k.c32(0)); });
   k.cpAsyncCommit();
+  if (cfg.biasPerKey)
+    storeKeyBias(k.c32(0), loadKeyBias(k.c32(0)));
   k.cpAsyncWaitAll();
   k.barrier();
 
@@ -514,10 +575,12 @@ void ForwardEmitter::emit() {
         k.cpAsyncWaitAll();
         k.barrier();
         Value next = k.add(t32, k.c32(1));
-        k.ifThen(k.cmpi(ip(IPred::slt), k.i32ToIndex(next), nTiles), [&] {
-          loadKeyTile(next, k.sub(k.c32(1), stage));
-        });
+        Value hasNext = k.cmpi(ip(IPred::slt), k.i32ToIndex(next), nTiles);
+        k.ifThen(hasNext, [&] { loadKeyTile(next, k.sub(k.c32(1), stage)); });
         k.cpAsyncCommit();
+        SmallVector<Value> nextBias;
+        if (cfg.biasPerKey)
+          nextBias = loadKeyBias(next);
 
         // S = Q K^T.
         std::vector<Frag> s(nS, Frag{k.f32(0.0), k.f32(0.0), k.f32(0.0),
@@ -540,22 +603,41 @@ void ForwardEmitter::emit() {
         }
 
         // Logits from the positions of the thread's rows and columns.
+        // Full tiles (most of a long sequence) skip the per-element masking.
         Value posBase = k.add(k.mul(stage, k.c32(bn)), k.c32(posOff / 4));
+        Value lastPos = k.loadAs(
+            k.i32Type, k.gep(smem, k.i32Type, k.add(posBase, k.c32(bn - 1))));
+        SmallVector<Type> sTypes(nS * 4, k.f32Type);
+        auto logits = [&](bool full) {
+          SmallVector<Value> out(nS * 4);
+          for (int64_t j = 0; j < nS; ++j)
+            for (int64_t e = 0; e < 2; ++e) {
+              Value col = k.add(k.c32(8 * j + e), k.mul(tig, k.c32(2)));
+              Value kpos = k.loadAs(k.i32Type, k.gep(smem, k.i32Type,
+                                                     k.add(posBase, col)));
+              Value keyBias;
+              if (cfg.biasPerKey)
+                keyBias = k.loadAs(
+                    k.f32Type,
+                    k.gep(smem, k.f32Type,
+                          k.add(k.add(posBase, k.c32((biasOff - posOff) / 4)),
+                                col)));
+              out[4 * j + e] =
+                  full ? visibleLogit(s[j][e], qpos0, kpos, keyBias)
+                       : logit(s[j][e], qpos0, qvalid0, kpos, keyBias);
+              out[4 * j + 2 + e] =
+                  full ? visibleLogit(s[j][2 + e], qpos1, kpos, keyBias)
+                       : logit(s[j][2 + e], qpos1, qvalid1, kpos, keyBias);
+            }
+          return out;
+        };
+        SmallVector<Value> sl =
+            k.ifElse(tileFullyVisible(lastPos), sTypes,
+                     [&] { return logits(true); },
+                     [&] { return logits(false); });
         for (int64_t j = 0; j < nS; ++j)
-          for (int64_t e = 0; e < 2; ++e) {
-            Value col = k.add(k.c32(8 * j + e), k.mul(tig, k.c32(2)));
-            Value kpos = k.loadAs(k.i32Type, k.gep(smem, k.i32Type,
-                                                   k.add(posBase, col)));
-            Value keyBias;
-            if (cfg.biasPerKey)
-              keyBias = k.loadAs(
-                  k.f32Type,
-                  k.gep(smem, k.f32Type,
-                        k.add(k.add(posBase, k.c32((biasOff - posOff) / 4)),
-                              col)));
-            s[j][e] = logit(s[j][e], qpos0, qvalid0, kpos, keyBias);
-            s[j][2 + e] = logit(s[j][2 + e], qpos1, qvalid1, kpos, keyBias);
-          }
+          for (int v = 0; v < 4; ++v)
+            s[j][v] = sl[4 * j + v];
 
         // Online softmax, two rows per thread, reduced over the quad.
         Value m[2] = {st[nOut * 4], st[nOut * 4 + 1]};
@@ -574,10 +656,12 @@ void ForwardEmitter::emit() {
               none, k.f32(1.0),
               k.exp2(k.fmul(k.fsub(m[r], mx), k.f32(kLog2e))));
         }
+        // p = 2^(x log2 e - m log2 e): one FFMA and one EX2 per element.
+        Value mScaled[2] = {k.fneg(k.fmul(msafe[0], k.f32(kLog2e))),
+                            k.fneg(k.fmul(msafe[1], k.f32(kLog2e)))};
         for (int64_t j = 0; j < nS; ++j)
           for (int v = 0; v < 4; ++v)
-            s[j][v] = k.exp2(
-                k.fmul(k.fsub(s[j][v], msafe[v / 2]), k.f32(kLog2e)));
+            s[j][v] = k.exp2(k.fma(s[j][v], k.f32(kLog2e), mScaled[v / 2]));
         Value lNew[2];
         for (int r = 0; r < 2; ++r) {
           Value sum = k.f32(0.0);
@@ -610,6 +694,11 @@ void ForwardEmitter::emit() {
             acc[2 * jp + 1] = k.mma(a, {bf[2], bf[3]}, acc[2 * jp + 1], f16);
           }
         }
+        // The next tile's key bias: its buffer was free since the barrier.
+        if (cfg.biasPerKey)
+          k.ifThen(hasNext, [&] {
+            storeKeyBias(k.sub(k.c32(1), stage), nextBias);
+          });
         SmallVector<Value> next2;
         for (const Frag &f : acc)
           next2.append(f.begin(), f.end());
@@ -697,6 +786,10 @@ gpu::GPUFuncOp mlir::dma::emitForwardKernel(OpBuilder &b, Location loc,
   func->setAttr("dma.threads", b.getI64IntegerAttr(config.threads()));
   func->setAttr("dma.shared_bytes", b.getI64IntegerAttr(config.sharedBytes()));
   func->setAttr("dma.block_m", b.getI64IntegerAttr(config.blockM));
+  // One CTA per SM is the design point (the tiles take most registers);
+  // without this ptxas may squeeze two CTAs in and spill.
+  func->setAttr(NVVM::NVVMDialect::getMinctasmAttrName(),
+                b.getI32IntegerAttr(1));
   func.setKnownBlockSizeAttr(
       b.getDenseI32ArrayAttr({static_cast<int32_t>(config.threads()), 1, 1}));
   ForwardEmitter(b, loc, config, func).emit();

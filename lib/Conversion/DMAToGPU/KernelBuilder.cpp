@@ -86,6 +86,10 @@ Value KernelBuilder::blockId(int dim) {
   }
 }
 
+Value KernelBuilder::gridDimX() {
+  return NVVM::GridDimXOp::create(builder(), location(), i32Type);
+}
+
 void KernelBuilder::barrier() {
   NVVM::Barrier0Op::create(builder(), location());
 }
@@ -169,4 +173,8 @@ Value KernelBuilder::exp2(Value x) {
              builder().getStringAttr("llvm.nvvm.ex2.approx.ftz.f"),
              ValueRange{x})
       .getResult(0);
+}
+
+Value KernelBuilder::fma(Value a, Value b, Value c) {
+  return LLVM::FMAOp::create(builder(), location(), a, b, c);
 }

@@ -49,6 +49,7 @@ public:
   // Thread geometry.
   Value threadIdX();
   Value blockId(int dim);
+  Value gridDimX();
 
   // Synchronisation and asynchronous copies.
   void barrier();
@@ -68,6 +69,8 @@ public:
   Value shuffleXor(Value v, int offset);
   /// 2^x (ex2.approx.ftz).
   Value exp2(Value x);
+  /// a * b + c, fused (one FFMA).
+  Value fma(Value a, Value b, Value c);
 };
 
 } // namespace mlir::dma
