@@ -102,9 +102,10 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--json")
     ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--tiles", default="128x64,64x64,128x32,64x32",
-                    help="kernel tiles to time (q_tile x k_tile); the first "
-                         "is the one the summary compares")
+    ap.add_argument("--tiles", default="0x0,128x32,64x64,128x64,64x32",
+                    help="kernel tiles to time (q_tile x k_tile, 0x0 = the "
+                         "runtime's default); the first is the one the "
+                         "summary compares")
     args = ap.parse_args()
     tiles = [tuple(int(x) for x in t.split("x")) for t in args.tiles.split(",")]
 
@@ -112,7 +113,7 @@ def main():
         """Times fn(q_tile, k_tile) for every tile size; records each."""
         for i, (qt, kt) in enumerate(tiles):
             name = label if i == 0 else f"{label} [{qt}x{kt}]"
-            record(case, name, timed(lambda: fn(qt, kt)), L)
+            record(case, name, timed(lambda: fn(qt or None, kt or None)), L)
     rows = []
 
     def record(case, system, ms, L):
@@ -126,7 +127,7 @@ def main():
         case = f"shared top-k L={L} w={W}"
         ours = lambda qt, kt: dma.attention(q, k, v, bias=bias, keep=keep,
                                             causal=True, q_tile=qt, k_tile=kt)
-        o = ours(*tiles[0])
+        o = ours(*(t or None for t in tiles[0]))
         if not torch.isfinite(o).all():
             raise SystemExit(f"non-finite output in {case}")
         ours_timed(case, L, "dma (generated)", ours)

@@ -8,10 +8,13 @@ bundle can be built where the compiler is.
 import sys
 from dataclasses import dataclass, field
 
-# The runtime's DMA_DEFAULT_Q_TILE x DMA_DEFAULT_K_TILE.
-DEFAULT_TILES = (128, 64)
+# The runtime's default tiles (dma_runtime.h), by mask.
+def default_tiles(mask):
+    return (64, 64) if mask == "keep_rows" else (128, 32)
+
+
 # Other tile sizes: checked on a few cases and timed by bench.py --tiles.
-OTHER_TILES = [(64, 64), (128, 32), (64, 32)]
+OTHER_TILES = [(64, 64), (128, 64), (64, 32), (128, 32)]
 
 
 @dataclass
@@ -47,8 +50,8 @@ class Case:
         return (f"dtype={self.dtype},d={self.D},dv={self.D},mask={self.mask},"
                 f"bias={bias},causal={int(self.causal)},"
                 f"softcap={int(self.softcap > 0)},"
-                f"q_tile={self.tiles[0] or DEFAULT_TILES[0]},"
-                f"k_tile={self.tiles[1] or DEFAULT_TILES[1]}")
+                f"q_tile={self.tiles[0] or default_tiles(self.mask)[0]},"
+                f"k_tile={self.tiles[1] or default_tiles(self.mask)[1]}")
 
 
 SHAPES = [  # B, Lq, Lk, H, Hkv, D

@@ -44,7 +44,9 @@ void dma::buildGPUPipeline(OpPassManager &pm,
   dma::DMAGatherKeysOptions gather;
   gather.perQuery = false; // the GPU walks per-query masks tile by tile
   pm.addPass(dma::createDMAGatherKeys(gather));
-  pm.addPass(dma::createConvertDMATilesToGPU());
+  dma::ConvertDMATilesToGPUOptions mapping;
+  mapping.warps = options.warps;
+  pm.addPass(dma::createConvertDMATilesToGPU(mapping));
   pm.addPass(createCanonicalizerPass());
 
   GpuNVVMAttachTargetOptions target;

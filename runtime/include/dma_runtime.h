@@ -42,14 +42,12 @@ typedef struct {
   int32_t causal;
   float scale;   /* 0: 1/sqrt(D) */
   float softcap; /* 0: no soft cap */
-  /* Tile sizes of the kernel variant (query rows, keys per tile); 0 picks
-   * the default, DMA_DEFAULT_Q_TILE x DMA_DEFAULT_K_TILE. */
+  /* Tile sizes of the kernel variant (query rows, keys per tile, multiples
+   * of 16 up to 128); 0 picks the default: 128 x 32, or 64 x 64 for the
+   * per-query top-k (the fastest measured on an H100, docs/performance.md). */
   int32_t q_tile;
   int32_t k_tile;
 } dma_attention_options;
-
-#define DMA_DEFAULT_Q_TILE 128
-#define DMA_DEFAULT_K_TILE 64
 
 /* Opens the bundle in `bundle_dir` (its manifest.json). Kernels are loaded
  * on first use into the calling thread's current CUDA context (or device

@@ -62,6 +62,10 @@ static cl::opt<std::string> toolkit("toolkit",
                                     cl::desc("CUDA toolkit (default: "
                                              "$CUDA_HOME or /usr/local/cuda)"),
                                     cl::init(""));
+static cl::opt<int> warps("warps",
+                         cl::desc("Warps per CTA of every variant (0: the "
+                                  "generator's choice per variant)"),
+                         cl::init(0));
 static cl::opt<bool> allowSpills("allow-spills",
                                  cl::desc("Accept variants that spill"));
 
@@ -71,8 +75,16 @@ constexpr const char *kCompilerVersion = "dma 0.1.0 (MLIR/LLVM 22)";
 
 struct Variant {
   std::string dtype = "bf16", mask = "none", bias = "none";
-  // Tile defaults: the runtime's DMA_DEFAULT_Q_TILE / DMA_DEFAULT_K_TILE.
-  int64_t d = 128, dv = 0, qTile = 128, kTile = 64;
+  // Tiles 0 take the runtime's defaults (dma_default_tiles).
+  int64_t d = 128, dv = 0, qTile = 0, kTile = 0;
+
+  void applyDefaultTiles() {
+    bool perQuery = mask == "keep_rows";
+    if (!qTile)
+      qTile = perQuery ? 64 : 128;
+    if (!kTile)
+      kTile = perQuery ? 64 : 32;
+  }
   bool causal = false, softcap = false;
 
   std::string str() const {
@@ -270,15 +282,19 @@ bool writeFile(llvm::StringRef path, llvm::StringRef bytes) {
   return true;
 }
 
+/// Compiles one variant with `warpCount` warps per CTA (0: the generator's
+/// choice; when that spills, one 16-row tile per warp is tried instead).
 std::optional<llvm::json::Object> compileVariant(MLIRContext &ctx,
-                                                 const Variant &v) {
+                                                 const Variant &v,
+                                                 int64_t warpCount) {
   OwningOpRef<ModuleOp> module = parseSourceString<ModuleOp>(moduleFor(v), &ctx);
   if (!module)
     return std::nullopt;
   PassManager pm(&ctx);
   auto options = dma::GPUPipelineOptions::createFromString(
       "chip=" + chip + " q-tile=" + std::to_string(v.qTile) +
-      " k-tile=" + std::to_string(v.kTile) + " format=none");
+      " k-tile=" + std::to_string(v.kTile) +
+      " warps=" + std::to_string(warpCount) + " format=none");
   dma::buildGPUPipeline(pm, *options);
   if (failed(pm.run(*module)))
     return std::nullopt;
@@ -324,6 +340,12 @@ std::optional<llvm::json::Object> compileVariant(MLIRContext &ctx,
                  << res.log;
     return std::nullopt;
   }
+  if (res.spillBytes > 0 && warpCount == 0 && threads / 32 != v.qTile / 16) {
+    // More rows per warp need more registers: fall back to fewer.
+    llvm::sys::fs::remove(cubinPath);
+    llvm::sys::fs::remove(ptxPath);
+    return compileVariant(ctx, v, v.qTile / 16);
+  }
   if (res.spillBytes > 0 && !allowSpills) {
     llvm::errs() << "dma-compile: " << name << " spills " << res.spillBytes
                  << " bytes (" << res.registers
@@ -343,7 +365,8 @@ std::optional<llvm::json::Object> compileVariant(MLIRContext &ctx,
                             {"causal", v.causal},
                             {"softcap", v.softcap},
                             {"q_tile", v.qTile},
-                            {"k_tile", v.kTile}};
+                            {"k_tile", v.kTile},
+                            {"warps", threads / 32}};
   return llvm::json::Object{
       {"name", v.str()},
       {"kernel", name},
@@ -381,6 +404,8 @@ int main(int argc, char **argv) {
     variants.push_back(*v);
   }
   // One entry per distinct variant.
+  for (Variant &v : variants)
+    v.applyDefaultTiles();
   std::vector<Variant> unique;
   std::set<std::string> seen;
   for (const Variant &v : variants)
@@ -416,7 +441,7 @@ int main(int argc, char **argv) {
   llvm::json::Array entries;
   int failures = 0;
   for (const Variant &v : variants) {
-    std::optional<llvm::json::Object> entry = compileVariant(ctx, v);
+    std::optional<llvm::json::Object> entry = compileVariant(ctx, v, warps);
     if (!entry) {
       llvm::errs() << "dma-compile: FAILED " << v.str() << "\n";
       ++failures;

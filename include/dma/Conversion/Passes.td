@@ -106,6 +106,12 @@ def ConvertDMATilesToGPU : Pass<"convert-dma-tiles-to-gpu", "ModuleOp"> {
     The backward and the per-query candidate walk are not generated yet:
     the pass fails on them with a message.
   }];
+  let options = [
+    Option<"warps", "warps", "int64_t", /*default=*/"0",
+           "Warps per CTA; each owns q-tile / warps query rows (a multiple "
+           "of 16). 0 picks two 16-row tiles per warp for kernels without "
+           "per-element mask or bias state, one otherwise">
+  ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect", "::mlir::gpu::GPUDialect",
     "::mlir::LLVM::LLVMDialect", "::mlir::NVVM::NVVMDialect",

@@ -60,6 +60,11 @@ struct GPUPipelineOptions : public PassPipelineOptions<GPUPipelineOptions> {
       llvm::cl::desc("Query rows per CTA (16 per warp)"), llvm::cl::init(128)};
   PassOptions::Option<int64_t> kTile{
       *this, "k-tile", llvm::cl::desc("Keys per tile"), llvm::cl::init(64)};
+  PassOptions::Option<int64_t> warps{
+      *this, "warps",
+      llvm::cl::desc("Warps per CTA (q-tile / warps rows each, a multiple of "
+                     "16); 0 picks per kernel"),
+      llvm::cl::init(0)};
   PassOptions::Option<std::string> toolkit{
       *this, "toolkit",
       llvm::cl::desc("CUDA toolkit (ptxas, libdevice); default $CUDA_HOME or "

@@ -48,7 +48,7 @@ int64_t dimOf(Value v, unsigned d) {
 
 /// Reads the configuration off the tiled IR; fails with a diagnostic on
 /// anything the generator does not handle.
-FailureOr<TiledForward> analyze(scf::ForallOp tiles) {
+FailureOr<TiledForward> analyze(scf::ForallOp tiles, int64_t warps) {
   TiledForward f;
   TileLogitsOp logits;
   TileStoreOutputOp store;
@@ -116,6 +116,7 @@ FailureOr<TiledForward> analyze(scf::ForallOp tiles) {
     c.rowsScoreElement = eltOf(f.keepScore);
     c.tiebreakElement = eltOf(f.keepTiebreak);
   }
+  c.warpCount = warps;
   if (failed(c.verify([&] { return tiles.emitError(); })))
     return failure();
   return f;
@@ -204,6 +205,7 @@ SmallVector<Value> launchOperands(LaunchArgs &a, const TiledForward &f) {
 
 struct ConvertDMATilesToGPUPass
     : public dma::impl::ConvertDMATilesToGPUBase<ConvertDMATilesToGPUPass> {
+  using ConvertDMATilesToGPUBase::ConvertDMATilesToGPUBase;
   void runOnOperation() override {
     ModuleOp module = getOperation();
     SmallVector<scf::ForallOp> forwards;
@@ -233,7 +235,7 @@ struct ConvertDMATilesToGPUPass
     }
     unsigned index = 0;
     for (scf::ForallOp tiles : forwards) {
-      FailureOr<TiledForward> f = analyze(tiles);
+      FailureOr<TiledForward> f = analyze(tiles, warps);
       if (failed(f))
         return signalPassFailure();
       std::string name = "dma_attention_fwd_" + f->config.variantName() +

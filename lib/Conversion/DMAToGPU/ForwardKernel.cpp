@@ -64,12 +64,25 @@ int64_t ForwardKernelConfig::sharedBytes() const {
   return q + kv + positions + bias;
 }
 
+int64_t ForwardKernelConfig::defaultWarps() const {
+  // Two row tiles per warp halve the shared-memory reads per mma (the
+  // bound of this kernel); they need ~2x the accumulator registers, which
+  // fits where no per-element mask or bias state competes for them.
+  bool light = (mask == MaskKind::None || mask == MaskKind::SharedTopK) &&
+               (!biasElement || biasPerKey) && softcap == 0.0 &&
+               valueDim <= 128 && headDim <= 128;
+  if (light && blockM % 32 == 0 && blockM >= 64)
+    return blockM / 32;
+  return blockM / 16;
+}
+
 std::string ForwardKernelConfig::variantName() const {
   std::string s = element.isF16() ? "f16" : "bf16";
   s += "_d" + std::to_string(headDim);
   if (valueDim != headDim)
     s += "v" + std::to_string(valueDim);
-  s += "_m" + std::to_string(blockM) + "n" + std::to_string(blockN);
+  s += "_m" + std::to_string(blockM) + "n" + std::to_string(blockN) + "w" +
+       std::to_string(warps());
   switch (mask) {
   case MaskKind::None:
     break;
@@ -101,6 +114,10 @@ LogicalResult ForwardKernelConfig::verify(
     return emitError() << "q-tile must be 16, 32, 48, ..., 128 for the GPU, "
                           "got "
                        << blockM;
+  if (warps() < 1 || (blockM / 16) % warps())
+    return emitError() << "warps must divide q-tile / 16 = " << blockM / 16
+                       << " (each warp owns whole 16-row tiles), got "
+                       << warps();
   if (blockN % 16 || blockN < 16 || blockN > 128)
     return emitError() << "k-tile must be a multiple of 16 up to 128 for the "
                           "GPU, got "
@@ -206,7 +223,28 @@ private:
   /// with `cols` 16-bit columns.
   Value swizzled(Value row, Value chunk, int64_t cols);
   Value sharedAt(int64_t base, Value byteOffset);
+  /// The shared address of (row, chunk) = (rowLane + rowConst, chunkLane +
+  /// chunkConst) of the swizzled tile at byte `base` + `stageOffset`, for
+  /// rowConst a multiple of 8 and chunkLane in {0, 1} with chunkConst even:
+  /// the lane-dependent part is one of few values and the rest an
+  /// immediate offset, so the fragment loads in the key loop share a
+  /// handful of address registers.
+  Value swizzledAt(int64_t base, Value stageOffset, Value rowLane,
+                   int64_t rowConst, Value chunkLane, int64_t chunkConst,
+                   int64_t cols);
 
+  /// Row and 16-byte chunk of copy `c` = tid + it * threads of a tile with
+  /// `chunks` chunks per row; when the threads cover whole rows the row is
+  /// tid / chunks plus a constant, which keeps address arithmetic simple.
+  std::pair<Value, Value> rowAndChunk(Value c, Value tid, int64_t it,
+                                      int64_t chunks) {
+    int64_t threads = cfg.threads();
+    if (threads % chunks)
+      return {k.divsi(c, k.c32(chunks)), k.remsi(c, k.c32(chunks))};
+    return {k.add(k.divsi(tid, k.c32(chunks)),
+                  k.c32(it * (threads / chunks))),
+            k.remsi(tid, k.c32(chunks))};
+  }
   /// Position of key row `row` of key tile `t` (-1 when none).
   Value keyPosition(Value t, Value row);
   /// Issues the cp.async copies of key tile `t` into buffer `stage`.
@@ -254,6 +292,22 @@ Value ForwardEmitter::sharedAt(int64_t base, Value byteOffset) {
   return k.gep(smem, k.i8Type, k.add(byteOffset, k.c32(base)));
 }
 
+Value ForwardEmitter::swizzledAt(int64_t base, Value stageOffset,
+                                 Value rowLane, int64_t rowConst,
+                                 Value chunkLane, int64_t chunkConst,
+                                 int64_t cols) {
+  int64_t rowBytes = cols * elementBytes();
+  int64_t mask = std::min<int64_t>(rowBytes / 16, 8) - 1;
+  assert(rowConst % 8 == 0 && chunkConst % 2 == 0 && "not a split offset");
+  Value phys = k.xori(k.add(chunkLane, k.c32(chunkConst & mask)),
+                      k.andi(rowLane, k.c32(mask)));
+  Value lanePart = k.add(k.mul(rowLane, k.c32(rowBytes)),
+                         k.mul(phys, k.c32(16)));
+  int64_t imm = base + rowConst * rowBytes + (chunkConst & ~mask) * 16;
+  Value p = k.gep(smem, k.i8Type, k.add(stageOffset, lanePart));
+  return k.gep(p, k.i8Type, k.c32(imm));
+}
+
 Value ForwardEmitter::keyPosition(Value t, Value row) {
   Value idx = k.add(k.mul(t, k.c32(cfg.blockN)), row);
   if (!cfg.gathered)
@@ -287,8 +341,8 @@ void ForwardEmitter::loadKeyTile(Value t, Value stage) {
     for (int64_t it = 0; it < (total + threads - 1) / threads; ++it) {
       Value c = k.add(tid, k.c32(it * threads));
       auto body = [&] {
-        Value row = k.divsi(c, k.c32(chunks));
-        Value chunk = k.remsi(c, k.c32(chunks));
+        Value row, chunk;
+        std::tie(row, chunk) = rowAndChunk(c, tid, it, chunks);
         Value pos = keyPosition(t, row);
         Value valid = k.cmpi(ip(IPred::sge), pos, k.c32(0));
         Value safePos = k.select(valid, pos, k.c32(0));
@@ -355,8 +409,8 @@ void ForwardEmitter::loadQueryTile() {
   for (int64_t it = 0; it < (total + threads - 1) / threads; ++it) {
     Value c = k.add(tid, k.c32(it * threads));
     auto body = [&] {
-      Value row = k.divsi(c, k.c32(chunks));
-      Value chunk = k.remsi(c, k.c32(chunks));
+      Value row, chunk;
+        std::tie(row, chunk) = rowAndChunk(c, tid, it, chunks);
       Value pos = k.add(q0, row);
       Value valid = k.cmpi(ip(IPred::slt), pos, Lq);
       Value safePos = k.select(valid, pos, k.c32(0));
@@ -545,26 +599,46 @@ void ForwardEmitter::emit() {
   k.cpAsyncWaitAll();
   k.barrier();
 
-  // Q stays in shared memory; its fragments for this warp's 16 rows are
-  // re-read per key tile (registers go to S, P and the O accumulator).
-  Value warpRow = k.mul(warp, k.c32(16));
-  auto qFragment = [&](int64_t s) {
-    Value row = k.add(warpRow, k.remsi(lane, k.c32(16)));
-    Value chunk = k.add(k.c32(2 * s), k.divsi(lane, k.c32(16)));
-    return k.ldmatrixX4(sharedAt(qOff, swizzled(row, chunk, d)),
+  // Warp w owns query rows [16 R w, 16 R (w + 1)): R row tiles of 16, each
+  // thread two rows of each (gid and gid + 8). Q stays in shared memory; its
+  // fragments are re-read per key tile (registers go to S, P and O).
+  int64_t rowTiles = cfg.rowTilesPerWarp();
+  Value warpRow = k.mul(warp, k.c32(16 * rowTiles));
+  // ldmatrix.x4 lane roles: Q rows lane % 16, chunk lane / 16; K rows
+  // lane % 8 + 8 (lane / 16), chunk (lane / 8) % 2; V (transposed) rows
+  // lane % 8 + 8 ((lane / 8) % 2), chunk lane / 16.
+  Value lane8 = k.remsi(lane, k.c32(8));
+  Value lane16 = k.remsi(lane, k.c32(16));
+  Value laneHi = k.divsi(lane, k.c32(16));
+  Value laneMid = k.remsi(k.divsi(lane, k.c32(8)), k.c32(2));
+  Value qRowLane = k.add(warpRow, lane16);
+  Value kRowLane = k.add(lane8, k.mul(laneHi, k.c32(8)));
+  Value vRowLane = k.add(lane8, k.mul(laneMid, k.c32(8)));
+  auto qFragment = [&](int64_t mt, int64_t s) {
+    return k.ldmatrixX4(swizzledAt(qOff, k.c32(0), qRowLane, 16 * mt, laneHi,
+                                   2 * s, d),
                         /*transpose=*/false);
   };
 
-  Value r0 = k.add(warpRow, gid), r1 = k.add(r0, k.c32(8));
-  Value qpos0 = k.add(q0, r0), qpos1 = k.add(q0, r1);
-  Value qvalid0 = k.cmpi(ip(IPred::slt), qpos0, Lq);
-  Value qvalid1 = k.cmpi(ip(IPred::slt), qpos1, Lq);
+  // Position and validity of thread row r (= 2 mt + half) of the tile.
+  SmallVector<Value> qpos, qvalid;
+  for (int64_t mt = 0; mt < rowTiles; ++mt)
+    for (int64_t half = 0; half < 2; ++half) {
+      Value row = k.add(warpRow, k.add(k.c32(16 * mt + 8 * half), gid));
+      qpos.push_back(k.add(q0, row));
+      qvalid.push_back(k.cmpi(ip(IPred::slt), qpos.back(), Lq));
+    }
   Value ninf = k.f32(-std::numeric_limits<double>::infinity());
 
-  // Loop state: O accumulator (dv/8 n-tiles x 4), row max x2, row sum x2.
+  // Loop state per row tile: O accumulator (dv/8 n-tiles x 4), row max x2,
+  // row sum x2.
   int64_t nOut = dv / 8, nS = bn / 8;
-  SmallVector<Value> init(nOut * 4, k.f32(0.0));
-  init.append({ninf, ninf, k.f32(0.0), k.f32(0.0)});
+  int64_t perTile = nOut * 4 + 4;
+  SmallVector<Value> init;
+  for (int64_t mt = 0; mt < rowTiles; ++mt) {
+    init.append(nOut * 4, k.f32(0.0));
+    init.append({ninf, ninf, k.f32(0.0), k.f32(0.0)});
+  }
 
   SmallVector<Value> fin = k.forLoop(
       zero, nTiles, init, [&](Value t, ValueRange st) {
@@ -582,52 +656,58 @@ void ForwardEmitter::emit() {
         if (cfg.biasPerKey)
           nextBias = loadKeyBias(next);
 
-        // S = Q K^T.
-        std::vector<Frag> s(nS, Frag{k.f32(0.0), k.f32(0.0), k.f32(0.0),
-                                     k.f32(0.0)});
+        // S = Q K^T; each K fragment feeds every row tile of the warp.
+        std::vector<std::vector<Frag>> s(
+            rowTiles, std::vector<Frag>(nS, Frag{k.f32(0.0), k.f32(0.0),
+                                                 k.f32(0.0), k.f32(0.0)}));
         Value kTileBase = k.mul(stage, k.c32(bn * d * 2));
         for (int64_t ks = 0; ks < d / 16; ++ks) {
-          Frag qf = qFragment(ks);
+          std::vector<Frag> qf;
+          for (int64_t mt = 0; mt < rowTiles; ++mt)
+            qf.push_back(qFragment(mt, ks));
           for (int64_t jp = 0; jp < nS / 2; ++jp) {
-            Value mi = k.divsi(lane, k.c32(8));
-            Value row = k.add(k.c32(16 * jp),
-                              k.add(k.mul(k.divsi(mi, k.c32(2)), k.c32(8)),
-                                    k.remsi(lane, k.c32(8))));
-            Value chunk = k.add(k.c32(2 * ks), k.remsi(mi, k.c32(2)));
-            Frag bf = k.ldmatrixX4(
-                sharedAt(kOff, k.add(kTileBase, swizzled(row, chunk, d))),
-                /*transpose=*/false);
-            s[2 * jp] = k.mma(qf, {bf[0], bf[1]}, s[2 * jp], f16);
-            s[2 * jp + 1] = k.mma(qf, {bf[2], bf[3]}, s[2 * jp + 1], f16);
+            Frag bf = k.ldmatrixX4(swizzledAt(kOff, kTileBase, kRowLane,
+                                              16 * jp, laneMid, 2 * ks, d),
+                                   /*transpose=*/false);
+            for (int64_t mt = 0; mt < rowTiles; ++mt) {
+              s[mt][2 * jp] = k.mma(qf[mt], {bf[0], bf[1]}, s[mt][2 * jp], f16);
+              s[mt][2 * jp + 1] =
+                  k.mma(qf[mt], {bf[2], bf[3]}, s[mt][2 * jp + 1], f16);
+            }
           }
         }
 
-        // Logits from the positions of the thread's rows and columns.
-        // Full tiles (most of a long sequence) skip the per-element masking.
+        // Logits from the positions of the thread's rows and columns. Full
+        // tiles (most of a long sequence) skip the per-element masking.
         Value posBase = k.add(k.mul(stage, k.c32(bn)), k.c32(posOff / 4));
         Value lastPos = k.loadAs(
             k.i32Type, k.gep(smem, k.i32Type, k.add(posBase, k.c32(bn - 1))));
-        SmallVector<Type> sTypes(nS * 4, k.f32Type);
+        SmallVector<Type> sTypes(rowTiles * nS * 4, k.f32Type);
         auto logits = [&](bool full) {
-          SmallVector<Value> out(nS * 4);
-          for (int64_t j = 0; j < nS; ++j)
-            for (int64_t e = 0; e < 2; ++e) {
-              Value col = k.add(k.c32(8 * j + e), k.mul(tig, k.c32(2)));
-              Value kpos = k.loadAs(k.i32Type, k.gep(smem, k.i32Type,
-                                                     k.add(posBase, col)));
-              Value keyBias;
-              if (cfg.biasPerKey)
-                keyBias = k.loadAs(
-                    k.f32Type,
-                    k.gep(smem, k.f32Type,
-                          k.add(k.add(posBase, k.c32((biasOff - posOff) / 4)),
-                                col)));
-              out[4 * j + e] =
-                  full ? visibleLogit(s[j][e], qpos0, kpos, keyBias)
-                       : logit(s[j][e], qpos0, qvalid0, kpos, keyBias);
-              out[4 * j + 2 + e] =
-                  full ? visibleLogit(s[j][2 + e], qpos1, kpos, keyBias)
-                       : logit(s[j][2 + e], qpos1, qvalid1, kpos, keyBias);
+          SmallVector<Value> out;
+          for (int64_t mt = 0; mt < rowTiles; ++mt)
+            for (int64_t j = 0; j < nS; ++j) {
+              Value kpos[2], keyBias[2];
+              for (int64_t e = 0; e < 2; ++e) {
+                Value col = k.add(k.c32(8 * j + e), k.mul(tig, k.c32(2)));
+                kpos[e] = k.loadAs(k.i32Type, k.gep(smem, k.i32Type,
+                                                    k.add(posBase, col)));
+                if (cfg.biasPerKey)
+                  keyBias[e] = k.loadAs(
+                      k.f32Type,
+                      k.gep(smem, k.f32Type,
+                            k.add(k.add(posBase,
+                                        k.c32((biasOff - posOff) / 4)),
+                                  col)));
+              }
+              for (int64_t v = 0; v < 4; ++v) {
+                int64_t r = 2 * mt + v / 2, e = v % 2;
+                out.push_back(
+                    full ? visibleLogit(s[mt][j][v], qpos[r], kpos[e],
+                                        keyBias[e])
+                         : logit(s[mt][j][v], qpos[r], qvalid[r], kpos[e],
+                                 keyBias[e]));
+              }
             }
           return out;
         };
@@ -635,63 +715,76 @@ void ForwardEmitter::emit() {
             k.ifElse(tileFullyVisible(lastPos), sTypes,
                      [&] { return logits(true); },
                      [&] { return logits(false); });
-        for (int64_t j = 0; j < nS; ++j)
-          for (int v = 0; v < 4; ++v)
-            s[j][v] = sl[4 * j + v];
-
-        // Online softmax, two rows per thread, reduced over the quad.
-        Value m[2] = {st[nOut * 4], st[nOut * 4 + 1]};
-        Value l[2] = {st[nOut * 4 + 2], st[nOut * 4 + 3]};
-        Value corr[2], msafe[2], mNew[2];
-        for (int r = 0; r < 2; ++r) {
-          Value mx = m[r];
+        for (int64_t mt = 0; mt < rowTiles; ++mt)
           for (int64_t j = 0; j < nS; ++j)
-            mx = k.fmax(mx, k.fmax(s[j][2 * r], s[j][2 * r + 1]));
-          mx = k.fmax(mx, k.shuffleXor(mx, 1));
-          mx = k.fmax(mx, k.shuffleXor(mx, 2));
-          mNew[r] = mx;
-          Value none = k.cmpf(fpr(FPred::OEQ), mx, ninf);
-          msafe[r] = k.select(none, k.f32(0.0), mx);
-          corr[r] = k.select(
-              none, k.f32(1.0),
-              k.exp2(k.fmul(k.fsub(m[r], mx), k.f32(kLog2e))));
-        }
-        // p = 2^(x log2 e - m log2 e): one FFMA and one EX2 per element.
-        Value mScaled[2] = {k.fneg(k.fmul(msafe[0], k.f32(kLog2e))),
-                            k.fneg(k.fmul(msafe[1], k.f32(kLog2e)))};
-        for (int64_t j = 0; j < nS; ++j)
-          for (int v = 0; v < 4; ++v)
-            s[j][v] = k.exp2(k.fma(s[j][v], k.f32(kLog2e), mScaled[v / 2]));
-        Value lNew[2];
-        for (int r = 0; r < 2; ++r) {
-          Value sum = k.f32(0.0);
-          for (int64_t j = 0; j < nS; ++j)
-            sum = k.fadd(sum, k.fadd(s[j][2 * r], s[j][2 * r + 1]));
-          lNew[r] = k.fadd(k.fmul(l[r], corr[r]), sum);
-        }
-        std::vector<Frag> acc(nOut);
-        for (int64_t j = 0; j < nOut; ++j)
-          for (int v = 0; v < 4; ++v)
-            acc[j][v] = k.fmul(st[j * 4 + v], corr[v / 2]);
+            for (int v = 0; v < 4; ++v)
+              s[mt][j][v] = sl[(mt * nS + j) * 4 + v];
 
-        // O += P V: P repacked as A fragments, V via ldmatrix.trans.
+        SmallVector<Value> next2;
+        std::vector<std::vector<Frag>> acc(rowTiles);
+        for (int64_t mt = 0; mt < rowTiles; ++mt) {
+          ValueRange state = st.slice(mt * perTile, perTile);
+          // Online softmax, two rows per thread, reduced over the quad.
+          Value m[2] = {state[nOut * 4], state[nOut * 4 + 1]};
+          Value l[2] = {state[nOut * 4 + 2], state[nOut * 4 + 3]};
+          Value corr[2], mNew[2], mScaled[2];
+          for (int r = 0; r < 2; ++r) {
+            Value mx = m[r];
+            for (int64_t j = 0; j < nS; ++j)
+              mx = k.fmax(mx, k.fmax(s[mt][j][2 * r], s[mt][j][2 * r + 1]));
+            mx = k.fmax(mx, k.shuffleXor(mx, 1));
+            mx = k.fmax(mx, k.shuffleXor(mx, 2));
+            mNew[r] = mx;
+            Value none = k.cmpf(fpr(FPred::OEQ), mx, ninf);
+            Value msafe = k.select(none, k.f32(0.0), mx);
+            // p = 2^(x log2 e - m log2 e): one FFMA and one EX2 per element.
+            mScaled[r] = k.fneg(k.fmul(msafe, k.f32(kLog2e)));
+            corr[r] = k.select(
+                none, k.f32(1.0),
+                k.exp2(k.fmul(k.fsub(m[r], mx), k.f32(kLog2e))));
+          }
+          for (int64_t j = 0; j < nS; ++j)
+            for (int v = 0; v < 4; ++v)
+              s[mt][j][v] =
+                  k.exp2(k.fma(s[mt][j][v], k.f32(kLog2e), mScaled[v / 2]));
+          for (int r = 0; r < 2; ++r) {
+            Value sum = k.f32(0.0);
+            for (int64_t j = 0; j < nS; ++j)
+              sum = k.fadd(sum, k.fadd(s[mt][j][2 * r], s[mt][j][2 * r + 1]));
+            l[r] = k.fadd(k.fmul(l[r], corr[r]), sum);
+            m[r] = mNew[r];
+          }
+          acc[mt].resize(nOut);
+          for (int64_t j = 0; j < nOut; ++j)
+            for (int v = 0; v < 4; ++v)
+              acc[mt][j][v] = k.fmul(state[j * 4 + v], corr[v / 2]);
+          next2.append({m[0], m[1], l[0], l[1]}); // placed after acc below
+        }
+
+        // O += P V: P repacked as A fragments, V via ldmatrix.trans; each V
+        // fragment feeds every row tile of the warp.
         Value vTileBase = k.mul(stage, k.c32(bn * dv * 2));
         for (int64_t ks = 0; ks < bn / 16; ++ks) {
-          Frag a = {k.pack2(s[2 * ks][0], s[2 * ks][1], cfg.element),
-                    k.pack2(s[2 * ks][2], s[2 * ks][3], cfg.element),
-                    k.pack2(s[2 * ks + 1][0], s[2 * ks + 1][1], cfg.element),
-                    k.pack2(s[2 * ks + 1][2], s[2 * ks + 1][3], cfg.element)};
+          std::vector<Frag> a;
+          for (int64_t mt = 0; mt < rowTiles; ++mt) {
+            auto &p = s[mt];
+            a.push_back({k.pack2(p[2 * ks][0], p[2 * ks][1], cfg.element),
+                         k.pack2(p[2 * ks][2], p[2 * ks][3], cfg.element),
+                         k.pack2(p[2 * ks + 1][0], p[2 * ks + 1][1],
+                                 cfg.element),
+                         k.pack2(p[2 * ks + 1][2], p[2 * ks + 1][3],
+                                 cfg.element)});
+          }
           for (int64_t jp = 0; jp < nOut / 2; ++jp) {
-            Value mi = k.divsi(lane, k.c32(8));
-            Value row = k.add(k.c32(16 * ks),
-                              k.add(k.mul(k.remsi(mi, k.c32(2)), k.c32(8)),
-                                    k.remsi(lane, k.c32(8))));
-            Value chunk = k.add(k.c32(2 * jp), k.divsi(mi, k.c32(2)));
-            Frag bf = k.ldmatrixX4(
-                sharedAt(vOff, k.add(vTileBase, swizzled(row, chunk, dv))),
-                /*transpose=*/true);
-            acc[2 * jp] = k.mma(a, {bf[0], bf[1]}, acc[2 * jp], f16);
-            acc[2 * jp + 1] = k.mma(a, {bf[2], bf[3]}, acc[2 * jp + 1], f16);
+            Frag bf = k.ldmatrixX4(swizzledAt(vOff, vTileBase, vRowLane,
+                                              16 * ks, laneHi, 2 * jp, dv),
+                                   /*transpose=*/true);
+            for (int64_t mt = 0; mt < rowTiles; ++mt) {
+              acc[mt][2 * jp] =
+                  k.mma(a[mt], {bf[0], bf[1]}, acc[mt][2 * jp], f16);
+              acc[mt][2 * jp + 1] =
+                  k.mma(a[mt], {bf[2], bf[3]}, acc[mt][2 * jp + 1], f16);
+            }
           }
         }
         // The next tile's key bias: its buffer was free since the barrier.
@@ -699,48 +792,52 @@ void ForwardEmitter::emit() {
           k.ifThen(hasNext, [&] {
             storeKeyBias(k.sub(k.c32(1), stage), nextBias);
           });
-        SmallVector<Value> next2;
-        for (const Frag &f : acc)
-          next2.append(f.begin(), f.end());
-        next2.append({mNew[0], mNew[1], lNew[0], lNew[1]});
-        return next2;
+        SmallVector<Value> yielded;
+        for (int64_t mt = 0; mt < rowTiles; ++mt) {
+          for (const Frag &f : acc[mt])
+            yielded.append(f.begin(), f.end());
+          yielded.append(next2.begin() + 4 * mt, next2.begin() + 4 * mt + 4);
+        }
+        return yielded;
       });
   // No copy may still be in flight into shared memory at exit.
   k.cpAsyncWaitAll();
 
   // Epilogue: O = acc / l and LSE = m + log(l) per valid row.
   Value oBase = k.add(strided("o", "b", b), strided("o", "h", h));
-  for (int r = 0; r < 2; ++r) {
-    Value mr = fin[nOut * 4 + r];
-    Value lr = fin[nOut * 4 + 2 + r];
-    lr = k.fadd(lr, k.shuffleXor(lr, 1));
-    lr = k.fadd(lr, k.shuffleXor(lr, 2));
-    Value none = k.cmpf(fpr(FPred::OEQ), mr, ninf);
-    Value inv = k.select(none, k.f32(0.0), k.fdiv(k.f32(1.0), lr));
-    Value qpos = r == 0 ? qpos0 : qpos1;
-    Value qvalid = r == 0 ? qvalid0 : qvalid1;
-    k.ifThen(qvalid, [&] {
-      Value rowBase = k.add(oBase, strided("o", "l", qpos));
-      for (int64_t j = 0; j < nOut; ++j) {
-        Value col = k.add(k.c32(8 * j), k.mul(tig, k.c32(2)));
-        Value packed = k.pack2(k.fmul(fin[j * 4 + 2 * r], inv),
-                               k.fmul(fin[j * 4 + 2 * r + 1], inv),
-                               cfg.element);
-        Value ptr = k.gep(ptrArg("o"), cfg.element,
-                          k.add(rowBase, k.sext64(col)));
-        k.storeTo(packed, ptr);
-      }
-      k.ifThen(k.cmpi(ip(IPred::eq), tig, k.c32(0)), [&] {
-        Value safeL = k.select(none, k.f32(1.0), lr);
-        Value lse = k.select(
-            none, ninf,
-            k.fadd(mr, math::LogOp::create(ob, k.location(), safeL)));
-        Value off = k.add(k.add(strided("lse", "b", b), strided("lse", "h", h)),
-                          k.sext64(qpos));
-        k.storeTo(lse, k.gep(ptrArg("lse"), k.f32Type, off));
+  for (int64_t mt = 0; mt < rowTiles; ++mt)
+    for (int r = 0; r < 2; ++r) {
+      ValueRange state = ValueRange(fin).slice(mt * perTile, perTile);
+      Value mr = state[nOut * 4 + r];
+      Value lr = state[nOut * 4 + 2 + r];
+      lr = k.fadd(lr, k.shuffleXor(lr, 1));
+      lr = k.fadd(lr, k.shuffleXor(lr, 2));
+      Value none = k.cmpf(fpr(FPred::OEQ), mr, ninf);
+      Value inv = k.select(none, k.f32(0.0), k.fdiv(k.f32(1.0), lr));
+      Value pos = qpos[2 * mt + r];
+      k.ifThen(qvalid[2 * mt + r], [&] {
+        Value rowBase = k.add(oBase, strided("o", "l", pos));
+        for (int64_t j = 0; j < nOut; ++j) {
+          Value col = k.add(k.c32(8 * j), k.mul(tig, k.c32(2)));
+          Value packed = k.pack2(k.fmul(state[j * 4 + 2 * r], inv),
+                                 k.fmul(state[j * 4 + 2 * r + 1], inv),
+                                 cfg.element);
+          Value ptr = k.gep(ptrArg("o"), cfg.element,
+                            k.add(rowBase, k.sext64(col)));
+          k.storeTo(packed, ptr);
+        }
+        k.ifThen(k.cmpi(ip(IPred::eq), tig, k.c32(0)), [&] {
+          Value safeL = k.select(none, k.f32(1.0), lr);
+          Value lse = k.select(
+              none, ninf,
+              k.fadd(mr, math::LogOp::create(ob, k.location(), safeL)));
+          Value off = k.add(
+              k.add(strided("lse", "b", b), strided("lse", "h", h)),
+              k.sext64(pos));
+          k.storeTo(lse, k.gep(ptrArg("lse"), k.f32Type, off));
+        });
       });
-    });
-  }
+    }
   gpu::ReturnOp::create(ob, k.location());
 }
 

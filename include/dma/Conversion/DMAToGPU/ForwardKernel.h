@@ -33,7 +33,14 @@ struct ForwardKernelConfig {
   Type rowsScoreElement;      // per-query: score/threshold element type
   Type tiebreakElement;       // per-query: tiebreak element type
 
-  int64_t warps() const { return blockM / 16; }
+  /// Warps per CTA; each owns blockM / warps query rows (a multiple of 16:
+  /// more rows per warp reuse each K/V fragment for more mma's, fewer rows
+  /// leave more registers). 0: the default, `defaultWarps()`.
+  int64_t warpCount = 0;
+
+  int64_t defaultWarps() const;
+  int64_t warps() const { return warpCount ? warpCount : defaultWarps(); }
+  int64_t rowTilesPerWarp() const { return blockM / 16 / warps(); }
   int64_t threads() const { return 32 * warps(); }
   /// Bytes of dynamic shared memory per CTA.
   int64_t sharedBytes() const;
