@@ -9,9 +9,8 @@
 //===----------------------------------------------------------------------===//
 
 #include "dma_runtime.h"
+#include "driver.h"
 #include "json.h"
-
-#include <cuda.h>
 
 #include <cmath>
 #include <cstdarg>
@@ -63,8 +62,12 @@ private:
 
 std::string cudaMessage(CUresult r) {
   const char *name = nullptr, *text = nullptr;
-  cuGetErrorName(r, &name);
-  cuGetErrorString(r, &text);
+  std::string unused;
+  const dma::Driver *drv = dma::driver(unused);
+  if (!drv)
+    return "CUDA error " + std::to_string(static_cast<int>(r));
+  drv->cuGetErrorName(r, &name);
+  drv->cuGetErrorString(r, &text);
   return std::string(name ? name : "CUDA error") + ": " +
          (text ? text : "unknown");
 }
@@ -408,12 +411,14 @@ extern "C" dma_runtime *dma_runtime_open(const char *bundleDir, char *error,
 extern "C" void dma_runtime_close(dma_runtime *rt) {
   if (!rt)
     return;
+  std::string unused;
+  const dma::Driver *drv = dma::driver(unused);
   for (Variant &v : rt->variants)
-    if (v.module) {
-      cuCtxPushCurrent(v.context);
-      cuModuleUnload(v.module);
+    if (v.module && drv) {
+      drv->cuCtxPushCurrent(v.context);
+      drv->cuModuleUnload(v.module);
       CUcontext ignored;
-      cuCtxPopCurrent(&ignored);
+      drv->cuCtxPopCurrent(&ignored);
     }
   delete rt;
 }
@@ -438,18 +443,21 @@ namespace {
 
 /// Loads the variant's kernel into the current context (once).
 bool ensureLoaded(Variant &v, std::string &error) {
-  CUresult r = cuInit(0);
+  const dma::Driver *drv = dma::driver(error);
+  if (!drv)
+    return false;
+  CUresult r = drv->cuInit(0);
   if (r != CUDA_SUCCESS) {
     error = "cannot initialise CUDA: " + cudaMessage(r);
     return false;
   }
   CUcontext ctx = nullptr;
-  cuCtxGetCurrent(&ctx);
+  drv->cuCtxGetCurrent(&ctx);
   if (!ctx) {
     CUdevice dev;
-    if ((r = cuDeviceGet(&dev, 0)) != CUDA_SUCCESS ||
-        (r = cuDevicePrimaryCtxRetain(&ctx, dev)) != CUDA_SUCCESS ||
-        (r = cuCtxSetCurrent(ctx)) != CUDA_SUCCESS) {
+    if ((r = drv->cuDeviceGet(&dev, 0)) != CUDA_SUCCESS ||
+        (r = drv->cuDevicePrimaryCtxRetain(&ctx, dev)) != CUDA_SUCCESS ||
+        (r = drv->cuCtxSetCurrent(ctx)) != CUDA_SUCCESS) {
       error = "no CUDA device: " + cudaMessage(r);
       return false;
     }
@@ -459,7 +467,7 @@ bool ensureLoaded(Variant &v, std::string &error) {
   bool ok = false;
   std::string image = readFile(v.cubin, ok);
   if (ok)
-    r = cuModuleLoadData(&v.module, image.data());
+    r = drv->cuModuleLoadData(&v.module, image.data());
   if (!ok || r != CUDA_SUCCESS) {
     // A cubin for another architecture: let the driver JIT the PTX.
     std::string ptx = readFile(v.ptx, ok);
@@ -467,19 +475,19 @@ bool ensureLoaded(Variant &v, std::string &error) {
       error = "cannot read " + v.cubin + " or " + v.ptx;
       return false;
     }
-    r = cuModuleLoadData(&v.module, ptx.c_str());
+    r = drv->cuModuleLoadData(&v.module, ptx.c_str());
     if (r != CUDA_SUCCESS) {
       error = "cannot load kernel " + v.kernel + ": " + cudaMessage(r);
       return false;
     }
   }
-  if ((r = cuModuleGetFunction(&v.function, v.module, v.kernel.c_str())) !=
+  if ((r = drv->cuModuleGetFunction(&v.function, v.module, v.kernel.c_str())) !=
       CUDA_SUCCESS) {
     error = "kernel " + v.kernel + " missing from its module: " +
             cudaMessage(r);
     return false;
   }
-  if ((r = cuFuncSetAttribute(v.function,
+  if ((r = drv->cuFuncSetAttribute(v.function,
                               CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
                               static_cast<int>(v.sharedBytes))) !=
       CUDA_SUCCESS) {
@@ -493,14 +501,17 @@ bool ensureLoaded(Variant &v, std::string &error) {
 
 /// Every pointer must be device memory of the current context's device.
 bool checkDevicePointers(const Launch &launch, std::string &error) {
+  const dma::Driver *drv = dma::driver(error);
+  if (!drv)
+    return false;
   CUdevice current;
-  if (cuCtxGetDevice(&current) != CUDA_SUCCESS)
+  if (drv->cuCtxGetDevice(&current) != CUDA_SUCCESS)
     return true;
   for (const auto &[name, p] : launch.params) {
     if (p.kind != Param::Ptr)
       continue;
     unsigned memType = 0;
-    CUresult r = cuPointerGetAttribute(
+    CUresult r = drv->cuPointerGetAttribute(
         &memType, CU_POINTER_ATTRIBUTE_MEMORY_TYPE, p.ptr);
     if (r != CUDA_SUCCESS || (memType != CU_MEMORYTYPE_DEVICE &&
                               memType != CU_MEMORYTYPE_UNIFIED)) {
@@ -509,7 +520,7 @@ bool checkDevicePointers(const Launch &launch, std::string &error) {
       return false;
     }
     int ordinal = -1;
-    if (cuPointerGetAttribute(&ordinal, CU_POINTER_ATTRIBUTE_DEVICE_ORDINAL,
+    if (drv->cuPointerGetAttribute(&ordinal, CU_POINTER_ATTRIBUTE_DEVICE_ORDINAL,
                               p.ptr) == CUDA_SUCCESS &&
         ordinal != static_cast<int>(current)) {
       error = "tensor '" + name + "' is on device " + std::to_string(ordinal) +
@@ -570,7 +581,10 @@ extern "C" int dma_attention_forward(
                                           : static_cast<void *>(&p.f32));
   unsigned gridX =
       static_cast<unsigned>((launch.Lq + variant->blockM - 1) / variant->blockM);
-  CUresult r = cuLaunchKernel(
+  const dma::Driver *drv = dma::driver(message);
+  if (!drv)
+    return err(message);
+  CUresult r = drv->cuLaunchKernel(
       variant->function, gridX, static_cast<unsigned>(launch.H),
       static_cast<unsigned>(launch.B), static_cast<unsigned>(variant->threads),
       1, 1, static_cast<unsigned>(variant->sharedBytes),

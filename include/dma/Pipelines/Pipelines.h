@@ -59,7 +59,7 @@ struct GPUPipelineOptions : public PassPipelineOptions<GPUPipelineOptions> {
       *this, "q-tile",
       llvm::cl::desc("Query rows per CTA (16 per warp)"), llvm::cl::init(128)};
   PassOptions::Option<int64_t> kTile{
-      *this, "k-tile", llvm::cl::desc("Keys per tile"), llvm::cl::init(64)};
+      *this, "k-tile", llvm::cl::desc("Keys per tile"), llvm::cl::init(32)};
   PassOptions::Option<int64_t> warps{
       *this, "warps",
       llvm::cl::desc("Warps per CTA (q-tile / warps rows each, a multiple of "

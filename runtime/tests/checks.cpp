@@ -1,0 +1,201 @@
+//===- checks.cpp - the runtime's argument checks, without a GPU ----------===//
+//
+// Every check dma_attention_forward makes before touching the GPU (shapes,
+// dtypes, strides, options, the bundle) runs through the same code as
+// dma_attention_variant, so it is tested here on any machine. The launch
+// itself is checked on the GPU machine (benchmarks/gpu/check.py).
+//
+//   dma_runtime_checks <dir of tests/bundle>
+//
+//===----------------------------------------------------------------------===//
+
+#include "dma_runtime.h"
+
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+namespace {
+
+int passed = 0, failed = 0;
+
+void expect(bool ok, const std::string &what, const std::string &detail) {
+  if (ok) {
+    ++passed;
+    return;
+  }
+  ++failed;
+  std::printf("FAIL %s: %s\n", what.c_str(), detail.c_str());
+}
+
+/// A contiguous [d0, d1, d2, d3] tensor (the data pointer is never read).
+dma_tensor tensor(int32_t dtype, std::initializer_list<int64_t> sizes) {
+  static char storage[16];
+  dma_tensor t{};
+  t.data = storage;
+  t.dtype = dtype;
+  t.ndim = static_cast<int32_t>(sizes.size());
+  int i = 0;
+  for (int64_t s : sizes)
+    t.sizes[i++] = s;
+  int64_t stride = 1;
+  for (int d = t.ndim - 1; d >= 0; --d) {
+    t.strides[d] = stride;
+    stride *= t.sizes[d];
+  }
+  return t;
+}
+
+struct Args {
+  dma_tensor q = tensor(DMA_BF16, {2, 100, 8, 64});
+  dma_tensor k = tensor(DMA_BF16, {2, 120, 2, 64});
+  dma_tensor v = tensor(DMA_BF16, {2, 120, 2, 64});
+  dma_tensor o = tensor(DMA_BF16, {2, 100, 8, 64});
+  dma_tensor lse = tensor(DMA_F32, {2, 8, 100});
+  dma_tensor *bias = nullptr, *mask = nullptr, *keep = nullptr;
+  dma_tensor *score = nullptr, *threshold = nullptr, *tiebreak = nullptr;
+  dma_attention_options options{};
+};
+
+/// The variant name, or "error: <message>".
+std::string variantOf(const Args &a) {
+  char name[256] = {0}, error[512] = {0};
+  int rc = dma_attention_variant(&a.q, &a.k, &a.v, a.bias, a.mask, a.keep,
+                                 a.score, a.threshold, a.tiebreak, &a.o,
+                                 &a.lse, &a.options, name, sizeof name, error,
+                                 sizeof error);
+  return rc ? std::string("error: ") + error : std::string(name);
+}
+
+void expectVariant(const char *what, const Args &a, const std::string &want) {
+  std::string got = variantOf(a);
+  expect(got == want, what, "got '" + got + "', want '" + want + "'");
+}
+
+void expectError(const char *what, const Args &a, const std::string &part) {
+  std::string got = variantOf(a);
+  expect(got.rfind("error: ", 0) == 0 && got.find(part) != std::string::npos,
+         what, "got '" + got + "', want an error containing '" + part + "'");
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  if (argc != 2) {
+    std::fprintf(stderr, "usage: dma_runtime_checks <tests/bundle dir>\n");
+    return 2;
+  }
+  const std::string plain =
+      "dtype=bf16,d=64,dv=64,mask=none,bias=none,causal=0,softcap=0";
+
+  // Variants: default tiles by mask form, options, bias and mask kinds.
+  Args a;
+  expectVariant("default tiles", a, plain + ",q_tile=128,k_tile=32");
+  a.options.causal = 1;
+  a.options.softcap = 30.0f;
+  a.options.q_tile = 64;
+  a.options.k_tile = 64;
+  expectVariant("options", a,
+                "dtype=bf16,d=64,dv=64,mask=none,bias=none,causal=1,"
+                "softcap=1,q_tile=64,k_tile=64");
+  {
+    Args b;
+    dma_tensor bias = tensor(DMA_BF16, {2, 2, 1, 120});
+    dma_tensor keep = tensor(DMA_I32, {2, 2, 16});
+    b.bias = &bias;
+    b.keep = &keep;
+    expectVariant("shared top-k, key bias", b,
+                  "dtype=bf16,d=64,dv=64,mask=keep,bias=key,causal=0,"
+                  "softcap=0,q_tile=128,k_tile=32");
+    dma_tensor full = tensor(DMA_BF16, {1, 8, 100, 120});
+    b.bias = &full;
+    b.keep = nullptr;
+    expectVariant("full bias", b,
+                  "dtype=bf16,d=64,dv=64,mask=none,bias=full,causal=0,"
+                  "softcap=0,q_tile=128,k_tile=32");
+  }
+  {
+    Args b;
+    dma_tensor s = tensor(DMA_F32, {2, 2, 120}), t = tensor(DMA_F32, {2, 2, 120});
+    dma_tensor tie = tensor(DMA_I32, {2, 2, 120});
+    b.score = &s;
+    b.threshold = &t;
+    b.tiebreak = &tie;
+    expectVariant("per-query top-k tiles", b,
+                  "dtype=bf16,d=64,dv=64,mask=keep_rows,bias=none,causal=0,"
+                  "softcap=0,q_tile=64,k_tile=64");
+    tie.dtype = DMA_F32;
+    expectError("per-query tiebreak dtype", b, "int32 tiebreak");
+  }
+
+  // Bad arguments: each names what is wrong.
+  {
+    Args b;
+    b.q = tensor(DMA_BF16, {2, 100, 8});
+    expectError("q rank", b, "q");
+    b = Args();
+    b.k.dtype = DMA_F16;
+    expectError("mixed dtypes", b, "dtype");
+    b = Args();
+    b.q = b.o = tensor(DMA_F32, {2, 100, 8, 64});
+    b.k = b.v = tensor(DMA_F32, {2, 120, 2, 64});
+    expectError("f32 inputs", b, "bf16");
+    b = Args();
+    b.q = b.o = tensor(DMA_BF16, {2, 100, 3, 64});
+    b.lse = tensor(DMA_F32, {2, 3, 100});
+    expectError("H % Hkv", b, "multiple of KV heads");
+    b = Args();
+    b.o = tensor(DMA_BF16, {2, 99, 8, 64});
+    expectError("o shape", b, "o");
+    b = Args();
+    b.q.strides[3] = 2;
+    expectError("inner stride", b, "contiguous");
+    b = Args();
+    b.options.q_tile = 40;
+    expectError("q_tile", b, "multiples of 16");
+    b = Args();
+    b.options.softcap = -1.0f;
+    expectError("softcap", b, "softcap");
+    b = Args();
+    dma_tensor keep = tensor(DMA_I32, {2, 2, 16});
+    dma_tensor mask = tensor(DMA_BOOL, {2, 1, 100, 120});
+    b.keep = &keep;
+    b.mask = &mask;
+    expectError("two mask forms", b, "mask");
+  }
+
+  // Bundles: a missing directory, a variant the bundle lacks, and a launch
+  // whose kernel cannot load (no driver here, or no cubin on a GPU machine).
+  char error[512] = {0};
+  dma_runtime *none = dma_runtime_open("/nonexistent/bundle", error, sizeof error);
+  expect(!none && std::strstr(error, "manifest.json"), "missing bundle",
+         std::string("got '") + error + "'");
+  dma_runtime *rt = dma_runtime_open(argv[1], error, sizeof error);
+  expect(rt != nullptr, "open test bundle", error);
+  if (rt) {
+    Args b;
+    b.q = b.o = tensor(DMA_BF16, {1, 4, 2, 32});
+    b.k = b.v = tensor(DMA_BF16, {1, 4, 2, 32});
+    b.lse = tensor(DMA_F32, {1, 2, 4});
+    int rc = dma_attention_forward(rt, &b.q, &b.k, &b.v, nullptr, nullptr,
+                                   nullptr, nullptr, nullptr, nullptr, &b.o,
+                                   &b.lse, &b.options, nullptr, error,
+                                   sizeof error);
+    expect(rc != 0 && std::strstr(error, "dma-compile -o"),
+           "variant not in bundle", std::string("got '") + error + "'");
+    Args c;
+    error[0] = 0;
+    rc = dma_attention_forward(rt, &c.q, &c.k, &c.v, nullptr, nullptr,
+                               nullptr, nullptr, nullptr, nullptr, &c.o,
+                               &c.lse, &c.options, nullptr, error,
+                               sizeof error);
+    expect(rc != 0 && (std::strstr(error, "NVIDIA driver") ||
+                       std::strstr(error, "cannot read") ||
+                       std::strstr(error, "CUDA")),
+           "unloadable kernel", std::string("got '") + error + "'");
+    dma_runtime_close(rt);
+  }
+
+  std::printf("%d passed, %d failed\n", passed, failed);
+  return failed ? 1 : 0;
+}

@@ -1,0 +1,48 @@
+// RUN: dma-opt %s -split-input-file --dma-tile-attention="q-tile=64 k-tile=32" --dma-gather-keys=per-query=false --convert-dma-tiles-to-gpu -verify-diagnostics
+// RUN: not dma-opt %s -split-input-file --dma-tile-attention="q-tile=64 k-tile=32" --dma-gather-keys --convert-dma-tiles-to-gpu 2>&1 | FileCheck %s --check-prefix=PERQUERY
+// RUN: not dma-opt %s -split-input-file --dma-tile-attention="q-tile=64 k-tile=32" --dma-gather-keys=per-query=false --convert-dma-tiles-to-gpu=warps=3 2>&1 | FileCheck %s --check-prefix=WARPS
+
+// What the kernel generator does not handle is an error at the tiled loop
+// nest, saying what to do instead.
+
+// WARPS: error: warps must divide q-tile / 16 = 4 (each warp owns whole 16-row tiles), got 3
+func.func @f32_inputs(%q: memref<?x?x?x64xf32>, %k: memref<?x?x?x64xf32>,
+    %v: memref<?x?x?x64xf32>, %o: memref<?x?x?x64xf32>,
+    %l: memref<?x?x?xf32>) {
+  // expected-error @+1 {{the GPU kernels take bf16 or f16 q/k/v (use the CPU pipeline for f32)}}
+  dma.attention q(%q : memref<?x?x?x64xf32>) k(%k : memref<?x?x?x64xf32>)
+      v(%v : memref<?x?x?x64xf32>)
+      outs(%o, %l : memref<?x?x?x64xf32>, memref<?x?x?xf32>)
+  return
+}
+
+// -----
+
+func.func @backward(%do: memref<1x64x4x16xbf16>, %q: memref<1x64x4x16xbf16>,
+    %k: memref<1x64x2x16xbf16>, %v: memref<1x64x2x16xbf16>,
+    %o: memref<1x64x4x16xbf16>, %lse: memref<1x4x64xf32>,
+    %dq: memref<1x64x4x16xbf16>, %dk: memref<1x64x2x16xbf16>,
+    %dv: memref<1x64x2x16xbf16>) {
+  // expected-error @+1 {{convert-dma-tiles-to-gpu: the GPU backward is not generated yet; run dma.attention_grad through --dma-cpu-pipeline}}
+  dma.attention_grad grad(%do : memref<1x64x4x16xbf16>)
+      q(%q : memref<1x64x4x16xbf16>) k(%k : memref<1x64x2x16xbf16>)
+      v(%v : memref<1x64x2x16xbf16>) out(%o : memref<1x64x4x16xbf16>)
+      lse(%lse : memref<1x4x64xf32>)
+      outs(%dq, %dk, %dv : memref<1x64x4x16xbf16>, memref<1x64x2x16xbf16>,
+           memref<1x64x2x16xbf16>)
+  return
+}
+
+// -----
+
+// PERQUERY: error: convert-dma-tiles-to-gpu: gathered per-query candidates are not supported on the GPU yet; run dma-gather-keys with per-query=false
+func.func @per_query_gathered(%q: memref<?x?x?x64xbf16>,
+    %k: memref<?x?x?x64xbf16>, %v: memref<?x?x?x64xbf16>,
+    %s: memref<?x?x?xf32>, %thr: memref<?x?x?xf32>, %tie: memref<?x?x?xi32>,
+    %o: memref<?x?x?x64xbf16>, %l: memref<?x?x?xf32>) {
+  dma.attention q(%q : memref<?x?x?x64xbf16>) k(%k : memref<?x?x?x64xbf16>)
+      v(%v : memref<?x?x?x64xbf16>)
+      keep_rows(%s, %thr, %tie : memref<?x?x?xf32>, memref<?x?x?xf32>, memref<?x?x?xi32>)
+      outs(%o, %l : memref<?x?x?x64xbf16>, memref<?x?x?xf32>)
+  return
+}

@@ -1,0 +1,97 @@
+// RUN: dma-opt %s -split-input-file --dma-tile-attention="q-tile=64 k-tile=32" --dma-gather-keys=per-query=false --convert-dma-tiles-to-gpu | FileCheck %s
+// RUN: dma-opt %s -split-input-file --dma-tile-attention="q-tile=64 k-tile=32" --dma-gather-keys=per-query=false --convert-dma-tiles-to-gpu=warps=4 | FileCheck %s --check-prefix=WARPS
+
+// Dense causal forward: the tiled loop nest becomes one launch of a kernel
+// with one CTA per (query tile, head, batch); q-tile 64 with two 16-row
+// tiles per warp is 2 warps (64 threads). Shared memory holds Q (64 x 64
+// bf16), two K and two V buffers (32 x 64 each) and two position rows:
+// 8192 + 16384 + 256 bytes.
+
+// CHECK-LABEL: func.func @dense_causal
+//   CHECK-NOT:   scf.forall
+//       CHECK:   gpu.launch_func @dma_kernels::@dma_attention_fwd_bf16_d64_m64n32w2_causal_0
+//  CHECK-SAME:     threads in (%c64{{[_0-9]*}}, %c1{{[_0-9]*}}, %c1{{[_0-9]*}})
+//  CHECK-SAME:     dynamic_shared_memory_size %c24832_i32
+//       CHECK: gpu.module @dma_kernels
+//       CHECK:   gpu.func @dma_attention_fwd_bf16_d64_m64n32w2_causal_0
+//  CHECK-SAME:     kernel attributes {dma.block_m = 64 : i64, dma.kernel_params = ["q:ptr", "k:ptr", "v:ptr", "o:ptr", "lse:ptr", "B:i32", "Lq:i32", "Lk:i32", "H:i32", "Hkv:i32", "scale:f32",
+//  CHECK-SAME:     dma.shared_bytes = 24832 : i64, dma.threads = 64 : i64
+// The prologue: Q and the first K/V tile by cp.async, then wait.
+//       CHECK:     nvvm.cp.async.shared.global {{.*}}, 16, cache = cg
+//       CHECK:     nvvm.cp.async.commit.group
+//       CHECK:     nvvm.cp.async.wait.group 0
+//       CHECK:     nvvm.barrier0
+// The key loop: prefetch the next tile, S = Q K^T on tensor cores, the
+// logits (unmasked on full tiles), online softmax, O += P V.
+//       CHECK:     scf.for
+//       CHECK:       nvvm.barrier0
+//       CHECK:       nvvm.cp.async.shared.global
+//       CHECK:       nvvm.cp.async.commit.group
+//       CHECK:       nvvm.ldmatrix {{.*}} {eltType = #nvvm.ld_st_matrix_elt_type<b16>, layout = #nvvm.mma_layout<row>, num = 4 : i32, shape = #nvvm.ld_st_matrix_shape<m = 8, n = 8>}
+//       CHECK:       nvvm.mma.sync {{.*}} {layoutA = #nvvm.mma_layout<row>, layoutB = #nvvm.mma_layout<col>, multiplicandAPtxType = #nvvm.mma_type<bf16>, multiplicandBPtxType = #nvvm.mma_type<bf16>, shape = #nvvm.shape<m = 16, n = 8, k = 16>}
+//       CHECK:       scf.if
+//       CHECK:       } else {
+//       CHECK:         arith.select {{.*}} : f32
+//       CHECK:       nvvm.shfl.sync bfly
+//       CHECK:       llvm.call_intrinsic "llvm.nvvm.ex2.approx.ftz.f"
+//       CHECK:       nvvm.ldmatrix {{.*}}layout = #nvvm.mma_layout<col>
+//       CHECK:       nvvm.mma.sync
+//       CHECK:       scf.yield
+// The epilogue: normalised O rows and the LSE.
+//       CHECK:     math.log
+//       CHECK:     gpu.return
+
+// WARPS-LABEL: func.func @dense_causal
+//       WARPS:   gpu.launch_func @dma_kernels::@dma_attention_fwd_bf16_d64_m64n32w4_causal_0
+//  WARPS-SAME:     threads in (%c128{{[_0-9]*}}, %c1{{[_0-9]*}}, %c1{{[_0-9]*}})
+func.func @dense_causal(%q: memref<?x?x?x64xbf16>, %k: memref<?x?x?x64xbf16>,
+    %v: memref<?x?x?x64xbf16>, %o: memref<?x?x?x64xbf16>,
+    %l: memref<?x?x?xf32>) {
+  dma.attention q(%q : memref<?x?x?x64xbf16>) k(%k : memref<?x?x?x64xbf16>)
+      v(%v : memref<?x?x?x64xbf16>)
+      outs(%o, %l : memref<?x?x?x64xbf16>, memref<?x?x?xf32>) causal
+  return
+}
+
+// -----
+
+// Shared top-k with a per-key bias (f16): the key walk reads the kept
+// positions (a binary search bounds it causally), gathers K/V rows by
+// position and stages the bias of each kept key in shared memory.
+
+// CHECK-LABEL: func.func @shared_topk_key_bias
+//       CHECK:   gpu.launch_func @dma_kernels::@dma_attention_fwd_f16_d128_m64n32w2_keep_keybias_causal_0
+//       CHECK:   gpu.func @dma_attention_fwd_f16_d128_m64n32w2_keep_keybias_causal_0
+//  CHECK-SAME:     "bias:ptr", "keep:ptr"
+//  CHECK-SAME:     "keep_heads:i32", "keep_w:i32", "keep_stride_b:i64", "keep_stride_h:i64"
+//       CHECK:     scf.while
+//       CHECK:     scf.for
+//       CHECK:       nvvm.mma.sync {{.*}} : (vector<2xf16>, vector<2xf16>, f32)
+func.func @shared_topk_key_bias(%q: memref<?x?x?x128xf16>,
+    %k: memref<?x?x?x128xf16>, %v: memref<?x?x?x128xf16>,
+    %bias: memref<?x?x1x?xf16>, %keep: memref<?x?x?xi32>,
+    %o: memref<?x?x?x128xf16>, %l: memref<?x?x?xf32>) {
+  dma.attention q(%q : memref<?x?x?x128xf16>) k(%k : memref<?x?x?x128xf16>)
+      v(%v : memref<?x?x?x128xf16>) bias(%bias : memref<?x?x1x?xf16>)
+      keep(%keep : memref<?x?x?xi32>)
+      outs(%o, %l : memref<?x?x?x128xf16>, memref<?x?x?xf32>) causal
+  return
+}
+
+// -----
+
+// The per-query top-k and dense masks decide each element from its row:
+// one 16-row tile per warp leaves room for that state (4 warps).
+
+// CHECK-LABEL: func.func @per_query
+//       CHECK:   gpu.launch_func @dma_kernels::@dma_attention_fwd_bf16_d64_m64n32w4_keeprows_causal_0
+//       CHECK:   "keep_score:ptr", "keep_threshold:ptr", "keep_tiebreak:ptr"
+func.func @per_query(%q: memref<?x?x?x64xbf16>, %k: memref<?x?x?x64xbf16>,
+    %v: memref<?x?x?x64xbf16>, %s: memref<?x?x?xf32>, %thr: memref<?x?x?xf32>,
+    %tie: memref<?x?x?xi32>, %o: memref<?x?x?x64xbf16>, %l: memref<?x?x?xf32>) {
+  dma.attention q(%q : memref<?x?x?x64xbf16>) k(%k : memref<?x?x?x64xbf16>)
+      v(%v : memref<?x?x?x64xbf16>)
+      keep_rows(%s, %thr, %tie : memref<?x?x?xf32>, memref<?x?x?xf32>, memref<?x?x?xi32>)
+      outs(%o, %l : memref<?x?x?x64xbf16>, memref<?x?x?xf32>) causal
+  return
+}
