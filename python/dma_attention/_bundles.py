@@ -6,10 +6,12 @@ installed, it is compiled into the cache, a directory keyed by the chip and
 the compiler version, so a cached variant loads without compiling again.
 """
 
+import hashlib
 import json
 import os
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 _manifests = {}
@@ -52,18 +54,41 @@ def compiler():
 
 
 def _compiler_version(exe):
+    """A stable key of the compiler build: its --version text and binary."""
     try:
         out = subprocess.run([exe, "--version"], capture_output=True, text=True,
                              timeout=30).stdout
     except (OSError, subprocess.SubprocessError):
         out = ""
-    return str(abs(hash(out + str(Path(exe).stat().st_mtime))))[:12]
+    st = Path(exe).stat()
+    key = f"{out}|{st.st_size}|{st.st_mtime_ns}".encode()
+    return hashlib.sha256(key).hexdigest()[:16]
 
 
 def cache_dir(chip, exe):
     root = Path(os.environ.get("DMA_CACHE_DIR",
                                Path.home() / ".cache" / "dma_attention"))
     return root / chip / _compiler_version(exe)
+
+
+def _add_to_cache(cache, staging):
+    """Merges the bundle in `staging` (one variant) into `cache`."""
+    cache.mkdir(parents=True, exist_ok=True)
+    new = json.loads((staging / "manifest.json").read_text())
+    for entry in new["variants"]:
+        for key in ("cubin", "ptx"):
+            shutil.copyfile(staging / entry[key], cache / entry[key])
+    path = cache / "manifest.json"
+    try:
+        merged = json.loads(path.read_text())
+    except (OSError, ValueError):
+        merged = dict(new, variants=[])
+    names = {e["name"] for e in new["variants"]}
+    merged["variants"] = [e for e in merged["variants"]
+                          if e["name"] not in names] + new["variants"]
+    tmp = path.with_name(f"manifest.json.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(merged, indent=1))
+    os.replace(tmp, path)  # readers see the old or the new manifest, whole
 
 
 def find(variant, chip, bundle=None):
@@ -83,16 +108,15 @@ def find(variant, chip, bundle=None):
     cache = cache_dir(chip, exe)
     if variant in _variants_in(cache):
         return str(cache)
-    wanted = sorted(_variants_in(cache) | {variant})
-    staging = cache.with_name(cache.name + ".tmp")
-    shutil.rmtree(staging, ignore_errors=True)
-    cmd = [exe, "-o", str(staging), f"--chip={chip}"]
-    for name in wanted:
-        cmd += ["--variant", name]
-    result = subprocess.run(cmd, capture_output=True, text=True)
-    if result.returncode != 0:
-        raise RuntimeError(f"compiling variant '{variant}' failed:\n"
-                           f"{result.stderr or result.stdout}")
-    shutil.rmtree(cache, ignore_errors=True)
-    staging.rename(cache)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix="compile-", dir=cache.parent))
+    try:
+        cmd = [exe, "-o", str(staging), f"--chip={chip}", "--variant", variant]
+        result = subprocess.run(cmd, capture_output=True, text=True)
+        if result.returncode != 0:
+            raise RuntimeError(f"compiling variant '{variant}' failed:\n"
+                               f"{result.stderr or result.stdout}")
+        _add_to_cache(cache, staging)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     return str(cache)
