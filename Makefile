@@ -25,6 +25,7 @@ build: configure
 
 demo: build
 	$(BUILD_DIR)/bin/dma-demo examples/dma-layer/dma_layer.mlir
+	/usr/bin/python3 examples/dma-layer/gpu_demo.py
 
 test: build
 	cmake --build $(BUILD_DIR) --target check-dma -j $(JOBS)

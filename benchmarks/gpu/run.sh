@@ -22,7 +22,11 @@ export PYTHONPATH="$PWD/python${PYTHONPATH:+:$PYTHONPATH}"
 
 status=0
 if [ "$what" = all ] || [ "$what" = check ]; then
+  ctest --test-dir build-runtime --output-on-failure 2>&1 | tail -n 3
+  [ "${PIPESTATUS[0]}" = 0 ] || status=1
   python3 benchmarks/gpu/check.py --json "$out/check.json" 2>&1 | tee "$out/check.log" | tail -n 25
+  [ "${PIPESTATUS[0]}" = 0 ] || status=1
+  python3 examples/dma-layer/gpu_demo.py 2>&1 | tee "$out/demo.log"
   [ "${PIPESTATUS[0]}" = 0 ] || status=1
 fi
 if [ "$what" = all ] || [ "$what" = sanitize ]; then
