@@ -1,0 +1,37 @@
+// The listings quoted in docs/gpu-pipeline.md, checked against what dma-opt
+// prints for docs/examples/gpu-walkthrough.mlir.
+
+// 2. Mapped to the GPU.
+// RUN: dma-opt %dma_src_root/docs/examples/gpu-walkthrough.mlir --one-shot-bufferize="bufferize-function-boundaries function-boundary-type-conversion=identity-layout-map" --dma-tile-attention="q-tile=128 k-tile=32" --dma-gather-keys=per-query=false --convert-dma-tiles-to-gpu --canonicalize | FileCheck %s --check-prefix=GPU
+// GPU: gpu.launch_func  @dma_kernels::@dma_attention_fwd_bf16_d64_m128n32w4_keep_keybias_causal_0 blocks in (%c2, %c8, %c1) threads in (%c128, %c1, %c1)  dynamic_shared_memory_size %c33280_i32 args(%1 : !llvm.ptr,
+// GPU: gpu.module @dma_kernels {
+// GPU: gpu.func @dma_attention_fwd_bf16_d64_m128n32w4_keep_keybias_causal_0(
+// GPU-SAME: kernel attributes {dma.block_m = 128 : i64, dma.kernel_params = ["q:ptr", "k:ptr", "v:ptr", "o:ptr", "lse:ptr", "bias:ptr", "keep:ptr", "B:i32", "Lq:i32", "Lk:i32", "H:i32", "Hkv:i32", "scale:f32",
+// GPU-SAME: dma.shared_bytes = 33280 : i64, dma.threads = 128 : i64
+// GPU: scf.while
+// GPU: nvvm.cp.async.shared.global
+// GPU: scf.for
+// GPU: %369 = nvvm.mma.sync A[%340, %341, %342, %343]  B[%365, %366]  C[
+// GPU-SAME: shape = #nvvm.shape<m = 16, n = 8, k = 16>
+// GPU: %374 = nvvm.mma.sync A[%340, %341, %342, %343]  B[%367, %368]  C[
+// GPU: %379 = nvvm.mma.sync A[%352, %353, %354, %355]  B[%365, %366]  C[
+// GPU: %384 = nvvm.mma.sync A[%352, %353, %354, %355]  B[%367, %368]  C[
+// GPU: nvvm.shfl.sync bfly
+// GPU: llvm.call_intrinsic "llvm.nvvm.ex2.approx.ftz.f"
+
+// 3. NVVM.
+// RUN: dma-opt %dma_src_root/docs/examples/gpu-walkthrough.mlir --dma-gpu-pipeline="format=none" | FileCheck %s --check-prefix=NVVM
+// NVVM: gpu.module @dma_kernels [#nvvm.target<O = 3, chip = "sm_90a", features = "+ptx80">] {
+// NVVM: llvm.func @dma_attention_fwd_bf16_d64_m128n32w4_keep_keybias_causal_0(%arg0: !llvm.ptr,
+
+// 4. PTX (the escaped assembly string; \09 is a tab, \0A a newline).
+// REQUIRES: cuda-toolkit
+// RUN: dma-opt %dma_src_root/docs/examples/gpu-walkthrough.mlir --dma-gpu-pipeline="format=isa toolkit=%cuda_toolkit" | FileCheck %s --check-prefix=PTX
+// PTX: .target sm_90a
+// PTX: .visible .entry dma_attention_fwd_bf16_d64_m128n32w4_keep_keybias_causal_0(
+// PTX: .maxntid 128, 1, 1
+// PTX: .minnctapersm 1
+// PTX: ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%r229, %r230, %r231, %r232}, [%rd30];
+// PTX-SAME: ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%r233, %r234, %r235, %r236}, [%rd31];
+// PTX-SAME: ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%r238, %r239, %r240, %r241}, [%rd220+16384];
+// PTX-SAME: mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32
