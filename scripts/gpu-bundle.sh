@@ -8,4 +8,6 @@ out="${1:-gpu-bundle}"
 args=()
 while read -r v; do args+=(--variant "$v"); done < <(python3 benchmarks/gpu/cases.py --variants)
 # Full [B, H, Lq, Lk] biases load per element and may spill a few bytes.
-build/bin/dma-compile -o "$out" --shipped --allow-spills "${args[@]}" | tail -n 1
+# STAGES=3 scripts/gpu-bundle.sh gpu-bundle-s3 builds the same variants with
+# three K/V buffers in flight (for comparing; the runtime takes any bundle).
+build/bin/dma-compile -o "$out" --shipped --allow-spills --stages "${STAGES:-2}" "${args[@]}" | tail -n 1

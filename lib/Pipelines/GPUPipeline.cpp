@@ -46,6 +46,7 @@ void dma::buildGPUPipeline(OpPassManager &pm,
   pm.addPass(dma::createDMAGatherKeys(gather));
   dma::ConvertDMATilesToGPUOptions mapping;
   mapping.warps = options.warps;
+  mapping.stages = options.stages;
   pm.addPass(dma::createConvertDMATilesToGPU(mapping));
   pm.addPass(createCanonicalizerPass());
 

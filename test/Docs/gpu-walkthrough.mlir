@@ -11,11 +11,12 @@
 // GPU: scf.while
 // GPU: nvvm.cp.async.shared.global
 // GPU: scf.for
-// GPU: %369 = nvvm.mma.sync A[%340, %341, %342, %343]  B[%365, %366]  C[
+// Each K fragment feeds both row tiles of the warp.
+// GPU: nvvm.mma.sync A[[[Q0:%[0-9]+, %[0-9]+, %[0-9]+, %[0-9]+]]]  B[[[B0:%[0-9]+, %[0-9]+]]]  C[
 // GPU-SAME: shape = #nvvm.shape<m = 16, n = 8, k = 16>
-// GPU: %374 = nvvm.mma.sync A[%340, %341, %342, %343]  B[%367, %368]  C[
-// GPU: %379 = nvvm.mma.sync A[%352, %353, %354, %355]  B[%365, %366]  C[
-// GPU: %384 = nvvm.mma.sync A[%352, %353, %354, %355]  B[%367, %368]  C[
+// GPU: nvvm.mma.sync A[[[Q0]]]  B[[[B1:%[0-9]+, %[0-9]+]]]  C[
+// GPU: nvvm.mma.sync A[[[Q1:%[0-9]+, %[0-9]+, %[0-9]+, %[0-9]+]]]  B[[[B0]]]  C[
+// GPU: nvvm.mma.sync A[[[Q1]]]  B[[[B1]]]  C[
 // GPU: nvvm.shfl.sync bfly
 // GPU: llvm.call_intrinsic "llvm.nvvm.ex2.approx.ftz.f"
 
@@ -31,7 +32,7 @@
 // PTX: .visible .entry dma_attention_fwd_bf16_d64_m128n32w4_keep_keybias_causal_0(
 // PTX: .maxntid 128, 1, 1
 // PTX: .minnctapersm 1
-// PTX: ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%r229, %r230, %r231, %r232}, [%rd30];
-// PTX-SAME: ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%r233, %r234, %r235, %r236}, [%rd31];
-// PTX-SAME: ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%r238, %r239, %r240, %r241}, [%rd220+16384];
+// PTX: ldmatrix.sync.aligned.m8n8.x4.shared.b16 {{{[^}]*}}}, [%rd{{[0-9]+}}];
+// PTX-SAME: ldmatrix.sync.aligned.m8n8.x4.shared.b16 {{{[^}]*}}}, [%rd{{[0-9]+}}];
+// PTX-SAME: ldmatrix.sync.aligned.m8n8.x4.shared.b16 {{{[^}]*}}}, [%rd{{[0-9]+}}+16384];
 // PTX-SAME: mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32

@@ -66,6 +66,10 @@ static cl::opt<int> warps("warps",
                          cl::desc("Warps per CTA of every variant (0: the "
                                   "generator's choice per variant)"),
                          cl::init(0));
+static cl::opt<int> stages("stages",
+                          cl::desc("K/V tiles in flight (2 to 4) for every "
+                                   "variant"),
+                          cl::init(2));
 static cl::opt<bool> allowSpills("allow-spills",
                                  cl::desc("Accept variants that spill"));
 
@@ -294,7 +298,8 @@ std::optional<llvm::json::Object> compileVariant(MLIRContext &ctx,
   auto options = dma::GPUPipelineOptions::createFromString(
       "chip=" + chip + " q-tile=" + std::to_string(v.qTile) +
       " k-tile=" + std::to_string(v.kTile) +
-      " warps=" + std::to_string(warpCount) + " format=none");
+      " warps=" + std::to_string(warpCount) +
+      " stages=" + std::to_string(stages) + " format=none");
   dma::buildGPUPipeline(pm, *options);
   if (failed(pm.run(*module)))
     return std::nullopt;
@@ -366,7 +371,8 @@ std::optional<llvm::json::Object> compileVariant(MLIRContext &ctx,
                             {"softcap", v.softcap},
                             {"q_tile", v.qTile},
                             {"k_tile", v.kTile},
-                            {"warps", threads / 32}};
+                            {"warps", threads / 32},
+                            {"stages", static_cast<int64_t>(stages)}};
   return llvm::json::Object{
       {"name", v.str()},
       {"kernel", name},

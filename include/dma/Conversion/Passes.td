@@ -110,7 +110,10 @@ def ConvertDMATilesToGPU : Pass<"convert-dma-tiles-to-gpu", "ModuleOp"> {
     Option<"warps", "warps", "int64_t", /*default=*/"0",
            "Warps per CTA; each owns q-tile / warps query rows (a multiple "
            "of 16). 0 picks two 16-row tiles per warp for kernels without "
-           "per-element mask or bias state, one otherwise">
+           "per-element mask or bias state, one otherwise">,
+    Option<"stages", "stages", "int64_t", /*default=*/"2",
+           "K/V tiles in shared memory (2 to 4): tile t + stages - 1 is "
+           "copied while tile t is computed">
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect", "::mlir::gpu::GPUDialect",

@@ -65,6 +65,10 @@ struct GPUPipelineOptions : public PassPipelineOptions<GPUPipelineOptions> {
       llvm::cl::desc("Warps per CTA (q-tile / warps rows each, a multiple of "
                      "16); 0 picks per kernel"),
       llvm::cl::init(0)};
+  PassOptions::Option<int64_t> stages{
+      *this, "stages",
+      llvm::cl::desc("K/V tiles in flight in shared memory (2 to 4)"),
+      llvm::cl::init(2)};
   PassOptions::Option<std::string> toolkit{
       *this, "toolkit",
       llvm::cl::desc("CUDA toolkit (ptxas, libdevice); default $CUDA_HOME or "

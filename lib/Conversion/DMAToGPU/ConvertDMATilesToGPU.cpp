@@ -48,7 +48,8 @@ int64_t dimOf(Value v, unsigned d) {
 
 /// Reads the configuration off the tiled IR; fails with a diagnostic on
 /// anything the generator does not handle.
-FailureOr<TiledForward> analyze(scf::ForallOp tiles, int64_t warps) {
+FailureOr<TiledForward> analyze(scf::ForallOp tiles, int64_t warps,
+                                 int64_t stages) {
   TiledForward f;
   TileLogitsOp logits;
   TileStoreOutputOp store;
@@ -117,6 +118,7 @@ FailureOr<TiledForward> analyze(scf::ForallOp tiles, int64_t warps) {
     c.tiebreakElement = eltOf(f.keepTiebreak);
   }
   c.warpCount = warps;
+  c.stages = stages;
   if (failed(c.verify([&] { return tiles.emitError(); })))
     return failure();
   return f;
@@ -235,7 +237,7 @@ struct ConvertDMATilesToGPUPass
     }
     unsigned index = 0;
     for (scf::ForallOp tiles : forwards) {
-      FailureOr<TiledForward> f = analyze(tiles, warps);
+      FailureOr<TiledForward> f = analyze(tiles, warps, stages);
       if (failed(f))
         return signalPassFailure();
       std::string name = "dma_attention_fwd_" + f->config.variantName() +

@@ -58,9 +58,9 @@ using Frag = std::array<Value, 4>;
 
 int64_t ForwardKernelConfig::sharedBytes() const {
   int64_t q = blockM * headDim * 2;
-  int64_t kv = 2 * blockN * (headDim + valueDim) * 2;
-  int64_t positions = 2 * blockN * 4;
-  int64_t bias = biasPerKey ? 2 * blockN * 4 : 0;
+  int64_t kv = stages * blockN * (headDim + valueDim) * 2;
+  int64_t positions = stages * blockN * 4;
+  int64_t bias = biasPerKey ? stages * blockN * 4 : 0;
   return q + kv + positions + bias;
 }
 
@@ -83,6 +83,8 @@ std::string ForwardKernelConfig::variantName() const {
     s += "v" + std::to_string(valueDim);
   s += "_m" + std::to_string(blockM) + "n" + std::to_string(blockN) + "w" +
        std::to_string(warps());
+  if (stages != 2)
+    s += "s" + std::to_string(stages);
   switch (mask) {
   case MaskKind::None:
     break;
@@ -118,6 +120,10 @@ LogicalResult ForwardKernelConfig::verify(
     return emitError() << "warps must divide q-tile / 16 = " << blockM / 16
                        << " (each warp owns whole 16-row tiles), got "
                        << warps();
+  if (stages < 2 || stages > 4)
+    return emitError() << "stages must be 2, 3 or 4 (K/V buffers in flight), "
+                          "got "
+                       << stages;
   if (blockN % 16 || blockN < 16 || blockN > 128)
     return emitError() << "k-tile must be a multiple of 16 up to 128 for the "
                           "GPU, got "
@@ -556,10 +562,11 @@ void ForwardEmitter::emit() {
   bool f16 = cfg.element.isF16();
   int64_t bm = cfg.blockM, bn = cfg.blockN, d = cfg.headDim, dv = cfg.valueDim;
   qOff = 0;
+  int64_t ns = cfg.stages;
   kOff = qOff + bm * d * 2;
-  vOff = kOff + 2 * bn * d * 2;
-  posOff = vOff + 2 * bn * dv * 2;
-  biasOff = posOff + 2 * bn * 4;
+  vOff = kOff + ns * bn * d * 2;
+  posOff = vOff + ns * bn * dv * 2;
+  biasOff = posOff + ns * bn * 4;
 
   smem = LLVM::AddressOfOp::create(ob, k.location(), k.ptrShared,
                                    kSharedGlobal);
@@ -589,15 +596,17 @@ void ForwardEmitter::emit() {
   Value nTiles = k.i32ToIndex(keyTileCount());
   Value zero = k.index(0);
 
-  // Prologue: Q and the first key tile in flight together.
+  // Prologue: Q and the first stages - 1 key tiles in flight, one
+  // cp.async group per tile (Q joins the first); the key loop waits for
+  // each in turn.
   loadQueryTile();
-  k.ifThen(k.cmpi(ip(IPred::sgt), nTiles, zero),
-           [&] { loadKeyTile(k.c32(0), k.c32(0)); });
-  k.cpAsyncCommit();
+  for (int64_t s = 0; s + 1 < ns; ++s) {
+    k.ifThen(k.cmpi(ip(IPred::sgt), nTiles, k.index(s)),
+             [&] { loadKeyTile(k.c32(s), k.c32(s)); });
+    k.cpAsyncCommit();
+  }
   if (cfg.biasPerKey)
     storeKeyBias(k.c32(0), loadKeyBias(k.c32(0)));
-  k.cpAsyncWaitAll();
-  k.barrier();
 
   // Warp w owns query rows [16 R w, 16 R (w + 1)): R row tiles of 16, each
   // thread two rows of each (gid and gid + 8). Q stays in shared memory; its
@@ -643,15 +652,19 @@ void ForwardEmitter::emit() {
   SmallVector<Value> fin = k.forLoop(
       zero, nTiles, init, [&](Value t, ValueRange st) {
         Value t32 = k.indexToI32(t);
-        Value stage = k.remsi(t32, k.c32(2));
-        // Tile t is ready (its copy was waited for last iteration or in the
-        // prologue); everybody is done with the other buffer.
-        k.cpAsyncWaitAll();
+        Value stage = k.remsi(t32, k.c32(ns));
+        // Groups 0..t are complete once at most stages - 2 are pending: tile
+        // t has landed. After the barrier everybody is done with tile t - 1,
+        // whose buffer receives tile t + stages - 1.
+        k.cpAsyncWaitGroup(ns - 2);
         k.barrier();
+        Value ahead = k.add(t32, k.c32(ns - 1));
+        k.ifThen(k.cmpi(ip(IPred::slt), k.i32ToIndex(ahead), nTiles), [&] {
+          loadKeyTile(ahead, k.remsi(ahead, k.c32(ns)));
+        });
+        k.cpAsyncCommit(); // possibly empty: one group per iteration
         Value next = k.add(t32, k.c32(1));
         Value hasNext = k.cmpi(ip(IPred::slt), k.i32ToIndex(next), nTiles);
-        k.ifThen(hasNext, [&] { loadKeyTile(next, k.sub(k.c32(1), stage)); });
-        k.cpAsyncCommit();
         SmallVector<Value> nextBias;
         if (cfg.biasPerKey)
           nextBias = loadKeyBias(next);
@@ -787,10 +800,11 @@ void ForwardEmitter::emit() {
             }
           }
         }
-        // The next tile's key bias: its buffer was free since the barrier.
+        // The next tile's key bias: nobody reads its slot before the next
+        // iteration's barrier.
         if (cfg.biasPerKey)
           k.ifThen(hasNext, [&] {
-            storeKeyBias(k.sub(k.c32(1), stage), nextBias);
+            storeKeyBias(k.remsi(next, k.c32(ns)), nextBias);
           });
         SmallVector<Value> yielded;
         for (int64_t mt = 0; mt < rowTiles; ++mt) {

@@ -100,8 +100,10 @@ void KernelBuilder::cpAsync16(Value dst, Value src, Value srcBytes) {
 void KernelBuilder::cpAsyncCommit() {
   NVVM::CpAsyncCommitGroupOp::create(builder(), location());
 }
-void KernelBuilder::cpAsyncWaitAll() {
-  NVVM::CpAsyncWaitGroupOp::create(builder(), location(), 0);
+void KernelBuilder::cpAsyncWaitAll() { cpAsyncWaitGroup(0); }
+void KernelBuilder::cpAsyncWaitGroup(int64_t pending) {
+  NVVM::CpAsyncWaitGroupOp::create(builder(), location(),
+                                   static_cast<int32_t>(pending));
 }
 
 std::array<Value, 4> KernelBuilder::ldmatrixX4(Value sharedPtr,

@@ -57,6 +57,8 @@ public:
   void cpAsync16(Value dst, Value src, Value srcBytes);
   void cpAsyncCommit();
   void cpAsyncWaitAll();
+  /// Waits until at most `pending` committed groups are in flight.
+  void cpAsyncWaitGroup(int64_t pending);
 
   // Warp-level matrix operations (16-bit elements).
   std::array<Value, 4> ldmatrixX4(Value sharedPtr, bool transpose);

@@ -1,10 +1,12 @@
 // RUN: dma-opt %s -split-input-file --dma-tile-attention="q-tile=64 k-tile=32" --dma-gather-keys=per-query=false --convert-dma-tiles-to-gpu -verify-diagnostics
 // RUN: not dma-opt %s -split-input-file --dma-tile-attention="q-tile=64 k-tile=32" --dma-gather-keys --convert-dma-tiles-to-gpu 2>&1 | FileCheck %s --check-prefix=PERQUERY
 // RUN: not dma-opt %s -split-input-file --dma-tile-attention="q-tile=64 k-tile=32" --dma-gather-keys=per-query=false --convert-dma-tiles-to-gpu=warps=3 2>&1 | FileCheck %s --check-prefix=WARPS
+// RUN: not dma-opt %s -split-input-file --dma-tile-attention="q-tile=64 k-tile=32" --dma-gather-keys=per-query=false --convert-dma-tiles-to-gpu=stages=5 2>&1 | FileCheck %s --check-prefix=STAGES
 
 // What the kernel generator does not handle is an error at the tiled loop
 // nest, saying what to do instead.
 
+// STAGES: error: stages must be 2, 3 or 4 (K/V buffers in flight), got 5
 // WARPS: error: warps must divide q-tile / 16 = 4 (each warp owns whole 16-row tiles), got 3
 func.func @f32_inputs(%q: memref<?x?x?x64xf32>, %k: memref<?x?x?x64xf32>,
     %v: memref<?x?x?x64xf32>, %o: memref<?x?x?x64xf32>,

@@ -1,5 +1,6 @@
 // RUN: dma-opt %s -split-input-file --dma-tile-attention="q-tile=64 k-tile=32" --dma-gather-keys=per-query=false --convert-dma-tiles-to-gpu | FileCheck %s
 // RUN: dma-opt %s -split-input-file --dma-tile-attention="q-tile=64 k-tile=32" --dma-gather-keys=per-query=false --convert-dma-tiles-to-gpu=warps=4 | FileCheck %s --check-prefix=WARPS
+// RUN: dma-opt %s -split-input-file --dma-tile-attention="q-tile=64 k-tile=32" --dma-gather-keys=per-query=false --convert-dma-tiles-to-gpu=stages=3 | FileCheck %s --check-prefix=STAGES
 
 // Dense causal forward: the tiled loop nest becomes one launch of a kernel
 // with one CTA per (query tile, head, batch); q-tile 64 with two 16-row
@@ -16,14 +17,13 @@
 //       CHECK:   gpu.func @dma_attention_fwd_bf16_d64_m64n32w2_causal_0
 //  CHECK-SAME:     kernel attributes {dma.block_m = 64 : i64, dma.kernel_params = ["q:ptr", "k:ptr", "v:ptr", "o:ptr", "lse:ptr", "B:i32", "Lq:i32", "Lk:i32", "H:i32", "Hkv:i32", "scale:f32",
 //  CHECK-SAME:     dma.shared_bytes = 24832 : i64, dma.threads = 64 : i64
-// The prologue: Q and the first K/V tile by cp.async, then wait.
+// The prologue: Q and the first K/V tile by cp.async (one group).
 //       CHECK:     nvvm.cp.async.shared.global {{.*}}, 16, cache = cg
 //       CHECK:     nvvm.cp.async.commit.group
-//       CHECK:     nvvm.cp.async.wait.group 0
-//       CHECK:     nvvm.barrier0
-// The key loop: prefetch the next tile, S = Q K^T on tensor cores, the
-// logits (unmasked on full tiles), online softmax, O += P V.
+// The key loop: wait for tile t, prefetch tile t + 1, S = Q K^T on tensor
+// cores, the logits (unmasked on full tiles), online softmax, O += P V.
 //       CHECK:     scf.for
+//       CHECK:       nvvm.cp.async.wait.group 0
 //       CHECK:       nvvm.barrier0
 //       CHECK:       nvvm.cp.async.shared.global
 //       CHECK:       nvvm.cp.async.commit.group
@@ -40,6 +40,17 @@
 // The epilogue: normalised O rows and the LSE.
 //       CHECK:     math.log
 //       CHECK:     gpu.return
+
+// STAGES-LABEL: func.func @dense_causal
+//       STAGES:   gpu.launch_func @dma_kernels::@dma_attention_fwd_bf16_d64_m64n32w2s3_causal_0
+// Three buffers: 8192 + 3 x 8192 + 3 x 128 bytes; two tiles in flight
+// before the loop, and the loop waits until at most one is pending.
+//  STAGES-SAME:     dynamic_shared_memory_size %c33152_i32
+//       STAGES:   nvvm.cp.async.commit.group
+//       STAGES:   nvvm.cp.async.commit.group
+//       STAGES:   scf.for
+//       STAGES:     nvvm.cp.async.wait.group 1
+//       STAGES:     nvvm.barrier0
 
 // WARPS-LABEL: func.func @dense_causal
 //       WARPS:   gpu.launch_func @dma_kernels::@dma_attention_fwd_bf16_d64_m64n32w4_causal_0

@@ -37,6 +37,9 @@ struct ForwardKernelConfig {
   /// more rows per warp reuse each K/V fragment for more mma's, fewer rows
   /// leave more registers). 0: the default, `defaultWarps()`.
   int64_t warpCount = 0;
+  /// K/V buffers in shared memory: tile t + stages - 1 is being copied
+  /// (cp.async) while tile t is computed.
+  int64_t stages = 2;
 
   int64_t defaultWarps() const;
   int64_t warps() const { return warpCount ? warpCount : defaultWarps(); }
