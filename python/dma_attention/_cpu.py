@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._runtime import DMA_BOOL, DMA_F32, DMA_I32, Options, Tensor
+from ._runtime import DMA_BOOL, DMA_F32, DMA_I32, Options, Tensor, load_first
 
 _lib = None
 
@@ -33,17 +33,10 @@ def library():
     global _lib
     if _lib is not None:
         return _lib
-    tried = []
-    for path in _candidates():
-        tried.append(str(path))
-        if path.exists():
-            lib = ctypes.CDLL(str(path))
-            break
-    else:
-        raise RuntimeError(
-            "the CPU path needs libdma_cpu.so, the compiler's C library "
-            f"(tried: {', '.join(tried)}); build the project with `make "
-            "build` or set DMA_CPU_LIB")
+    lib = load_first(
+        _candidates(),
+        "the CPU path needs libdma_cpu.so, the compiler's C library; build "
+        "the project with `make build` or set DMA_CPU_LIB")
     P = ctypes.POINTER(Tensor)
     lib.dma_cpu_attention.restype = ctypes.c_int
     lib.dma_cpu_attention.argtypes = [P] * 11 + [

@@ -46,24 +46,27 @@ def _candidates():
 _lib = None
 
 
+def load_first(candidates, how_to_get):
+    """The first existing library of `candidates`, loaded; RuntimeError
+    listing what was tried and `how_to_get` when there is none."""
+    tried = []
+    for path in candidates:
+        tried.append(str(path))
+        if path.exists():
+            return ctypes.CDLL(str(path))
+    raise RuntimeError(f"{how_to_get} (tried: {', '.join(tried)})")
+
+
 def library():
     """The loaded runtime library (RuntimeError if it cannot be found)."""
     global _lib
     if _lib is not None:
         return _lib
-    tried = []
-    for path in _candidates():
-        tried.append(str(path))
-        if path.exists():
-            lib = ctypes.CDLL(str(path))
-            break
-    else:
-        raise RuntimeError(
-            "the dma runtime library was not found (tried: "
-            + ", ".join(tried)
-            + "); build it with `cmake -S runtime -B build-runtime && "
-            "cmake --build build-runtime` or set DMA_RUNTIME_LIB"
-        )
+    lib = load_first(
+        _candidates(),
+        "the dma runtime library was not found; build it with `cmake -S "
+        "runtime -B build-runtime && cmake --build build-runtime` or set "
+        "DMA_RUNTIME_LIB")
     P = ctypes.POINTER(Tensor)
     lib.dma_runtime_open.restype = ctypes.c_void_p
     lib.dma_runtime_open.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_size_t]
