@@ -23,6 +23,7 @@
 
 #include "dma/Conversion/DMAToGPU/ForwardKernel.h"
 #include "KernelBuilder.h"
+#include "TileEmitter.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
@@ -46,7 +47,6 @@ int ip(IPred p) { return static_cast<int>(p); }
 int fpr(FPred p) { return static_cast<int>(p); }
 
 constexpr double kLog2e = 1.4426950408889634;
-constexpr llvm::StringLiteral kSharedGlobal = "dma_shared";
 
 using Frag = std::array<Value, 4>;
 
@@ -198,61 +198,19 @@ mlir::dma::forwardKernelParams(const ForwardKernelConfig &c) {
 
 namespace {
 
-class ForwardEmitter {
+class ForwardEmitter : public TileEmitter {
 public:
   ForwardEmitter(OpBuilder &b, Location loc, const ForwardKernelConfig &cfg,
                  gpu::GPUFuncOp func)
-      : k(b, loc), cfg(cfg), func(func) {}
+      : TileEmitter(b, loc, cfg, func) {}
 
   void emit();
 
 private:
-  KernelBuilder k;
-  const ForwardKernelConfig &cfg;
-  gpu::GPUFuncOp func;
-  std::map<std::string, Value> args;
-
-  // Geometry and problem sizes (i32 unless noted).
-  Value tid, warp, lane, gid, tig;
-  Value b, h, qt, q0, g;
-  Value B, Lq, Lk, H, Hkv, keyOffset;
+  Value qt, q0, g;
   Value qBase, kBase, vBase; // i64 element offsets of (b, head) in q, k, v
-  Value smem;                // dynamic shared memory (ptr<3>)
   int64_t qOff = 0, kOff = 0, vOff = 0, posOff = 0, biasOff = 0; // bytes
 
-  Value arg(const std::string &name) { return args.at(name); }
-  Value ptrArg(const std::string &name) { return k.toGlobal(arg(name)); }
-  Value strided(const std::string &t, const char *d, Value index);
-
-  int64_t elementBytes() const { return 2; }
-  /// Byte offset of 16-byte chunk `chunk` of row `row` in a swizzled tile
-  /// with `cols` 16-bit columns.
-  Value swizzled(Value row, Value chunk, int64_t cols);
-  Value sharedAt(int64_t base, Value byteOffset);
-  /// The shared address of (row, chunk) = (rowLane + rowConst, chunkLane +
-  /// chunkConst) of the swizzled tile at byte `base` + `stageOffset`, for
-  /// rowConst a multiple of 8 and chunkLane in {0, 1} with chunkConst even:
-  /// the lane-dependent part is one of few values and the rest an
-  /// immediate offset, so the fragment loads in the key loop share a
-  /// handful of address registers.
-  Value swizzledAt(int64_t base, Value stageOffset, Value rowLane,
-                   int64_t rowConst, Value chunkLane, int64_t chunkConst,
-                   int64_t cols);
-
-  /// Row and 16-byte chunk of copy `c` = tid + it * threads of a tile with
-  /// `chunks` chunks per row; when the threads cover whole rows the row is
-  /// tid / chunks plus a constant, which keeps address arithmetic simple.
-  std::pair<Value, Value> rowAndChunk(Value c, Value tid, int64_t it,
-                                      int64_t chunks) {
-    int64_t threads = cfg.threads();
-    if (threads % chunks)
-      return {k.divsi(c, k.c32(chunks)), k.remsi(c, k.c32(chunks))};
-    return {k.add(k.divsi(tid, k.c32(chunks)),
-                  k.c32(it * (threads / chunks))),
-            k.remsi(tid, k.c32(chunks))};
-  }
-  /// Position of key row `row` of key tile `t` (-1 when none).
-  Value keyPosition(Value t, Value row);
   /// Issues the cp.async copies of key tile `t` into buffer `stage`.
   void loadKeyTile(Value t, Value stage);
   void loadQueryTile();
@@ -268,73 +226,16 @@ private:
   /// Number of key tiles (or chunks) the CTA walks.
   Value keyTileCount();
 
-  /// The logit of the thread's element (row r, key position kpos);
-  /// `keyBias` is the bias of the key when it does not depend on the row.
-  Value logit(Value raw, Value qpos, Value qvalid, Value kpos, Value keyBias);
-  /// The logit of an element known to be visible (a full tile).
-  Value visibleLogit(Value raw, Value qpos, Value kpos, Value keyBias);
   /// Whether every element of the current tile is visible, so the logits
   /// need no masking: all rows exist, all keys exist, the tile is wholly
   /// below the causal diagonal and no mask is read per element.
   Value tileFullyVisible(Value lastKeyPos);
-  /// Offset of (b, h, row, key) in a [{B|1}, {H|Hx|1}, {Lq|1}, Lk] tensor.
-  Value broadcastOffset(const std::string &t, Value row, Value key);
 };
 
-Value ForwardEmitter::strided(const std::string &t, const char *d,
-                              Value index) {
-  return k.mul(k.sext64(index), arg(t + "_stride_" + d));
-}
 
-Value ForwardEmitter::swizzled(Value row, Value chunk, int64_t cols) {
-  int64_t chunks = cols * elementBytes() / 16;
-  int64_t mask = std::min<int64_t>(chunks, 8) - 1;
-  Value phys = k.xori(chunk, k.andi(row, k.c32(mask)));
-  return k.add(k.mul(row, k.c32(cols * elementBytes())),
-               k.mul(phys, k.c32(16)));
-}
 
-Value ForwardEmitter::sharedAt(int64_t base, Value byteOffset) {
-  return k.gep(smem, k.i8Type, k.add(byteOffset, k.c32(base)));
-}
 
-Value ForwardEmitter::swizzledAt(int64_t base, Value stageOffset,
-                                 Value rowLane, int64_t rowConst,
-                                 Value chunkLane, int64_t chunkConst,
-                                 int64_t cols) {
-  int64_t rowBytes = cols * elementBytes();
-  int64_t mask = std::min<int64_t>(rowBytes / 16, 8) - 1;
-  assert(rowConst % 8 == 0 && chunkConst % 2 == 0 && "not a split offset");
-  Value phys = k.xori(k.add(chunkLane, k.c32(chunkConst & mask)),
-                      k.andi(rowLane, k.c32(mask)));
-  Value lanePart = k.add(k.mul(rowLane, k.c32(rowBytes)),
-                         k.mul(phys, k.c32(16)));
-  int64_t imm = base + rowConst * rowBytes + (chunkConst & ~mask) * 16;
-  Value p = k.gep(smem, k.i8Type, k.add(stageOffset, lanePart));
-  return k.gep(p, k.i8Type, k.c32(imm));
-}
 
-Value ForwardEmitter::keyPosition(Value t, Value row) {
-  Value idx = k.add(k.mul(t, k.c32(cfg.blockN)), row);
-  if (!cfg.gathered)
-    return k.select(k.cmpi(ip(IPred::slt), idx, Lk), idx, k.c32(-1));
-  // Chunk t of the sorted list keep[kb, kh, :].
-  Value w = arg("keep_w");
-  Value heads = arg("keep_heads");
-  Value per = k.maxsi(k.divsi(H, k.maxsi(heads, k.c32(1))), k.c32(1));
-  Value kh = k.divsi(h, per);
-  Value inList = k.cmpi(ip(IPred::slt), idx, w);
-  Value safe = k.select(inList, idx, k.c32(0));
-  Value off = k.add(k.add(strided("keep", "b", b), strided("keep", "h", kh)),
-                    k.sext64(safe));
-  Value raw = k.loadAs(cfg.keepElement,
-                       k.gep(ptrArg("keep"), cfg.keepElement, off));
-  if (!cfg.keepElement.isInteger(32))
-    raw = arith::TruncIOp::create(k.builder(), k.location(), k.i32Type, raw);
-  Value valid = k.andi(inList, k.andi(k.cmpi(ip(IPred::sge), raw, k.c32(0)),
-                                      k.cmpi(ip(IPred::slt), raw, Lk)));
-  return k.select(valid, raw, k.c32(-1));
-}
 
 void ForwardEmitter::loadKeyTile(Value t, Value stage) {
   int64_t threads = cfg.threads();
@@ -348,7 +249,7 @@ void ForwardEmitter::loadKeyTile(Value t, Value stage) {
       Value c = k.add(tid, k.c32(it * threads));
       auto body = [&] {
         Value row, chunk;
-        std::tie(row, chunk) = rowAndChunk(c, tid, it, chunks);
+        std::tie(row, chunk) = rowAndChunk(c, it, chunks);
         Value pos = keyPosition(t, row);
         Value valid = k.cmpi(ip(IPred::sge), pos, k.c32(0));
         Value safePos = k.select(valid, pos, k.c32(0));
@@ -416,7 +317,7 @@ void ForwardEmitter::loadQueryTile() {
     Value c = k.add(tid, k.c32(it * threads));
     auto body = [&] {
       Value row, chunk;
-        std::tie(row, chunk) = rowAndChunk(c, tid, it, chunks);
+        std::tie(row, chunk) = rowAndChunk(c, it, chunks);
       Value pos = k.add(q0, row);
       Value valid = k.cmpi(ip(IPred::slt), pos, Lq);
       Value safePos = k.select(valid, pos, k.c32(0));
@@ -470,73 +371,8 @@ Value ForwardEmitter::keyTileCount() {
   return k.divsi(k.add(lh[0], k.c32(cfg.blockN - 1)), k.c32(cfg.blockN));
 }
 
-Value ForwardEmitter::broadcastOffset(const std::string &t, Value row,
-                                      Value key) {
-  Value heads = arg(t + "_heads");
-  Value per = k.maxsi(k.divsi(H, k.maxsi(heads, k.c32(1))), k.c32(1));
-  return k.add(k.add(strided(t, "b", b), strided(t, "h", k.divsi(h, per))),
-               k.add(strided(t, "q", row), strided(t, "k", key)));
-}
 
-Value ForwardEmitter::logit(Value raw, Value qpos, Value qvalid, Value kpos,
-                            Value keyBias) {
-  Value ninf = k.f32(-std::numeric_limits<double>::infinity());
-  Value kvalid = k.cmpi(ip(IPred::sge), kpos, k.c32(0));
-  Value visible = k.andi(qvalid, kvalid);
-  Value cLim = k.add(qpos, keyOffset);
-  if (cfg.causal)
-    visible = k.andi(visible, k.cmpi(ip(IPred::sle), kpos, cLim));
-  // Clamped positions keep every load in bounds; invisible results are
-  // replaced by -inf below.
-  Value qs = k.select(qvalid, qpos, k.c32(0));
-  Value ks = k.select(kvalid, kpos, k.c32(0));
-  if (cfg.mask == MaskKind::Dense) {
-    Value m = k.loadAs(k.i8Type, k.gep(ptrArg("mask"), k.i8Type,
-                                       broadcastOffset("mask", qs, ks)));
-    visible = k.andi(visible, k.cmpi(ip(IPred::ne), m, k.intOf(k.i8Type, 0)));
-  }
-  if (cfg.mask == MaskKind::PerQueryTopK) {
-    Value heads = arg("keep_rows_heads");
-    Value per = k.maxsi(k.divsi(H, k.maxsi(heads, k.c32(1))), k.c32(1));
-    Value base = k.add(strided("keep_rows", "b", b),
-                       strided("keep_rows", "h", k.divsi(h, per)));
-    Value entry = cfg.causal ? k.maxsi(k.select(qvalid, cLim, k.c32(0)),
-                                       k.c32(0))
-                             : k.sub(Lk, k.c32(1));
-    Value eOff = k.add(base, k.sext64(entry));
-    Type se = cfg.rowsScoreElement;
-    Value s = k.loadF32(se, k.gep(ptrArg("keep_score"), se,
-                                  k.add(base, k.sext64(ks))));
-    Value thr = k.loadF32(se, k.gep(ptrArg("keep_threshold"), se, eOff));
-    Value tie = k.loadAs(cfg.tiebreakElement,
-                         k.gep(ptrArg("keep_tiebreak"), cfg.tiebreakElement,
-                               eOff));
-    Value kw = cfg.tiebreakElement.isInteger(32) ? kpos : k.sext64(kpos);
-    Value kept = k.ori(k.cmpf(fpr(FPred::OGT), s, thr),
-                       k.andi(k.cmpf(fpr(FPred::OEQ), s, thr),
-                              k.cmpi(ip(IPred::sle), kw, tie)));
-    visible = k.andi(visible, kept);
-  }
-  return k.select(visible, visibleLogit(raw, qs, ks, keyBias), ninf);
-}
 
-Value ForwardEmitter::visibleLogit(Value raw, Value qpos, Value kpos,
-                                   Value keyBias) {
-  Value x = k.fmul(raw, arg("scale"));
-  if (cfg.softcap > 0.0) {
-    Value cap = arg("softcap");
-    x = k.fmul(cap, math::TanhOp::create(k.builder(), k.location(),
-                                         k.fdiv(x, cap)));
-  }
-  if (keyBias) {
-    x = k.fadd(x, keyBias);
-  } else if (cfg.biasElement) {
-    Type be = cfg.biasElement;
-    x = k.fadd(x, k.loadF32(be, k.gep(ptrArg("bias"), be,
-                                      broadcastOffset("bias", qpos, kpos))));
-  }
-  return x;
-}
 
 Value ForwardEmitter::tileFullyVisible(Value lastKeyPos) {
   if (cfg.mask == MaskKind::Dense || cfg.mask == MaskKind::PerQueryTopK)
@@ -553,11 +389,7 @@ Value ForwardEmitter::tileFullyVisible(Value lastKeyPos) {
 
 void ForwardEmitter::emit() {
   OpBuilder &ob = k.builder();
-  Block &entry = func.getBody().front();
-  ob.setInsertionPointToStart(&entry);
-  SmallVector<KernelParam> params = forwardKernelParams(cfg);
-  for (auto [i, p] : llvm::enumerate(params))
-    args[p.name] = entry.getArgument(i);
+  setUp(forwardKernelParams(cfg));
 
   bool f16 = cfg.element.isF16();
   int64_t bm = cfg.blockM, bn = cfg.blockN, d = cfg.headDim, dv = cfg.valueDim;
@@ -568,24 +400,11 @@ void ForwardEmitter::emit() {
   posOff = vOff + ns * bn * dv * 2;
   biasOff = posOff + ns * bn * 4;
 
-  smem = LLVM::AddressOfOp::create(ob, k.location(), k.ptrShared,
-                                   kSharedGlobal);
-  tid = k.threadIdX();
-  warp = k.divsi(tid, k.c32(32));
-  lane = k.remsi(tid, k.c32(32));
-  gid = k.divsi(lane, k.c32(4));
-  tig = k.remsi(lane, k.c32(4));
   // The heaviest query tiles (last under a causal mask) start first, so
   // the grid's tail is made of short CTAs.
   qt = k.sub(k.sub(k.gridDimX(), k.c32(1)), k.blockId(0));
   h = k.blockId(1);
   b = k.blockId(2);
-  B = arg("B");
-  Lq = arg("Lq");
-  Lk = arg("Lk");
-  H = arg("H");
-  Hkv = arg("Hkv");
-  keyOffset = k.sub(Lk, Lq);
   q0 = k.mul(qt, k.c32(bm));
   Value group = k.maxsi(k.divsi(H, k.maxsi(Hkv, k.c32(1))), k.c32(1));
   g = k.divsi(h, group);
@@ -616,10 +435,6 @@ void ForwardEmitter::emit() {
   // ldmatrix.x4 lane roles: Q rows lane % 16, chunk lane / 16; K rows
   // lane % 8 + 8 (lane / 16), chunk (lane / 8) % 2; V (transposed) rows
   // lane % 8 + 8 ((lane / 8) % 2), chunk lane / 16.
-  Value lane8 = k.remsi(lane, k.c32(8));
-  Value lane16 = k.remsi(lane, k.c32(16));
-  Value laneHi = k.divsi(lane, k.c32(16));
-  Value laneMid = k.remsi(k.divsi(lane, k.c32(8)), k.c32(2));
   Value qRowLane = k.add(warpRow, lane16);
   Value kRowLane = k.add(lane8, k.mul(laneHi, k.c32(8)));
   Value vRowLane = k.add(lane8, k.mul(laneMid, k.c32(8)));
@@ -855,54 +670,15 @@ void ForwardEmitter::emit() {
   gpu::ReturnOp::create(ob, k.location());
 }
 
-/// Declares the dynamic shared memory of the module once.
-void declareSharedMemory(OpBuilder &b, gpu::GPUModuleOp module) {
-  if (module.lookupSymbol(kSharedGlobal))
-    return;
-  OpBuilder::InsertionGuard guard(b);
-  b.setInsertionPointToStart(module.getBody());
-  auto type = LLVM::LLVMArrayType::get(b.getI8Type(), 0);
-  LLVM::GlobalOp::create(b, module.getLoc(), type, /*isConstant=*/false,
-                         LLVM::Linkage::External, kSharedGlobal, Attribute(),
-                         /*alignment=*/16, /*addrSpace=*/3);
-}
-
 } // namespace
-
 gpu::GPUFuncOp mlir::dma::emitForwardKernel(OpBuilder &b, Location loc,
                                             gpu::GPUModuleOp module,
                                             StringRef name,
                                             const ForwardKernelConfig &config) {
-  declareSharedMemory(b, module);
-  OpBuilder::InsertionGuard guard(b);
-  b.setInsertionPointToEnd(module.getBody());
-  MLIRContext *ctx = b.getContext();
-  SmallVector<Type> argTypes;
-  for (const KernelParam &p : forwardKernelParams(config))
-    argTypes.push_back(p.kind == KernelParam::Pointer
-                           ? Type(LLVM::LLVMPointerType::get(ctx, 0))
-                       : p.kind == KernelParam::I32 ? Type(b.getI32Type())
-                       : p.kind == KernelParam::I64 ? Type(b.getI64Type())
-                                                    : Type(b.getF32Type()));
-  auto func = gpu::GPUFuncOp::create(b, loc, name,
-                                     b.getFunctionType(argTypes, {}));
-  func->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), b.getUnitAttr());
-  // The launch ABI, for tools that package the kernel (dma-compile).
-  SmallVector<Attribute> params;
-  for (const KernelParam &p : forwardKernelParams(config)) {
-    static const char *kinds[] = {"ptr", "i32", "i64", "f32"};
-    params.push_back(b.getStringAttr(p.name + ":" + kinds[p.kind]));
-  }
-  func->setAttr("dma.kernel_params", b.getArrayAttr(params));
-  func->setAttr("dma.threads", b.getI64IntegerAttr(config.threads()));
-  func->setAttr("dma.shared_bytes", b.getI64IntegerAttr(config.sharedBytes()));
+  auto func = createKernelFunc(b, loc, module, name,
+                               forwardKernelParams(config), config.threads(),
+                               config.sharedBytes(), "forward");
   func->setAttr("dma.block_m", b.getI64IntegerAttr(config.blockM));
-  // One CTA per SM is the design point (the tiles take most registers);
-  // without this ptxas may squeeze two CTAs in and spill.
-  func->setAttr(NVVM::NVVMDialect::getMinctasmAttrName(),
-                b.getI32IntegerAttr(1));
-  func.setKnownBlockSizeAttr(
-      b.getDenseI32ArrayAttr({static_cast<int32_t>(config.threads()), 1, 1}));
   ForwardEmitter(b, loc, config, func).emit();
   return func;
 }

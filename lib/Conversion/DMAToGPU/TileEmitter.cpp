@@ -1,0 +1,263 @@
+//===- TileEmitter.cpp - what the generated attention kernels share -------===//
+
+#include "TileEmitter.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+
+#include <limits>
+
+using namespace mlir;
+using namespace mlir::dma;
+
+namespace {
+using IPred = arith::CmpIPredicate;
+using FPred = arith::CmpFPredicate;
+int ip(IPred p) { return static_cast<int>(p); }
+int fpr(FPred p) { return static_cast<int>(p); }
+} // namespace
+
+void mlir::dma::declareSharedMemory(OpBuilder &b, gpu::GPUModuleOp module) {
+  if (module.lookupSymbol(kSharedMemoryGlobal))
+    return;
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToStart(module.getBody());
+  auto type = LLVM::LLVMArrayType::get(b.getI8Type(), 0);
+  LLVM::GlobalOp::create(b, module.getLoc(), type, /*isConstant=*/false,
+                         LLVM::Linkage::External, kSharedMemoryGlobal,
+                         Attribute(), /*alignment=*/16, /*addrSpace=*/3);
+}
+
+gpu::GPUFuncOp mlir::dma::createKernelFunc(OpBuilder &b, Location loc,
+                                           gpu::GPUModuleOp module,
+                                           StringRef name,
+                                           ArrayRef<KernelParam> params,
+                                           int64_t threads,
+                                           int64_t sharedBytes,
+                                           StringRef role) {
+  declareSharedMemory(b, module);
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToEnd(module.getBody());
+  MLIRContext *ctx = b.getContext();
+  SmallVector<Type> argTypes;
+  for (const KernelParam &p : params)
+    argTypes.push_back(p.kind == KernelParam::Pointer
+                           ? Type(LLVM::LLVMPointerType::get(ctx, 0))
+                       : p.kind == KernelParam::I32 ? Type(b.getI32Type())
+                       : p.kind == KernelParam::I64 ? Type(b.getI64Type())
+                                                    : Type(b.getF32Type()));
+  auto func = gpu::GPUFuncOp::create(b, loc, name,
+                                     b.getFunctionType(argTypes, {}));
+  func->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), b.getUnitAttr());
+  // The launch ABI, for tools that package the kernel (dma-compile).
+  SmallVector<Attribute> names;
+  for (const KernelParam &p : params) {
+    static const char *kinds[] = {"ptr", "i32", "i64", "f32"};
+    names.push_back(b.getStringAttr(p.name + ":" + kinds[p.kind]));
+  }
+  func->setAttr("dma.kernel_params", b.getArrayAttr(names));
+  func->setAttr("dma.threads", b.getI64IntegerAttr(threads));
+  func->setAttr("dma.shared_bytes", b.getI64IntegerAttr(sharedBytes));
+  func->setAttr("dma.role", b.getStringAttr(role));
+  // One CTA per SM is the design point (the tiles take most registers);
+  // without this ptxas may squeeze two CTAs in and spill.
+  func->setAttr(NVVM::NVVMDialect::getMinctasmAttrName(),
+                b.getI32IntegerAttr(1));
+  func.setKnownBlockSizeAttr(
+      b.getDenseI32ArrayAttr({static_cast<int32_t>(threads), 1, 1}));
+  return func;
+}
+
+void TileEmitter::setUp(ArrayRef<KernelParam> params) {
+  OpBuilder &ob = k.builder();
+  Block &entry = func.getBody().front();
+  ob.setInsertionPointToStart(&entry);
+  for (auto [i, p] : llvm::enumerate(params))
+    args[p.name] = entry.getArgument(i);
+  smem = LLVM::AddressOfOp::create(ob, k.location(), k.ptrShared,
+                                   kSharedMemoryGlobal);
+  tid = k.threadIdX();
+  warp = k.divsi(tid, k.c32(32));
+  lane = k.remsi(tid, k.c32(32));
+  gid = k.divsi(lane, k.c32(4));
+  tig = k.remsi(lane, k.c32(4));
+  lane8 = k.remsi(lane, k.c32(8));
+  lane16 = k.remsi(lane, k.c32(16));
+  laneHi = k.divsi(lane, k.c32(16));
+  laneMid = k.remsi(k.divsi(lane, k.c32(8)), k.c32(2));
+  B = arg("B");
+  Lq = arg("Lq");
+  Lk = arg("Lk");
+  H = arg("H");
+  Hkv = arg("Hkv");
+  keyOffset = k.sub(Lk, Lq);
+}
+
+std::pair<Value, Value> TileEmitter::rowAndChunk(Value c, int64_t it,
+                                                 int64_t chunks) {
+  int64_t threads = cfg.threads();
+  if (threads % chunks)
+    return {k.divsi(c, k.c32(chunks)), k.remsi(c, k.c32(chunks))};
+  return {k.add(k.divsi(tid, k.c32(chunks)), k.c32(it * (threads / chunks))),
+          k.remsi(tid, k.c32(chunks))};
+}
+
+void TileEmitter::copyRows(
+    const std::string &tensor, int64_t rows, int64_t cols, Value dst,
+    function_ref<Value(Value row, Value &valid)> rowOffset) {
+  int64_t threads = cfg.threads();
+  int64_t chunks = cols * elementBytes() / 16;
+  int64_t total = rows * chunks;
+  Value src0 = ptrArg(tensor);
+  for (int64_t it = 0; it < (total + threads - 1) / threads; ++it) {
+    Value c = k.add(tid, k.c32(it * threads));
+    auto body = [&] {
+      auto [row, chunk] = rowAndChunk(c, it, chunks);
+      Value valid;
+      Value off = k.add(rowOffset(row, valid), k.sext64(k.mul(chunk, k.c32(8))));
+      Value target = k.gep(dst, k.i8Type, swizzled(row, chunk, cols));
+      k.cpAsync16(target, k.gep(src0, cfg.element, off),
+                  k.select(valid, k.c32(16), k.c32(0)));
+    };
+    if ((it + 1) * threads <= total)
+      body();
+    else
+      k.ifThen(k.cmpi(ip(IPred::slt), c, k.c32(total)), body);
+  }
+}
+
+Value TileEmitter::strided(const std::string &t, const char *d,
+                              Value index) {
+  return k.mul(k.sext64(index), arg(t + "_stride_" + d));
+}
+
+Value TileEmitter::swizzled(Value row, Value chunk, int64_t cols) {
+  int64_t chunks = cols * elementBytes() / 16;
+  int64_t mask = std::min<int64_t>(chunks, 8) - 1;
+  Value phys = k.xori(chunk, k.andi(row, k.c32(mask)));
+  return k.add(k.mul(row, k.c32(cols * elementBytes())),
+               k.mul(phys, k.c32(16)));
+}
+
+Value TileEmitter::sharedAt(int64_t base, Value byteOffset) {
+  return k.gep(smem, k.i8Type, k.add(byteOffset, k.c32(base)));
+}
+
+Value TileEmitter::swizzledAt(int64_t base, Value stageOffset,
+                                 Value rowLane, int64_t rowConst,
+                                 Value chunkLane, int64_t chunkConst,
+                                 int64_t cols) {
+  int64_t rowBytes = cols * elementBytes();
+  int64_t mask = std::min<int64_t>(rowBytes / 16, 8) - 1;
+  assert(rowConst % 8 == 0 && chunkConst % 2 == 0 && "not a split offset");
+  Value phys = k.xori(k.add(chunkLane, k.c32(chunkConst & mask)),
+                      k.andi(rowLane, k.c32(mask)));
+  Value lanePart = k.add(k.mul(rowLane, k.c32(rowBytes)),
+                         k.mul(phys, k.c32(16)));
+  int64_t imm = base + rowConst * rowBytes + (chunkConst & ~mask) * 16;
+  Value p = k.gep(smem, k.i8Type, k.add(stageOffset, lanePart));
+  return k.gep(p, k.i8Type, k.c32(imm));
+}
+
+Value TileEmitter::keyPosition(Value t, Value row) {
+  Value idx = k.add(k.mul(t, k.c32(cfg.blockN)), row);
+  if (!cfg.gathered)
+    return k.select(k.cmpi(ip(IPred::slt), idx, Lk), idx, k.c32(-1));
+  // Chunk t of the sorted list keep[kb, kh, :].
+  Value w = arg("keep_w");
+  Value heads = arg("keep_heads");
+  Value per = k.maxsi(k.divsi(H, k.maxsi(heads, k.c32(1))), k.c32(1));
+  Value kh = k.divsi(h, per);
+  Value inList = k.cmpi(ip(IPred::slt), idx, w);
+  Value safe = k.select(inList, idx, k.c32(0));
+  Value off = k.add(k.add(strided("keep", "b", b), strided("keep", "h", kh)),
+                    k.sext64(safe));
+  Value raw = k.loadAs(cfg.keepElement,
+                       k.gep(ptrArg("keep"), cfg.keepElement, off));
+  if (!cfg.keepElement.isInteger(32))
+    raw = arith::TruncIOp::create(k.builder(), k.location(), k.i32Type, raw);
+  Value valid = k.andi(inList, k.andi(k.cmpi(ip(IPred::sge), raw, k.c32(0)),
+                                      k.cmpi(ip(IPred::slt), raw, Lk)));
+  return k.select(valid, raw, k.c32(-1));
+}
+
+Value TileEmitter::broadcastOffset(const std::string &t, Value row,
+                                      Value key) {
+  Value heads = arg(t + "_heads");
+  Value per = k.maxsi(k.divsi(H, k.maxsi(heads, k.c32(1))), k.c32(1));
+  return k.add(k.add(strided(t, "b", b), strided(t, "h", k.divsi(h, per))),
+               k.add(strided(t, "q", row), strided(t, "k", key)));
+}
+
+Value TileEmitter::visible(Value qpos, Value qvalid, Value kpos) {
+  Value kvalid = k.cmpi(ip(IPred::sge), kpos, k.c32(0));
+  Value vis = k.andi(qvalid, kvalid);
+  Value cLim = k.add(qpos, keyOffset);
+  if (cfg.causal)
+    vis = k.andi(vis, k.cmpi(ip(IPred::sle), kpos, cLim));
+  // Clamped positions keep every load in bounds; what they read only
+  // matters where the element is visible anyway.
+  Value qs = k.select(qvalid, qpos, k.c32(0));
+  Value ks = k.select(kvalid, kpos, k.c32(0));
+  if (cfg.mask == MaskKind::Dense) {
+    Value m = k.loadAs(k.i8Type, k.gep(ptrArg("mask"), k.i8Type,
+                                       broadcastOffset("mask", qs, ks)));
+    vis = k.andi(vis, k.cmpi(ip(IPred::ne), m, k.intOf(k.i8Type, 0)));
+  }
+  if (cfg.mask == MaskKind::PerQueryTopK) {
+    Value heads = arg("keep_rows_heads");
+    Value per = k.maxsi(k.divsi(H, k.maxsi(heads, k.c32(1))), k.c32(1));
+    Value base = k.add(strided("keep_rows", "b", b),
+                       strided("keep_rows", "h", k.divsi(h, per)));
+    Value entry = cfg.causal ? k.maxsi(k.select(qvalid, cLim, k.c32(0)),
+                                       k.c32(0))
+                             : k.sub(Lk, k.c32(1));
+    Value eOff = k.add(base, k.sext64(entry));
+    Type se = cfg.rowsScoreElement;
+    Value s = k.loadF32(se, k.gep(ptrArg("keep_score"), se,
+                                  k.add(base, k.sext64(ks))));
+    Value thr = k.loadF32(se, k.gep(ptrArg("keep_threshold"), se, eOff));
+    Value tie = k.loadAs(cfg.tiebreakElement,
+                         k.gep(ptrArg("keep_tiebreak"), cfg.tiebreakElement,
+                               eOff));
+    Value kw = cfg.tiebreakElement.isInteger(32) ? kpos : k.sext64(kpos);
+    Value kept = k.ori(k.cmpf(fpr(FPred::OGT), s, thr),
+                       k.andi(k.cmpf(fpr(FPred::OEQ), s, thr),
+                              k.cmpi(ip(IPred::sle), kw, tie)));
+    vis = k.andi(vis, kept);
+  }
+  return vis;
+}
+
+Value TileEmitter::logit(Value raw, Value qpos, Value qvalid, Value kpos,
+                         Value keyBias) {
+  Value ninf = k.f32(-std::numeric_limits<double>::infinity());
+  Value qs = k.select(qvalid, qpos, k.c32(0));
+  Value ks = k.maxsi(kpos, k.c32(0));
+  return k.select(visible(qpos, qvalid, kpos),
+                  visibleLogit(raw, qs, ks, keyBias), ninf);
+}
+
+Value TileEmitter::visibleLogit(Value raw, Value qpos, Value kpos,
+                                Value keyBias) {
+  Value x = k.fmul(raw, arg("scale"));
+  if (cfg.softcap > 0.0) {
+    Value cap = arg("softcap");
+    x = k.fmul(cap, math::TanhOp::create(k.builder(), k.location(),
+                                         k.fdiv(x, cap)));
+  }
+  if (Value bias = biasAt(qpos, kpos, keyBias))
+    x = k.fadd(x, bias);
+  return x;
+}
+
+Value TileEmitter::biasAt(Value qpos, Value kpos, Value keyBias) {
+  if (keyBias || !cfg.biasElement)
+    return keyBias;
+  Type be = cfg.biasElement;
+  return k.loadF32(be, k.gep(ptrArg("bias"), be,
+                             broadcastOffset("bias", qpos, kpos)));
+}

@@ -1,0 +1,111 @@
+//===- TileEmitter.h - what the generated attention kernels share -*- C++ -*-===//
+//
+// The forward and backward kernel emitters both walk tiles of keys (by
+// position: contiguous, or chunks of a shared top-k list), stage 16-bit
+// tiles in XOR-swizzled shared memory for ldmatrix, and decide per element
+// whether a key is visible to a query and what its logit is. This base
+// class holds that common part; the emitters add their own loop nests.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef DMA_LIB_CONVERSION_DMATOGPU_TILEEMITTER_H
+#define DMA_LIB_CONVERSION_DMATOGPU_TILEEMITTER_H
+
+#include "KernelBuilder.h"
+#include "dma/Conversion/DMAToGPU/ForwardKernel.h"
+
+#include <map>
+#include <string>
+#include <utility>
+
+namespace mlir::dma {
+
+/// Name of the dynamic shared memory global of `gpu.module @dma_kernels`.
+inline constexpr llvm::StringLiteral kSharedMemoryGlobal = "dma_shared";
+
+/// Declares the dynamic shared memory of the module once.
+void declareSharedMemory(OpBuilder &b, gpu::GPUModuleOp module);
+
+/// Creates `gpu.func @name` with the parameters `params` (a kernel) and the
+/// ABI attributes dma-compile reads (dma.kernel_params, dma.threads,
+/// dma.shared_bytes, dma.role).
+gpu::GPUFuncOp createKernelFunc(OpBuilder &b, Location loc,
+                                gpu::GPUModuleOp module, StringRef name,
+                                ArrayRef<KernelParam> params, int64_t threads,
+                                int64_t sharedBytes, StringRef role);
+
+class TileEmitter {
+protected:
+  TileEmitter(OpBuilder &b, Location loc, const ForwardKernelConfig &cfg,
+              gpu::GPUFuncOp func)
+      : k(b, loc), cfg(cfg), func(func) {}
+
+  KernelBuilder k;
+  const ForwardKernelConfig &cfg;
+  gpu::GPUFuncOp func;
+  std::map<std::string, Value> args;
+
+  // Geometry and problem sizes (i32). `h` is the query head the per-head
+  // lookups (bias, mask, keep lists) use; emitters set it.
+  Value tid, warp, lane, gid, tig;
+  Value b, h;
+  Value B, Lq, Lk, H, Hkv, keyOffset;
+  Value smem; // dynamic shared memory (ptr<3>)
+  // ldmatrix.x4 lane roles (see swizzledAt): lane % 8, lane % 16,
+  // lane / 16 and (lane / 8) % 2.
+  Value lane8, lane16, laneHi, laneMid;
+
+  /// Binds the kernel arguments by name and reads the thread geometry and
+  /// the sizes every kernel takes (B, Lq, Lk, H, Hkv).
+  void setUp(ArrayRef<KernelParam> params);
+
+  Value arg(const std::string &name) { return args.at(name); }
+  Value ptrArg(const std::string &name) { return k.toGlobal(arg(name)); }
+  /// index * `t`_stride_`d` (i64).
+  Value strided(const std::string &t, const char *d, Value index);
+
+  int64_t elementBytes() const { return 2; }
+  /// Byte offset of 16-byte chunk `chunk` of row `row` in a swizzled tile
+  /// with `cols` 16-bit columns.
+  Value swizzled(Value row, Value chunk, int64_t cols);
+  Value sharedAt(int64_t base, Value byteOffset);
+  /// The shared address of (row, chunk) = (rowLane + rowConst, chunkLane +
+  /// chunkConst) of the swizzled tile at byte `base` + `stageOffset`, for
+  /// rowConst a multiple of 8 and chunkLane in {0, 1} with chunkConst even:
+  /// the lane-dependent part is one of few values and the rest an
+  /// immediate offset, so the fragment loads in a loop share a handful of
+  /// address registers.
+  Value swizzledAt(int64_t base, Value stageOffset, Value rowLane,
+                   int64_t rowConst, Value chunkLane, int64_t chunkConst,
+                   int64_t cols);
+  /// Row and 16-byte chunk of copy `c` = tid + it * threads of a tile with
+  /// `chunks` chunks per row; when the threads cover whole rows the row is
+  /// tid / chunks plus a constant, which keeps address arithmetic simple.
+  std::pair<Value, Value> rowAndChunk(Value c, int64_t it, int64_t chunks);
+  /// Issues cp.async copies of `rows` rows of `cols` 16-bit columns into
+  /// the swizzled tile at shared byte `dst`: row r comes from element
+  /// offset `rowOffset(r)` of `tensor` (nullptr: zero-filled).
+  void copyRows(const std::string &tensor, int64_t rows, int64_t cols,
+                Value dst, function_ref<Value(Value row, Value &valid)> rowOffset);
+
+  /// Position of key row `row` of key tile `t` (-1 when none): t * blockN +
+  /// row, or entry t * blockN + row of the shared top-k list of head `h`.
+  Value keyPosition(Value t, Value row);
+  /// Offset of (b, h, row, key) in a [{B|1}, {H|Hx|1}, {Lq|1}, Lk] tensor.
+  Value broadcastOffset(const std::string &t, Value row, Value key);
+  /// Whether key `kpos` is visible to query `qpos` (causality and the mask
+  /// form); `qvalid` says the query row exists, kpos < 0 means no key.
+  Value visible(Value qpos, Value qvalid, Value kpos);
+  /// The logit of the thread's element (row r, key position kpos), -inf
+  /// where invisible; `keyBias` is the bias of the key when it does not
+  /// depend on the row.
+  Value logit(Value raw, Value qpos, Value qvalid, Value kpos, Value keyBias);
+  /// The logit of an element known to be visible (a full tile).
+  Value visibleLogit(Value raw, Value qpos, Value kpos, Value keyBias);
+  /// The bias of (qpos, kpos) (`keyBias` when per key), or null.
+  Value biasAt(Value qpos, Value kpos, Value keyBias);
+};
+
+} // namespace mlir::dma
+
+#endif
