@@ -78,12 +78,18 @@ namespace {
 constexpr const char *kCompilerVersion = "dma 0.1.0 (MLIR/LLVM 22)";
 
 struct Variant {
+  std::string kind = "fwd"; // fwd | bwd
   std::string dtype = "bf16", mask = "none", bias = "none";
-  // Tiles 0 take the runtime's defaults (dma_default_tiles).
+  // Tiles 0 take the runtime's defaults (dma_runtime.h).
   int64_t d = 128, dv = 0, qTile = 0, kTile = 0;
 
   void applyDefaultTiles() {
     bool perQuery = mask == "keep_rows";
+    if (kind == "bwd") {
+      qTile = qTile ? qTile : 64;
+      kTile = kTile ? kTile : 64;
+      return;
+    }
     if (!qTile)
       qTile = perQuery ? 64 : 128;
     if (!kTile)
@@ -92,7 +98,8 @@ struct Variant {
   bool causal = false, softcap = false;
 
   std::string str() const {
-    return "dtype=" + dtype + ",d=" + std::to_string(d) +
+    return std::string(kind == "bwd" ? "kind=bwd," : "") + "dtype=" + dtype +
+           ",d=" + std::to_string(d) +
            ",dv=" + std::to_string(dv ? dv : d) + ",mask=" + mask +
            ",bias=" + bias + ",causal=" + (causal ? "1" : "0") +
            ",softcap=" + (softcap ? "1" : "0") +
@@ -127,7 +134,9 @@ std::optional<Variant> parseVariant(llvm::StringRef spec, std::string &error) {
       return false;
     };
     bool ok = true;
-    if (key == "dtype")
+    if (key == "kind")
+      ok = oneOf(v.kind, {"fwd", "bwd"});
+    else if (key == "dtype")
       ok = oneOf(v.dtype, {"bf16", "f16"});
     else if (key == "mask")
       ok = oneOf(v.mask, {"none", "keep", "mask", "keep_rows"});
@@ -147,7 +156,7 @@ std::optional<Variant> parseVariant(llvm::StringRef spec, std::string &error) {
       (key == "causal" ? v.causal : v.softcap) = flag != 0;
     } else {
       error = "unknown key '" + key.str() + "' (dtype, d, dv, mask, bias, "
-              "causal, softcap, q_tile, k_tile)";
+              "causal, softcap, q_tile, k_tile, kind)";
       ok = false;
     }
     if (!ok)
@@ -190,6 +199,25 @@ std::string moduleFor(const Variant &v) {
     attrs += " causal";
   if (v.softcap)
     attrs += " softcap(1.0)"; // the value is a kernel parameter
+  if (v.kind == "bwd") {
+    std::string outs = "%dq, %dk, %dv", outTypes = m4(v.d) + ", " + m4(v.d) +
+                                                   ", " + m4(dv);
+    args += ", %do: " + m4(dv) + ", %dq: " + m4(v.d) + ", %dk: " + m4(v.d) +
+            ", %dv: " + m4(dv);
+    if (v.bias != "none") {
+      std::string type = v.bias == "key" ? "memref<?x?x1x?x" + t + ">"
+                                         : "memref<?x?x?x?x" + t + ">";
+      args += ", %dbias: " + type;
+      outs += ", %dbias";
+      outTypes += ", " + type;
+    }
+    return "func.func @variant(" + args +
+           ") {\n  dma.attention_grad grad(%do : " + m4(dv) + ") q(%q : " +
+           m4(v.d) + ") k(%k : " + m4(v.d) + ") v(%v : " + m4(dv) +
+           ") out(%o : " + m4(dv) + ") lse(%lse : memref<?x?x?xf32>)" +
+           clauses + " outs(" + outs + " : " + outTypes + ")" + attrs +
+           "\n  return\n}\n";
+  }
   return "func.func @variant(" + args + ") {\n  dma.attention q(%q : " +
          m4(v.d) + ") k(%k : " + m4(v.d) + ") v(%v : " + m4(dv) + ")" +
          clauses + " outs(%o, %lse : " + m4(dv) +
@@ -287,16 +315,19 @@ bool writeFile(llvm::StringRef path, llvm::StringRef bytes) {
 }
 
 /// Compiles one variant with `warpCount` warps per CTA (0: the generator's
-/// choice; when that spills, one 16-row tile per warp is tried instead).
-std::optional<llvm::json::Object> compileVariant(MLIRContext &ctx,
-                                                 const Variant &v,
-                                                 int64_t warpCount) {
+/// choice; when that spills, one 16-row tile per warp is tried instead) and
+/// returns its manifest entries, one per kernel (a backward variant has a
+/// Delta kernel and the main kernel, in one cubin).
+std::optional<std::vector<llvm::json::Object>>
+compileVariant(MLIRContext &ctx, const Variant &v, int64_t warpCount,
+               int64_t qTile = 0) {
+  qTile = qTile ? qTile : v.qTile;
   OwningOpRef<ModuleOp> module = parseSourceString<ModuleOp>(moduleFor(v), &ctx);
   if (!module)
     return std::nullopt;
   PassManager pm(&ctx);
   auto options = dma::GPUPipelineOptions::createFromString(
-      "chip=" + chip + " q-tile=" + std::to_string(v.qTile) +
+      "chip=" + chip + " q-tile=" + std::to_string(qTile) +
       " k-tile=" + std::to_string(v.kTile) +
       " warps=" + std::to_string(warpCount) +
       " stages=" + std::to_string(stages) + " format=none");
@@ -304,36 +335,30 @@ std::optional<llvm::json::Object> compileVariant(MLIRContext &ctx,
   if (failed(pm.run(*module)))
     return std::nullopt;
 
-  // The kernel, lowered to an llvm.func inside the gpu.module.
-  Operation *kernel = nullptr;
+  // The kernels, lowered to llvm.funcs inside the gpu.module; their ABI
+  // attributes are gone once the module is serialised: read them now.
+  std::vector<Operation *> kernels;
   module->walk([&](LLVM::LLVMFuncOp f) {
     if (f->hasAttr("dma.kernel_params"))
-      kernel = f;
+      kernels.push_back(f);
   });
-  if (!kernel) {
+  Operation *main = nullptr;
+  for (Operation *k : kernels)
+    if (k->getAttrOfType<StringAttr>("dma.role").getValue() != "delta")
+      main = k;
+  if (!main) {
     llvm::errs() << "dma-compile: no kernel generated for " << v.str() << "\n";
     return std::nullopt;
   }
-  // The kernel's ABI attributes are gone once it is serialised: read them.
-  llvm::json::Array params;
-  for (Attribute a : kernel->getAttrOfType<ArrayAttr>("dma.kernel_params")) {
-    auto [name, kind] = cast<StringAttr>(a).getValue().split(':');
-    params.push_back(llvm::json::Object{{"name", name}, {"kind", kind}});
-  }
-  std::string name = cast<LLVM::LLVMFuncOp>(kernel).getName().str();
-  int64_t threads =
-      kernel->getAttrOfType<IntegerAttr>("dma.threads").getInt();
-  int64_t shared =
-      kernel->getAttrOfType<IntegerAttr>("dma.shared_bytes").getInt();
-  int64_t blockM = kernel->getAttrOfType<IntegerAttr>("dma.block_m").getInt();
+  std::string file = cast<LLVM::LLVMFuncOp>(main).getName().str();
 
   FailureOr<std::string> cubin = serialize(*module, "bin");
   FailureOr<std::string> ptx = serialize(*module, "isa");
   if (failed(cubin) || failed(ptx))
     return std::nullopt;
   llvm::SmallString<256> cubinPath(outputDir), ptxPath(outputDir);
-  llvm::sys::path::append(cubinPath, name + ".cubin");
-  llvm::sys::path::append(ptxPath, name + ".ptx");
+  llvm::sys::path::append(cubinPath, file + ".cubin");
+  llvm::sys::path::append(ptxPath, file + ".ptx");
   if (!writeFile(cubinPath, *cubin) || !writeFile(ptxPath, *ptx))
     return std::nullopt;
 
@@ -345,48 +370,86 @@ std::optional<llvm::json::Object> compileVariant(MLIRContext &ctx,
                  << res.log;
     return std::nullopt;
   }
-  if (res.spillBytes > 0 && warpCount == 0 && threads / 32 != v.qTile / 16) {
-    // More rows per warp need more registers: fall back to fewer.
-    llvm::sys::fs::remove(cubinPath);
-    llvm::sys::fs::remove(ptxPath);
-    return compileVariant(ctx, v, v.qTile / 16);
+  int64_t mainThreads =
+      main->getAttrOfType<IntegerAttr>("dma.threads").getInt();
+  if (res.spillBytes > 0) {
+    auto retry = [&](int64_t w, int64_t q) {
+      llvm::sys::fs::remove(cubinPath);
+      llvm::sys::fs::remove(ptxPath);
+      return compileVariant(ctx, v, w, q);
+    };
+    // More rows per warp need more registers: fall back to fewer; the
+    // backward holds dK and dV in registers: fall back to fewer queries
+    // per step.
+    if (v.kind == "fwd" && warpCount == 0 && mainThreads / 32 != qTile / 16)
+      return retry(qTile / 16, qTile);
+    if (v.kind == "bwd" && qTile > 16)
+      return retry(warpCount, qTile / 2);
+    if (!allowSpills) {
+      llvm::errs() << "dma-compile: " << file << " spills " << res.spillBytes
+                   << " bytes (" << res.registers
+                   << " registers); use other tile sizes or --allow-spills\n";
+      return std::nullopt;
+    }
   }
-  if (res.spillBytes > 0 && !allowSpills) {
-    llvm::errs() << "dma-compile: " << name << " spills " << res.spillBytes
-                 << " bytes (" << res.registers
-                 << " registers); use other tile sizes or --allow-spills\n";
-    return std::nullopt;
+
+  std::vector<llvm::json::Object> entries;
+  for (Operation *kernel : kernels) {
+    std::string role =
+        kernel->getAttrOfType<StringAttr>("dma.role").getValue().str();
+    llvm::json::Array params;
+    for (Attribute a : kernel->getAttrOfType<ArrayAttr>("dma.kernel_params")) {
+      auto [pname, kind] = cast<StringAttr>(a).getValue().split(':');
+      params.push_back(llvm::json::Object{{"name", pname}, {"kind", kind}});
+    }
+    int64_t threads = kernel->getAttrOfType<IntegerAttr>("dma.threads").getInt();
+    int64_t shared =
+        kernel->getAttrOfType<IntegerAttr>("dma.shared_bytes").getInt();
+    if (shared > 227 * 1024) {
+      llvm::errs() << "dma-compile: " << file << " needs " << shared
+                   << " bytes of shared memory (at most 232448)\n";
+      return std::nullopt;
+    }
+    // The grid's x extent: query rows (forward, Delta) or keys (backward:
+    // Lk, or W when the keys are a gathered shared top-k list).
+    std::string extent = role == "backward" ? "keys" : "Lq";
+    int64_t block = role == "backward"
+                        ? kernel->getAttrOfType<IntegerAttr>("dma.block_n").getInt()
+                        : kernel->getAttrOfType<IntegerAttr>("dma.block_m").getInt();
+    std::string name = v.str();
+    if (role == "delta")
+      name = "kind=bwd_delta,dtype=" + v.dtype + ",dv=" +
+             std::to_string(v.dv ? v.dv : v.d);
+    llvm::json::Object config{{"dtype", v.dtype},
+                              {"head_dim", v.d},
+                              {"value_dim", v.dv ? v.dv : v.d},
+                              {"mask", v.mask},
+                              {"bias", v.bias},
+                              {"causal", v.causal},
+                              {"softcap", v.softcap},
+                              {"q_tile", qTile},
+                              {"k_tile", v.kTile},
+                              {"warps", threads / 32},
+                              {"stages", static_cast<int64_t>(stages)}};
+    entries.push_back(llvm::json::Object{
+        {"name", name},
+        {"role", role},
+        {"kernel", cast<LLVM::LLVMFuncOp>(kernel).getName().str()},
+        {"cubin", file + ".cubin"},
+        {"ptx", file + ".ptx"},
+        {"config", std::move(config)},
+        {"threads", threads},
+        {"shared_bytes", shared},
+        {"grid", llvm::json::Array{"ceil(" + extent + "/" +
+                                       std::to_string(block) + ")",
+                                   role == "backward" ? "Hkv" : "H", "B"}},
+        {"grid_x", llvm::json::Object{{"extent", extent}, {"block", block}}},
+        {"block_m", block},
+        {"params", std::move(params)},
+        {"registers", res.registers},
+        {"spill_bytes", res.spillBytes}});
   }
-  if (shared > 227 * 1024) {
-    llvm::errs() << "dma-compile: " << name << " needs " << shared
-                 << " bytes of shared memory (at most 232448)\n";
-    return std::nullopt;
-  }
-  llvm::json::Object config{{"dtype", v.dtype},
-                            {"head_dim", v.d},
-                            {"value_dim", v.dv ? v.dv : v.d},
-                            {"mask", v.mask},
-                            {"bias", v.bias},
-                            {"causal", v.causal},
-                            {"softcap", v.softcap},
-                            {"q_tile", v.qTile},
-                            {"k_tile", v.kTile},
-                            {"warps", threads / 32},
-                            {"stages", static_cast<int64_t>(stages)}};
-  return llvm::json::Object{
-      {"name", v.str()},
-      {"kernel", name},
-      {"cubin", name + ".cubin"},
-      {"ptx", name + ".ptx"},
-      {"config", std::move(config)},
-      {"threads", threads},
-      {"shared_bytes", shared},
-      {"grid", llvm::json::Array{"ceil(Lq/" + std::to_string(blockM) + ")",
-                                 "H", "B"}},
-      {"block_m", blockM},
-      {"params", std::move(params)},
-      {"registers", res.registers},
-      {"spill_bytes", res.spillBytes}};
+  return entries;
 }
 
 } // namespace
@@ -446,19 +509,25 @@ int main(int argc, char **argv) {
 
   llvm::json::Array entries;
   int failures = 0;
+  std::set<std::string> written;
   for (const Variant &v : variants) {
-    std::optional<llvm::json::Object> entry = compileVariant(ctx, v, warps);
-    if (!entry) {
+    std::optional<std::vector<llvm::json::Object>> compiled =
+        compileVariant(ctx, v, warps);
+    if (!compiled) {
       llvm::errs() << "dma-compile: FAILED " << v.str() << "\n";
       ++failures;
       continue;
     }
-    llvm::outs() << "compiled " << v.str() << " -> "
-                 << *entry->getString("kernel") << " ("
-                 << *entry->getInteger("registers") << " registers, "
-                 << *entry->getInteger("shared_bytes")
-                 << " bytes shared)\n";
-    entries.push_back(std::move(*entry));
+    for (llvm::json::Object &entry : *compiled) {
+      std::string name = entry.getString("name")->str();
+      if (!written.insert(name).second)
+        continue; // a Delta kernel another backward variant brought
+      llvm::outs() << "compiled " << name << " -> "
+                   << *entry.getString("kernel") << " ("
+                   << *entry.getInteger("registers") << " registers, "
+                   << *entry.getInteger("shared_bytes") << " bytes shared)\n";
+      entries.push_back(std::move(entry));
+    }
   }
   llvm::json::Object manifest{{"format", 1},
                               {"compiler", kCompilerVersion},

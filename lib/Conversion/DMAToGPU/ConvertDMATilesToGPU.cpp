@@ -10,6 +10,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "Launch.h"
 #include "dma/Conversion/DMAToGPU/ForwardKernel.h"
 #include "dma/Conversion/Passes.h"
 #include "dma/Dialect/DMA/IR/DMAOps.h"
@@ -41,10 +42,6 @@ struct TiledForward {
       keepTiebreak;
 };
 
-Type eltOf(Value v) { return cast<ShapedType>(v.getType()).getElementType(); }
-int64_t dimOf(Value v, unsigned d) {
-  return cast<ShapedType>(v.getType()).getDimSize(d);
-}
 
 /// Reads the configuration off the tiled IR; fails with a diagnostic on
 /// anything the generator does not handle.
@@ -124,42 +121,6 @@ FailureOr<TiledForward> analyze(scf::ForallOp tiles, int64_t warps,
   return f;
 }
 
-/// Host-side values of the kernel parameters, from the memrefs.
-class LaunchArgs {
-public:
-  LaunchArgs(OpBuilder &b, Location loc) : e(b, loc), b(b), loc(loc) {}
-
-  Value pointer(Value memref) {
-    auto meta = memref::ExtractStridedMetadataOp::create(b, loc, memref);
-    Value aligned =
-        memref::ExtractAlignedPointerAsIndexOp::create(b, loc, memref);
-    int64_t bytes = eltOf(memref).getIntOrFloatBitWidth() / 8;
-    if (eltOf(memref).isInteger(1))
-      bytes = 1;
-    Value addr = e.add(aligned, e.mul(meta.getOffset(), e.index(bytes)));
-    Value i64 = e.indexCast(b.getI64Type(), addr);
-    return LLVM::IntToPtrOp::create(b, loc, LLVM::LLVMPointerType::get(b.getContext()),
-                                    i64);
-  }
-  Value i32(Value index) { return e.indexCast(b.getI32Type(), index); }
-  /// Stride of dimension d in elements, 0 when the size is 1 (broadcast).
-  Value stride(Value memref, unsigned d) {
-    auto meta = memref::ExtractStridedMetadataOp::create(b, loc, memref);
-    Value size = meta.getSizes()[d];
-    Value s = e.select(e.cmpi(static_cast<int>(arith::CmpIPredicate::eq), size,
-                              e.index(1)),
-                       e.index(0), meta.getStrides()[d]);
-    return e.indexCast(b.getI64Type(), s);
-  }
-  Value dimI32(Value memref, unsigned d) { return i32(e.dim(memref, d)); }
-
-  LoopEmitter e;
-
-private:
-  OpBuilder &b;
-  Location loc;
-};
-
 SmallVector<Value> launchOperands(LaunchArgs &a, const TiledForward &f) {
   const ForwardKernelConfig &c = f.config;
   SmallVector<Value> ops;
@@ -210,21 +171,16 @@ struct ConvertDMATilesToGPUPass
   using ConvertDMATilesToGPUBase::ConvertDMATilesToGPUBase;
   void runOnOperation() override {
     ModuleOp module = getOperation();
-    SmallVector<scf::ForallOp> forwards;
-    bool backward = false;
+    SmallVector<scf::ForallOp> forwards, deltas, keyTiles;
     module.walk([&](scf::ForallOp tiles) {
       if (tiles->hasAttr("dma.query_tiles"))
         forwards.push_back(tiles);
-      if (tiles->hasAttr("dma.key_tiles")) {
-        tiles.emitError("convert-dma-tiles-to-gpu: the GPU backward is not "
-                        "generated yet; run dma.attention_grad through "
-                        "--dma-cpu-pipeline");
-        backward = true;
-      }
+      if (tiles->hasAttr("dma.delta_tiles"))
+        deltas.push_back(tiles);
+      if (tiles->hasAttr("dma.key_tiles"))
+        keyTiles.push_back(tiles);
     });
-    if (backward)
-      return signalPassFailure();
-    if (forwards.empty())
+    if (forwards.empty() && deltas.empty() && keyTiles.empty())
       return;
 
     OpBuilder b(&getContext());
@@ -235,6 +191,13 @@ struct ConvertDMATilesToGPUPass
       b.setInsertionPointToEnd(module.getBody());
       kernels = gpu::GPUModuleOp::create(b, module.getLoc(), kModuleName);
     }
+    unsigned backwardIndex = 0;
+    for (scf::ForallOp tiles : deltas)
+      if (failed(convertDeltaTiles(b, kernels, tiles, backwardIndex)))
+        return signalPassFailure();
+    for (scf::ForallOp tiles : keyTiles)
+      if (failed(convertKeyTiles(b, kernels, tiles, backwardIndex)))
+        return signalPassFailure();
     unsigned index = 0;
     for (scf::ForallOp tiles : forwards) {
       FailureOr<TiledForward> f = analyze(tiles, warps, stages);

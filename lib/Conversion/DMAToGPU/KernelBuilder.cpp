@@ -97,6 +97,14 @@ void KernelBuilder::cpAsync16(Value dst, Value src, Value srcBytes) {
   NVVM::CpAsyncOp::create(builder(), location(), dst, src, 16,
                           NVVM::LoadCacheModifierKind::CG, srcBytes);
 }
+void KernelBuilder::cpAsync4(Value dst, Value src, Value srcBytes) {
+  NVVM::CpAsyncOp::create(builder(), location(), dst, src, 4,
+                          NVVM::LoadCacheModifierKind::CA, srcBytes);
+}
+void KernelBuilder::atomicAddF32(Value globalPtr, Value v) {
+  LLVM::AtomicRMWOp::create(builder(), location(), LLVM::AtomicBinOp::fadd,
+                            globalPtr, v, LLVM::AtomicOrdering::monotonic);
+}
 void KernelBuilder::cpAsyncCommit() {
   NVVM::CpAsyncCommitGroupOp::create(builder(), location());
 }

@@ -55,6 +55,10 @@ public:
   void barrier();
   /// 16-byte cp.async global -> shared; `srcBytes` (0 or 16) zero-fills.
   void cpAsync16(Value dst, Value src, Value srcBytes);
+  /// 4-byte cp.async (through L1); `srcBytes` (0 or 4) zero-fills.
+  void cpAsync4(Value dst, Value src, Value srcBytes);
+  /// *ptr += v on a global f32 (red.global.add.f32; unordered).
+  void atomicAddF32(Value globalPtr, Value v);
   void cpAsyncCommit();
   void cpAsyncWaitAll();
   /// Waits until at most `pending` committed groups are in flight.

@@ -115,7 +115,8 @@ void TileEmitter::copyRows(
   for (int64_t it = 0; it < (total + threads - 1) / threads; ++it) {
     Value c = k.add(tid, k.c32(it * threads));
     auto body = [&] {
-      auto [row, chunk] = rowAndChunk(c, it, chunks);
+      Value row, chunk;
+      std::tie(row, chunk) = rowAndChunk(c, it, chunks);
       Value valid;
       Value off = k.add(rowOffset(row, valid), k.sext64(k.mul(chunk, k.c32(8))));
       Value target = k.gep(dst, k.i8Type, swizzled(row, chunk, cols));

@@ -1,0 +1,53 @@
+//===- BackwardKernel.h - the generated attention backward ------*- C++ -*-===//
+//
+// The GPU kernels convert-dma-tiles-to-gpu generates from the tiled
+// backward (dma-tile-attention's key-tile-outer form):
+//
+//  * the Delta kernel: Delta[b, h, i] = sum_d dO[b, i, h, d] * O[b, i, h, d];
+//  * the main kernel: one CTA per (key tile or kept-key chunk, KV head,
+//    batch) walks every query head of its KV group and every query tile
+//    that can see its keys, keeping dK and dV for its keys in registers
+//    (stored once at the end: deterministic, scattered to the original
+//    positions for a gathered walk), adding dQ into an f32 accumulator with
+//    atomics, and dBias (reduced over the bias's broadcast dimensions) into
+//    an f32 accumulator with atomics.
+//
+// The kernel configuration is the forward's (ForwardKernelConfig): blockN
+// keys per CTA (16 per warp), blockM queries per step.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef DMA_CONVERSION_DMATOGPU_BACKWARDKERNEL_H
+#define DMA_CONVERSION_DMATOGPU_BACKWARDKERNEL_H
+
+#include "dma/Conversion/DMAToGPU/ForwardKernel.h"
+
+namespace mlir::dma {
+
+/// The backward's configuration checks (on top of the forward's).
+LogicalResult verifyBackward(const ForwardKernelConfig &config,
+                             function_ref<InFlightDiagnostic()> emitError);
+/// Bytes of dynamic shared memory of the main backward kernel.
+int64_t backwardSharedBytes(const ForwardKernelConfig &config);
+/// Parameters of the main backward kernel, in order.
+SmallVector<KernelParam> backwardKernelParams(const ForwardKernelConfig &c);
+/// Parameters of the Delta kernel, in order.
+SmallVector<KernelParam> deltaKernelParams();
+
+/// Rows (query positions) one CTA of the Delta kernel covers; its grid is
+/// (ceil(Lq / deltaRowsPerCTA), H, B) with 128 threads.
+constexpr int64_t kDeltaRowsPerCTA = 4;
+
+/// Emits the main kernel. Grid: (ceil(keys / blockN), Hkv, B) where keys is
+/// Lk, or W for a gathered walk; block `threads()` = 2 * blockN.
+gpu::GPUFuncOp emitBackwardKernel(OpBuilder &b, Location loc,
+                                  gpu::GPUModuleOp module, StringRef name,
+                                  const ForwardKernelConfig &config);
+/// Emits the Delta kernel for dO/O of element type `element`, Dv columns.
+gpu::GPUFuncOp emitDeltaKernel(OpBuilder &b, Location loc,
+                               gpu::GPUModuleOp module, StringRef name,
+                               Type element, int64_t valueDim);
+
+} // namespace mlir::dma
+
+#endif

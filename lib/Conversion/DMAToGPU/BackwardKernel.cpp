@@ -1,0 +1,629 @@
+//===- BackwardKernel.cpp - the generated attention backward --------------===//
+//
+// The main kernel, per CTA = (key tile kt, KV head g, batch b), warp w owning
+// keys [16 w, 16 w + 16) of the tile, each thread two of them (gid, gid + 8):
+//
+//   load the key positions, K and V of the tile (cp.async, swizzled)
+//   for each query head h of the group, each query tile that sees a key:
+//     (Q, dO, LSE, Delta of the next tile are copied meanwhile)
+//     S^T  = K Q^T                      mma: A = K (ldmatrix), B = Q
+//     P^T  = exp(logit - LSE), 0 where the key is invisible
+//     dP^T = V dO^T                     mma: A = V, B = dO
+//     dS^T = P^T (dP^T - Delta)         (times the soft cap's derivative)
+//     dV  += P^T dO                     A = P^T repacked from registers
+//     dK  += dS^T Q
+//     dBias += dS^T, reduced over the bias's broadcast dimensions (atomics)
+//     dS^T -> shared memory; dQ += dS K for the tile's queries (atomics)
+//   dK *= scale; store dK, dV at the keys' positions
+//
+// Everything is in the transposed (key-major) orientation so that dK and dV
+// accumulate in the registers of the warp that owns the keys.
+//
+//===----------------------------------------------------------------------===//
+
+#include "dma/Conversion/DMAToGPU/BackwardKernel.h"
+#include "TileEmitter.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+
+#include <limits>
+
+using namespace mlir;
+using namespace mlir::dma;
+
+namespace {
+
+using IPred = arith::CmpIPredicate;
+int ip(IPred p) { return static_cast<int>(p); }
+constexpr double kLog2e = 1.4426950408889634;
+using Frag = std::array<Value, 4>;
+
+} // namespace
+
+//===----------------------------------------------------------------------===//
+// Configuration and ABI
+//===----------------------------------------------------------------------===//
+
+LogicalResult mlir::dma::verifyBackward(
+    const ForwardKernelConfig &c, function_ref<InFlightDiagnostic()> emitError) {
+  if (!c.element || !(c.element.isBF16() || c.element.isF16()))
+    return emitError() << "the GPU kernels take bf16 or f16 q/k/v (use the "
+                          "CPU pipeline for f32)";
+  if (c.blockN % 16 || c.blockN < 16 || c.blockN > 128)
+    return emitError() << "the backward's k-tile must be a multiple of 16 up "
+                          "to 128, got "
+                       << c.blockN;
+  if (c.blockM % 16 || c.blockM < 16 || c.blockM > 128)
+    return emitError() << "the backward's q-tile must be a multiple of 16 up "
+                          "to 128, got "
+                       << c.blockM;
+  for (int64_t d : {c.headDim, c.valueDim})
+    if (d % 16 || d < 16 || d > 256)
+      return emitError() << "head dims must be multiples of 16 up to 256 for "
+                            "the GPU, got "
+                         << d;
+  int64_t warps = c.blockN / 16;
+  if ((c.headDim / 8) % warps)
+    return emitError() << "the backward splits dQ's " << c.headDim / 8
+                       << " column tiles over " << warps
+                       << " warps: use a k-tile of at most "
+                       << c.headDim / 8 * 16 / 2 << " or another head dim";
+  if (c.mask == MaskKind::SharedTopK && !c.gathered)
+    return emitError() << "a shared top-k mask must be gathered "
+                          "(dma-gather-keys) for the GPU";
+  if (backwardSharedBytes(c) > 227 * 1024)
+    return emitError() << "the backward's tiles need "
+                       << backwardSharedBytes(c)
+                       << " bytes of shared memory; at most 232448 exist";
+  return success();
+}
+
+int64_t mlir::dma::backwardSharedBytes(const ForwardKernelConfig &c) {
+  int64_t bn = c.blockN, bm = c.blockM;
+  int64_t kv = bn * (c.headDim + c.valueDim) * 2 + bn * 4;
+  int64_t queries = 2 * bm * (c.headDim + c.valueDim) * 2 + 2 * 2 * bm * 4;
+  int64_t dscores = bn * bm * 2;
+  return kv + queries + dscores;
+}
+
+SmallVector<KernelParam>
+mlir::dma::backwardKernelParams(const ForwardKernelConfig &c) {
+  using K = KernelParam;
+  SmallVector<KernelParam> p;
+  for (const char *n : {"q", "k", "v", "do", "lse", "delta", "dq", "dk", "dv"})
+    p.push_back({n, K::Pointer});
+  if (c.biasElement) {
+    p.push_back({"bias", K::Pointer});
+    p.push_back({"dbias", K::Pointer});
+  }
+  if (c.mask == MaskKind::Dense)
+    p.push_back({"mask", K::Pointer});
+  if (c.mask == MaskKind::SharedTopK)
+    p.push_back({"keep", K::Pointer});
+  if (c.mask == MaskKind::PerQueryTopK) {
+    p.push_back({"keep_score", K::Pointer});
+    p.push_back({"keep_threshold", K::Pointer});
+    p.push_back({"keep_tiebreak", K::Pointer});
+  }
+  for (const char *n : {"B", "Lq", "Lk", "H", "Hkv"})
+    p.push_back({n, K::I32});
+  p.push_back({"scale", K::F32});
+  if (c.softcap > 0.0)
+    p.push_back({"softcap", K::F32});
+  for (const char *t : {"q", "k", "v", "do", "dq", "dk", "dv"})
+    for (const char *d : {"b", "l", "h"})
+      p.push_back({std::string(t) + "_stride_" + d, K::I64});
+  for (const char *t : {"lse", "delta"})
+    for (const char *d : {"b", "h"})
+      p.push_back({std::string(t) + "_stride_" + d, K::I64});
+  auto broadcast4 = [&](const std::string &t) {
+    p.push_back({t + "_heads", K::I32});
+    for (const char *d : {"b", "h", "q", "k"})
+      p.push_back({t + "_stride_" + d, K::I64});
+  };
+  if (c.biasElement) {
+    broadcast4("bias");
+    broadcast4("dbias");
+  }
+  if (c.mask == MaskKind::Dense)
+    broadcast4("mask");
+  if (c.mask == MaskKind::SharedTopK) {
+    p.push_back({"keep_heads", K::I32});
+    p.push_back({"keep_w", K::I32});
+    p.push_back({"keep_stride_b", K::I64});
+    p.push_back({"keep_stride_h", K::I64});
+  }
+  if (c.mask == MaskKind::PerQueryTopK) {
+    p.push_back({"keep_rows_heads", K::I32});
+    p.push_back({"keep_rows_stride_b", K::I64});
+    p.push_back({"keep_rows_stride_h", K::I64});
+  }
+  return p;
+}
+
+SmallVector<KernelParam> mlir::dma::deltaKernelParams() {
+  using K = KernelParam;
+  SmallVector<KernelParam> p = {{"do", K::Pointer}, {"o", K::Pointer},
+                                {"delta", K::Pointer}, {"B", K::I32},
+                                {"Lq", K::I32},        {"H", K::I32}};
+  for (const char *t : {"do", "o"})
+    for (const char *d : {"b", "l", "h"})
+      p.push_back({std::string(t) + "_stride_" + d, K::I64});
+  p.push_back({"delta_stride_b", K::I64});
+  p.push_back({"delta_stride_h", K::I64});
+  return p;
+}
+
+//===----------------------------------------------------------------------===//
+// The main kernel
+//===----------------------------------------------------------------------===//
+
+namespace {
+
+class BackwardEmitter : public TileEmitter {
+public:
+  BackwardEmitter(OpBuilder &b, Location loc, const ForwardKernelConfig &cfg,
+                  gpu::GPUFuncOp func)
+      : TileEmitter(b, loc, cfg, func) {}
+
+  void emit();
+
+private:
+  Value kt, g, group;
+  int64_t kOff = 0, vOff = 0, posOff = 0, qOff = 0, doOff = 0, lseOff = 0,
+          deltaOff = 0, dsOff = 0; // bytes
+
+  /// (query head, first query row) of step `it` of the walk.
+  std::pair<Value, Value> stepOf(Value it, Value qtStart, Value span);
+  /// Copies Q, dO, LSE and Delta of step `it` into buffer `stage`.
+  void loadQueryTile(Value it, Value stage, Value qtStart, Value span);
+};
+
+std::pair<Value, Value> BackwardEmitter::stepOf(Value it, Value qtStart,
+                                                Value span) {
+  Value hh = k.divsi(it, span);
+  Value qt = k.add(qtStart, k.remsi(it, span));
+  return {k.add(k.mul(g, group), hh), k.mul(qt, k.c32(cfg.blockM))};
+}
+
+void BackwardEmitter::loadQueryTile(Value it, Value stage, Value qtStart,
+                                    Value span) {
+  Value hq, q0;
+  std::tie(hq, q0) = stepOf(it, qtStart, span);
+  int64_t bm = cfg.blockM, d = cfg.headDim, dv = cfg.valueDim;
+  auto rows = [&](const char *t) {
+    return [&, t](Value row, Value &valid) {
+      Value pos = k.add(q0, row);
+      valid = k.cmpi(ip(IPred::slt), pos, Lq);
+      Value safe = k.select(valid, pos, k.c32(0));
+      return k.add(k.add(strided(t, "b", b), strided(t, "h", hq)),
+                   strided(t, "l", safe));
+    };
+  };
+  copyRows("q", bm, d,
+           sharedAt(qOff, k.mul(stage, k.c32(bm * d * 2))), rows("q"));
+  copyRows("do", bm, dv,
+           sharedAt(doOff, k.mul(stage, k.c32(bm * dv * 2))), rows("do"));
+  // LSE and Delta of the rows, 4 bytes each.
+  for (const char *t : {"lse", "delta"}) {
+    int64_t base = std::string(t) == "lse" ? lseOff : deltaOff;
+    for (int64_t r0 = 0; r0 < bm; r0 += cfg.threads()) {
+      Value row = k.add(tid, k.c32(r0));
+      k.ifThen(k.cmpi(ip(IPred::slt), row, k.c32(bm)), [&] {
+        Value pos = k.add(q0, row);
+        Value valid = k.cmpi(ip(IPred::slt), pos, Lq);
+        Value off = k.add(k.add(strided(t, "b", b), strided(t, "h", hq)),
+                          k.sext64(k.select(valid, pos, k.c32(0))));
+        Value dst = sharedAt(base, k.mul(k.add(k.mul(stage, k.c32(bm)), row),
+                                         k.c32(4)));
+        k.cpAsync4(dst, k.gep(ptrArg(t), k.f32Type, off),
+                   k.select(valid, k.c32(4), k.c32(0)));
+      });
+    }
+  }
+}
+
+void BackwardEmitter::emit() {
+  OpBuilder &ob = k.builder();
+  setUp(backwardKernelParams(cfg));
+  bool f16 = cfg.element.isF16();
+  int64_t bm = cfg.blockM, bn = cfg.blockN, d = cfg.headDim, dv = cfg.valueDim;
+  int64_t warps = bn / 16;
+  kOff = 0;
+  vOff = kOff + bn * d * 2;
+  posOff = vOff + bn * dv * 2;
+  qOff = posOff + bn * 4;
+  doOff = qOff + 2 * bm * d * 2;
+  lseOff = doOff + 2 * bm * dv * 2;
+  deltaOff = lseOff + 2 * bm * 4;
+  dsOff = deltaOff + 2 * bm * 4;
+
+  kt = k.blockId(0);
+  g = k.blockId(1);
+  b = k.blockId(2);
+  group = k.maxsi(k.divsi(H, k.maxsi(Hkv, k.c32(1))), k.c32(1));
+  // The group's first query head: where per-head lookups of the key walk
+  // (the shared top-k list) are made.
+  h = k.mul(g, group);
+  Value zero32 = k.c32(0);
+
+  // Prologue: key positions, K and V of the tile.
+  for (int64_t r0 = 0; r0 < bn; r0 += cfg.threads()) {
+    Value row = k.add(tid, k.c32(r0));
+    k.ifThen(k.cmpi(ip(IPred::slt), row, k.c32(bn)), [&] {
+      k.storeTo(keyPosition(kt, row),
+                k.gep(smem, k.i32Type, k.add(k.c32(posOff / 4), row)));
+    });
+  }
+  auto keyRows = [&](const char *t) {
+    return [&, t](Value row, Value &valid) {
+      Value pos = keyPosition(kt, row);
+      valid = k.cmpi(ip(IPred::sge), pos, zero32);
+      return k.add(k.add(strided(t, "b", b), strided(t, "h", g)),
+                   strided(t, "l", k.select(valid, pos, zero32)));
+    };
+  };
+  copyRows("k", bn, d, sharedAt(kOff, zero32), keyRows("k"));
+  copyRows("v", bn, dv, sharedAt(vOff, zero32), keyRows("v"));
+  k.cpAsyncCommit();
+  k.barrier(); // the positions
+
+  // The query tiles that see a key of the tile: from the one holding the
+  // first key's causal row on (positions ascend within a tile).
+  Value pos0 = k.loadAs(k.i32Type, k.gep(smem, k.i32Type, k.c32(posOff / 4)));
+  Value nQT = k.divsi(k.add(Lq, k.c32(bm - 1)), k.c32(bm));
+  Value qtStart = cfg.causal
+                      ? k.divsi(k.maxsi(k.sub(pos0, keyOffset), zero32),
+                                k.c32(bm))
+                      : zero32;
+  Value span = k.select(k.cmpi(ip(IPred::sge), pos0, zero32),
+                        k.maxsi(k.sub(nQT, qtStart), zero32), zero32);
+  Value total = k.mul(group, span);
+  Value safeSpan = k.maxsi(span, k.c32(1));
+
+  k.ifThen(k.cmpi(ip(IPred::sgt), total, zero32), [&] {
+    loadQueryTile(zero32, zero32, qtStart, safeSpan);
+  });
+  k.cpAsyncCommit();
+
+  // The thread's two keys (rows gid and gid + 8 of the warp's 16).
+  Value warpKey = k.mul(warp, k.c32(16));
+  Value kpos[2], kvalid[2];
+  for (int r = 0; r < 2; ++r) {
+    Value row = k.add(warpKey, k.add(gid, k.c32(8 * r)));
+    kpos[r] = k.loadAs(k.i32Type, k.gep(smem, k.i32Type,
+                                        k.add(k.c32(posOff / 4), row)));
+    kvalid[r] = k.cmpi(ip(IPred::sge), kpos[r], zero32);
+  }
+  Value aRowLane = k.add(warpKey, lane16); // A = K or V rows (keys)
+  Value bRowLane = k.add(lane8, k.mul(laneHi, k.c32(8)));  // B non-trans
+  Value tRowLane = k.add(lane8, k.mul(laneMid, k.c32(8))); // B trans
+
+  int64_t nQ = bm / 8, nD = d / 8, nDv = dv / 8;
+  SmallVector<Value> init((nD + nDv) * 4, k.f32(0.0));
+  SmallVector<Value> fin = k.forLoop(
+      k.index(0), k.i32ToIndex(total), init, [&](Value itIdx, ValueRange st) {
+        Value it = k.indexToI32(itIdx);
+        Value stage = k.remsi(it, k.c32(2));
+        k.cpAsyncWaitAll();
+        k.barrier();
+        Value next = k.add(it, k.c32(1));
+        k.ifThen(k.cmpi(ip(IPred::slt), next, total), [&] {
+          loadQueryTile(next, k.sub(k.c32(1), stage), qtStart, safeSpan);
+        });
+        k.cpAsyncCommit();
+        Value q0;
+        std::tie(h, q0) = stepOf(it, qtStart, safeSpan);
+        Value qStage = k.mul(stage, k.c32(bm * d * 2));
+        Value doStage = k.mul(stage, k.c32(bm * dv * 2));
+
+        // The keys' bias for this head, when it is per key.
+        Value keyBias[2];
+        if (cfg.biasPerKey)
+          for (int r = 0; r < 2; ++r) {
+            Type be = cfg.biasElement;
+            keyBias[r] = k.loadF32(
+                be, k.gep(ptrArg("bias"), be,
+                          broadcastOffset("bias", zero32,
+                                          k.maxsi(kpos[r], zero32))));
+          }
+
+        // S^T = K Q^T and dP^T = V dO^T, 16 keys x bm queries per warp.
+        auto product = [&](int64_t aOff, int64_t bOff, Value bStage,
+                           int64_t cols) {
+          std::vector<Frag> acc(nQ, Frag{k.f32(0.0), k.f32(0.0), k.f32(0.0),
+                                         k.f32(0.0)});
+          for (int64_t ks = 0; ks < cols / 16; ++ks) {
+            Frag a = k.ldmatrixX4(swizzledAt(aOff, zero32, aRowLane, 0,
+                                             laneHi, 2 * ks, cols),
+                                  /*transpose=*/false);
+            for (int64_t jp = 0; jp < nQ / 2; ++jp) {
+              Frag bf = k.ldmatrixX4(swizzledAt(bOff, bStage, bRowLane,
+                                                16 * jp, laneMid, 2 * ks,
+                                                cols),
+                                     /*transpose=*/false);
+              acc[2 * jp] = k.mma(a, {bf[0], bf[1]}, acc[2 * jp], f16);
+              acc[2 * jp + 1] = k.mma(a, {bf[2], bf[3]}, acc[2 * jp + 1], f16);
+            }
+          }
+          return acc;
+        };
+        std::vector<Frag> s = product(kOff, qOff, qStage, d);
+        std::vector<Frag> dp = product(vOff, doOff, doStage, dv);
+
+        // P^T, dS^T (w.r.t. the logit, for dBias) and dS^T w.r.t. the
+        // scaled score (for dQ and dK), per element.
+        std::vector<Frag> p(nQ), dsLogit(nQ), dsScore(nQ);
+        Value lseBase = k.add(k.c32(lseOff / 4), k.mul(stage, k.c32(bm)));
+        Value deltaBase = k.add(k.c32(deltaOff / 4), k.mul(stage, k.c32(bm)));
+        for (int64_t j = 0; j < nQ; ++j)
+          for (int64_t e = 0; e < 2; ++e) {
+            Value col = k.add(k.c32(8 * j + e), k.mul(tig, k.c32(2)));
+            Value qpos = k.add(q0, col);
+            Value qvalid = k.cmpi(ip(IPred::slt), qpos, Lq);
+            Value lse = k.loadAs(k.f32Type,
+                                 k.gep(smem, k.f32Type, k.add(lseBase, col)));
+            Value delta = k.loadAs(
+                k.f32Type, k.gep(smem, k.f32Type, k.add(deltaBase, col)));
+            Value qs = k.select(qvalid, qpos, zero32);
+            for (int r = 0; r < 2; ++r) {
+              int64_t v = 2 * r + e;
+              Value vis = visible(qpos, qvalid, kpos[r]);
+              Value ks = k.maxsi(kpos[r], zero32);
+              Value x = k.fmul(s[j][v], arg("scale"));
+              Value deriv;
+              if (cfg.softcap > 0.0) {
+                Value cap = arg("softcap");
+                Value t = math::TanhOp::create(ob, k.location(),
+                                               k.fdiv(x, cap));
+                x = k.fmul(cap, t);
+                deriv = k.fsub(k.f32(1.0), k.fmul(t, t));
+              }
+              if (Value bias = biasAt(qs, ks, keyBias[r]))
+                x = k.fadd(x, bias);
+              // exp(x - lse); invisible (incl. empty rows, lse = -inf) -> 0.
+              Value pv = k.exp2(k.fmul(k.fsub(x, lse), k.f32(kLog2e)));
+              p[j][v] = k.select(vis, pv, k.f32(0.0));
+              dsLogit[j][v] = k.fmul(p[j][v], k.fsub(dp[j][v], delta));
+              dsScore[j][v] =
+                  deriv ? k.fmul(dsLogit[j][v], deriv) : dsLogit[j][v];
+            }
+          }
+
+        // dV += P^T dO and dK += dS^T Q (k-steps over the tile's queries).
+        auto accumulate = [&](ValueRange accIn, const std::vector<Frag> &a16,
+                              int64_t bOff, Value bStage, int64_t cols) {
+          std::vector<Frag> acc(cols / 8);
+          for (int64_t j = 0; j < cols / 8; ++j)
+            for (int v = 0; v < 4; ++v)
+              acc[j][v] = accIn[j * 4 + v];
+          for (int64_t ks = 0; ks < bm / 16; ++ks) {
+            const Frag &lo = a16[2 * ks], &hi = a16[2 * ks + 1];
+            Frag a = {k.pack2(lo[0], lo[1], cfg.element),
+                      k.pack2(lo[2], lo[3], cfg.element),
+                      k.pack2(hi[0], hi[1], cfg.element),
+                      k.pack2(hi[2], hi[3], cfg.element)};
+            for (int64_t jp = 0; jp < cols / 16; ++jp) {
+              Frag bf = k.ldmatrixX4(swizzledAt(bOff, bStage, tRowLane,
+                                                16 * ks, laneHi, 2 * jp, cols),
+                                     /*transpose=*/true);
+              acc[2 * jp] = k.mma(a, {bf[0], bf[1]}, acc[2 * jp], f16);
+              acc[2 * jp + 1] = k.mma(a, {bf[2], bf[3]}, acc[2 * jp + 1], f16);
+            }
+          }
+          SmallVector<Value> out;
+          for (const Frag &f : acc)
+            out.append(f.begin(), f.end());
+          return out;
+        };
+        SmallVector<Value> dK = accumulate(st.take_front(nD * 4), dsScore,
+                                           qOff, qStage, d);
+        SmallVector<Value> dV = accumulate(st.drop_front(nD * 4), p, doOff,
+                                           doStage, dv);
+
+        // dBias: per key, the row sums over the tile's queries (quad
+        // reduction, one atomic per key and step); per element otherwise.
+        if (cfg.biasPerKey) {
+          for (int r = 0; r < 2; ++r) {
+            Value sum = k.f32(0.0);
+            for (int64_t j = 0; j < nQ; ++j)
+              sum = k.fadd(sum, k.fadd(dsLogit[j][2 * r], dsLogit[j][2 * r + 1]));
+            sum = k.fadd(sum, k.shuffleXor(sum, 1));
+            sum = k.fadd(sum, k.shuffleXor(sum, 2));
+            k.ifThen(k.andi(kvalid[r], k.cmpi(ip(IPred::eq), tig, zero32)),
+                     [&] {
+                       k.atomicAddF32(
+                           k.gep(ptrArg("dbias"), k.f32Type,
+                                 broadcastOffset("dbias", zero32, kpos[r])),
+                           sum);
+                     });
+          }
+        } else if (cfg.biasElement) {
+          for (int64_t j = 0; j < nQ; ++j)
+            for (int64_t v = 0; v < 4; ++v) {
+              int r = v / 2;
+              Value col = k.add(k.c32(8 * j + v % 2), k.mul(tig, k.c32(2)));
+              Value qpos = k.add(q0, col);
+              Value inside = k.andi(kvalid[r], k.cmpi(ip(IPred::slt), qpos, Lq));
+              k.ifThen(inside, [&] {
+                k.atomicAddF32(k.gep(ptrArg("dbias"), k.f32Type,
+                                     broadcastOffset("dbias", qpos, kpos[r])),
+                               dsLogit[j][v]);
+              });
+            }
+        }
+
+        // dS^T into shared memory (keys x queries, 16-bit), then dQ += dS K:
+        // warp w takes dQ's column tiles [w nD / warps, (w + 1) nD / warps)
+        // for every query of the tile.
+        for (int64_t j = 0; j < nQ; ++j)
+          for (int r = 0; r < 2; ++r) {
+            Value row = k.add(warpKey, k.add(gid, k.c32(8 * r)));
+            Value off = k.add(swizzled(row, k.c32(j), bm), k.mul(tig, k.c32(4)));
+            k.storeTo(k.pack2(dsScore[j][2 * r], dsScore[j][2 * r + 1],
+                              cfg.element),
+                      sharedAt(dsOff, off));
+          }
+        k.barrier();
+        int64_t perWarp = nD / warps;
+        for (int64_t rt = 0; rt < bm / 16; ++rt) {
+          std::vector<Frag> acc(perWarp, Frag{k.f32(0.0), k.f32(0.0),
+                                              k.f32(0.0), k.f32(0.0)});
+          for (int64_t ks = 0; ks < bn / 16; ++ks) {
+            // A = dS (queries x keys) from its transpose: ldmatrix.trans.
+            Frag a = k.ldmatrixX4(swizzledAt(dsOff, zero32, bRowLane, 16 * ks,
+                                             laneMid, 2 * rt, bm),
+                                  /*transpose=*/true);
+            for (int64_t jp = 0; jp < perWarp / 2; ++jp) {
+              // B = K (keys x d): 16 columns from warp w's slice.
+              Value chunk = k.add(k.mul(warp, k.c32(perWarp)),
+                                  k.add(k.c32(2 * jp), laneHi));
+              Value row = k.add(k.c32(16 * ks), tRowLane);
+              Frag bf = k.ldmatrixX4(sharedAt(kOff, swizzled(row, chunk, d)),
+                                     /*transpose=*/true);
+              acc[2 * jp] = k.mma(a, {bf[0], bf[1]}, acc[2 * jp], f16);
+              acc[2 * jp + 1] = k.mma(a, {bf[2], bf[3]}, acc[2 * jp + 1], f16);
+            }
+            if (perWarp % 2) {
+              // An odd column tile left: the lower half of an x4 load.
+              Value chunk = k.add(k.mul(warp, k.c32(perWarp)),
+                                  k.c32(perWarp - 1));
+              Value row = k.add(k.c32(16 * ks), tRowLane);
+              Value safeChunk = k.minsi(k.add(chunk, laneHi),
+                                        k.c32(d / 8 - 1));
+              Frag bf = k.ldmatrixX4(sharedAt(kOff, swizzled(row, safeChunk, d)),
+                                     /*transpose=*/true);
+              acc[perWarp - 1] =
+                  k.mma(a, {bf[0], bf[1]}, acc[perWarp - 1], f16);
+            }
+          }
+          for (int64_t j = 0; j < perWarp; ++j)
+            for (int v = 0; v < 4; ++v) {
+              Value qpos = k.add(q0, k.c32(16 * rt + 8 * (v / 2)));
+              qpos = k.add(qpos, gid);
+              Value col = k.add(k.mul(k.add(k.mul(warp, k.c32(perWarp)),
+                                            k.c32(j)),
+                                      k.c32(8)),
+                                k.add(k.mul(tig, k.c32(2)), k.c32(v % 2)));
+              k.ifThen(k.cmpi(ip(IPred::slt), qpos, Lq), [&] {
+                Value off = k.add(
+                    k.add(k.add(strided("dq", "b", b), strided("dq", "h", h)),
+                          strided("dq", "l", qpos)),
+                    k.sext64(col));
+                k.atomicAddF32(k.gep(ptrArg("dq"), k.f32Type, off),
+                               k.fmul(acc[j][v], arg("scale")));
+              });
+            }
+        }
+        SmallVector<Value> out(dK);
+        out.append(dV.begin(), dV.end());
+        return out;
+      });
+  k.cpAsyncWaitAll();
+
+  // dK (times the scale) and dV of the thread's keys, at their positions.
+  auto store = [&](const char *t, ValueRange acc, int64_t cols, bool scaled) {
+    for (int r = 0; r < 2; ++r)
+      k.ifThen(kvalid[r], [&] {
+        Value rowBase = k.add(k.add(strided(t, "b", b), strided(t, "h", g)),
+                              strided(t, "l", kpos[r]));
+        for (int64_t j = 0; j < cols / 8; ++j) {
+          Value lo = acc[j * 4 + 2 * r], hi = acc[j * 4 + 2 * r + 1];
+          if (scaled) {
+            lo = k.fmul(lo, arg("scale"));
+            hi = k.fmul(hi, arg("scale"));
+          }
+          Value col = k.add(k.c32(8 * j), k.mul(tig, k.c32(2)));
+          k.storeTo(k.pack2(lo, hi, cfg.element),
+                    k.gep(ptrArg(t), cfg.element,
+                          k.add(rowBase, k.sext64(col))));
+        }
+      });
+  };
+  store("dk", ValueRange(fin).take_front(nD * 4), d, /*scaled=*/true);
+  store("dv", ValueRange(fin).drop_front(nD * 4), dv, /*scaled=*/false);
+  gpu::ReturnOp::create(ob, k.location());
+}
+
+//===----------------------------------------------------------------------===//
+// The Delta kernel
+//===----------------------------------------------------------------------===//
+
+/// One warp per row: lanes split the Dv columns, a shuffle reduction sums.
+class DeltaEmitter : public TileEmitter {
+public:
+  DeltaEmitter(OpBuilder &b, Location loc, const ForwardKernelConfig &cfg,
+               gpu::GPUFuncOp func)
+      : TileEmitter(b, loc, cfg, func) {}
+
+  void emit() {
+    OpBuilder &ob = k.builder();
+    Block &entry = func.getBody().front();
+    ob.setInsertionPointToStart(&entry);
+    for (auto [i, p] : llvm::enumerate(deltaKernelParams()))
+      args[p.name] = entry.getArgument(i);
+    tid = k.threadIdX();
+    warp = k.divsi(tid, k.c32(32));
+    lane = k.remsi(tid, k.c32(32));
+    Value row = k.add(k.mul(k.blockId(0), k.c32(kDeltaRowsPerCTA)), warp);
+    h = k.blockId(1);
+    b = k.blockId(2);
+    k.ifThen(k.cmpi(ip(IPred::slt), row, arg("Lq")), [&] {
+      Value sum = k.f32(0.0);
+      for (int64_t c0 = 0; c0 < cfg.valueDim; c0 += 32) {
+        Value col = k.add(lane, k.c32(c0));
+        Value in = k.cmpi(ip(IPred::slt), col, k.c32(cfg.valueDim));
+        Value safe = k.select(in, col, k.c32(0));
+        auto at = [&](const char *t) {
+          Value off = k.add(k.add(strided(t, "b", b), strided(t, "h", h)),
+                            k.add(strided(t, "l", row), k.sext64(safe)));
+          return k.loadF32(cfg.element, k.gep(ptrArg(t), cfg.element, off));
+        };
+        sum = k.fadd(sum, k.select(in, k.fmul(at("do"), at("o")),
+                                   k.f32(0.0)));
+      }
+      for (int offset : {16, 8, 4, 2, 1})
+        sum = k.fadd(sum, k.shuffleXor(sum, offset));
+      k.ifThen(k.cmpi(ip(IPred::eq), lane, k.c32(0)), [&] {
+        Value off = k.add(k.add(strided("delta", "b", b),
+                                strided("delta", "h", h)),
+                          k.sext64(row));
+        k.storeTo(sum, k.gep(ptrArg("delta"), k.f32Type, off));
+      });
+    });
+    gpu::ReturnOp::create(ob, k.location());
+  }
+};
+
+} // namespace
+
+gpu::GPUFuncOp mlir::dma::emitBackwardKernel(OpBuilder &b, Location loc,
+                                             gpu::GPUModuleOp module,
+                                             StringRef name,
+                                             const ForwardKernelConfig &config) {
+  auto func = createKernelFunc(b, loc, module, name,
+                               backwardKernelParams(config), config.threads(),
+                               backwardSharedBytes(config), "backward");
+  func->setAttr("dma.block_n", b.getI64IntegerAttr(config.blockN));
+  BackwardEmitter(b, loc, config, func).emit();
+  return func;
+}
+
+gpu::GPUFuncOp mlir::dma::emitDeltaKernel(OpBuilder &b, Location loc,
+                                          gpu::GPUModuleOp module,
+                                          StringRef name, Type element,
+                                          int64_t valueDim) {
+  ForwardKernelConfig config;
+  config.element = element;
+  config.valueDim = valueDim;
+  config.blockM = 16 * kDeltaRowsPerCTA;
+  config.warpCount = kDeltaRowsPerCTA;
+  auto func = createKernelFunc(b, loc, module, name, deltaKernelParams(),
+                               config.threads(), 0, "delta");
+  func->setAttr("dma.block_m", b.getI64IntegerAttr(kDeltaRowsPerCTA));
+  DeltaEmitter(b, loc, config, func).emit();
+  return func;
+}

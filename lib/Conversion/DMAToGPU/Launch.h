@@ -1,0 +1,78 @@
+//===- Launch.h - from tiled loop nests to kernel launches ------*- C++ -*-===//
+//
+// What convert-dma-tiles-to-gpu needs on the host side: kernel arguments
+// (pointers, sizes, element strides with 0 for broadcast dimensions) read
+// from memrefs, and the backward's conversion (TiledBackward.cpp).
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef DMA_LIB_CONVERSION_DMATOGPU_LAUNCH_H
+#define DMA_LIB_CONVERSION_DMATOGPU_LAUNCH_H
+
+#include "dma/Utils/LoopEmitter.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+
+namespace mlir::dma {
+
+inline Type eltOf(Value v) {
+  return cast<ShapedType>(v.getType()).getElementType();
+}
+inline int64_t dimOf(Value v, unsigned d) {
+  return cast<ShapedType>(v.getType()).getDimSize(d);
+}
+
+/// Host-side values of the kernel parameters, from the memrefs.
+class LaunchArgs {
+public:
+  LaunchArgs(OpBuilder &b, Location loc) : e(b, loc), b(b), loc(loc) {}
+
+  Value pointer(Value memref) {
+    auto meta = memref::ExtractStridedMetadataOp::create(b, loc, memref);
+    Value aligned =
+        memref::ExtractAlignedPointerAsIndexOp::create(b, loc, memref);
+    int64_t bytes = eltOf(memref).getIntOrFloatBitWidth() / 8;
+    if (eltOf(memref).isInteger(1))
+      bytes = 1;
+    Value addr = e.add(aligned, e.mul(meta.getOffset(), e.index(bytes)));
+    Value i64 = e.indexCast(b.getI64Type(), addr);
+    return LLVM::IntToPtrOp::create(b, loc, LLVM::LLVMPointerType::get(b.getContext()),
+                                    i64);
+  }
+  Value i32(Value index) { return e.indexCast(b.getI32Type(), index); }
+  /// Stride of dimension d in elements, 0 when the size is 1 (broadcast).
+  Value stride(Value memref, unsigned d) {
+    auto meta = memref::ExtractStridedMetadataOp::create(b, loc, memref);
+    Value size = meta.getSizes()[d];
+    Value s = e.select(e.cmpi(static_cast<int>(arith::CmpIPredicate::eq), size,
+                              e.index(1)),
+                       e.index(0), meta.getStrides()[d]);
+    return e.indexCast(b.getI64Type(), s);
+  }
+  Value dimI32(Value memref, unsigned d) { return i32(e.dim(memref, d)); }
+
+  LoopEmitter e;
+
+private:
+  OpBuilder &b;
+  Location loc;
+};
+
+/// Replaces the tiled backward's Delta loop nest (dma.delta_tiles) by a
+/// launch of a generated Delta kernel.
+LogicalResult convertDeltaTiles(OpBuilder &b, gpu::GPUModuleOp kernels,
+                                scf::ForallOp tiles, unsigned &index);
+/// Replaces a tiled backward's key-tile loop nest (dma.key_tiles) by a
+/// launch of a generated backward kernel. A shared top-k walk that was not
+/// gathered (the else branch of dma-gather-keys' runtime choice) is dropped:
+/// the GPU always walks the list.
+LogicalResult convertKeyTiles(OpBuilder &b, gpu::GPUModuleOp kernels,
+                              scf::ForallOp tiles, unsigned &index);
+
+} // namespace mlir::dma
+
+#endif

@@ -1,0 +1,312 @@
+//===- TiledBackward.cpp - the tiled backward's loop nests -> launches ----===//
+//
+// dma-tile-attention writes the backward as a Delta loop nest (dma.delta_tiles)
+// and a key-tile-outer loop nest (dma.key_tiles) whose body gathers K and V
+// once and walks (head, query tile) steps:
+//
+//   s  = dot(gather Q, gather K^T);  logits;  p = probs(logits, gather LSE)
+//   dV += dot(p^T, gather dO);  dp = dot(gather dO, gather V^T)
+//   ds = dscores(p, dp, gather Delta);  dK += dot(ds^T, Q);  dQ += dot(ds, K)
+//   bias_grad(ds)
+//
+// This file reads the memrefs of each role off those ops and replaces the
+// loop nests by launches of the generated kernels (BackwardKernel.cpp). The
+// accumulators the loop nests write (Delta, f32 dQ and dBias) stay the
+// host's allocations: filling them and converting dQ/dBias to the output
+// dtype is host work here, done by the runtime for generated bundles.
+//
+//===----------------------------------------------------------------------===//
+
+#include "Launch.h"
+#include "dma/Conversion/DMAToGPU/BackwardKernel.h"
+#include "dma/Dialect/DMA/IR/DMAOps.h"
+
+using namespace mlir;
+using namespace mlir::dma;
+
+namespace {
+
+/// The memrefs and configuration of one tiled backward walk.
+struct TiledBackward {
+  ForwardKernelConfig config;
+  Value q, k, v, dO, lse, delta, dq, dk, dv, bias, dbias, mask, keep,
+      keepScore, keepThreshold, keepTiebreak;
+};
+
+/// The memref a tile was gathered from (null if not a gather).
+Value gatheredFrom(Value tile) {
+  if (auto g = tile.getDefiningOp<TileGatherOp>())
+    return g.getSource();
+  return {};
+}
+
+/// Follows a loop-carried tile from the result of the outer (head) loop to
+/// the dot op that updates it in the inner (query) loop.
+TileDotOp updateOf(Value result) {
+  auto outer = result.getDefiningOp<scf::ForOp>();
+  if (!outer)
+    return {};
+  unsigned i = cast<OpResult>(result).getResultNumber();
+  Value yielded = outer.getBody()->getTerminator()->getOperand(i);
+  auto inner = yielded.getDefiningOp<scf::ForOp>();
+  if (!inner)
+    return {};
+  unsigned j = cast<OpResult>(yielded).getResultNumber();
+  return inner.getBody()->getTerminator()->getOperand(j).getDefiningOp<TileDotOp>();
+}
+
+FailureOr<TiledBackward> analyze(scf::ForallOp tiles) {
+  TiledBackward f;
+  TileLogitsOp logits;
+  TileDScoresOp dscores;
+  TileBiasGradOp biasGrad;
+  Operation *keyPositions = nullptr;
+  SmallVector<TileScatterOp> scatters;
+  tiles->walk([&](Operation *op) {
+    if (auto l = dyn_cast<TileLogitsOp>(op))
+      logits = l;
+    if (auto d = dyn_cast<TileDScoresOp>(op))
+      dscores = d;
+    if (auto g = dyn_cast<TileBiasGradOp>(op))
+      biasGrad = g;
+    if (auto s = dyn_cast<TileScatterOp>(op))
+      scatters.push_back(s);
+    if (op->hasAttr("dma.key_positions"))
+      keyPositions = op;
+  });
+  auto fail = [&](const Twine &what) {
+    return tiles.emitError("convert-dma-tiles-to-gpu: " + what);
+  };
+  if (!logits || !dscores || !keyPositions)
+    return fail("not a tiled attention backward (run dma-tile-attention "
+                "first)");
+  auto scores = logits.getRaw().getDefiningOp<TileDotOp>();
+  auto probs = dscores.getProbs().getDefiningOp<TileProbsOp>();
+  auto dprobs = dscores.getDprobs().getDefiningOp<TileDotOp>();
+  if (!scores || !probs || !dprobs)
+    return fail("cannot find the S, P and dP tiles of the backward");
+  f.q = gatheredFrom(scores.getLhs());
+  f.k = gatheredFrom(scores.getRhs());
+  f.dO = gatheredFrom(dprobs.getLhs());
+  f.v = gatheredFrom(dprobs.getRhs());
+  f.lse = gatheredFrom(probs.getLse());
+  f.delta = gatheredFrom(dscores.getDelta());
+  for (TileScatterOp s : scatters) {
+    if (s.getAccumulate()) {
+      f.dq = s.getDest();
+      continue;
+    }
+    TileDotOp update = updateOf(s.getTile());
+    if (!update)
+      continue;
+    Value rhs = gatheredFrom(update.getRhs());
+    if (rhs == f.q)
+      f.dk = s.getDest();
+    else if (rhs == f.dO)
+      f.dv = s.getDest();
+  }
+  if (!f.q || !f.k || !f.v || !f.dO || !f.lse || !f.delta || !f.dq || !f.dk ||
+      !f.dv)
+    return fail("cannot find the operands of the tiled backward");
+  f.bias = logits.getBias();
+  f.mask = logits.getMask();
+  f.keep = logits.getKeep();
+  f.keepScore = logits.getKeepScore();
+  f.keepThreshold = logits.getKeepThreshold();
+  f.keepTiebreak = logits.getKeepTiebreak();
+  if (f.bias) {
+    if (!biasGrad)
+      return fail("a bias without its gradient");
+    f.dbias = biasGrad.getDbias();
+  }
+
+  ForwardKernelConfig &c = f.config;
+  c.blockM = dimOf(logits.getRaw(), 0);
+  c.blockN = dimOf(logits.getRaw(), 1);
+  c.headDim = dimOf(f.q, 3);
+  c.valueDim = dimOf(f.v, 3);
+  c.element = eltOf(f.q);
+  c.causal = logits.getCausal();
+  c.scale = logits.getScaleAttr().getValueAsDouble();
+  c.softcap = logits.getSoftcapAttr().getValueAsDouble();
+  c.mask = f.mask ? MaskKind::Dense
+           : f.keep ? MaskKind::SharedTopK
+           : f.keepScore ? MaskKind::PerQueryTopK
+                         : MaskKind::None;
+  if (auto positions = dyn_cast<TilePositionsOp>(keyPositions)) {
+    if (positions.getList() != f.keep)
+      return fail("gathered per-query candidates are not supported on the "
+                  "GPU yet; run dma-gather-keys with per-query=false");
+    c.gathered = true;
+  }
+  if (f.bias) {
+    c.biasElement = eltOf(f.bias);
+    c.biasPerKey = dimOf(f.bias, 2) == 1;
+  }
+  if (f.keep)
+    c.keepElement = eltOf(f.keep);
+  if (f.keepScore) {
+    c.rowsScoreElement = eltOf(f.keepScore);
+    c.tiebreakElement = eltOf(f.keepTiebreak);
+  }
+  c.warpCount = c.blockN / 16;
+  if (failed(verifyBackward(c, [&] { return tiles.emitError(); })))
+    return failure();
+  return f;
+}
+
+SmallVector<Value> launchOperands(LaunchArgs &a, const TiledBackward &f) {
+  const ForwardKernelConfig &c = f.config;
+  SmallVector<Value> ops;
+  for (Value m : {f.q, f.k, f.v, f.dO, f.lse, f.delta, f.dq, f.dk, f.dv})
+    ops.push_back(a.pointer(m));
+  if (f.bias) {
+    ops.push_back(a.pointer(f.bias));
+    ops.push_back(a.pointer(f.dbias));
+  }
+  if (f.mask)
+    ops.push_back(a.pointer(f.mask));
+  if (f.keep)
+    ops.push_back(a.pointer(f.keep));
+  if (f.keepScore)
+    for (Value m : {f.keepScore, f.keepThreshold, f.keepTiebreak})
+      ops.push_back(a.pointer(m));
+  ops.append({a.dimI32(f.q, 0), a.dimI32(f.q, 1), a.dimI32(f.k, 1),
+              a.dimI32(f.q, 2), a.dimI32(f.k, 2)});
+  ops.push_back(a.e.f32(c.scale));
+  if (c.softcap > 0.0)
+    ops.push_back(a.e.f32(c.softcap));
+  for (Value m : {f.q, f.k, f.v, f.dO, f.dq, f.dk, f.dv})
+    for (unsigned d : {0u, 1u, 2u})
+      ops.push_back(a.stride(m, d));
+  for (Value m : {f.lse, f.delta})
+    for (unsigned d : {0u, 1u})
+      ops.push_back(a.stride(m, d));
+  auto broadcast4 = [&](Value m) {
+    ops.push_back(a.dimI32(m, 1));
+    for (unsigned d : {0u, 1u, 2u, 3u})
+      ops.push_back(a.stride(m, d));
+  };
+  if (f.bias) {
+    broadcast4(f.bias);
+    broadcast4(f.dbias);
+  }
+  if (f.mask)
+    broadcast4(f.mask);
+  if (f.keep)
+    ops.append({a.dimI32(f.keep, 1), a.dimI32(f.keep, 2),
+                a.stride(f.keep, 0), a.stride(f.keep, 1)});
+  if (f.keepScore)
+    ops.append({a.dimI32(f.keepScore, 1), a.stride(f.keepScore, 0),
+                a.stride(f.keepScore, 1)});
+  assert(ops.size() == backwardKernelParams(c).size() &&
+         "launch operands and kernel parameters disagree");
+  return ops;
+}
+
+/// Whether `tiles` walks every key tile of a shared top-k mask: the
+/// alternative dma-gather-keys keeps next to the gathered walk.
+bool isUngatheredSharedWalk(scf::ForallOp tiles) {
+  bool keep = false, listed = false;
+  tiles->walk([&](Operation *op) {
+    if (auto l = dyn_cast<TileLogitsOp>(op))
+      keep = static_cast<bool>(l.getKeep());
+    if (op->hasAttr("dma.key_positions"))
+      listed = isa<TilePositionsOp>(op);
+  });
+  return keep && !listed;
+}
+
+} // namespace
+
+LogicalResult mlir::dma::convertKeyTiles(OpBuilder &b,
+                                         gpu::GPUModuleOp kernels,
+                                         scf::ForallOp tiles,
+                                         unsigned &index) {
+  if (isUngatheredSharedWalk(tiles)) {
+    // dma-gather-keys chose between walking the list and walking every
+    // tile at run time; the GPU always walks the list.
+    auto choice = dyn_cast<scf::IfOp>(tiles->getParentOp());
+    if (!choice || tiles->getParentRegion() != &choice.getElseRegion())
+      return tiles.emitError("convert-dma-tiles-to-gpu: a shared top-k "
+                             "backward must be gathered (dma-gather-keys)");
+    b.setInsertionPoint(choice);
+    choice.getConditionMutable().assign(
+        arith::ConstantOp::create(b, tiles.getLoc(), b.getBoolAttr(true)));
+    tiles.erase();
+    return success();
+  }
+  FailureOr<TiledBackward> f = analyze(tiles);
+  if (failed(f))
+    return failure();
+  std::string name = "dma_attention_bwd_" + f->config.variantName() + "_" +
+                     std::to_string(index++);
+  gpu::GPUFuncOp kernel =
+      emitBackwardKernel(b, tiles.getLoc(), kernels, name, f->config);
+
+  b.setInsertionPoint(tiles);
+  LaunchArgs args(b, tiles.getLoc());
+  LoopEmitter &e = args.e;
+  // The loop nest runs over (batch, KV head, key tile); the grid is the
+  // same space, key tiles first.
+  SmallVector<Value> ub = getValueOrCreateConstantIndexOp(
+      b, tiles.getLoc(), tiles.getMixedUpperBound());
+  gpu::KernelDim3 grid{ub[2], ub[1], ub[0]};
+  gpu::KernelDim3 block{e.index(f->config.threads()), e.index(1), e.index(1)};
+  Value smem = e.intOf(b.getI32Type(), backwardSharedBytes(f->config));
+  gpu::LaunchFuncOp::create(b, tiles.getLoc(), kernel, grid, block, smem,
+                            launchOperands(args, *f));
+  tiles.erase();
+  return success();
+}
+
+LogicalResult mlir::dma::convertDeltaTiles(OpBuilder &b,
+                                           gpu::GPUModuleOp kernels,
+                                           scf::ForallOp tiles,
+                                           unsigned &index) {
+  TileRowDotOp rowdot;
+  TileScatterOp scatter;
+  tiles->walk([&](Operation *op) {
+    if (auto r = dyn_cast<TileRowDotOp>(op))
+      rowdot = r;
+    if (auto s = dyn_cast<TileScatterOp>(op))
+      scatter = s;
+  });
+  Value dO = rowdot ? gatheredFrom(rowdot.getLhs()) : Value();
+  Value o = rowdot ? gatheredFrom(rowdot.getRhs()) : Value();
+  if (!dO || !o || !scatter)
+    return tiles.emitError("convert-dma-tiles-to-gpu: not the Delta loop "
+                           "nest of a tiled backward");
+  Type element = eltOf(dO);
+  if (!(element.isBF16() || element.isF16()))
+    return tiles.emitError("the GPU kernels take bf16 or f16 q/k/v (use the "
+                           "CPU pipeline for f32)");
+  Value delta = scatter.getDest();
+  std::string name = std::string("dma_attention_bwd_delta_") +
+                     (element.isF16() ? "f16" : "bf16") + "_dv" +
+                     std::to_string(dimOf(dO, 3)) + "_" +
+                     std::to_string(index++);
+  gpu::GPUFuncOp kernel = emitDeltaKernel(b, tiles.getLoc(), kernels, name,
+                                          element, dimOf(dO, 3));
+  b.setInsertionPoint(tiles);
+  LaunchArgs a(b, tiles.getLoc());
+  LoopEmitter &e = a.e;
+  Value rows = e.divui(e.add(e.dim(dO, 1), e.index(kDeltaRowsPerCTA - 1)),
+                       e.index(kDeltaRowsPerCTA));
+  gpu::KernelDim3 grid{rows, e.dim(dO, 2), e.dim(dO, 0)};
+  gpu::KernelDim3 block{e.index(32 * kDeltaRowsPerCTA), e.index(1),
+                        e.index(1)};
+  SmallVector<Value> ops = {a.pointer(dO), a.pointer(o), a.pointer(delta),
+                            a.dimI32(dO, 0), a.dimI32(dO, 1), a.dimI32(dO, 2)};
+  for (Value m : {dO, o})
+    for (unsigned d : {0u, 1u, 2u})
+      ops.push_back(a.stride(m, d));
+  ops.push_back(a.stride(delta, 0));
+  ops.push_back(a.stride(delta, 1));
+  assert(ops.size() == deltaKernelParams().size() &&
+         "launch operands and kernel parameters disagree");
+  gpu::LaunchFuncOp::create(b, tiles.getLoc(), kernel, grid, block,
+                            e.intOf(b.getI32Type(), 0), ops);
+  tiles.erase();
+  return success();
+}
