@@ -20,18 +20,18 @@ func.func @f32_inputs(%q: memref<?x?x?x64xf32>, %k: memref<?x?x?x64xf32>,
 
 // -----
 
-func.func @backward(%do: memref<1x64x4x16xbf16>, %q: memref<1x64x4x16xbf16>,
-    %k: memref<1x64x2x16xbf16>, %v: memref<1x64x2x16xbf16>,
-    %o: memref<1x64x4x16xbf16>, %lse: memref<1x4x64xf32>,
-    %dq: memref<1x64x4x16xbf16>, %dk: memref<1x64x2x16xbf16>,
-    %dv: memref<1x64x2x16xbf16>) {
-  // expected-error @+1 {{convert-dma-tiles-to-gpu: the GPU backward is not generated yet; run dma.attention_grad through --dma-cpu-pipeline}}
-  dma.attention_grad grad(%do : memref<1x64x4x16xbf16>)
-      q(%q : memref<1x64x4x16xbf16>) k(%k : memref<1x64x2x16xbf16>)
-      v(%v : memref<1x64x2x16xbf16>) out(%o : memref<1x64x4x16xbf16>)
+func.func @backward_f32(%do: memref<1x64x4x16xf32>, %q: memref<1x64x4x16xf32>,
+    %k: memref<1x64x2x16xf32>, %v: memref<1x64x2x16xf32>,
+    %o: memref<1x64x4x16xf32>, %lse: memref<1x4x64xf32>,
+    %dq: memref<1x64x4x16xf32>, %dk: memref<1x64x2x16xf32>,
+    %dv: memref<1x64x2x16xf32>) {
+  // expected-error @+1 {{the GPU kernels take bf16 or f16 q/k/v (use the CPU pipeline for f32)}}
+  dma.attention_grad grad(%do : memref<1x64x4x16xf32>)
+      q(%q : memref<1x64x4x16xf32>) k(%k : memref<1x64x2x16xf32>)
+      v(%v : memref<1x64x2x16xf32>) out(%o : memref<1x64x4x16xf32>)
       lse(%lse : memref<1x4x64xf32>)
-      outs(%dq, %dk, %dv : memref<1x64x4x16xbf16>, memref<1x64x2x16xbf16>,
-           memref<1x64x2x16xbf16>)
+      outs(%dq, %dk, %dv : memref<1x64x4x16xf32>, memref<1x64x2x16xf32>,
+           memref<1x64x2x16xf32>)
   return
 }
 

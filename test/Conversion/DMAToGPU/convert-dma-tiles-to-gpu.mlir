@@ -106,3 +106,45 @@ func.func @per_query(%q: memref<?x?x?x64xbf16>, %k: memref<?x?x?x64xbf16>,
       outs(%o, %l : memref<?x?x?x64xbf16>, memref<?x?x?xf32>) causal
   return
 }
+
+// -----
+
+// The backward: a Delta kernel (rowsum(dO * O), a warp per row) and the
+// key-tile-outer kernel over (key chunks, KV heads, batch): dK and dV of a
+// chunk in registers, stored once at the keys' positions; dQ and the key
+// bias's gradient added with f32 atomics. The ungathered alternative of the
+// shared top-k walk is dropped (the GPU always walks the list).
+
+// CHECK-LABEL: func.func @backward_shared_topk
+//       CHECK:   gpu.launch_func @dma_kernels::@dma_attention_bwd_delta_bf16_dv64_0
+//  CHECK-SAME:     threads in (%c128{{[_0-9]*}}, %c1{{[_0-9]*}}, %c1{{[_0-9]*}})
+//       CHECK:   scf.if %true
+//       CHECK:     gpu.launch_func @dma_kernels::@dma_attention_bwd_bf16_d64_m64n32w2_keep_keybias_causal_1
+//   CHECK-NOT:     dma.tile
+//       CHECK:   gpu.func @dma_attention_bwd_delta_bf16_dv64_0
+//  CHECK-SAME:     dma.role = "delta"
+//       CHECK:     nvvm.shfl.sync bfly
+//       CHECK:   gpu.func @dma_attention_bwd_bf16_d64_m64n32w2_keep_keybias_causal_1
+//  CHECK-SAME:     "q:ptr", "k:ptr", "v:ptr", "do:ptr", "lse:ptr", "delta:ptr", "dq:ptr", "dk:ptr", "dv:ptr", "bias:ptr", "dbias:ptr", "keep:ptr"
+//  CHECK-SAME:     dma.role = "backward"
+//       CHECK:     scf.for
+//       CHECK:       nvvm.mma.sync
+//       CHECK:       nvvm.ldmatrix {{.*}}layout = #nvvm.mma_layout<col>
+//       CHECK:       llvm.atomicrmw fadd
+//       CHECK:       llvm.atomicrmw fadd
+//       CHECK:     llvm.store
+func.func @backward_shared_topk(%do: memref<?x?x?x64xbf16>, %q: memref<?x?x?x64xbf16>,
+    %k: memref<?x?x?x64xbf16>, %v: memref<?x?x?x64xbf16>,
+    %o: memref<?x?x?x64xbf16>, %lse: memref<?x?x?xf32>,
+    %bias: memref<?x?x1x?xbf16>, %keep: memref<?x?x?xi32>,
+    %dq: memref<?x?x?x64xbf16>, %dk: memref<?x?x?x64xbf16>,
+    %dv: memref<?x?x?x64xbf16>, %db: memref<?x?x1x?xbf16>) {
+  dma.attention_grad grad(%do : memref<?x?x?x64xbf16>)
+      q(%q : memref<?x?x?x64xbf16>) k(%k : memref<?x?x?x64xbf16>)
+      v(%v : memref<?x?x?x64xbf16>) out(%o : memref<?x?x?x64xbf16>)
+      lse(%lse : memref<?x?x?xf32>) bias(%bias : memref<?x?x1x?xbf16>)
+      keep(%keep : memref<?x?x?xi32>)
+      outs(%dq, %dk, %dv, %db : memref<?x?x?x64xbf16>, memref<?x?x?x64xbf16>,
+           memref<?x?x?x64xbf16>, memref<?x?x1x?xbf16>) causal
+  return
+}
