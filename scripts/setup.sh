@@ -8,7 +8,7 @@ PACKAGES=(
   llvm-22-dev libmlir-22-dev mlir-22-tools clang-22 lld-22   # the compiler stack
   cmake ninja-build make                                      # build
   libgtest-dev libbenchmark-dev                               # unit tests, CPU benchmark
-  python3 python3-numpy python3-pytest                        # python package + its tests
+  python3 python3-numpy python3-pytest python3-torch          # python package + its tests (autograd on CPU)
 )
 
 missing=()

@@ -11,7 +11,9 @@ ascending kept positions, -1 padded: the shared top-k) and `keep_rows`
 (score, threshold, tiebreak: the per-query top-k of `topk(..., "per_query")`).
 CUDA tensors run the generated GPU kernels (a kernel bundle from `bundle=`,
 $DMA_KERNEL_DIR, or compiled on demand); CPU tensors and numpy arrays run
-through the CPU pipeline. The semantics are the project's docs/semantics.md.
+through the CPU pipeline. Torch tensors that require grad get gradients for
+q, k, v and bias (torch.autograd; generated backward kernels on CUDA, the
+CPU pipeline's backward on CPU). The semantics are docs/semantics.md.
 """
 
 from . import _cpu
@@ -47,7 +49,14 @@ def attention(q, k, v, bias=None, mask=None, keep=None, keep_rows=None,
         raise ValueError("scale must be a number")
     if sum(x is not None for x in (mask, keep, keep_rows)) > 1:
         raise ValueError("give at most one of mask, keep and keep_rows")
-    if _is_torch(q) and q.is_cuda:
+    differentiable = _is_torch(q) and _torch_grad_enabled() and any(
+        _is_torch(t) and t.requires_grad for t in (q, k, v, bias))
+    if differentiable:
+        from . import _autograd
+        o, lse = _autograd.attention(q, k, v, bias, mask, keep, keep_rows,
+                                     causal, scale, softcap, bundle,
+                                     q_tile or 0, k_tile or 0)
+    elif _is_torch(q) and q.is_cuda:
         from . import _gpu
         o, lse = _gpu.attention(q, k, v, bias, mask, keep, keep_rows, causal,
                                 scale, softcap, bundle, q_tile or 0,
@@ -56,3 +65,8 @@ def attention(q, k, v, bias=None, mask=None, keep=None, keep_rows=None,
         o, lse = _cpu.attention(q, k, v, bias, mask, keep, keep_rows, causal,
                                 scale, softcap)
     return (o, lse) if return_lse else o
+
+
+def _torch_grad_enabled():
+    import torch
+    return torch.is_grad_enabled()

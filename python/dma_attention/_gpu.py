@@ -1,5 +1,6 @@
 """The GPU path: torch CUDA tensors -> the runtime -> generated kernels."""
 
+import ctypes
 import os
 
 import torch
@@ -40,6 +41,32 @@ def _chip(device):
     return f"sm_{major}{minor}" + ("a" if major == 9 else "")
 
 
+def _runtime_for(variant, device, bundle):
+    directory = _bundles.find(variant, _chip(device), bundle)
+    # Reopen a bundle whose manifest changed (a variant compiled into it).
+    key = (directory, _bundles.manifest_stamp(directory))
+    runtime = _runtimes.get(key)
+    if runtime is None:
+        runtime = _runtimes[key] = Runtime(directory)
+    return runtime
+
+
+def _inputs(q, k, v, bias, mask, keep, keep_rows, o, lse):
+    rows = keep_rows if keep_rows is not None else (None, None, None)
+    if len(rows) != 3:
+        raise ValueError("keep_rows is (score, threshold, tiebreak)")
+    return [("q", q), ("k", k), ("v", v), ("bias", bias), ("mask", mask),
+            ("keep", keep), ("keep_score", rows[0]),
+            ("keep_threshold", rows[1]), ("keep_tiebreak", rows[2]),
+            ("o", o), ("lse", lse)]
+
+
+def _pointers(named, device):
+    structs = [_tensor(t, n, device) for n, t in named]
+    return structs, [ctypes.byref(s) if s is not None else None
+                     for s in structs]
+
+
 def attention(q, k, v, bias, mask, keep, keep_rows, causal, scale, softcap,
               bundle, q_tile=0, k_tile=0):
     device = q.device
@@ -56,27 +83,47 @@ def attention(q, k, v, bias, mask, keep, keep_rows, causal, scale, softcap,
     else:
         o = torch.empty((B, Lq, H, Dv), dtype=q.dtype, device=device)
         lse = torch.empty((B, H, Lq), dtype=torch.float32, device=device)
-    rows = keep_rows if keep_rows is not None else (None, None, None)
-    if len(rows) != 3:
-        raise ValueError("keep_rows is (score, threshold, tiebreak)")
-    named = [("q", q), ("k", k), ("v", v), ("bias", bias), ("mask", mask),
-             ("keep", keep), ("keep_score", rows[0]),
-             ("keep_threshold", rows[1]), ("keep_tiebreak", rows[2]),
-             ("o", o), ("lse", lse)]
-    structs = [_tensor(t, n, device) for n, t in named]
-    args = [None if s is None else s for s in structs]
-    import ctypes
-    pointers = [ctypes.byref(s) if s is not None else None for s in args]
+    _, pointers = _pointers(_inputs(q, k, v, bias, mask, keep, keep_rows, o,
+                                    lse), device)
     options = Options(int(bool(causal)), float(scale or 0.0), float(softcap),
                       int(q_tile), int(k_tile))
-    variant = Runtime.variant(pointers, options)
-    directory = _bundles.find(variant, _chip(device), bundle)
-    # Reopen a bundle whose manifest changed (a variant compiled into it).
-    key = (directory, _bundles.manifest_stamp(directory))
-    runtime = _runtimes.get(key)
-    if runtime is None:
-        runtime = _runtimes[key] = Runtime(directory)
+    runtime = _runtime_for(Runtime.variant(pointers, options), device, bundle)
     with torch.cuda.device(device):
         stream = torch.cuda.current_stream(device).cuda_stream
         runtime.forward(pointers, options, stream)
     return o, lse
+
+
+def backward_variant(forward_variant):
+    """The backward's bundle variant for a forward variant name."""
+    return ("kind=bwd," + forward_variant.split(",q_tile=")[0] +
+            ",q_tile=64,k_tile=64")
+
+
+def attention_backward(grad_o, q, k, v, o, lse, bias, mask, keep, keep_rows,
+                       causal, scale, softcap, bundle):
+    """dQ, dK, dV, dBias (None without a bias) through the generated
+    backward kernels."""
+    device = q.device
+    grad_o = grad_o.contiguous()
+    delta = torch.empty(lse.shape, dtype=torch.float32, device=device)
+    dq = torch.zeros(q.shape, dtype=torch.float32, device=device)
+    dk = torch.zeros(k.shape, dtype=k.dtype, device=device)
+    dv = torch.zeros(v.shape, dtype=v.dtype, device=device)
+    dbias = (None if bias is None else
+             torch.zeros(bias.shape, dtype=torch.float32, device=device))
+    named = _inputs(q, k, v, bias, mask, keep, keep_rows, o, lse)
+    _, forward_pointers = _pointers(named, device)
+    options = Options(int(bool(causal)), float(scale or 0.0), float(softcap),
+                      0, 0)
+    variant = backward_variant(Runtime.variant(forward_pointers, options))
+    runtime = _runtime_for(variant, device, bundle)
+    named = ([("grad_o", grad_o)] + named[:9] + [("o", o), ("lse", lse),
+             ("delta", delta), ("grad_q_accum", dq), ("grad_k", dk),
+             ("grad_v", dv), ("grad_bias_accum", dbias)])
+    _, pointers = _pointers(named, device)
+    with torch.cuda.device(device):
+        stream = torch.cuda.current_stream(device).cuda_stream
+        runtime.backward(pointers, options, stream)
+    return (dq.to(q.dtype), dk, dv,
+            None if bias is None else dbias.to(bias.dtype))

@@ -75,6 +75,9 @@ def library():
     lib.dma_attention_variant.argtypes = [P] * 11 + [
         ctypes.POINTER(Options), ctypes.c_char_p, ctypes.c_size_t,
         ctypes.c_char_p, ctypes.c_size_t]
+    lib.dma_attention_backward.restype = ctypes.c_int
+    lib.dma_attention_backward.argtypes = [ctypes.c_void_p] + [P] * 17 + [
+        ctypes.POINTER(Options), ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t]
     lib.dma_attention_forward.restype = ctypes.c_int
     lib.dma_attention_forward.argtypes = [ctypes.c_void_p] + [P] * 11 + [
         ctypes.POINTER(Options), ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t]
@@ -114,6 +117,16 @@ class Runtime:
         if rc != 0:
             raise ValueError(err.value.decode())
         return name.value.decode()
+
+    def backward(self, tensors, options, stream):
+        err = ctypes.create_string_buffer(4096)
+        rc = library().dma_attention_backward(
+            self._handle, *tensors, ctypes.byref(options), stream, err, len(err))
+        if rc != 0:
+            message = err.value.decode()
+            if message.startswith("no variant"):
+                raise LookupError(message)
+            raise ValueError(message)
 
     def forward(self, tensors, options, stream):
         err = ctypes.create_string_buffer(4096)

@@ -12,6 +12,7 @@
 #include "driver.h"
 #include "json.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdarg>
 #include <cstdio>
@@ -116,7 +117,7 @@ std::string shapeOf(const dma_tensor &t) {
 struct Launch {
   std::string variant;
   std::map<std::string, Param> params;
-  int64_t B = 0, Lq = 0, H = 0;
+  int64_t B = 0, Lq = 0, H = 0, Lk = 0, Hkv = 0, keepW = -1;
 };
 
 /// Stride of dimension d, 0 when it broadcasts (size 1).
@@ -282,6 +283,10 @@ bool prepare(const dma_tensor *q, const dma_tensor *k, const dma_tensor *v,
   launch.B = B;
   launch.Lq = Lq;
   launch.H = H;
+  launch.Lk = Lk;
+  launch.Hkv = Hkv;
+  if (keep)
+    launch.keepW = keep->sizes[2];
   auto &p = launch.params;
   auto ptr = [&](const char *n, const dma_tensor *t) {
     Param x{Param::Ptr, {}};
@@ -533,6 +538,69 @@ bool checkDevicePointers(const Launch &launch, std::string &error) {
 
 } // namespace
 
+namespace {
+
+/// Launches bundle variant `name` over (gridX, gridY, gridZ) with the
+/// parameters its manifest entry lists, taken from `launch.params`.
+int launchVariant(dma_runtime *rt, const std::string &name,
+                  const Launch &launch, int64_t gridX, int64_t gridY,
+                  int64_t gridZ, void *stream, Error &err) {
+  std::string message;
+  Variant *variant = nullptr;
+  for (Variant &cand : rt->variants)
+    if (cand.name == name)
+      variant = &cand;
+  if (!variant)
+    return err("no variant '" + name + "' in bundle " + rt->dir +
+               "; add it with: dma-compile -o " + rt->dir + " --variant " +
+               name);
+  if (!ensureLoaded(*variant, message))
+    return err(message);
+  if (!checkDevicePointers(launch, message))
+    return err(message);
+  if (gridX == 0 || gridY == 0 || gridZ == 0)
+    return 0; // nothing to compute
+  std::vector<Param> values;
+  values.reserve(variant->params.size());
+  for (const auto &[pname, kind] : variant->params) {
+    auto it = launch.params.find(pname);
+    if (it == launch.params.end())
+      return err("bundle kernel " + variant->kernel + " wants parameter '" +
+                 pname + "' this runtime does not know (bundle too new?)");
+    values.push_back(it->second);
+  }
+  std::vector<void *> args;
+  for (Param &p : values)
+    args.push_back(p.kind == Param::Ptr   ? static_cast<void *>(&p.ptr)
+                   : p.kind == Param::I32 ? static_cast<void *>(&p.i32)
+                   : p.kind == Param::I64 ? static_cast<void *>(&p.i64)
+                                          : static_cast<void *>(&p.f32));
+  const dma::Driver *drv = dma::driver(message);
+  if (!drv)
+    return err(message);
+  CUresult r = drv->cuLaunchKernel(
+      variant->function, static_cast<unsigned>(gridX),
+      static_cast<unsigned>(gridY), static_cast<unsigned>(gridZ),
+      static_cast<unsigned>(variant->threads), 1, 1,
+      static_cast<unsigned>(variant->sharedBytes),
+      static_cast<CUstream>(stream), args.data(), nullptr);
+  if (r != CUDA_SUCCESS)
+    return err("launching " + variant->kernel + " failed: " + cudaMessage(r));
+  return 0;
+}
+
+int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+/// Block size of `name`'s grid x (its manifest's block_m), or 0.
+int64_t blockOf(dma_runtime *rt, const std::string &name) {
+  for (Variant &cand : rt->variants)
+    if (cand.name == name)
+      return cand.blockM;
+  return 0;
+}
+
+} // namespace
+
 extern "C" int dma_attention_forward(
     dma_runtime *rt, const dma_tensor *q, const dma_tensor *k,
     const dma_tensor *v, const dma_tensor *bias, const dma_tensor *mask,
@@ -550,46 +618,118 @@ extern "C" int dma_attention_forward(
                keepTiebreak, o, lse, options, launch, message))
     return err(message);
   std::lock_guard<std::mutex> lock(rt->mutex);
-  Variant *variant = nullptr;
-  for (Variant &cand : rt->variants)
-    if (cand.name == launch.variant)
-      variant = &cand;
-  if (!variant)
-    return err("no variant '" + launch.variant + "' in bundle " + rt->dir +
-               "; add it with: dma-compile -o " + rt->dir + " --variant " +
-               launch.variant);
-  if (!ensureLoaded(*variant, message))
+  int64_t block = std::max<int64_t>(blockOf(rt, launch.variant), 1);
+  return launchVariant(rt, launch.variant, launch, ceilDiv(launch.Lq, block),
+                       launch.H, launch.B, stream, err);
+}
+
+extern "C" int dma_attention_backward(
+    dma_runtime *rt, const dma_tensor *gradO, const dma_tensor *q,
+    const dma_tensor *k, const dma_tensor *v, const dma_tensor *o,
+    const dma_tensor *lse, const dma_tensor *bias, const dma_tensor *mask,
+    const dma_tensor *keep, const dma_tensor *keepScore,
+    const dma_tensor *keepThreshold, const dma_tensor *keepTiebreak,
+    const dma_tensor *delta, const dma_tensor *gradQAccum,
+    const dma_tensor *gradK, const dma_tensor *gradV,
+    const dma_tensor *gradBiasAccum, const dma_attention_options *options,
+    void *stream, char *error, size_t errorSize) {
+  Error err(error, errorSize);
+  if (!rt)
+    return err("no runtime (dma_runtime_open failed?)");
+  Launch launch;
+  std::string message;
+  if (!prepare(q, k, v, bias, mask, keep, keepScore, keepThreshold,
+               keepTiebreak, o, lse, options, launch, message))
     return err(message);
-  if (!checkDevicePointers(launch, message))
-    return err(message);
-  if (launch.Lq == 0 || launch.B == 0 || launch.H == 0)
-    return 0; // nothing to compute
-  std::vector<Param> values;
-  values.reserve(variant->params.size());
-  for (const auto &[name, kind] : variant->params) {
-    auto it = launch.params.find(name);
-    if (it == launch.params.end())
-      return err("bundle kernel " + variant->kernel + " wants parameter '" +
-                 name + "' this runtime does not know (bundle too new?)");
-    values.push_back(it->second);
+  if (!gradO || !delta || !gradQAccum || !gradK || !gradV)
+    return err("grad_o, delta, grad_q_accum, grad_k and grad_v are required");
+  if (!bias != !gradBiasAccum)
+    return err("grad_bias_accum is given exactly when bias is given");
+  auto same = [&](const dma_tensor *t, const dma_tensor *like, int32_t dtype,
+                  const char *name) {
+    bool ok = t->ndim == like->ndim && t->dtype == dtype;
+    for (int d = 0; ok && d < t->ndim; ++d)
+      ok = t->sizes[d] == like->sizes[d];
+    if (!ok)
+      err(std::string(name) + " must be " + dtypeName(dtype) + " shaped " +
+          shapeOf(*like) + ", got " + dtypeName(t->dtype) + " " + shapeOf(*t));
+    return ok;
+  };
+  if (!same(gradO, o, o->dtype, "grad_o") ||
+      !same(delta, lse, DMA_F32, "delta") ||
+      !same(gradQAccum, q, DMA_F32, "grad_q_accum") ||
+      !same(gradK, k, k->dtype, "grad_k") ||
+      !same(gradV, v, v->dtype, "grad_v") ||
+      (bias && !same(gradBiasAccum, bias, DMA_F32, "grad_bias_accum")))
+    return 1;
+  for (const dma_tensor *t : {gradO, gradK, gradV}) {
+    if (t->strides[3] != 1 || reinterpret_cast<uintptr_t>(t->data) % 16)
+      return err("grad_o, grad_k and grad_v must be contiguous in their last "
+                 "dimension and 16-byte aligned");
+    for (int d = 0; d < 3; ++d)
+      if (t->sizes[d] > 1 && t->strides[d] % 8 != 0)
+        return err("grad_o, grad_k and grad_v strides must be multiples of 8 "
+                   "elements (16 bytes)");
   }
-  std::vector<void *> args;
-  for (Param &p : values)
-    args.push_back(p.kind == Param::Ptr   ? static_cast<void *>(&p.ptr)
-                   : p.kind == Param::I32 ? static_cast<void *>(&p.i32)
-                   : p.kind == Param::I64 ? static_cast<void *>(&p.i64)
-                                          : static_cast<void *>(&p.f32));
-  unsigned gridX =
-      static_cast<unsigned>((launch.Lq + variant->blockM - 1) / variant->blockM);
-  const dma::Driver *drv = dma::driver(message);
-  if (!drv)
-    return err(message);
-  CUresult r = drv->cuLaunchKernel(
-      variant->function, gridX, static_cast<unsigned>(launch.H),
-      static_cast<unsigned>(launch.B), static_cast<unsigned>(variant->threads),
-      1, 1, static_cast<unsigned>(variant->sharedBytes),
-      static_cast<CUstream>(stream), args.data(), nullptr);
-  if (r != CUDA_SUCCESS)
-    return err("launching " + variant->kernel + " failed: " + cudaMessage(r));
-  return 0;
+  if (gradQAccum->strides[3] != 1)
+    return err("grad_q_accum must be contiguous in its last dimension");
+  // The backward walks each KV head's keys once for all its query heads:
+  // a shared top-k list per query head only works without grouping.
+  if (keep && keep->sizes[1] != launch.Hkv && keep->sizes[1] != 1 &&
+      launch.H != launch.Hkv)
+    return err("the GPU backward needs the shared top-k list per KV head "
+               "([B, Hkv, W] or [B, 1, W]) when query heads are grouped");
+
+  auto &p = launch.params;
+  auto ptr = [&](const char *n, const dma_tensor *t) {
+    Param x{Param::Ptr, {}};
+    x.ptr = reinterpret_cast<CUdeviceptr>(t->data);
+    p[n] = x;
+  };
+  auto i64 = [&](const std::string &n, int64_t val) {
+    Param x{Param::I64, {}};
+    x.i64 = val;
+    p[n] = x;
+  };
+  auto i32 = [&](const std::string &n, int64_t val) {
+    Param x{Param::I32, {}};
+    x.i32 = static_cast<int32_t>(val);
+    p[n] = x;
+  };
+  ptr("do", gradO);
+  ptr("delta", delta);
+  ptr("dq", gradQAccum);
+  ptr("dk", gradK);
+  ptr("dv", gradV);
+  const char *names[] = {"do", "dq", "dk", "dv"};
+  const dma_tensor *rows[] = {gradO, gradQAccum, gradK, gradV};
+  for (int i = 0; i < 4; ++i)
+    for (int d = 0; d < 3; ++d)
+      i64(std::string(names[i]) + "_stride_" + "blh"[d], strideOf(*rows[i], d));
+  i64("delta_stride_b", strideOf(*delta, 0));
+  i64("delta_stride_h", strideOf(*delta, 1));
+  if (bias) {
+    ptr("dbias", gradBiasAccum);
+    i32("dbias_heads", gradBiasAccum->sizes[1]);
+    const char *dims = "bhqk";
+    for (int d = 0; d < 4; ++d)
+      i64(std::string("dbias_stride_") + dims[d], strideOf(*gradBiasAccum, d));
+  }
+
+  // Variant names: the forward's, for the backward's tiles.
+  std::string base = launch.variant.substr(0, launch.variant.find(",q_tile="));
+  std::string name = "kind=bwd," + base + ",q_tile=64,k_tile=64";
+  std::string deltaName = std::string("kind=bwd_delta,dtype=") +
+                          dtypeName(q->dtype) + ",dv=" +
+                          std::to_string(v->sizes[3]);
+  std::lock_guard<std::mutex> lock(rt->mutex);
+  int64_t rowsPerCTA = std::max<int64_t>(blockOf(rt, deltaName), 1);
+  if (int rc = launchVariant(rt, deltaName, launch,
+                             ceilDiv(launch.Lq, rowsPerCTA), launch.H,
+                             launch.B, stream, err))
+    return rc;
+  int64_t keys = launch.keepW >= 0 ? launch.keepW : launch.Lk;
+  int64_t blockN = std::max<int64_t>(blockOf(rt, name), 1);
+  return launchVariant(rt, name, launch, ceilDiv(keys, blockN), launch.Hkv,
+                       launch.B, stream, err);
 }
