@@ -36,8 +36,21 @@ def timed(fn):
     return do_bench(fn, warmup=25, rep=100, return_mode="median")
 
 
-def tflops(L, ms):
-    return 4 * B * H * L * L * D / 2 / (ms * 1e-3) / 1e12
+def tflops(L, ms, factor=1.0):
+    """Dense causal TFLOP/s; factor 3.5 for forward + backward."""
+    return factor * 4 * B * H * L * L * D / 2 / (ms * 1e-3) / 1e12
+
+
+def fwd_bwd(fn, inputs):
+    """forward + backward of fn(*inputs) for a fixed random dO."""
+    leaves = [x.detach().requires_grad_() for x in inputs]
+    out = fn(*leaves)
+    do = torch.randn_like(out)
+
+    def run():
+        o = fn(*leaves)
+        return torch.autograd.grad(o, leaves, do)
+    return run
 
 
 def sdpa_dense(q, k, v):
@@ -68,9 +81,9 @@ def gather_floor(q, k, v, keep):
     return run
 
 
-def flex(q, k, v, bias, kept_bool, causal=True):
+def flex_callable(L, bias, kept_bool):
+    """FlexAttention with the block mask built once: run(q, k, v)."""
     from torch.nn.attention.flex_attention import create_block_mask, flex_attention
-    L = q.shape[1]
     g = H // HKV
 
     def mask_mod(b, h, qi, kv):
@@ -82,9 +95,17 @@ def flex(q, k, v, bias, kept_bool, causal=True):
 
     block_mask = create_block_mask(mask_mod, B, H, L, L, device="cuda")
     compiled = torch.compile(flex_attention)
-    qt, kt, vt = (x.transpose(1, 2) for x in (q, k, v))
-    return lambda: compiled(qt, kt, vt, score_mod=score_mod,
-                            block_mask=block_mask, enable_gqa=True)
+
+    def run(q, k, v):
+        qt, kt, vt = (x.transpose(1, 2) for x in (q, k, v))
+        return compiled(qt, kt, vt, score_mod=score_mod,
+                        block_mask=block_mask, enable_gqa=True)
+    return run
+
+
+def flex(q, k, v, bias, kept_bool):
+    run = flex_callable(q.shape[1], bias, kept_bool)
+    return lambda: run(q, k, v)
 
 
 def inputs(L, seed=0):
@@ -116,9 +137,10 @@ def main():
             record(case, name, timed(lambda: fn(qt or None, kt or None)), L)
     rows = []
 
-    def record(case, system, ms, L):
-        rows.append(dict(case=case, system=system, ms=ms, tflops=tflops(L, ms)))
-        print(f"{case:34s} {system:34s} {ms:9.3f} ms {tflops(L, ms):7.1f} TFLOP/s",
+    def record(case, system, ms, L, factor=1.0):
+        t = tflops(L, ms, factor)
+        rows.append(dict(case=case, system=system, ms=ms, tflops=t))
+        print(f"{case:34s} {system:34s} {ms:9.3f} ms {t:7.1f} TFLOP/s",
               flush=True)
 
     # Bring the GPU's clocks up before the first timed row.
@@ -179,6 +201,36 @@ def main():
                    lambda qt, kt: dma.attention(q, k, v, bias=bias, causal=True,
                                                 q_tile=qt, k_tile=kt))
         record(case, "SDPA FA2 dense causal", timed(sdpa_dense(q, k, v)), L)
+
+    # Forward + backward (gradients of q, k, v and the bias).
+    for L in ([4096] if args.quick else [4096, 16384]):
+        q, k, v, bias, keep = inputs(L, seed=3)
+        case = f"fwd+bwd shared top-k L={L} w={W}"
+        ours = fwd_bwd(lambda q, k, v, b: dma.attention(
+            q, k, v, bias=b, keep=keep, causal=True), (q, k, v, bias))
+        record(case, "dma (generated)", timed(ours), L, 3.5)
+        record(case, "SDPA FA2 dense causal",
+               timed(fwd_bwd(lambda q, k, v: sdpa_dense(q, k, v)(), (q, k, v))),
+               L, 3.5)
+        if L == 4096:
+            kept = torch.zeros(B, HKV, L, dtype=torch.bool, device="cuda")
+            kept.scatter_(2, keep.long(), True)
+            record(case, "FlexAttention (BlockMask+bias; no dbias)",
+                   timed(fwd_bwd(flex_callable(L, bias, kept), (q, k, v))),
+                   L, 3.5)
+        del q, k, v, bias, keep
+        torch.cuda.empty_cache()
+    if not args.quick:
+        L = 16384
+        q, k, v, bias, _ = inputs(L, seed=4)
+        case = f"fwd+bwd dense L={L}"
+        record(case, "dma (generated), no bias",
+               timed(fwd_bwd(lambda q, k, v: dma.attention(q, k, v, causal=True),
+                             (q, k, v))), L, 3.5)
+        record(case, "SDPA FA2 dense causal",
+               timed(fwd_bwd(lambda q, k, v: sdpa_dense(q, k, v)(), (q, k, v))),
+               L, 3.5)
+        del q, k, v, bias
 
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1))

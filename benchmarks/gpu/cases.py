@@ -45,13 +45,20 @@ class Case:
         return s + (f"_t{self.tiles[0]}x{self.tiles[1]}" if self.tiles[0] else "")
 
     def variant(self):
+        return self.base_variant() + (
+            f",q_tile={self.tiles[0] or default_tiles(self.mask)[0]},"
+            f"k_tile={self.tiles[1] or default_tiles(self.mask)[1]}")
+
+    def backward_variant(self):
+        """The backward's variant (the runtime's backward tiles: 64 x 64)."""
+        return "kind=bwd," + self.base_variant() + ",q_tile=64,k_tile=64"
+
+    def base_variant(self):
         # A "full" bias with one query row is per key by shape.
         bias = "key" if self.bias == "full" and self.Lq == 1 else self.bias
         return (f"dtype={self.dtype},d={self.D},dv={self.D},mask={self.mask},"
                 f"bias={bias},causal={int(self.causal)},"
-                f"softcap={int(self.softcap > 0)},"
-                f"q_tile={self.tiles[0] or default_tiles(self.mask)[0]},"
-                f"k_tile={self.tiles[1] or default_tiles(self.mask)[1]}")
+                f"softcap={int(self.softcap > 0)}")
 
 
 SHAPES = [  # B, Lq, Lk, H, Hkv, D
@@ -93,6 +100,14 @@ def check_cases(quick=False):
     return cases
 
 
+def backward_cases(quick=False):
+    """The forward matrix's cases at the default tiles, for gradients."""
+    cases = [c for c in check_cases() if c.tiles == (0, 0)]
+    if quick:
+        cases = [c for c in cases if c.Lq * c.Lk <= 130 * 520][::5]
+    return cases
+
+
 def bench_variants():
     out = []
     for tiles in [(0, 0)] + OTHER_TILES:
@@ -101,10 +116,15 @@ def bench_variants():
                             tiles=tiles).variant())
         out.append(Case(1, 1, 1, 32, 8, 128, "bf16", "none", "none", True,
                         tiles=tiles).variant())
+    for mask, bias in (("keep", "key"), ("none", "none"), ("none", "key")):
+        out.append(Case(1, 1, 1, 32, 8, 128, "bf16", mask, bias,
+                        True).backward_variant())
     return out
 
 
 if __name__ == "__main__":
     if "--variants" in sys.argv:
-        names = {c.variant() for c in check_cases()} | set(bench_variants())
+        names = ({c.variant() for c in check_cases()} |
+                 {c.backward_variant() for c in backward_cases()} |
+                 set(bench_variants()))
         print("\n".join(sorted(names)))

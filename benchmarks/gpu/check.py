@@ -31,9 +31,10 @@ import dma_attention as dma  # noqa: E402
 
 # Outputs start as NaN, so an element the kernel never writes fails.
 os.environ["DMA_POISON_OUTPUTS"] = "1"
-from cases import check_cases  # noqa: E402
+from cases import backward_cases, check_cases  # noqa: E402
 
 TOL = {"bf16": 1e-2, "f16": 5e-3}
+GRAD_TOL = {"bf16": 2e-2, "f16": 1e-2}
 DTYPE = {"bf16": torch.bfloat16, "f16": torch.float16}
 
 
@@ -130,6 +131,37 @@ def rel_err(out, ref):
     return (d.norm() / n).item() if n > 0 else d.norm().item()
 
 
+def check_backward(c, device):
+    """Gradients of q, k, v and bias through torch.autograd (the generated
+    backward kernels) against autograd of the float64 reference on the same
+    rounded inputs; dO random in the input dtype."""
+    inp = make_inputs(c, device)
+    scale = 1.0 / math.sqrt(c.D)
+    names = ["q", "k", "v"] + (["bias"] if inp["bias"] is not None else [])
+    ours = {n: inp[n].detach().clone().requires_grad_() for n in names}
+    o = dma.attention(ours["q"], ours["k"], ours["v"], bias=ours.get("bias"),
+                      mask=inp["mask"], keep=inp["keep"],
+                      keep_rows=inp["keep_rows"], causal=c.causal,
+                      softcap=c.softcap)
+    g = torch.Generator(device="cpu").manual_seed(c.seed + 7)
+    do = torch.randn(o.shape, generator=g).to(o.dtype).to(device)
+    o.backward(do)
+    torch.cuda.synchronize()
+    ref_in = dict(inp)
+    ref = {n: inp[n].detach().double().requires_grad_() for n in names}
+    ref_in.update(ref)
+    ro, _, _ = reference(c, ref_in, scale)
+    ro.backward(do.double())
+    errors = {}
+    for n in names:
+        got, want = ours[n].grad, ref[n].grad
+        if got is None or torch.isnan(got).any():
+            errors[n] = math.inf
+        else:
+            errors[n] = rel_err(got.double(), want)
+    return errors
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
@@ -163,6 +195,21 @@ def main():
         failed += not ok
         results.append(entry)
         print(("PASS " if ok else "FAIL ") + c.name + "  " +
+              "  ".join(f"{k}={v:.2e}" if isinstance(v, float) else f"{k}={v}"
+                        for k, v in entry.items() if k not in ("case", "ok")),
+              flush=True)
+    for c in backward_cases(args.quick):
+        entry = {"case": "grad_" + c.name}
+        try:
+            errors = check_backward(c, device)
+            ok = all(e < GRAD_TOL[c.dtype] for e in errors.values())
+            entry.update({f"d{n}_err": e for n, e in errors.items()}, ok=ok)
+        except Exception as e:  # report and go on
+            ok = False
+            entry.update(ok=False, error=f"{type(e).__name__}: {e}")
+        failed += not ok
+        results.append(entry)
+        print(("PASS " if ok else "FAIL ") + entry["case"] + "  " +
               "  ".join(f"{k}={v:.2e}" if isinstance(v, float) else f"{k}={v}"
                         for k, v in entry.items() if k not in ("case", "ok")),
               flush=True)

@@ -193,6 +193,31 @@ int main(int argc, char **argv) {
                        std::strstr(error, "cannot read") ||
                        std::strstr(error, "CUDA")),
            "unloadable kernel", std::string("got '") + error + "'");
+    // The backward: its arguments are checked, then its variants looked up.
+    dma_tensor dO = c.o, delta = c.lse, dqAccum = c.q, dk = c.k, dv = c.v;
+    dqAccum.dtype = DMA_F32;
+    error[0] = 0;
+    rc = dma_attention_backward(rt, &dO, &c.q, &c.k, &c.v, &c.o, &c.lse,
+                                nullptr, nullptr, nullptr, nullptr, nullptr,
+                                nullptr, &delta, &dqAccum, &dk, &dv, nullptr,
+                                &c.options, nullptr, error, sizeof error);
+    expect(rc != 0 && std::strstr(error, "kind=bwd_delta,dtype=bf16,dv=64"),
+           "backward variant not in bundle", std::string("got '") + error + "'");
+    dqAccum.dtype = DMA_BF16;
+    rc = dma_attention_backward(rt, &dO, &c.q, &c.k, &c.v, &c.o, &c.lse,
+                                nullptr, nullptr, nullptr, nullptr, nullptr,
+                                nullptr, &delta, &dqAccum, &dk, &dv, nullptr,
+                                &c.options, nullptr, error, sizeof error);
+    expect(rc != 0 && std::strstr(error, "grad_q_accum must be f32"),
+           "backward accumulator dtype", std::string("got '") + error + "'");
+    dqAccum.dtype = DMA_F32;
+    dma_tensor bias = tensor(DMA_BF16, {2, 2, 1, 120});
+    rc = dma_attention_backward(rt, &dO, &c.q, &c.k, &c.v, &c.o, &c.lse,
+                                &bias, nullptr, nullptr, nullptr, nullptr,
+                                nullptr, &delta, &dqAccum, &dk, &dv, nullptr,
+                                &c.options, nullptr, error, sizeof error);
+    expect(rc != 0 && std::strstr(error, "grad_bias_accum is given exactly"),
+           "backward bias gradient", std::string("got '") + error + "'");
     dma_runtime_close(rt);
   }
 

@@ -248,6 +248,15 @@ std::vector<Variant> shippedVariants() {
         v.causal = causal;
         out.push_back(v);
       }
+  // The backward of the common forms (training), at its own tiles.
+  std::vector<Variant> backward;
+  for (const Variant &f : out)
+    if (f.mask == "none" || f.mask == "keep") {
+      Variant b = f;
+      b.kind = "bwd";
+      backward.push_back(b);
+    }
+  out.insert(out.end(), backward.begin(), backward.end());
   return out;
 }
 
