@@ -118,9 +118,12 @@ def attention_backward(grad_o, q, k, v, o, lse, bias, mask, keep, keep_rows,
                       0, 0)
     variant = backward_variant(Runtime.variant(forward_pointers, options))
     runtime = _runtime_for(variant, device, bundle)
-    named = ([("grad_o", grad_o)] + named[:9] + [("o", o), ("lse", lse),
-             ("delta", delta), ("grad_q_accum", dq), ("grad_k", dk),
-             ("grad_v", dv), ("grad_bias_accum", dbias)])
+    # dma_attention_backward's order: grad_o, q, k, v, o, lse, the bias and
+    # mask operands, then the outputs.
+    named = ([("grad_o", grad_o)] + named[:3] + [("o", o), ("lse", lse)] +
+             named[3:9] + [("delta", delta), ("grad_q_accum", dq),
+                           ("grad_k", dk), ("grad_v", dv),
+                           ("grad_bias_accum", dbias)])
     _, pointers = _pointers(named, device)
     with torch.cuda.device(device):
         stream = torch.cuda.current_stream(device).cuda_stream
