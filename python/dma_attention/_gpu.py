@@ -108,8 +108,8 @@ def attention_backward(grad_o, q, k, v, o, lse, bias, mask, keep, keep_rows,
     grad_o = grad_o.contiguous()
     delta = torch.empty(lse.shape, dtype=torch.float32, device=device)
     dq = torch.zeros(q.shape, dtype=torch.float32, device=device)
-    dk = torch.zeros(k.shape, dtype=k.dtype, device=device)
-    dv = torch.zeros(v.shape, dtype=v.dtype, device=device)
+    dk = torch.zeros(k.shape, dtype=torch.float32, device=device)
+    dv = torch.zeros(v.shape, dtype=torch.float32, device=device)
     dbias = (None if bias is None else
              torch.zeros(bias.shape, dtype=torch.float32, device=device))
     named = _inputs(q, k, v, bias, mask, keep, keep_rows, o, lse)
@@ -122,11 +122,11 @@ def attention_backward(grad_o, q, k, v, o, lse, bias, mask, keep, keep_rows,
     # mask operands, then the outputs.
     named = ([("grad_o", grad_o)] + named[:3] + [("o", o), ("lse", lse)] +
              named[3:9] + [("delta", delta), ("grad_q_accum", dq),
-                           ("grad_k", dk), ("grad_v", dv),
+                           ("grad_k_accum", dk), ("grad_v_accum", dv),
                            ("grad_bias_accum", dbias)])
     _, pointers = _pointers(named, device)
     with torch.cuda.device(device):
         stream = torch.cuda.current_stream(device).cuda_stream
         runtime.backward(pointers, options, stream)
-    return (dq.to(q.dtype), dk, dv,
+    return (dq.to(q.dtype), dk.to(k.dtype), dv.to(v.dtype),
             None if bias is None else dbias.to(bias.dtype))

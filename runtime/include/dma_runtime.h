@@ -82,11 +82,9 @@ int dma_attention_forward(dma_runtime *runtime, const dma_tensor *q,
 
 /* The backward of dma_attention_forward with the forward's inputs, O and
  * LSE: dQ, dK, dV and dBias for dO = grad_o, on `stream`. The caller gives
- * zeroed buffers: grad_q_accum (float32 [B, Lq, H, D]) and grad_bias_accum
- * (float32, bias's shape; NULL without a bias) receive sums by atomics and
- * are converted by the caller; grad_k and grad_v (k's and v's dtype and
- * shape) are written at the keys that some query sees (zero elsewhere,
- * from the caller's zeroing); delta (float32 [B, H, Lq]) is scratch. The
+ * zeroed float32 accumulators shaped like q, k, v and the bias (NULL
+ * without a bias), which receive sums by atomics and which the caller
+ * converts to its dtypes; delta (float32 [B, H, Lq]) is scratch. The
  * bundle needs the variants `kind=bwd,<forward variant with q_tile=64,
  * k_tile=64>` and `kind=bwd_delta,dtype=<dtype>,dv=<Dv>`. */
 int dma_attention_backward(
@@ -96,7 +94,7 @@ int dma_attention_backward(
     const dma_tensor *keep, const dma_tensor *keep_score,
     const dma_tensor *keep_threshold, const dma_tensor *keep_tiebreak,
     const dma_tensor *delta, const dma_tensor *grad_q_accum,
-    const dma_tensor *grad_k, const dma_tensor *grad_v,
+    const dma_tensor *grad_k_accum, const dma_tensor *grad_v_accum,
     const dma_tensor *grad_bias_accum, const dma_attention_options *options,
     void *stream, char *error, size_t error_size);
 

@@ -630,7 +630,7 @@ extern "C" int dma_attention_backward(
     const dma_tensor *keep, const dma_tensor *keepScore,
     const dma_tensor *keepThreshold, const dma_tensor *keepTiebreak,
     const dma_tensor *delta, const dma_tensor *gradQAccum,
-    const dma_tensor *gradK, const dma_tensor *gradV,
+    const dma_tensor *gradKAccum, const dma_tensor *gradVAccum,
     const dma_tensor *gradBiasAccum, const dma_attention_options *options,
     void *stream, char *error, size_t errorSize) {
   Error err(error, errorSize);
@@ -641,8 +641,9 @@ extern "C" int dma_attention_backward(
   if (!prepare(q, k, v, bias, mask, keep, keepScore, keepThreshold,
                keepTiebreak, o, lse, options, launch, message))
     return err(message);
-  if (!gradO || !delta || !gradQAccum || !gradK || !gradV)
-    return err("grad_o, delta, grad_q_accum, grad_k and grad_v are required");
+  if (!gradO || !delta || !gradQAccum || !gradKAccum || !gradVAccum)
+    return err("grad_o, delta, grad_q_accum, grad_k_accum and grad_v_accum "
+               "are required");
   if (!bias != !gradBiasAccum)
     return err("grad_bias_accum is given exactly when bias is given");
   auto same = [&](const dma_tensor *t, const dma_tensor *like, int32_t dtype,
@@ -658,27 +659,20 @@ extern "C" int dma_attention_backward(
   if (!same(gradO, o, o->dtype, "grad_o") ||
       !same(delta, lse, DMA_F32, "delta") ||
       !same(gradQAccum, q, DMA_F32, "grad_q_accum") ||
-      !same(gradK, k, k->dtype, "grad_k") ||
-      !same(gradV, v, v->dtype, "grad_v") ||
+      !same(gradKAccum, k, DMA_F32, "grad_k_accum") ||
+      !same(gradVAccum, v, DMA_F32, "grad_v_accum") ||
       (bias && !same(gradBiasAccum, bias, DMA_F32, "grad_bias_accum")))
     return 1;
-  for (const dma_tensor *t : {gradO, gradK, gradV}) {
-    if (t->strides[3] != 1 || reinterpret_cast<uintptr_t>(t->data) % 16)
-      return err("grad_o, grad_k and grad_v must be contiguous in their last "
-                 "dimension and 16-byte aligned");
-    for (int d = 0; d < 3; ++d)
-      if (t->sizes[d] > 1 && t->strides[d] % 8 != 0)
-        return err("grad_o, grad_k and grad_v strides must be multiples of 8 "
-                   "elements (16 bytes)");
-  }
-  if (gradQAccum->strides[3] != 1)
-    return err("grad_q_accum must be contiguous in its last dimension");
-  // The backward walks each KV head's keys once for all its query heads:
-  // a shared top-k list per query head only works without grouping.
-  if (keep && keep->sizes[1] != launch.Hkv && keep->sizes[1] != 1 &&
-      launch.H != launch.Hkv)
-    return err("the GPU backward needs the shared top-k list per KV head "
-               "([B, Hkv, W] or [B, 1, W]) when query heads are grouped");
+  if (gradO->strides[3] != 1 || reinterpret_cast<uintptr_t>(gradO->data) % 16)
+    return err("grad_o must be contiguous in its last dimension and 16-byte "
+               "aligned");
+  for (int d = 0; d < 3; ++d)
+    if (gradO->sizes[d] > 1 && gradO->strides[d] % 8 != 0)
+      return err("grad_o strides must be multiples of 8 elements (16 bytes)");
+  for (const dma_tensor *t : {gradQAccum, gradKAccum, gradVAccum})
+    if (t->strides[3] != 1)
+      return err("the gradient accumulators must be contiguous in their last "
+                 "dimension");
 
   auto &p = launch.params;
   auto ptr = [&](const char *n, const dma_tensor *t) {
@@ -699,10 +693,10 @@ extern "C" int dma_attention_backward(
   ptr("do", gradO);
   ptr("delta", delta);
   ptr("dq", gradQAccum);
-  ptr("dk", gradK);
-  ptr("dv", gradV);
+  ptr("dk", gradKAccum);
+  ptr("dv", gradVAccum);
   const char *names[] = {"do", "dq", "dk", "dv"};
-  const dma_tensor *rows[] = {gradO, gradQAccum, gradK, gradV};
+  const dma_tensor *rows[] = {gradO, gradQAccum, gradKAccum, gradVAccum};
   for (int i = 0; i < 4; ++i)
     for (int d = 0; d < 3; ++d)
       i64(std::string(names[i]) + "_stride_" + "blh"[d], strideOf(*rows[i], d));
@@ -730,6 +724,6 @@ extern "C" int dma_attention_backward(
     return rc;
   int64_t keys = launch.keepW >= 0 ? launch.keepW : launch.Lk;
   int64_t blockN = std::max<int64_t>(blockOf(rt, name), 1);
-  return launchVariant(rt, name, launch, ceilDiv(keys, blockN), launch.Hkv,
+  return launchVariant(rt, name, launch, ceilDiv(keys, blockN), launch.H,
                        launch.B, stream, err);
 }

@@ -195,7 +195,7 @@ int main(int argc, char **argv) {
            "unloadable kernel", std::string("got '") + error + "'");
     // The backward: its arguments are checked, then its variants looked up.
     dma_tensor dO = c.o, delta = c.lse, dqAccum = c.q, dk = c.k, dv = c.v;
-    dqAccum.dtype = DMA_F32;
+    dqAccum.dtype = dk.dtype = dv.dtype = DMA_F32;
     error[0] = 0;
     rc = dma_attention_backward(rt, &dO, &c.q, &c.k, &c.v, &c.o, &c.lse,
                                 nullptr, nullptr, nullptr, nullptr, nullptr,

@@ -1,10 +1,11 @@
 //===- BackwardKernel.cpp - the generated attention backward --------------===//
 //
-// The main kernel, per CTA = (key tile kt, KV head g, batch b), warp w owning
-// keys [16 w, 16 w + 16) of the tile, each thread two of them (gid, gid + 8):
+// The main kernel, per CTA = (key tile kt, query head h, batch b), warp w
+// owning keys [16 w, 16 w + 16) of the tile, each thread two of them (gid,
+// gid + 8):
 //
 //   load the key positions, K and V of the tile (cp.async, swizzled)
-//   for each query head h of the group, each query tile that sees a key:
+//   for each query tile that sees a key of the tile:
 //     (Q, dO, LSE, Delta of the next tile are copied meanwhile)
 //     S^T  = K Q^T                      mma: A = K (ldmatrix), B = Q
 //     P^T  = exp(logit - LSE), 0 where the key is invisible
@@ -14,7 +15,8 @@
 //     dK  += dS^T Q
 //     dBias += dS^T, reduced over the bias's broadcast dimensions (atomics)
 //     dS^T -> shared memory; dQ += dS K for the tile's queries (atomics)
-//   dK *= scale; store dK, dV at the keys' positions
+//   dK *= scale; add dK, dV at the keys' positions (f32 accumulators: the
+//   query heads of a KV group add to the same rows)
 //
 // Everything is in the transposed (key-major) orientation so that dK and dV
 // accumulate in the registers of the warp that owns the keys.
@@ -184,9 +186,8 @@ private:
 
 std::pair<Value, Value> BackwardEmitter::stepOf(Value it, Value qtStart,
                                                 Value span) {
-  Value hh = k.divsi(it, span);
-  Value qt = k.add(qtStart, k.remsi(it, span));
-  return {k.add(k.mul(g, group), hh), k.mul(qt, k.c32(cfg.blockM))};
+  (void)span;
+  return {h, k.mul(k.add(qtStart, it), k.c32(cfg.blockM))};
 }
 
 void BackwardEmitter::loadQueryTile(Value it, Value stage, Value qtStart,
@@ -242,12 +243,10 @@ void BackwardEmitter::emit() {
   dsOff = deltaOff + 2 * bm * 4;
 
   kt = k.blockId(0);
-  g = k.blockId(1);
+  h = k.blockId(1);
   b = k.blockId(2);
   group = k.maxsi(k.divsi(H, k.maxsi(Hkv, k.c32(1))), k.c32(1));
-  // The group's first query head: where per-head lookups of the key walk
-  // (the shared top-k list) are made.
-  h = k.mul(g, group);
+  g = k.divsi(h, group);
   Value zero32 = k.c32(0);
 
   // Prologue: key positions, K and V of the tile.
@@ -281,7 +280,7 @@ void BackwardEmitter::emit() {
                       : zero32;
   Value span = k.select(k.cmpi(ip(IPred::sge), pos0, zero32),
                         k.maxsi(k.sub(nQT, qtStart), zero32), zero32);
-  Value total = k.mul(group, span);
+  Value total = span;
   Value safeSpan = k.maxsi(span, k.c32(1));
 
   k.ifThen(k.cmpi(ip(IPred::sgt), total, zero32), [&] {
@@ -315,8 +314,7 @@ void BackwardEmitter::emit() {
           loadQueryTile(next, k.sub(k.c32(1), stage), qtStart, safeSpan);
         });
         k.cpAsyncCommit();
-        Value q0;
-        std::tie(h, q0) = stepOf(it, qtStart, safeSpan);
+        Value q0 = stepOf(it, qtStart, safeSpan).second;
         Value qStage = k.mul(stage, k.c32(bm * d * 2));
         Value doStage = k.mul(stage, k.c32(bm * dv * 2));
 
@@ -524,23 +522,24 @@ void BackwardEmitter::emit() {
       });
   k.cpAsyncWaitAll();
 
-  // dK (times the scale) and dV of the thread's keys, at their positions.
+  // dK (times the scale) and dV of the thread's keys, added at their
+  // positions into the f32 accumulators: the query heads of a KV group
+  // (one CTA each) all contribute to one row.
   auto store = [&](const char *t, ValueRange acc, int64_t cols, bool scaled) {
     for (int r = 0; r < 2; ++r)
       k.ifThen(kvalid[r], [&] {
         Value rowBase = k.add(k.add(strided(t, "b", b), strided(t, "h", g)),
                               strided(t, "l", kpos[r]));
-        for (int64_t j = 0; j < cols / 8; ++j) {
-          Value lo = acc[j * 4 + 2 * r], hi = acc[j * 4 + 2 * r + 1];
-          if (scaled) {
-            lo = k.fmul(lo, arg("scale"));
-            hi = k.fmul(hi, arg("scale"));
+        for (int64_t j = 0; j < cols / 8; ++j)
+          for (int64_t e = 0; e < 2; ++e) {
+            Value x = acc[j * 4 + 2 * r + e];
+            if (scaled)
+              x = k.fmul(x, arg("scale"));
+            Value col = k.add(k.c32(8 * j + e), k.mul(tig, k.c32(2)));
+            k.atomicAddF32(k.gep(ptrArg(t), k.f32Type,
+                                 k.add(rowBase, k.sext64(col))),
+                           x);
           }
-          Value col = k.add(k.c32(8 * j), k.mul(tig, k.c32(2)));
-          k.storeTo(k.pack2(lo, hi, cfg.element),
-                    k.gep(ptrArg(t), cfg.element,
-                          k.add(rowBase, k.sext64(col))));
-        }
       });
   };
   store("dk", ValueRange(fin).take_front(nD * 4), d, /*scaled=*/true);

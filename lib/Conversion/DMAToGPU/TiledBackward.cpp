@@ -247,15 +247,26 @@ LogicalResult mlir::dma::convertKeyTiles(OpBuilder &b,
   b.setInsertionPoint(tiles);
   LaunchArgs args(b, tiles.getLoc());
   LoopEmitter &e = args.e;
-  // The loop nest runs over (batch, KV head, key tile); the grid is the
-  // same space, key tiles first.
+  // dK and dV are summed over the query heads of a KV group (one CTA
+  // each) in f32, then converted into the outputs.
+  Value dk = f->dk, dv = f->dv;
+  f->dk = e.allocLike(dk, b.getF32Type());
+  f->dv = e.allocLike(dv, b.getF32Type());
+  e.fill(f->dk, 0.0);
+  e.fill(f->dv, 0.0);
+  // The loop nest runs over (batch, KV head, key tile); the grid over
+  // (key tile, query head, batch).
   SmallVector<Value> ub = getValueOrCreateConstantIndexOp(
       b, tiles.getLoc(), tiles.getMixedUpperBound());
-  gpu::KernelDim3 grid{ub[2], ub[1], ub[0]};
+  gpu::KernelDim3 grid{ub[2], e.dim(f->q, 2), ub[0]};
   gpu::KernelDim3 block{e.index(f->config.threads()), e.index(1), e.index(1)};
   Value smem = e.intOf(b.getI32Type(), backwardSharedBytes(f->config));
   gpu::LaunchFuncOp::create(b, tiles.getLoc(), kernel, grid, block, smem,
                             launchOperands(args, *f));
+  e.copyConvert(f->dk, dk);
+  e.copyConvert(f->dv, dv);
+  e.dealloc(f->dk);
+  e.dealloc(f->dv);
   tiles.erase();
   return success();
 }

@@ -4,13 +4,13 @@
 // backward (dma-tile-attention's key-tile-outer form):
 //
 //  * the Delta kernel: Delta[b, h, i] = sum_d dO[b, i, h, d] * O[b, i, h, d];
-//  * the main kernel: one CTA per (key tile or kept-key chunk, KV head,
-//    batch) walks every query head of its KV group and every query tile
-//    that can see its keys, keeping dK and dV for its keys in registers
-//    (stored once at the end: deterministic, scattered to the original
-//    positions for a gathered walk), adding dQ into an f32 accumulator with
-//    atomics, and dBias (reduced over the bias's broadcast dimensions) into
-//    an f32 accumulator with atomics.
+//  * the main kernel: one CTA per (key tile or kept-key chunk, query head,
+//    batch) walks every query tile that can see its keys, keeping dK and dV
+//    for its keys in registers and adding them once at the end into f32
+//    accumulators at the keys' original positions (one addition per element
+//    and query head: exact without GQA, summed over the group's heads with
+//    it), adding dQ into an f32 accumulator with atomics, and dBias
+//    (reduced over the bias's broadcast dimensions) likewise.
 //
 // The kernel configuration is the forward's (ForwardKernelConfig): blockN
 // keys per CTA (16 per warp), blockM queries per step.
@@ -38,8 +38,9 @@ SmallVector<KernelParam> deltaKernelParams();
 /// (ceil(Lq / deltaRowsPerCTA), H, B) with 128 threads.
 constexpr int64_t kDeltaRowsPerCTA = 4;
 
-/// Emits the main kernel. Grid: (ceil(keys / blockN), Hkv, B) where keys is
-/// Lk, or W for a gathered walk; block `threads()` = 2 * blockN.
+/// Emits the main kernel. Grid: (ceil(keys / blockN), H, B) where keys is
+/// Lk, or W for a gathered walk; block `threads()` = 2 * blockN. dq, dk,
+/// dv and dbias are zeroed f32 accumulators.
 gpu::GPUFuncOp emitBackwardKernel(OpBuilder &b, Location loc,
                                   gpu::GPUModuleOp module, StringRef name,
                                   const ForwardKernelConfig &config);
