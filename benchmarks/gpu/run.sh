@@ -4,7 +4,7 @@
 # beforehand on the build machine (scripts/gpu-bundle.sh -> gpu-bundle/) and
 # carried along. Results land in $OUT (or ./gpu-results).
 #
-#   benchmarks/gpu/run.sh [check|sanitize|bench|all]
+#   benchmarks/gpu/run.sh [check|sanitize|train|bench|all]
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 what="${1:-all}"
@@ -34,6 +34,10 @@ if [ "$what" = all ] || [ "$what" = sanitize ]; then
     > "$out/memcheck.log" 2>&1
   [ $? = 0 ] || status=1
   tail -n 4 "$out/memcheck.log"
+fi
+if [ "$what" = all ] || [ "$what" = train ]; then
+  python3 examples/training/train_dma_llama.py --json "$out/train.json" 2>&1 | tee "$out/train.log" | tail -n 16
+  [ "${PIPESTATUS[0]}" = 0 ] || status=1
 fi
 if [ "$what" = all ] || [ "$what" = bench ]; then
   python3 benchmarks/gpu/bench.py --json "$out/bench.json" 2>&1 | tee "$out/bench.log" | tail -n 30
