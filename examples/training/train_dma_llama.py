@@ -43,6 +43,9 @@ def make_attention(window, use_generated):
     def attention(module, query, key, value, attention_mask, scaling=None,
                   dropout=0.0, **kwargs):
         B, H, L, D = query.shape
+        # Under autocast the rotary embedding leaves q and k in float32: the
+        # layer runs in bf16 (both implementations see the same inputs).
+        query, key, value = (x.to(torch.bfloat16) for x in (query, key, value))
         score = dma_scores(module, value)                     # f32
         keep = dma.topk(score.detach(), min(window, L), "shared")
         bias = score[:, :, None, :].to(query.dtype)           # [B, Hkv, 1, L]
