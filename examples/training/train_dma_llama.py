@@ -95,10 +95,26 @@ def build(args):
     return model
 
 
-def train(model, data, args, implementation):
+def use(model, implementation):
     model.config._attn_implementation = implementation
     for layer in model.model.layers:
         layer.self_attn.config._attn_implementation = implementation
+
+
+def gradients(model, batch, implementation):
+    """Parameter gradients of the loss on `batch`."""
+    use(model, implementation)
+    model.zero_grad(set_to_none=True)
+    with torch.autocast("cuda", dtype=torch.bfloat16):
+        model(input_ids=batch, labels=batch).loss.backward()
+    grads = {n: p.grad.detach().float().clone()
+             for n, p in model.named_parameters() if p.grad is not None}
+    model.zero_grad(set_to_none=True)
+    return grads
+
+
+def train(model, data, args, implementation):
+    use(model, implementation)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr)
     losses, times = [], []
     for step in range(args.steps):
@@ -127,24 +143,42 @@ def main():
     ap.add_argument("--heads", type=int, default=8)
     ap.add_argument("--kv-heads", type=int, default=2)
     ap.add_argument("--vocab", type=int, default=4096)
-    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--lr", type=float, default=3e-4)
     ap.add_argument("--json")
     args = ap.parse_args()
     import transformers
     print(f"transformers {transformers.__version__}, torch {torch.__version__}, "
           f"{torch.cuda.get_device_name()}")
     model = build(args).cuda()
+    # Random tokens with structure to learn: each sequence repeats a random
+    # phrase of 64 tokens, so the loss falls as the model learns to copy
+    # from the kept keys.
     g = torch.Generator().manual_seed(1)
-    data = [torch.randint(0, args.vocab, (args.batch, args.seq), generator=g)
-            .cuda() for _ in range(8)]
+    data = []
+    for _ in range(8):
+        phrase = torch.randint(0, args.vocab, (args.batch, 64), generator=g)
+        data.append(phrase.repeat(1, args.seq // 64).cuda())
     reference = copy.deepcopy(model)
+
+    # The same weights and batch: gradients of both implementations.
+    ours_g = gradients(model, data[0], "dma_generated")
+    ref_g = gradients(reference, data[0], "dma_torch")
+    grad_err = {n: ((ours_g[n] - ref_g[n]).norm() /
+                    ref_g[n].norm().clamp_min(1e-30)).item() for n in ref_g}
+    worst = max(grad_err, key=grad_err.get)
+    print(f"step-0 gradients of {len(grad_err)} parameters: largest relative "
+          f"difference {grad_err[worst]:.2e} ({worst})")
+    for n in sorted(grad_err):
+        if "layers.0." in n:
+            print(f"  {n:45s} {grad_err[n]:.2e}")
     ours, ours_t = train(model, data, args, "dma_generated")
     ref, ref_t = train(reference, data, args, "dma_torch")
     diff = max(abs(a - b) for a, b in zip(ours, ref))
     # bf16 autocast on both sides, which round differently (fused kernels
-    # against separate ops): the curves should agree to about two bf16
-    # ulps of the loss (2^-7 relative each).
-    tol = 2 * 2.0 ** -7 * max(ref)
+    # against separate ops), and training amplifies differences step by
+    # step: the curves must stay within 3% of the loss; the step-0
+    # gradients within the spec's bf16 gradient tolerance (2e-2).
+    tol = 0.03 * max(ref)
     for i in range(0, args.steps, 5):
         print(f"step {i:3d}  loss generated {ours[i]:.4f}  torch {ref[i]:.4f}")
     print(f"step {args.steps - 1:3d}  loss generated {ours[-1]:.4f}  torch "
@@ -153,12 +187,13 @@ def main():
     med = lambda t: sorted(t[1:])[len(t[1:]) // 2] * 1e3
     print(f"step time: generated kernels {med(ours_t):.1f} ms, plain PyTorch "
           f"DMA {med(ref_t):.1f} ms")
-    ok = diff <= tol and ours[-1] < ours[0]
+    ok = diff <= tol and ours[-1] < ours[0] and grad_err[worst] < 2e-2
     print(f"largest loss difference {diff:.4f} (tolerance {tol:.4f}); loss "
           f"{ours[0]:.3f} -> {ours[-1]:.3f} -> {'PASS' if ok else 'FAIL'}")
     if args.json:
         Path(args.json).write_text(json.dumps(dict(
-            generated=ours, torch=ref, generated_ms=[t * 1e3 for t in ours_t],
+            generated=ours, torch=ref, grad_rel_err=grad_err,
+            generated_ms=[t * 1e3 for t in ours_t],
             torch_ms=[t * 1e3 for t in ref_t], max_diff=diff, tol=tol,
             args=vars(args)), indent=1))
     return 0 if ok else 1
