@@ -117,8 +117,10 @@ def bench_variants():
         out.append(Case(1, 1, 1, 32, 8, 128, "bf16", "none", "none", True,
                         tiles=tiles).variant())
     for mask, bias in (("keep", "key"), ("none", "none"), ("none", "key")):
-        out.append(Case(1, 1, 1, 32, 8, 128, "bf16", mask, bias,
-                        True).backward_variant())
+        c = Case(1, 1, 1, 32, 8, 128, "bf16", mask, bias, True)
+        out.append(c.backward_variant())
+        # Other backward tiles, for DMA_BACKWARD_TILES=64x128 comparisons.
+        out.append(c.backward_variant().replace("k_tile=64", "k_tile=128"))
     return out
 
 

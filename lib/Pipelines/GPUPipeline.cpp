@@ -47,13 +47,16 @@ void dma::buildGPUPipeline(OpPassManager &pm,
   dma::ConvertDMATilesToGPUOptions mapping;
   mapping.warps = options.warps;
   mapping.stages = options.stages;
+  mapping.vectorAtomics = llvm::StringRef(options.chip).starts_with("sm_9") ||
+                          llvm::StringRef(options.chip).starts_with("sm_10");
   pm.addPass(dma::createConvertDMATilesToGPU(mapping));
   pm.addPass(createCanonicalizerPass());
 
   GpuNVVMAttachTargetOptions target;
   target.moduleMatcher = "dma_kernels";
   target.chip = options.chip;
-  target.features = "+ptx80";
+  // PTX ISA 8.1: vector red.global (the backward's atomics on sm_90).
+  target.features = "+ptx81";
   target.optLevel = 3;
   pm.addPass(createGpuNVVMAttachTarget(target));
 

@@ -94,10 +94,22 @@ def attention(q, k, v, bias, mask, keep, keep_rows, causal, scale, softcap,
     return o, lse
 
 
+def backward_tiles():
+    """The backward's (q_tile, k_tile): 64 x 64, or $DMA_BACKWARD_TILES
+    (e.g. "64x128", for tuning)."""
+    spec = os.environ.get("DMA_BACKWARD_TILES", "64x64")
+    try:
+        q, k = (int(x) for x in spec.split("x"))
+    except ValueError:
+        raise ValueError(f"DMA_BACKWARD_TILES must look like 64x64, got {spec!r}")
+    return q, k
+
+
 def backward_variant(forward_variant):
     """The backward's bundle variant for a forward variant name."""
+    q, k = backward_tiles()
     return ("kind=bwd," + forward_variant.split(",q_tile=")[0] +
-            ",q_tile=64,k_tile=64")
+            f",q_tile={q},k_tile={k}")
 
 
 def attention_backward(grad_o, q, k, v, o, lse, bias, mask, keep, keep_rows,
@@ -115,7 +127,7 @@ def attention_backward(grad_o, q, k, v, o, lse, bias, mask, keep, keep_rows,
     named = _inputs(q, k, v, bias, mask, keep, keep_rows, o, lse)
     _, forward_pointers = _pointers(named, device)
     options = Options(int(bool(causal)), float(scale or 0.0), float(softcap),
-                      0, 0)
+                      0, 0, *backward_tiles())
     variant = backward_variant(Runtime.variant(forward_pointers, options))
     runtime = _runtime_for(variant, device, bundle)
     # dma_attention_backward's order: grad_o, q, k, v, o, lse, the bias and

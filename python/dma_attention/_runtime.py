@@ -29,6 +29,8 @@ class Options(ctypes.Structure):
         ("softcap", ctypes.c_float),
         ("q_tile", ctypes.c_int32),
         ("k_tile", ctypes.c_int32),
+        ("backward_q_tile", ctypes.c_int32),
+        ("backward_k_tile", ctypes.c_int32),
     ]
 
 

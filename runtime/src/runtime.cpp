@@ -712,7 +712,10 @@ extern "C" int dma_attention_backward(
 
   // Variant names: the forward's, for the backward's tiles.
   std::string base = launch.variant.substr(0, launch.variant.find(",q_tile="));
-  std::string name = "kind=bwd," + base + ",q_tile=64,k_tile=64";
+  int bq = options && options->backward_q_tile ? options->backward_q_tile : 64;
+  int bk = options && options->backward_k_tile ? options->backward_k_tile : 64;
+  std::string name = "kind=bwd," + base + ",q_tile=" + std::to_string(bq) +
+                     ",k_tile=" + std::to_string(bk);
   std::string deltaName = std::string("kind=bwd_delta,dtype=") +
                           dtypeName(q->dtype) + ",dv=" +
                           std::to_string(v->sizes[3]);

@@ -22,7 +22,7 @@
 
 // 3. NVVM.
 // RUN: dma-opt %dma_src_root/docs/examples/gpu-walkthrough.mlir --dma-gpu-pipeline="format=none" | FileCheck %s --check-prefix=NVVM
-// NVVM: gpu.module @dma_kernels [#nvvm.target<O = 3, chip = "sm_90a", features = "+ptx80">] {
+// NVVM: gpu.module @dma_kernels [#nvvm.target<O = 3, chip = "sm_90a", features = "+ptx81">] {
 // NVVM: llvm.func @dma_attention_fwd_bf16_d64_m128n32w4_keep_keybias_causal_0(%arg0: !llvm.ptr,
 
 // 4. PTX (the escaped assembly string; \09 is a tab, \0A a newline).

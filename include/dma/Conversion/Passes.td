@@ -113,7 +113,10 @@ def ConvertDMATilesToGPU : Pass<"convert-dma-tiles-to-gpu", "ModuleOp"> {
            "per-element mask or bias state, one otherwise">,
     Option<"stages", "stages", "int64_t", /*default=*/"2",
            "K/V tiles in shared memory (2 to 4): tile t + stages - 1 is "
-           "copied while tile t is computed">
+           "copied while tile t is computed">,
+    Option<"vectorAtomics", "vector-atomics", "bool", /*default=*/"false",
+           "The backward adds column pairs with one red.global.add.v2.f32 "
+           "(sm_90 and newer; --dma-gpu-pipeline sets it from the chip)">
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect", "::mlir::gpu::GPUDialect",

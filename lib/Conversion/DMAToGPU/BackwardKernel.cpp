@@ -180,6 +180,15 @@ private:
 
   /// (query head, first query row) of step `it` of the walk.
   std::pair<Value, Value> stepOf(Value it, Value qtStart, Value span);
+  /// ptr[0] += a, ptr[1] += b (f32 atomics; one vector atomic on sm_90).
+  void addPair(Value ptr, Value a, Value b) {
+    if (cfg.vectorAtomics) {
+      k.atomicAddF32x2(ptr, a, b);
+      return;
+    }
+    k.atomicAddF32(ptr, a);
+    k.atomicAddF32(k.gep(ptr, k.f32Type, k.c32(1)), b);
+  }
   /// Copies Q, dO, LSE and Delta of step `it` into buffer `stage`.
   void loadQueryTile(Value it, Value stage, Value qtStart, Value span);
 };
@@ -498,21 +507,22 @@ void BackwardEmitter::emit() {
                   k.mma(a, {bf[0], bf[1]}, acc[perWarp - 1], f16);
             }
           }
+          // Column pairs (2 tig, 2 tig + 1) of rows gid and gid + 8.
           for (int64_t j = 0; j < perWarp; ++j)
-            for (int v = 0; v < 4; ++v) {
-              Value qpos = k.add(q0, k.c32(16 * rt + 8 * (v / 2)));
-              qpos = k.add(qpos, gid);
-              Value col = k.add(k.mul(k.add(k.mul(warp, k.c32(perWarp)),
-                                            k.c32(j)),
-                                      k.c32(8)),
-                                k.add(k.mul(tig, k.c32(2)), k.c32(v % 2)));
+            for (int r = 0; r < 2; ++r) {
+              Value qpos = k.add(q0, k.add(k.c32(16 * rt + 8 * r), gid));
+              Value col = k.add(
+                  k.mul(k.add(k.mul(warp, k.c32(perWarp)), k.c32(j)),
+                        k.c32(8)),
+                  k.mul(tig, k.c32(2)));
               k.ifThen(k.cmpi(ip(IPred::slt), qpos, Lq), [&] {
                 Value off = k.add(
                     k.add(k.add(strided("dq", "b", b), strided("dq", "h", h)),
                           strided("dq", "l", qpos)),
                     k.sext64(col));
-                k.atomicAddF32(k.gep(ptrArg("dq"), k.f32Type, off),
-                               k.fmul(acc[j][v], arg("scale")));
+                addPair(k.gep(ptrArg("dq"), k.f32Type, off),
+                        k.fmul(acc[j][2 * r], arg("scale")),
+                        k.fmul(acc[j][2 * r + 1], arg("scale")));
               });
             }
         }
@@ -530,16 +540,16 @@ void BackwardEmitter::emit() {
       k.ifThen(kvalid[r], [&] {
         Value rowBase = k.add(k.add(strided(t, "b", b), strided(t, "h", g)),
                               strided(t, "l", kpos[r]));
-        for (int64_t j = 0; j < cols / 8; ++j)
-          for (int64_t e = 0; e < 2; ++e) {
-            Value x = acc[j * 4 + 2 * r + e];
-            if (scaled)
-              x = k.fmul(x, arg("scale"));
-            Value col = k.add(k.c32(8 * j + e), k.mul(tig, k.c32(2)));
-            k.atomicAddF32(k.gep(ptrArg(t), k.f32Type,
-                                 k.add(rowBase, k.sext64(col))),
-                           x);
+        for (int64_t j = 0; j < cols / 8; ++j) {
+          Value lo = acc[j * 4 + 2 * r], hi = acc[j * 4 + 2 * r + 1];
+          if (scaled) {
+            lo = k.fmul(lo, arg("scale"));
+            hi = k.fmul(hi, arg("scale"));
           }
+          Value col = k.add(k.c32(8 * j), k.mul(tig, k.c32(2)));
+          addPair(k.gep(ptrArg(t), k.f32Type, k.add(rowBase, k.sext64(col))),
+                  lo, hi);
+        }
       });
   };
   store("dk", ValueRange(fin).take_front(nD * 4), d, /*scaled=*/true);

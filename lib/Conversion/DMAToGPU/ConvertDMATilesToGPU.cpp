@@ -196,7 +196,8 @@ struct ConvertDMATilesToGPUPass
       if (failed(convertDeltaTiles(b, kernels, tiles, backwardIndex)))
         return signalPassFailure();
     for (scf::ForallOp tiles : keyTiles)
-      if (failed(convertKeyTiles(b, kernels, tiles, backwardIndex)))
+      if (failed(convertKeyTiles(b, kernels, tiles, backwardIndex,
+                                 vectorAtomics)))
         return signalPassFailure();
     unsigned index = 0;
     for (scf::ForallOp tiles : forwards) {

@@ -105,6 +105,17 @@ void KernelBuilder::atomicAddF32(Value globalPtr, Value v) {
   LLVM::AtomicRMWOp::create(builder(), location(), LLVM::AtomicBinOp::fadd,
                             globalPtr, v, LLVM::AtomicOrdering::monotonic);
 }
+void KernelBuilder::atomicAddF32x2(Value globalPtr, Value a, Value b) {
+  OpBuilder &ob = builder();
+  Value address = LLVM::PtrToIntOp::create(ob, location(), i64Type, globalPtr);
+  LLVM::InlineAsmOp::create(
+      ob, location(), TypeRange{}, ValueRange{address, a, b},
+      ob.getStringAttr("red.global.add.v2.f32 [$0], {$1, $2};"),
+      ob.getStringAttr("l,f,f"), ob.getUnitAttr(), UnitAttr(),
+      LLVM::TailCallKindAttr::get(ob.getContext(),
+                                  LLVM::tailcallkind::TailCallKind::None),
+      LLVM::AsmDialectAttr(), ArrayAttr());
+}
 void KernelBuilder::cpAsyncCommit() {
   NVVM::CpAsyncCommitGroupOp::create(builder(), location());
 }

@@ -59,6 +59,9 @@ public:
   void cpAsync4(Value dst, Value src, Value srcBytes);
   /// *ptr += v on a global f32 (red.global.add.f32; unordered).
   void atomicAddF32(Value globalPtr, Value v);
+  /// ptr[0] += a, ptr[1] += b in one instruction (red.global.add.v2.f32,
+  /// sm_90 and newer; ptr 8-byte aligned).
+  void atomicAddF32x2(Value globalPtr, Value a, Value b);
   void cpAsyncCommit();
   void cpAsyncWaitAll();
   /// Waits until at most `pending` committed groups are in flight.

@@ -71,7 +71,8 @@ LogicalResult convertDeltaTiles(OpBuilder &b, gpu::GPUModuleOp kernels,
 /// gathered (the else branch of dma-gather-keys' runtime choice) is dropped:
 /// the GPU always walks the list.
 LogicalResult convertKeyTiles(OpBuilder &b, gpu::GPUModuleOp kernels,
-                              scf::ForallOp tiles, unsigned &index);
+                              scf::ForallOp tiles, unsigned &index,
+                              bool vectorAtomics);
 
 } // namespace mlir::dma
 

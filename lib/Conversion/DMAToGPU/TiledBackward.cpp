@@ -222,7 +222,8 @@ bool isUngatheredSharedWalk(scf::ForallOp tiles) {
 LogicalResult mlir::dma::convertKeyTiles(OpBuilder &b,
                                          gpu::GPUModuleOp kernels,
                                          scf::ForallOp tiles,
-                                         unsigned &index) {
+                                         unsigned &index,
+                                         bool vectorAtomics) {
   if (isUngatheredSharedWalk(tiles)) {
     // dma-gather-keys chose between walking the list and walking every
     // tile at run time; the GPU always walks the list.
@@ -239,6 +240,7 @@ LogicalResult mlir::dma::convertKeyTiles(OpBuilder &b,
   FailureOr<TiledBackward> f = analyze(tiles);
   if (failed(f))
     return failure();
+  f->config.vectorAtomics = vectorAtomics;
   std::string name = "dma_attention_bwd_" + f->config.variantName() + "_" +
                      std::to_string(index++);
   gpu::GPUFuncOp kernel =

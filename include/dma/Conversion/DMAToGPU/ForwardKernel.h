@@ -40,6 +40,8 @@ struct ForwardKernelConfig {
   /// K/V buffers in shared memory: tile t + stages - 1 is being copied
   /// (cp.async) while tile t is computed.
   int64_t stages = 2;
+  /// The backward's atomics add column pairs in one instruction (sm_90).
+  bool vectorAtomics = false;
 
   int64_t defaultWarps() const;
   int64_t warps() const { return warpCount ? warpCount : defaultWarps(); }
