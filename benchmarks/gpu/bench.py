@@ -123,6 +123,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--json")
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--backward-only", action="store_true",
+                    help="only the forward + backward rows")
     ap.add_argument("--tiles", default="0x0,128x32,64x64,128x64,64x32",
                     help="kernel tiles to time (q_tile x k_tile, 0x0 = the "
                          "runtime's default); the first is the one the "
@@ -151,6 +153,8 @@ def main():
     del a
 
     lengths = [4096] if args.quick else [4096, 16384, 32768]
+    if args.backward_only:
+        lengths = []
     for L in lengths:
         q, k, v, bias, keep = inputs(L)
         case = f"shared top-k L={L} w={W}"
@@ -173,34 +177,35 @@ def main():
 
     # Per-query top-k at 4096: each query keeps its own top 1024.
     L = 4096
-    q, k, v, bias, _ = inputs(L, seed=1)
-    rowsrep = dma.topk(bias[:, :, 0].float(), W, "per_query")
-    case = f"per-query top-k L={L} w={W}"
-    ours_timed(case, L, "dma (generated)",
-               lambda qt, kt: dma.attention(q, k, v, bias=bias,
-                                            keep_rows=rowsrep, causal=True,
-                                            q_tile=qt, k_tile=kt))
-    # The same visible set as a dense [B, Hkv, L, L] mask for FlexAttention.
-    s, thr, tie = rowsrep
-    i = torch.arange(L, device="cuda")
-    visible = (s[:, :, None, :] > thr[:, :, :, None]) | (
-        (s[:, :, None, :] == thr[:, :, :, None]) &
-        (i[None, None, None, :] <= tie[:, :, :, None]))
-    visible &= i[None, None, None, :] <= i[None, None, :, None]
-    record(case, "FlexAttention (BlockMask+bias)", timed(flex(q, k, v, bias, visible)), L)
-    del visible
+    if not args.backward_only:
+        q, k, v, bias, _ = inputs(L, seed=1)
+        rowsrep = dma.topk(bias[:, :, 0].float(), W, "per_query")
+        case = f"per-query top-k L={L} w={W}"
+        ours_timed(case, L, "dma (generated)",
+                   lambda qt, kt: dma.attention(q, k, v, bias=bias,
+                                                keep_rows=rowsrep, causal=True,
+                                                q_tile=qt, k_tile=kt))
+        # The same visible set as a dense [B, Hkv, L, L] mask for FlexAttention.
+        s, thr, tie = rowsrep
+        i = torch.arange(L, device="cuda")
+        visible = (s[:, :, None, :] > thr[:, :, :, None]) | (
+            (s[:, :, None, :] == thr[:, :, :, None]) &
+            (i[None, None, None, :] <= tie[:, :, :, None]))
+        visible &= i[None, None, None, :] <= i[None, None, :, None]
+        record(case, "FlexAttention (BlockMask+bias)", timed(flex(q, k, v, bias, visible)), L)
+        del visible
 
-    if not args.quick:
-        L = 16384
-        q, k, v, bias, _ = inputs(L, seed=2)
-        case = f"dense L={L}"
-        ours_timed(case, L, "dma (generated), no bias",
-                   lambda qt, kt: dma.attention(q, k, v, causal=True,
-                                                q_tile=qt, k_tile=kt))
-        ours_timed(case, L, "dma (generated), key bias",
-                   lambda qt, kt: dma.attention(q, k, v, bias=bias, causal=True,
-                                                q_tile=qt, k_tile=kt))
-        record(case, "SDPA FA2 dense causal", timed(sdpa_dense(q, k, v)), L)
+        if not args.quick:
+            L = 16384
+            q, k, v, bias, _ = inputs(L, seed=2)
+            case = f"dense L={L}"
+            ours_timed(case, L, "dma (generated), no bias",
+                       lambda qt, kt: dma.attention(q, k, v, causal=True,
+                                                    q_tile=qt, k_tile=kt))
+            ours_timed(case, L, "dma (generated), key bias",
+                       lambda qt, kt: dma.attention(q, k, v, bias=bias, causal=True,
+                                                    q_tile=qt, k_tile=kt))
+            record(case, "SDPA FA2 dense causal", timed(sdpa_dense(q, k, v)), L)
 
     # Forward + backward (gradients of q, k, v and the bias).
     for L in ([4096] if args.quick else [4096, 16384]):
