@@ -162,6 +162,32 @@ def check_backward(c, device):
     return errors
 
 
+def check_compile(device):
+    """torch.compile traces attention (a torch.library custom op on
+    PyTorch >= 2.4) without graph breaks; forward and gradients equal eager."""
+    from dma_attention import _autograd
+    if not _autograd.custom_ops:
+        return {"skipped_reason": "torch < 2.4"}, True
+    c = backward_cases()[40]
+    inp = make_inputs(c, device)
+
+    def layer(q, k, v, bias):
+        return dma.attention(q, k, v, bias=bias, mask=inp["mask"],
+                             keep=inp["keep"], keep_rows=inp["keep_rows"],
+                             causal=c.causal, softcap=c.softcap)
+    results = []
+    for fn in (layer, torch.compile(layer, fullgraph=True)):
+        leaves = [inp[n].detach().clone().requires_grad_()
+                  if inp[n] is not None else None
+                  for n in ("q", "k", "v", "bias")]
+        o = fn(*leaves)
+        o.float().square().sum().backward()
+        results.append([o] + [x.grad for x in leaves if x is not None])
+    diffs = [(a.float() - b.float()).abs().max().item()
+             for a, b in zip(*results)]
+    return {"case": c.name, "max_abs_diff": max(diffs)}, max(diffs) == 0.0
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
@@ -213,6 +239,14 @@ def main():
               "  ".join(f"{k}={v:.2e}" if isinstance(v, float) else f"{k}={v}"
                         for k, v in entry.items() if k not in ("case", "ok")),
               flush=True)
+    try:
+        info, ok = check_compile(device)
+    except Exception as e:  # report and go on
+        info, ok = {"error": f"{type(e).__name__}: {e}"}, False
+    failed += not ok
+    results.append(dict(case="torch.compile", ok=ok, **info))
+    print(("PASS " if ok else "FAIL ") + "torch.compile(fullgraph=True) " +
+          json.dumps(info), flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))
     print(f"{len(results) - failed} passed, {failed} failed "
