@@ -187,7 +187,7 @@ def check_compile(device):
     # round differently.
     diffs = [((a.float() - b.float()).norm() / b.float().norm()).item()
              for a, b in zip(*results)]
-    return {"case": c.name, "max_rel_diff": max(diffs)}, max(diffs) < 1e-2
+    return {"on": c.name, "max_rel_diff": max(diffs)}, max(diffs) < 1e-2
 
 
 def main():
