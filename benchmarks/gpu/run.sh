@@ -36,7 +36,7 @@ if [ "$what" = all ] || [ "$what" = sanitize ]; then
   tail -n 4 "$out/memcheck.log"
 fi
 if [ "$what" = all ] || [ "$what" = train ]; then
-  python3 examples/training/train_dma_llama.py --json "$out/train.json" 2>&1 | tee "$out/train.log" | tail -n 16
+  python3 examples/training/train_dma_llama.py --json "$out/train.json" 2>&1 | tee "$out/train.log" | tail -n 32
   [ "${PIPESTATUS[0]}" = 0 ] || status=1
 fi
 if [ "$what" = all ] || [ "$what" = bench ]; then
