@@ -30,10 +30,15 @@ if [ "$what" = all ] || [ "$what" = check ]; then
   [ "${PIPESTATUS[0]}" = 0 ] || status=1
 fi
 if [ "$what" = all ] || [ "$what" = sanitize ]; then
-  compute-sanitizer --tool memcheck --print-limit 20 python3 benchmarks/gpu/check.py --quick \
+  compute-sanitizer --tool memcheck --print-limit 20 python3 benchmarks/gpu/check.py --quick --no-compile \
     > "$out/memcheck.log" 2>&1
   [ $? = 0 ] || status=1
   tail -n 4 "$out/memcheck.log"
+  # Shared-memory races (cp.async buffers, the backward's dS tile).
+  compute-sanitizer --tool racecheck --print-limit 20 python3 benchmarks/gpu/check.py --quick --no-compile \
+    > "$out/racecheck.log" 2>&1
+  [ $? = 0 ] || status=1
+  tail -n 4 "$out/racecheck.log"
 fi
 if [ "$what" = all ] || [ "$what" = train ]; then
   python3 examples/training/train_dma_llama.py --json "$out/train.json" 2>&1 | tee "$out/train.log" | tail -n 32
