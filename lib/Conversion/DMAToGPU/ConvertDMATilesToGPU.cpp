@@ -31,6 +31,45 @@ namespace mlir::dma {
 using namespace mlir;
 using namespace mlir::dma;
 
+FailureOr<MaskOperands> mlir::dma::readLogitsConfig(
+    scf::ForallOp tiles, Operation *logitsOp, Operation *keyPositions,
+    Value q, Value v, ForwardKernelConfig &c) {
+  auto logits = cast<TileLogitsOp>(logitsOp);
+  MaskOperands m{logits.getBias(),      logits.getMask(),
+                 logits.getKeep(),      logits.getKeepScore(),
+                 logits.getKeepThreshold(), logits.getKeepTiebreak()};
+  c.blockM = dimOf(logits.getRaw(), 0);
+  c.blockN = dimOf(logits.getRaw(), 1);
+  c.headDim = dimOf(q, 3);
+  c.valueDim = dimOf(v, 3);
+  c.element = eltOf(q);
+  c.causal = logits.getCausal();
+  c.scale = logits.getScaleAttr().getValueAsDouble();
+  c.softcap = logits.getSoftcapAttr().getValueAsDouble();
+  c.mask = m.mask ? MaskKind::Dense
+           : m.keep ? MaskKind::SharedTopK
+           : m.keepScore ? MaskKind::PerQueryTopK
+                         : MaskKind::None;
+  if (auto positions = dyn_cast<TilePositionsOp>(keyPositions)) {
+    if (positions.getList() != m.keep)
+      return tiles.emitError("convert-dma-tiles-to-gpu: gathered per-query "
+                             "candidates are not supported on the GPU yet; "
+                             "run dma-gather-keys with per-query=false");
+    c.gathered = true;
+  }
+  if (m.bias) {
+    c.biasElement = eltOf(m.bias);
+    c.biasPerKey = dimOf(m.bias, 2) == 1;
+  }
+  if (m.keep)
+    c.keepElement = eltOf(m.keep);
+  if (m.keepScore) {
+    c.rowsScoreElement = eltOf(m.keepScore);
+    c.tiebreakElement = eltOf(m.keepTiebreak);
+  }
+  return m;
+}
+
 namespace {
 
 constexpr llvm::StringLiteral kModuleName = "dma_kernels";
@@ -77,43 +116,17 @@ FailureOr<TiledForward> analyze(scf::ForallOp tiles, int64_t warps,
                            "and V gathers of the tiled attention");
   f.o = store.getOut();
   f.lse = store.getLse();
-  f.bias = logits.getBias();
-  f.mask = logits.getMask();
-  f.keep = logits.getKeep();
-  f.keepScore = logits.getKeepScore();
-  f.keepThreshold = logits.getKeepThreshold();
-  f.keepTiebreak = logits.getKeepTiebreak();
-
   ForwardKernelConfig &c = f.config;
-  c.blockM = dimOf(logits.getRaw(), 0);
-  c.blockN = dimOf(logits.getRaw(), 1);
-  c.headDim = dimOf(f.q, 3);
-  c.valueDim = dimOf(f.v, 3);
-  c.element = eltOf(f.q);
-  c.causal = logits.getCausal();
-  c.scale = logits.getScaleAttr().getValueAsDouble();
-  c.softcap = logits.getSoftcapAttr().getValueAsDouble();
-  c.mask = f.mask ? MaskKind::Dense
-           : f.keep ? MaskKind::SharedTopK
-           : f.keepScore ? MaskKind::PerQueryTopK
-                         : MaskKind::None;
-  if (auto positions = dyn_cast<TilePositionsOp>(keyPositions)) {
-    if (positions.getList() != f.keep)
-      return tiles.emitError("convert-dma-tiles-to-gpu: gathered per-query "
-                             "candidates are not supported on the GPU yet; "
-                             "run dma-gather-keys with per-query=false");
-    c.gathered = true;
-  }
-  if (f.bias) {
-    c.biasElement = eltOf(f.bias);
-    c.biasPerKey = dimOf(f.bias, 2) == 1;
-  }
-  if (f.keep)
-    c.keepElement = eltOf(f.keep);
-  if (f.keepScore) {
-    c.rowsScoreElement = eltOf(f.keepScore);
-    c.tiebreakElement = eltOf(f.keepTiebreak);
-  }
+  FailureOr<MaskOperands> masks =
+      readLogitsConfig(tiles, logits, keyPositions, f.q, f.v, c);
+  if (failed(masks))
+    return failure();
+  f.bias = masks->bias;
+  f.mask = masks->mask;
+  f.keep = masks->keep;
+  f.keepScore = masks->keepScore;
+  f.keepThreshold = masks->keepThreshold;
+  f.keepTiebreak = masks->keepTiebreak;
   c.warpCount = warps;
   c.stages = stages;
   if (failed(c.verify([&] { return tiles.emitError(); })))

@@ -9,6 +9,7 @@
 #ifndef DMA_LIB_CONVERSION_DMATOGPU_LAUNCH_H
 #define DMA_LIB_CONVERSION_DMATOGPU_LAUNCH_H
 
+#include "dma/Conversion/DMAToGPU/ForwardKernel.h"
 #include "dma/Utils/LoopEmitter.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -61,6 +62,19 @@ private:
   OpBuilder &b;
   Location loc;
 };
+
+/// The mask and bias operands of a tiled attention, read off its logits op.
+struct MaskOperands {
+  Value bias, mask, keep, keepScore, keepThreshold, keepTiebreak;
+};
+
+/// Fills `c` from the logits op shared by the tiled forward and backward
+/// (tile shapes, scale, cap, causality, mask form, bias and key walk) and
+/// returns the mask operands; fails on a per-query candidate walk.
+FailureOr<MaskOperands> readLogitsConfig(scf::ForallOp tiles,
+                                         Operation *logitsOp,
+                                         Operation *keyPositions, Value q,
+                                         Value v, ForwardKernelConfig &c);
 
 /// Replaces the tiled backward's Delta loop nest (dma.delta_tiles) by a
 /// launch of a generated Delta kernel.

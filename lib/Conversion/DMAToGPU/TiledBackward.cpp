@@ -108,46 +108,21 @@ FailureOr<TiledBackward> analyze(scf::ForallOp tiles) {
   if (!f.q || !f.k || !f.v || !f.dO || !f.lse || !f.delta || !f.dq || !f.dk ||
       !f.dv)
     return fail("cannot find the operands of the tiled backward");
-  f.bias = logits.getBias();
-  f.mask = logits.getMask();
-  f.keep = logits.getKeep();
-  f.keepScore = logits.getKeepScore();
-  f.keepThreshold = logits.getKeepThreshold();
-  f.keepTiebreak = logits.getKeepTiebreak();
+  ForwardKernelConfig &c = f.config;
+  FailureOr<MaskOperands> masks =
+      readLogitsConfig(tiles, logits, keyPositions, f.q, f.v, c);
+  if (failed(masks))
+    return failure();
+  f.bias = masks->bias;
+  f.mask = masks->mask;
+  f.keep = masks->keep;
+  f.keepScore = masks->keepScore;
+  f.keepThreshold = masks->keepThreshold;
+  f.keepTiebreak = masks->keepTiebreak;
   if (f.bias) {
     if (!biasGrad)
       return fail("a bias without its gradient");
     f.dbias = biasGrad.getDbias();
-  }
-
-  ForwardKernelConfig &c = f.config;
-  c.blockM = dimOf(logits.getRaw(), 0);
-  c.blockN = dimOf(logits.getRaw(), 1);
-  c.headDim = dimOf(f.q, 3);
-  c.valueDim = dimOf(f.v, 3);
-  c.element = eltOf(f.q);
-  c.causal = logits.getCausal();
-  c.scale = logits.getScaleAttr().getValueAsDouble();
-  c.softcap = logits.getSoftcapAttr().getValueAsDouble();
-  c.mask = f.mask ? MaskKind::Dense
-           : f.keep ? MaskKind::SharedTopK
-           : f.keepScore ? MaskKind::PerQueryTopK
-                         : MaskKind::None;
-  if (auto positions = dyn_cast<TilePositionsOp>(keyPositions)) {
-    if (positions.getList() != f.keep)
-      return fail("gathered per-query candidates are not supported on the "
-                  "GPU yet; run dma-gather-keys with per-query=false");
-    c.gathered = true;
-  }
-  if (f.bias) {
-    c.biasElement = eltOf(f.bias);
-    c.biasPerKey = dimOf(f.bias, 2) == 1;
-  }
-  if (f.keep)
-    c.keepElement = eltOf(f.keep);
-  if (f.keepScore) {
-    c.rowsScoreElement = eltOf(f.keepScore);
-    c.tiebreakElement = eltOf(f.keepTiebreak);
   }
   c.warpCount = c.blockN / 16;
   if (failed(verifyBackward(c, [&] { return tiles.emitError(); })))
