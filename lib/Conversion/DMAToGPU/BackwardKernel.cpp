@@ -178,8 +178,10 @@ private:
   int64_t kOff = 0, vOff = 0, posOff = 0, qOff = 0, doOff = 0, lseOff = 0,
           deltaOff = 0, dsOff = 0; // bytes
 
-  /// (query head, first query row) of step `it` of the walk.
-  std::pair<Value, Value> stepOf(Value it, Value qtStart, Value span);
+  /// The first query row of step `it` of the walk.
+  Value firstRow(Value it, Value qtStart) {
+    return k.mul(k.add(qtStart, it), k.c32(cfg.blockM));
+  }
   /// ptr[0] += a, ptr[1] += b (f32 atomics; one vector atomic on sm_90).
   void addPair(Value ptr, Value a, Value b) {
     if (cfg.vectorAtomics) {
@@ -190,19 +192,11 @@ private:
     k.atomicAddF32(k.gep(ptr, k.f32Type, k.c32(1)), b);
   }
   /// Copies Q, dO, LSE and Delta of step `it` into buffer `stage`.
-  void loadQueryTile(Value it, Value stage, Value qtStart, Value span);
+  void loadQueryTile(Value it, Value stage, Value qtStart);
 };
 
-std::pair<Value, Value> BackwardEmitter::stepOf(Value it, Value qtStart,
-                                                Value span) {
-  (void)span;
-  return {h, k.mul(k.add(qtStart, it), k.c32(cfg.blockM))};
-}
-
-void BackwardEmitter::loadQueryTile(Value it, Value stage, Value qtStart,
-                                    Value span) {
-  Value hq, q0;
-  std::tie(hq, q0) = stepOf(it, qtStart, span);
+void BackwardEmitter::loadQueryTile(Value it, Value stage, Value qtStart) {
+  Value hq = h, q0 = firstRow(it, qtStart);
   int64_t bm = cfg.blockM, d = cfg.headDim, dv = cfg.valueDim;
   auto rows = [&](const char *t) {
     return [&, t](Value row, Value &valid) {
@@ -290,10 +284,9 @@ void BackwardEmitter::emit() {
   Value span = k.select(k.cmpi(ip(IPred::sge), pos0, zero32),
                         k.maxsi(k.sub(nQT, qtStart), zero32), zero32);
   Value total = span;
-  Value safeSpan = k.maxsi(span, k.c32(1));
 
   k.ifThen(k.cmpi(ip(IPred::sgt), total, zero32), [&] {
-    loadQueryTile(zero32, zero32, qtStart, safeSpan);
+    loadQueryTile(zero32, zero32, qtStart);
   });
   k.cpAsyncCommit();
 
@@ -320,10 +313,10 @@ void BackwardEmitter::emit() {
         k.barrier();
         Value next = k.add(it, k.c32(1));
         k.ifThen(k.cmpi(ip(IPred::slt), next, total), [&] {
-          loadQueryTile(next, k.sub(k.c32(1), stage), qtStart, safeSpan);
+          loadQueryTile(next, k.sub(k.c32(1), stage), qtStart);
         });
         k.cpAsyncCommit();
-        Value q0 = stepOf(it, qtStart, safeSpan).second;
+        Value q0 = firstRow(it, qtStart);
         Value qStage = k.mul(stage, k.c32(bm * d * 2));
         Value doStage = k.mul(stage, k.c32(bm * dv * 2));
 
