@@ -290,6 +290,9 @@ void BackwardEmitter::emit() {
   });
   k.cpAsyncCommit();
 
+  // The tile's last key position (-1 when the tile is not full).
+  Value lastKey = k.loadAs(
+      k.i32Type, k.gep(smem, k.i32Type, k.c32(posOff / 4 + bn - 1)));
   // The thread's two keys (rows gid and gid + 8 of the warp's 16).
   Value warpKey = k.mul(warp, k.c32(16));
   Value kpos[2], kvalid[2];
@@ -354,6 +357,34 @@ void BackwardEmitter::emit() {
         std::vector<Frag> s = product(kOff, qOff, qStage, d);
         std::vector<Frag> dp = product(vOff, doOff, doStage, dv);
 
+        // Which elements are visible: all of them on a full step (every key
+        // and query exists, the keys lie below the first query's causal
+        // diagonal, no per-element mask), else decided per element.
+        Value full = k.boolean(false);
+        if (cfg.mask == MaskKind::None || cfg.mask == MaskKind::SharedTopK) {
+          full = k.andi(k.cmpi(ip(IPred::sge), lastKey, zero32),
+                        k.cmpi(ip(IPred::sle), k.add(q0, k.c32(bm)), Lq));
+          if (cfg.causal)
+            full = k.andi(full, k.cmpi(ip(IPred::sle), lastKey,
+                                       k.add(q0, keyOffset)));
+        }
+        SmallVector<Type> visTypes(nQ * 4, k.i1Type);
+        SmallVector<Value> vis = k.ifElse(
+            full, visTypes,
+            [&] { return SmallVector<Value>(nQ * 4, k.boolean(true)); },
+            [&] {
+              SmallVector<Value> out;
+              for (int64_t j = 0; j < nQ; ++j)
+                for (int64_t v = 0; v < 4; ++v) {
+                  Value qpos = k.add(q0, k.add(k.c32(8 * j + v % 2),
+                                               k.mul(tig, k.c32(2))));
+                  out.push_back(visible(qpos,
+                                        k.cmpi(ip(IPred::slt), qpos, Lq),
+                                        kpos[v / 2]));
+                }
+              return out;
+            });
+
         // P^T, dS^T (w.r.t. the logit, for dBias) and dS^T w.r.t. the
         // scaled score (for dQ and dK), per element.
         std::vector<Frag> p(nQ), dsLogit(nQ), dsScore(nQ);
@@ -366,12 +397,13 @@ void BackwardEmitter::emit() {
             Value qvalid = k.cmpi(ip(IPred::slt), qpos, Lq);
             Value lse = k.loadAs(k.f32Type,
                                  k.gep(smem, k.f32Type, k.add(lseBase, col)));
+            // p = 2^(x log2 e - lse log2 e): one FFMA and one EX2.
+            Value lseScaled = k.fneg(k.fmul(lse, k.f32(kLog2e)));
             Value delta = k.loadAs(
                 k.f32Type, k.gep(smem, k.f32Type, k.add(deltaBase, col)));
             Value qs = k.select(qvalid, qpos, zero32);
             for (int r = 0; r < 2; ++r) {
               int64_t v = 2 * r + e;
-              Value vis = visible(qpos, qvalid, kpos[r]);
               Value ks = k.maxsi(kpos[r], zero32);
               Value x = k.fmul(s[j][v], arg("scale"));
               Value deriv;
@@ -384,9 +416,9 @@ void BackwardEmitter::emit() {
               }
               if (Value bias = biasAt(qs, ks, keyBias[r]))
                 x = k.fadd(x, bias);
-              // exp(x - lse); invisible (incl. empty rows, lse = -inf) -> 0.
-              Value pv = k.exp2(k.fmul(k.fsub(x, lse), k.f32(kLog2e)));
-              p[j][v] = k.select(vis, pv, k.f32(0.0));
+              // Invisible elements (incl. empty rows, lse = -inf) -> 0.
+              Value pv = k.exp2(k.fma(x, k.f32(kLog2e), lseScaled));
+              p[j][v] = k.select(vis[4 * j + v], pv, k.f32(0.0));
               dsLogit[j][v] = k.fmul(p[j][v], k.fsub(dp[j][v], delta));
               dsScore[j][v] =
                   deriv ? k.fmul(dsLogit[j][v], deriv) : dsLogit[j][v];
