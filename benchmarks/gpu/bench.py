@@ -10,7 +10,12 @@ score_mod; L = 4096 only: its block mask takes minutes to build at 32k), and
 the "gather floor" (SDPA over the w kept keys, non-causal). Medians of
 triton.testing.do_bench; TFLOP/s counts the dense causal work 2*B*H*L*L*D.
 
-    python3 benchmarks/gpu/bench.py [--json FILE] [--quick]
+The mask rows time the generated value_bias and top-k kernels against the
+same functions in PyTorch ops (value_bias) and torch.topk + sort (shared
+top-k; PyTorch has no per-query form).
+
+    python3 benchmarks/gpu/bench.py [--json FILE] [--quick] [--mask-only]
+                                    [--backward-only]
 """
 
 import argparse
@@ -125,6 +130,8 @@ def main():
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--backward-only", action="store_true",
                     help="only the forward + backward rows")
+    ap.add_argument("--mask-only", action="store_true",
+                    help="only the mask-generation rows (value_bias, topk)")
     ap.add_argument("--tiles", default="0x0,128x32,64x64,128x64,64x32",
                     help="kernel tiles to time (q_tile x k_tile, 0x0 = the "
                          "runtime's default); the first is the one the "
@@ -151,6 +158,37 @@ def main():
         a @ a
     torch.cuda.synchronize()
     del a
+
+    # Mask generation: the generated value_bias and top-k kernels against
+    # the same functions in PyTorch ops.
+    mask_lengths = [4096] if args.quick else [4096, 16384]
+    if args.backward_only and not args.mask_only:
+        mask_lengths = []
+    for L in mask_lengths:
+        from dma_attention import _reference
+        _, _, v, _, _ = inputs(L, seed=5)
+        g = torch.Generator(device="cuda").manual_seed(5)
+        w = torch.randn(HKV, HKV * D, device="cuda", generator=g) / (HKV * D) ** 0.5
+        a = -torch.rand(HKV, device="cuda", generator=g)
+        b_dt = torch.randn(HKV, device="cuda", generator=g)
+        case = f"mask value_bias L={L}"
+        record(case, "dma (generated)",
+               timed(lambda: dma.value_bias(v, w, a, b_dt)), L)
+        record(case, "PyTorch ops (matmul, softplus)",
+               timed(lambda: _reference.value_bias(v, w, a, b_dt)), L)
+        score = dma.value_bias(v, w, a, b_dt)
+        case = f"mask topk shared L={L} w={W}"
+        record(case, "dma (generated)", timed(lambda: dma.topk(score, W)), L)
+        record(case, "torch.topk + sort",
+               timed(lambda: score.topk(W, dim=-1).indices.sort(-1).values), L)
+        if L == 4096:
+            case = f"mask topk per-query L={L} w={W}"
+            record(case, "dma (generated)",
+                   timed(lambda: dma.topk(score, W, "per_query")), L)
+        del v, score
+        torch.cuda.empty_cache()
+    if args.mask_only:
+        args.backward_only = True
 
     lengths = [4096] if args.quick else [4096, 16384, 32768]
     if args.backward_only:
@@ -208,7 +246,7 @@ def main():
             record(case, "SDPA FA2 dense causal", timed(sdpa_dense(q, k, v)), L)
 
     # Forward + backward (gradients of q, k, v and the bias).
-    for L in ([4096] if args.quick else [4096, 16384]):
+    for L in ([] if args.mask_only else [4096] if args.quick else [4096, 16384]):
         q, k, v, bias, keep = inputs(L, seed=3)
         case = f"fwd+bwd shared top-k L={L} w={W}"
         ours = fwd_bwd(lambda q, k, v, b: dma.attention(
@@ -225,7 +263,7 @@ def main():
                    L, 3.5)
         del q, k, v, bias, keep
         torch.cuda.empty_cache()
-    if not args.quick:
+    if not args.quick and not args.mask_only:
         L = 16384
         q, k, v, bias, _ = inputs(L, seed=4)
         case = f"fwd+bwd dense L={L}"
@@ -245,6 +283,8 @@ def main():
         by_case.setdefault(r["case"], []).append(r)
     for case, rs in by_case.items():
         ours = [r for r in rs if r["system"].startswith("dma")][0]
+        if len(rs) == 1:
+            continue
         for r in rs:
             if not r["system"].startswith("dma"):
                 print(f"  {case:30s} vs {r['system']:32s} x{r['ms'] / ours['ms']:.2f}")

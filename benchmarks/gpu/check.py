@@ -5,7 +5,8 @@ mask form, bias per key and full, causal on and off, soft cap, rows with no
 visible key) through dma_attention.attention with poisoned (NaN) outputs, and
 compares with the spec computed in float64 on the same rounded inputs:
 relative error of O and LSE under the spec's tolerance (bf16 1e-2, f16
-5e-3), no NaN, rows with no visible key exactly O = 0 and LSE = -inf.
+5e-3), no NaN, rows with no visible key exactly O = 0 and LSE = -inf. Then the gradients
+(backward_cases) and the mask-generation kernels (mask_checks.py).
 
     python3 benchmarks/gpu/check.py [--quick] [--json FILE]
 
@@ -32,6 +33,7 @@ import dma_attention as dma  # noqa: E402
 # Outputs start as NaN, so an element the kernel never writes fails.
 os.environ["DMA_POISON_OUTPUTS"] = "1"
 from cases import backward_cases, check_cases  # noqa: E402
+from mask_checks import mask_checks  # noqa: E402
 
 TOL = {"bf16": 1e-2, "f16": 5e-3}
 GRAD_TOL = {"bf16": 2e-2, "f16": 1e-2}
@@ -237,6 +239,23 @@ def main():
         except Exception as e:  # report and go on
             ok = False
             entry.update(ok=False, error=f"{type(e).__name__}: {e}")
+        failed += not ok
+        results.append(entry)
+        print(("PASS " if ok else "FAIL ") + entry["case"] + "  " +
+              "  ".join(f"{k}={v:.2e}" if isinstance(v, float) else f"{k}={v}"
+                        for k, v in entry.items() if k not in ("case", "ok")),
+              flush=True)
+    checks = mask_checks(device, args.quick)
+    while True:
+        try:
+            name, ok, details = next(checks)
+            entry = dict(case=name, ok=ok, **details)
+        except StopIteration:
+            break
+        except Exception as e:  # report; the generator cannot go on
+            ok, entry = False, {"case": "mask checks", "ok": False,
+                                "error": f"{type(e).__name__}: {e}"}
+            checks = iter(())
         failed += not ok
         results.append(entry)
         print(("PASS " if ok else "FAIL ") + entry["case"] + "  " +

@@ -30,13 +30,26 @@ import torch.nn as nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "python"))
 import dma_attention as dma  # noqa: E402
+from dma_attention import _reference  # noqa: E402
 
 
-def dma_scores(module, value):
+def dma_scores(module, value, use_generated):
     """value [B, Hkv, L, D] -> the per-key score [B, Hkv, L] (differentiable
-    in the value and the layer's W, b_dt, A)."""
+    in the value and the layer's W, b_dt, A): the generated kernel, or the
+    same formula in PyTorch ops."""
     v = value.transpose(1, 2)  # [B, L, Hkv, D]
-    return dma.value_bias(v, module.dma_w, module.dma_a, module.dma_b_dt)
+    value_bias = dma.value_bias if use_generated else _reference.value_bias
+    return value_bias(v, module.dma_w, module.dma_a, module.dma_b_dt)
+
+
+def shared_topk(score, window, use_generated):
+    """The kept positions [B, Hkv, window]: the generated top-k kernel, or
+    torch.topk (ties toward the lower index, as the spec asks: a stable
+    descending sort) and an ascending sort."""
+    if use_generated:
+        return dma.topk(score, window, "shared")
+    order = torch.sort(score, dim=-1, descending=True, stable=True).indices
+    return order[..., :window].sort(-1).values.to(torch.int32)
 
 
 def make_attention(window, use_generated):
@@ -46,8 +59,8 @@ def make_attention(window, use_generated):
         # Under autocast the rotary embedding leaves q and k in float32: the
         # layer runs in bf16 (both implementations see the same inputs).
         query, key, value = (x.to(torch.bfloat16) for x in (query, key, value))
-        score = dma_scores(module, value)                     # f32
-        keep = dma.topk(score.detach(), min(window, L), "shared")
+        score = dma_scores(module, value, use_generated)       # f32
+        keep = shared_topk(score.detach(), min(window, L), use_generated)
         bias = score[:, :, None, :].to(query.dtype)           # [B, Hkv, 1, L]
         if use_generated:
             o = dma.attention(query.transpose(1, 2), key.transpose(1, 2),

@@ -1,7 +1,9 @@
 //===- GPUPipeline.cpp - the dma-gpu-pipeline -----------------------------===//
 //
-// dma ops -> bufferized -> tiled (dma-tile-attention) -> kept keys gathered
-// (dma-gather-keys) -> generated kernels (convert-dma-tiles-to-gpu) ->
+// dma ops -> bufferized -> mask generation as kernels
+// (convert-dma-mask-to-gpu) -> attention tiled (dma-tile-attention) -> kept
+// keys gathered (dma-gather-keys) -> attention kernels
+// (convert-dma-tiles-to-gpu) ->
 // NVVM target attached -> kernel bodies lowered to the NVVM/LLVM dialects
 // -> serialised by gpu-module-to-binary (ptxas from the CUDA toolkit).
 //
@@ -36,6 +38,8 @@ void dma::buildGPUPipeline(OpPassManager &pm,
   bufferize.functionBoundaryTypeConversion =
       bufferization::LayoutMapOption::IdentityLayoutMap;
   pm.addPass(bufferization::createOneShotBufferizePass(bufferize));
+  // The mask generation (value bias, top-k) becomes its own kernels.
+  pm.addPass(dma::createConvertDMAMaskToGPU());
 
   dma::DMATileAttentionOptions tiling;
   tiling.qTile = options.qTile;

@@ -9,15 +9,17 @@ layout); bias broadcasts as [{B|1}, {H|Hkv|1}, {Lq|1}, Lk]; at most one of
 `mask` (bool, broadcast like the bias), `keep` (int32 [{B|1}, {Hkv|H|1}, W],
 ascending kept positions, -1 padded: the shared top-k) and `keep_rows`
 (score, threshold, tiebreak: the per-query top-k of `topk(..., "per_query")`).
-CUDA tensors run the generated GPU kernels (a kernel bundle from `bundle=`,
-$DMA_KERNEL_DIR, or compiled on demand); CPU tensors and numpy arrays run
+`value_bias` and `topk` build the bias and the masks from the values
+(generated kernels on CUDA, `_mask.py`). CUDA tensors run the generated
+GPU kernels (a kernel bundle from `bundle=`, $DMA_KERNEL_DIR, or compiled
+on demand); CPU tensors and numpy arrays run
 through the CPU pipeline. Torch tensors that require grad get gradients for
 q, k, v and bias (torch.autograd; generated backward kernels on CUDA, the
 CPU pipeline's backward on CPU). The semantics are docs/semantics.md.
 """
 
 from . import _cpu
-from ._reference import topk, value_bias
+from ._mask import topk, value_bias
 
 __all__ = ["attention", "value_bias", "topk"]
 

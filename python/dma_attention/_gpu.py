@@ -142,3 +142,65 @@ def attention_backward(grad_o, q, k, v, o, lse, bias, mask, keep, keep_rows,
         runtime.backward(pointers, options, stream)
     return (dq.to(q.dtype), dk.to(k.dtype), dv.to(v.dtype),
             None if bias is None else dbias.to(bias.dtype))
+
+
+_DTYPE_NAMES = {torch.bfloat16: "bf16", torch.float16: "f16"}
+
+
+def _stream(device):
+    return torch.cuda.current_stream(device).cuda_stream
+
+
+def value_bias(value, weight, a, dt_bias, form, bundle=None):
+    """The per-key score [B, Hkv, Lk] (float32) through the generated
+    value-bias kernel; value is bf16 or f16 on a CUDA device."""
+    device = value.device
+    B, Lk, Hkv, D = value.shape
+    if value.stride(3) != 1 or (Hkv > 1 and value.stride(2) != D):
+        value = value.contiguous()  # the kernel reads a key's heads as one row
+    f32 = [None if t is None else t.detach().to(device, torch.float32).contiguous()
+           for t in (weight, dt_bias, a)]
+    score = torch.empty((B, Hkv, Lk), dtype=torch.float32, device=device)
+    variant = (f"kind=value_bias,dtype={_DTYPE_NAMES[value.dtype]},d={D},"
+               f"form={form},dt_bias={int(dt_bias is not None)}")
+    runtime = _runtime_for(variant, device, bundle)
+    _, (pv, pw, pdt, pa, ps) = _pointers(
+        [("value", value.detach()), ("weight", f32[0]), ("dt_bias", f32[1]),
+         ("a", f32[2]), ("score", score)], device)
+    with torch.cuda.device(device):
+        runtime.call("dma_value_bias", pv, pw, pdt, pa, ps,
+                     int(form == "exp"), _stream(device))
+    return score
+
+
+def topk(score, keep, selection, padding, bundle=None):
+    """dma.topk through the generated kernels (score on a CUDA device)."""
+    device = score.device
+    score = score.detach().to(torch.float32).contiguous()
+    B, H, L = score.shape
+    if padding is not None:
+        padding = padding.to(device, torch.bool).contiguous()
+    padded = int(padding is not None)
+    if selection == "shared":
+        out = torch.empty((B, H, keep), dtype=torch.int32, device=device)
+        runtime = _runtime_for(f"kind=topk,selection=shared,padding={padded}",
+                               device, bundle)
+        _, (ps, pp, po) = _pointers(
+            [("score", score), ("padding", padding), ("keep", out)], device)
+        with torch.cuda.device(device):
+            runtime.call("dma_topk_shared", ps, pp, po, _stream(device))
+        return out
+    masked = torch.empty_like(score)
+    threshold = torch.empty_like(score)
+    tiebreak = torch.empty((B, H, L), dtype=torch.int32, device=device)
+    # One dma-compile variant writes the three steps; look up the first.
+    runtime = _runtime_for(
+        f"kind=topk,selection=per_query,padding={padded},step=rank", device,
+        bundle)
+    _, (ps, pp, pm, pt, pk) = _pointers(
+        [("score", score), ("padding", padding), ("masked_score", masked),
+         ("threshold", threshold), ("tiebreak", tiebreak)], device)
+    with torch.cuda.device(device):
+        runtime.call("dma_topk_per_query", ps, pp, int(keep), pm, pt, pk,
+                     _stream(device))
+    return masked, threshold, tiebreak

@@ -83,6 +83,16 @@ def library():
     lib.dma_attention_forward.restype = ctypes.c_int
     lib.dma_attention_forward.argtypes = [ctypes.c_void_p] + [P] * 11 + [
         ctypes.POINTER(Options), ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t]
+    c = ctypes
+    lib.dma_value_bias.restype = c.c_int
+    lib.dma_value_bias.argtypes = [c.c_void_p] + [P] * 5 + [
+        c.c_int32, c.c_void_p, c.c_char_p, c.c_size_t]
+    lib.dma_topk_shared.restype = c.c_int
+    lib.dma_topk_shared.argtypes = [c.c_void_p, P, P, P, c.c_void_p,
+                                    c.c_char_p, c.c_size_t]
+    lib.dma_topk_per_query.restype = c.c_int
+    lib.dma_topk_per_query.argtypes = [c.c_void_p, P, P, c.c_int64, P, P, P,
+                                       c.c_void_p, c.c_char_p, c.c_size_t]
     _lib = lib
     return lib
 
@@ -120,22 +130,22 @@ class Runtime:
             raise ValueError(err.value.decode())
         return name.value.decode()
 
-    def backward(self, tensors, options, stream):
+    def call(self, function, *args):
+        """Calls runtime entry point `function` with this bundle, `args`,
+        and an error buffer; raises LookupError for a missing variant and
+        ValueError for any other error."""
         err = ctypes.create_string_buffer(4096)
-        rc = library().dma_attention_backward(
-            self._handle, *tensors, ctypes.byref(options), stream, err, len(err))
+        rc = getattr(library(), function)(self._handle, *args, err, len(err))
         if rc != 0:
             message = err.value.decode()
             if message.startswith("no variant"):
                 raise LookupError(message)
             raise ValueError(message)
 
+    def backward(self, tensors, options, stream):
+        self.call("dma_attention_backward", *tensors, ctypes.byref(options),
+                  stream)
+
     def forward(self, tensors, options, stream):
-        err = ctypes.create_string_buffer(4096)
-        rc = library().dma_attention_forward(
-            self._handle, *tensors, ctypes.byref(options), stream, err, len(err))
-        if rc != 0:
-            message = err.value.decode()
-            if message.startswith("no variant"):
-                raise LookupError(message)
-            raise ValueError(message)
+        self.call("dma_attention_forward", *tensors, ctypes.byref(options),
+                  stream)

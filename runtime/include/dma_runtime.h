@@ -102,6 +102,40 @@ int dma_attention_backward(
     const dma_tensor *grad_bias_accum, const dma_attention_options *options,
     void *stream, char *error, size_t error_size);
 
+/* Mask generation (docs/semantics.md, "Generating the mask"). */
+
+/* score[b, h, j] = a[h] * softplus(weight[h] . value[b, j] + dt_bias[h]),
+ * or its exp with exp_form: value [B, Lk, Hkv, D] (bf16/f16, the heads of
+ * a key adjacent), weight [Hkv, Hkv*D], dt_bias [Hkv] (NULL: none), a
+ * [Hkv] (float32), score [B, Hkv, Lk] (float32). Bundle variant
+ * `kind=value_bias,dtype=<dtype>,d=<D>,form=<log|exp>,dt_bias=<0|1>`. */
+int dma_value_bias(dma_runtime *runtime, const dma_tensor *value,
+                   const dma_tensor *weight, const dma_tensor *dt_bias,
+                   const dma_tensor *a, const dma_tensor *score,
+                   int32_t exp_form, void *stream, char *error,
+                   size_t error_size);
+
+/* Shared top-k: keep [B, Hkv, W] (int32) receives the W best keys of each
+ * (b, h) of score [B, Hkv, Lk] (float32) in ascending position, ties to the
+ * lower index, -1 padded; NaN scores and keys whose padding [B, Lk] (bool,
+ * NULL: none) is false are never kept. Variant
+ * `kind=topk,selection=shared,padding=<0|1>`. */
+int dma_topk_shared(dma_runtime *runtime, const dma_tensor *score,
+                    const dma_tensor *padding, const dma_tensor *keep,
+                    void *stream, char *error, size_t error_size);
+
+/* Per-query top-k of `keep` keys: masked_score, threshold (float32) and
+ * tiebreak (int32), each [B, Hkv, Lk], as dma.topk per_query defines them.
+ * Variants `kind=topk,selection=per_query,padding=<0|1>,step=<rank|rows|
+ * threshold>` (one dma-compile --variant without step= writes all three).
+ * O(Lk^2) work per (b, h), like the per-query attention. */
+int dma_topk_per_query(dma_runtime *runtime, const dma_tensor *score,
+                       const dma_tensor *padding, int64_t keep,
+                       const dma_tensor *masked_score,
+                       const dma_tensor *threshold,
+                       const dma_tensor *tiebreak, void *stream, char *error,
+                       size_t error_size);
+
 #ifdef __cplusplus
 }
 #endif

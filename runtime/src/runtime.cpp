@@ -730,3 +730,233 @@ extern "C" int dma_attention_backward(
   return launchVariant(rt, name, launch, ceilDiv(keys, blockN), launch.H,
                        launch.B, stream, err);
 }
+
+//===----------------------------------------------------------------------===//
+// Mask generation: dma_value_bias, dma_topk_shared, dma_topk_per_query
+//===----------------------------------------------------------------------===//
+
+namespace {
+
+/// Checks `t` is given, `dtype` (or one of two), `ndim`-dimensional, with
+/// a contiguous innermost dimension; the message names the argument.
+bool checkTensor(const dma_tensor *t, const char *name, int ndim,
+                 std::initializer_list<int32_t> dtypes, Error &err) {
+  if (!t) {
+    err(std::string(name) + " is required");
+    return false;
+  }
+  bool typeOk = false;
+  std::string allowed;
+  for (int32_t d : dtypes) {
+    typeOk |= t->dtype == d;
+    allowed += std::string(allowed.empty() ? "" : " or ") + dtypeName(d);
+  }
+  if (!typeOk) {
+    err(std::string(name) + " must be " + allowed + ", got " +
+        dtypeName(t->dtype));
+    return false;
+  }
+  if (t->ndim != ndim) {
+    err(std::string(name) + " must have " + std::to_string(ndim) +
+        " dimensions, got " + shapeOf(*t));
+    return false;
+  }
+  if (t->sizes[ndim - 1] > 1 && t->strides[ndim - 1] != 1) {
+    err(std::string(name) + " must be contiguous in its last dimension");
+    return false;
+  }
+  return true;
+}
+
+bool sameSizes(const dma_tensor *t, std::initializer_list<int64_t> sizes,
+               const char *name, Error &err) {
+  int d = 0;
+  std::string want = "[";
+  bool ok = true;
+  for (int64_t s : sizes) {
+    want += (d ? ", " : "") + std::to_string(s);
+    ok &= t->sizes[d++] == s;
+  }
+  if (!ok)
+    err(std::string(name) + " must be " + want + "], got " + shapeOf(*t));
+  return ok;
+}
+
+struct ParamSetter {
+  std::map<std::string, Param> &p;
+  void ptr(const std::string &n, const dma_tensor *t) {
+    Param x{Param::Ptr, {}};
+    x.ptr = reinterpret_cast<CUdeviceptr>(t->data);
+    p[n] = x;
+  }
+  void i32(const std::string &n, int64_t v) {
+    Param x{Param::I32, {}};
+    x.i32 = static_cast<int32_t>(v);
+    p[n] = x;
+  }
+  void i64(const std::string &n, int64_t v) {
+    Param x{Param::I64, {}};
+    x.i64 = v;
+    p[n] = x;
+  }
+  /// `name`_stride_b and _h of a [B, H, L] tensor.
+  void rows(const std::string &n, const dma_tensor *t) {
+    ptr(n, t);
+    i64(n + "_stride_b", strideOf(*t, 0));
+    i64(n + "_stride_h", strideOf(*t, 1));
+  }
+};
+
+/// Too large for the kernels' i32 sizes.
+bool sizesFit(std::initializer_list<int64_t> sizes, Error &err) {
+  for (int64_t s : sizes)
+    if (s <= 0 || s > (int64_t(1) << 30)) {
+      err("sizes must be in [1, 2^30], got " + std::to_string(s));
+      return false;
+    }
+  return true;
+}
+
+} // namespace
+
+extern "C" int dma_value_bias(dma_runtime *rt, const dma_tensor *value,
+                              const dma_tensor *weight,
+                              const dma_tensor *dtBias, const dma_tensor *a,
+                              const dma_tensor *score, int32_t expForm,
+                              void *stream, char *error, size_t errorSize) {
+  Error err(error, errorSize);
+  if (!checkTensor(value, "value", 4, {DMA_BF16, DMA_F16}, err) ||
+      !checkTensor(weight, "weight", 2, {DMA_F32}, err) ||
+      !checkTensor(a, "a", 1, {DMA_F32}, err) ||
+      !checkTensor(score, "score", 3, {DMA_F32}, err) ||
+      (dtBias && !checkTensor(dtBias, "dt_bias", 1, {DMA_F32}, err)))
+    return 1;
+  int64_t B = value->sizes[0], Lk = value->sizes[1], Hkv = value->sizes[2],
+          D = value->sizes[3];
+  if (!sizesFit({B, Lk, Hkv, D, Lk * Hkv}, err) ||
+      !sameSizes(weight, {Hkv, Hkv * D}, "weight", err) ||
+      !sameSizes(a, {Hkv}, "a", err) ||
+      (dtBias && !sameSizes(dtBias, {Hkv}, "dt_bias", err)) ||
+      !sameSizes(score, {B, Hkv, Lk}, "score", err))
+    return 1;
+  if (value->strides[2] != D && Hkv > 1)
+    return err("value's heads must be adjacent (stride of dim 2 = D): the "
+               "weight reads them as one row of Hkv * D");
+  if (!rt)
+    return err("no runtime (dma_runtime_open failed?)");
+  Launch launch;
+  ParamSetter p{launch.params};
+  p.ptr("value", value);
+  p.ptr("weight", weight);
+  if (dtBias)
+    p.ptr("dt_bias", dtBias);
+  p.ptr("a", a);
+  p.rows("score", score);
+  p.i32("B", B);
+  p.i32("Lk", Lk);
+  p.i32("Hkv", Hkv);
+  p.i64("value_stride_b", strideOf(*value, 0));
+  p.i64("value_stride_l", strideOf(*value, 1));
+  p.i64("value_stride_h", strideOf(*value, 2));
+  p.i64("weight_stride_h", strideOf(*weight, 0));
+  std::string name = std::string("kind=value_bias,dtype=") +
+                     dtypeName(value->dtype) + ",d=" + std::to_string(D) +
+                     ",form=" + (expForm ? "exp" : "log") +
+                     ",dt_bias=" + (dtBias ? "1" : "0");
+  std::lock_guard<std::mutex> lock(rt->mutex);
+  int64_t block = std::max<int64_t>(blockOf(rt, name), 1);
+  return launchVariant(rt, name, launch, ceilDiv(Lk * Hkv, block), B, 1,
+                       stream, err);
+}
+
+namespace {
+
+/// The checks and parameters both top-k forms share.
+bool prepareTopK(const dma_tensor *score, const dma_tensor *padding,
+                 Launch &launch, Error &err) {
+  if (!checkTensor(score, "score", 3, {DMA_F32}, err) ||
+      (padding && !checkTensor(padding, "padding", 2, {DMA_BOOL}, err)))
+    return false;
+  launch.B = score->sizes[0];
+  launch.Hkv = score->sizes[1];
+  launch.Lk = score->sizes[2];
+  if (!sizesFit({launch.B, launch.Hkv, launch.Lk}, err) ||
+      (padding && !sameSizes(padding, {launch.B, launch.Lk}, "padding", err)))
+    return false;
+  ParamSetter p{launch.params};
+  p.rows("score", score);
+  if (padding) {
+    p.ptr("padding", padding);
+    p.i64("padding_stride_b", strideOf(*padding, 0));
+  }
+  p.i32("B", launch.B);
+  p.i32("Hkv", launch.Hkv);
+  p.i32("Lk", launch.Lk);
+  return true;
+}
+
+} // namespace
+
+extern "C" int dma_topk_shared(dma_runtime *rt, const dma_tensor *score,
+                               const dma_tensor *padding,
+                               const dma_tensor *keep, void *stream,
+                               char *error, size_t errorSize) {
+  Error err(error, errorSize);
+  Launch launch;
+  if (!prepareTopK(score, padding, launch, err) ||
+      !checkTensor(keep, "keep", 3, {DMA_I32}, err))
+    return 1;
+  int64_t W = keep->sizes[2];
+  if (!sizesFit({W}, err) ||
+      !sameSizes(keep, {launch.B, launch.Hkv, W}, "keep", err))
+    return 1;
+  if (!rt)
+    return err("no runtime (dma_runtime_open failed?)");
+  ParamSetter p{launch.params};
+  p.rows("keep", keep);
+  p.i32("W", W);
+  std::string name = std::string("kind=topk,selection=shared,padding=") +
+                     (padding ? "1" : "0");
+  std::lock_guard<std::mutex> lock(rt->mutex);
+  return launchVariant(rt, name, launch, launch.Hkv, launch.B, 1, stream, err);
+}
+
+extern "C" int dma_topk_per_query(dma_runtime *rt, const dma_tensor *score,
+                                  const dma_tensor *padding, int64_t keep,
+                                  const dma_tensor *maskedScore,
+                                  const dma_tensor *threshold,
+                                  const dma_tensor *tiebreak, void *stream,
+                                  char *error, size_t errorSize) {
+  Error err(error, errorSize);
+  Launch launch;
+  if (!prepareTopK(score, padding, launch, err) ||
+      !checkTensor(maskedScore, "masked_score", 3, {DMA_F32}, err) ||
+      !checkTensor(threshold, "threshold", 3, {DMA_F32}, err) ||
+      !checkTensor(tiebreak, "tiebreak", 3, {DMA_I32}, err))
+    return 1;
+  if (keep < 1)
+    return err("keep must be >= 1, got " + std::to_string(keep));
+  for (auto [t, n] : {std::pair{maskedScore, "masked_score"},
+                      std::pair{threshold, "threshold"},
+                      std::pair{tiebreak, "tiebreak"}})
+    if (!sameSizes(t, {launch.B, launch.Hkv, launch.Lk}, n, err))
+      return 1;
+  if (!rt)
+    return err("no runtime (dma_runtime_open failed?)");
+  ParamSetter p{launch.params};
+  p.rows("masked_score", maskedScore);
+  p.rows("threshold", threshold);
+  p.rows("tiebreak", tiebreak);
+  p.i32("W", std::min<int64_t>(keep, int64_t(1) << 30));
+  std::string base = std::string("kind=topk,selection=per_query,padding=") +
+                     (padding ? "1" : "0") + ",step=";
+  std::lock_guard<std::mutex> lock(rt->mutex);
+  for (const char *step : {"rank", "rows", "threshold"}) {
+    std::string name = base + step;
+    int64_t block = std::max<int64_t>(blockOf(rt, name), 1);
+    if (int rc = launchVariant(rt, name, launch, ceilDiv(launch.Lk, block),
+                               launch.Hkv, launch.B, stream, err))
+      return rc;
+  }
+  return 0;
+}

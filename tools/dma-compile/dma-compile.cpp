@@ -50,10 +50,13 @@ static cl::opt<std::string> outputDir("o", cl::desc("Bundle directory"),
                                       cl::value_desc("dir"), cl::Required);
 static cl::list<std::string>
     variantSpecs("variant",
-                 cl::desc("A variant: comma-separated key=value of dtype "
-                          "(bf16|f16), d, dv, mask (none|keep|mask|keep_rows), "
-                          "bias (none|key|full), causal (0|1), softcap (0|1), "
-                          "q_tile, k_tile"));
+                 cl::desc("A variant: comma-separated key=value of kind "
+                          "(fwd|bwd|value_bias|topk), dtype (bf16|f16), d, "
+                          "dv, mask (none|keep|mask|keep_rows), bias "
+                          "(none|key|full), causal (0|1), softcap (0|1), "
+                          "q_tile, k_tile; form (log|exp), dt_bias (0|1) "
+                          "for value_bias; selection (shared|per_query), "
+                          "padding (0|1) for topk"));
 static cl::opt<bool> shipped("shipped",
                              cl::desc("Add the variants every bundle ships"));
 static cl::opt<std::string> chip("chip", cl::desc("GPU architecture"),
@@ -78,12 +81,21 @@ namespace {
 constexpr const char *kCompilerVersion = "dma 0.1.0 (MLIR/LLVM 22)";
 
 struct Variant {
-  std::string kind = "fwd"; // fwd | bwd
+  // fwd | bwd (attention), value_bias | topk (mask generation)
+  std::string kind = "fwd";
   std::string dtype = "bf16", mask = "none", bias = "none";
   // Tiles 0 take the runtime's defaults (dma_runtime.h).
   int64_t d = 128, dv = 0, qTile = 0, kTile = 0;
+  // value_bias: the score form and whether dt_bias is given; topk: shared
+  // or per_query, and whether a key padding mask is given.
+  std::string form = "log", selection = "shared";
+  bool dtBias = true, padding = false;
+
+  bool isMask() const { return kind == "value_bias" || kind == "topk"; }
 
   void applyDefaultTiles() {
+    if (isMask())
+      return;
     bool perQuery = mask == "keep_rows";
     if (kind == "bwd") {
       qTile = qTile ? qTile : 64;
@@ -98,6 +110,12 @@ struct Variant {
   bool causal = false, softcap = false;
 
   std::string str() const {
+    if (kind == "value_bias")
+      return "kind=value_bias,dtype=" + dtype + ",d=" + std::to_string(d) +
+             ",form=" + form + ",dt_bias=" + (dtBias ? "1" : "0");
+    if (kind == "topk")
+      return "kind=topk,selection=" + selection +
+             ",padding=" + (padding ? "1" : "0");
     return std::string(kind == "bwd" ? "kind=bwd," : "") + "dtype=" + dtype +
            ",d=" + std::to_string(d) +
            ",dv=" + std::to_string(dv ? dv : d) + ",mask=" + mask +
@@ -134,8 +152,16 @@ std::optional<Variant> parseVariant(llvm::StringRef spec, std::string &error) {
       return false;
     };
     bool ok = true;
+    // A per-query top-k variant writes its three steps' kernels, named
+    // <variant>,step=<rank|rows|threshold>: a step names its variant.
+    if (key == "step")
+      continue;
     if (key == "kind")
-      ok = oneOf(v.kind, {"fwd", "bwd"});
+      ok = oneOf(v.kind, {"fwd", "bwd", "value_bias", "topk"});
+    else if (key == "form")
+      ok = oneOf(v.form, {"log", "exp"});
+    else if (key == "selection")
+      ok = oneOf(v.selection, {"shared", "per_query"});
     else if (key == "dtype")
       ok = oneOf(v.dtype, {"bf16", "f16"});
     else if (key == "mask")
@@ -150,13 +176,18 @@ std::optional<Variant> parseVariant(llvm::StringRef spec, std::string &error) {
       ok = integer(v.qTile);
     else if (key == "k_tile")
       ok = integer(v.kTile);
-    else if (key == "causal" || key == "softcap") {
+    else if (key == "causal" || key == "softcap" || key == "dt_bias" ||
+             key == "padding") {
       int64_t flag = 0;
       ok = integer(flag);
-      (key == "causal" ? v.causal : v.softcap) = flag != 0;
+      (key == "causal"    ? v.causal
+       : key == "softcap" ? v.softcap
+       : key == "dt_bias" ? v.dtBias
+                          : v.padding) = flag != 0;
     } else {
-      error = "unknown key '" + key.str() + "' (dtype, d, dv, mask, bias, "
-              "causal, softcap, q_tile, k_tile, kind)";
+      error = "unknown key '" + key.str() + "' (kind, dtype, d, dv, mask, "
+              "bias, causal, softcap, q_tile, k_tile; form, dt_bias for "
+              "kind=value_bias; selection, padding for kind=topk)";
       ok = false;
     }
     if (!ok)
@@ -165,9 +196,51 @@ std::optional<Variant> parseVariant(llvm::StringRef spec, std::string &error) {
   return v;
 }
 
+/// The module of a mask-generation variant: dma.value_bias (f32 weight,
+/// dt_bias and a; f32 score) or dma.topk (f32 score, i32 positions) on
+/// dynamically sized memrefs. The top-k's `keep` attribute only sizes the
+/// per-query selection: it is a kernel parameter.
+std::string maskModuleFor(const Variant &v) {
+  if (v.kind == "value_bias") {
+    std::string value = "memref<?x?x?x" + std::to_string(v.d) + "x" +
+                        v.dtype + ">";
+    std::string args = "%v: " + value + ", %w: memref<?x?xf32>";
+    std::string dt;
+    if (v.dtBias) {
+      args += ", %bdt: memref<?xf32>";
+      dt = " dt_bias(%bdt : memref<?xf32>)";
+    }
+    args += ", %a: memref<?xf32>, %s: memref<?x?x?xf32>";
+    return "func.func @variant(" + args + ") {\n  dma.value_bias " + v.form +
+           " value(%v : " + value + ") weight(%w : memref<?x?xf32>)" + dt +
+           " a(%a : memref<?xf32>) outs(%s : memref<?x?x?xf32>)\n  return\n}\n";
+  }
+  std::string args = "%s: memref<?x?x?xf32>", pad;
+  if (v.padding) {
+    args += ", %p: memref<?x?xi1>";
+    pad = " padding(%p : memref<?x?xi1>)";
+  }
+  std::string outs, types;
+  if (v.selection == "shared") {
+    args += ", %keep: memref<?x?x?xi32>";
+    outs = "%keep";
+    types = "memref<?x?x?xi32>";
+  } else {
+    args += ", %ms: memref<?x?x?xf32>, %thr: memref<?x?x?xf32>, "
+            "%tie: memref<?x?x?xi32>";
+    outs = "%ms, %thr, %tie";
+    types = "memref<?x?x?xf32>, memref<?x?x?xf32>, memref<?x?x?xi32>";
+  }
+  return "func.func @variant(" + args + ") {\n  dma.topk " + v.selection +
+         " keep(1) score(%s : memref<?x?x?xf32>)" + pad + " outs(" + outs +
+         " : " + types + ")\n  return\n}\n";
+}
+
 /// The MLIR module of one variant: dma.attention on memrefs whose sizes are
 /// dynamic except the head dims (and the bias rows for a per-key bias).
 std::string moduleFor(const Variant &v) {
+  if (v.isMask())
+    return maskModuleFor(v);
   std::string t = v.dtype;
   int64_t dv = v.dv ? v.dv : v.d;
   auto m4 = [&](int64_t last) {
@@ -257,6 +330,27 @@ std::vector<Variant> shippedVariants() {
       backward.push_back(b);
     }
   out.insert(out.end(), backward.begin(), backward.end());
+  // The mask generation of a DMA layer.
+  for (const char *dtype : {"bf16", "f16"})
+    for (int64_t d : {64, 128})
+      for (const char *form : {"log", "exp"})
+        for (bool dtBias : {false, true}) {
+          Variant v;
+          v.kind = "value_bias";
+          v.dtype = dtype;
+          v.d = d;
+          v.form = form;
+          v.dtBias = dtBias;
+          out.push_back(v);
+        }
+  for (const char *selection : {"shared", "per_query"})
+    for (bool padding : {false, true}) {
+      Variant v;
+      v.kind = "topk";
+      v.selection = selection;
+      v.padding = padding;
+      out.push_back(v);
+    }
   return out;
 }
 
@@ -331,13 +425,17 @@ std::optional<std::vector<llvm::json::Object>>
 compileVariant(MLIRContext &ctx, const Variant &v, int64_t warpCount,
                int64_t qTile = 0) {
   qTile = qTile ? qTile : v.qTile;
+  // Mask variants have no attention to tile: any valid tile will do.
+  int64_t kTile = v.isMask() ? 64 : v.kTile;
+  if (v.isMask())
+    qTile = 64;
   OwningOpRef<ModuleOp> module = parseSourceString<ModuleOp>(moduleFor(v), &ctx);
   if (!module)
     return std::nullopt;
   PassManager pm(&ctx);
   auto options = dma::GPUPipelineOptions::createFromString(
       "chip=" + chip + " q-tile=" + std::to_string(qTile) +
-      " k-tile=" + std::to_string(v.kTile) +
+      " k-tile=" + std::to_string(kTile) +
       " warps=" + std::to_string(warpCount) +
       " stages=" + std::to_string(stages) + " format=none");
   dma::buildGPUPipeline(pm, *options);
@@ -419,27 +517,55 @@ compileVariant(MLIRContext &ctx, const Variant &v, int64_t warpCount,
                    << " bytes of shared memory (at most 232448)\n";
       return std::nullopt;
     }
-    // The grid's x extent: query rows (forward, Delta) or keys (backward:
-    // Lk, or W when the keys are a gathered shared top-k list).
-    std::string extent = role == "backward" ? "keys" : "Lq";
-    int64_t block = role == "backward"
-                        ? kernel->getAttrOfType<IntegerAttr>("dma.block_n").getInt()
-                        : kernel->getAttrOfType<IntegerAttr>("dma.block_m").getInt();
     std::string name = v.str();
     if (role == "delta")
       name = "kind=bwd_delta,dtype=" + v.dtype + ",dv=" +
              std::to_string(v.dv ? v.dv : v.d);
-    llvm::json::Object config{{"dtype", v.dtype},
-                              {"head_dim", v.d},
-                              {"value_dim", v.dv ? v.dv : v.d},
-                              {"mask", v.mask},
-                              {"bias", v.bias},
-                              {"causal", v.causal},
-                              {"softcap", v.softcap},
-                              {"q_tile", qTile},
-                              {"k_tile", v.kTile},
-                              {"warps", threads / 32},
-                              {"stages", static_cast<int64_t>(stages)}};
+    if (llvm::StringRef(role).starts_with("topk_") && role != "topk_shared")
+      name += ",step=" + role.substr(5);
+    // The grid: x over query rows (forward, Delta), keys (backward: Lk, or
+    // W when the keys are a gathered shared top-k list; the per-query
+    // top-k steps) or (key, KV head) pairs (value_bias).
+    std::string extent = role == "backward"        ? "keys"
+                         : role == "value_bias"    ? "Lk*Hkv"
+                         : role == "topk_shared"   ? "Hkv"
+                         : v.kind == "topk"        ? "Lk"
+                                                   : "Lq";
+    int64_t block = role == "backward"
+                        ? kernel->getAttrOfType<IntegerAttr>("dma.block_n").getInt()
+                    : v.isMask() ? (role == "topk_shared" ? 1 : threads)
+                        : kernel->getAttrOfType<IntegerAttr>("dma.block_m").getInt();
+    llvm::json::Array grid{"ceil(" + extent + "/" + std::to_string(block) + ")",
+                           role == "backward" ? "Hkv" : "H", "B"};
+    if (role == "value_bias")
+      grid = llvm::json::Array{"ceil(Lk*Hkv/" + std::to_string(block) + ")",
+                               "B", "1"};
+    else if (role == "topk_shared")
+      grid = llvm::json::Array{"Hkv", "B", "1"};
+    else if (v.kind == "topk")
+      grid = llvm::json::Array{"ceil(Lk/" + std::to_string(block) + ")",
+                               "Hkv", "B"};
+    llvm::json::Object config;
+    if (v.kind == "value_bias")
+      config = llvm::json::Object{{"dtype", v.dtype},
+                                  {"head_dim", v.d},
+                                  {"form", v.form},
+                                  {"dt_bias", v.dtBias}};
+    else if (v.kind == "topk")
+      config = llvm::json::Object{{"selection", v.selection},
+                                  {"padding", v.padding}};
+    else
+      config = llvm::json::Object{{"dtype", v.dtype},
+                                  {"head_dim", v.d},
+                                  {"value_dim", v.dv ? v.dv : v.d},
+                                  {"mask", v.mask},
+                                  {"bias", v.bias},
+                                  {"causal", v.causal},
+                                  {"softcap", v.softcap},
+                                  {"q_tile", qTile},
+                                  {"k_tile", v.kTile},
+                                  {"warps", threads / 32},
+                                  {"stages", static_cast<int64_t>(stages)}};
     entries.push_back(llvm::json::Object{
         {"name", name},
         {"role", role},
@@ -449,9 +575,7 @@ compileVariant(MLIRContext &ctx, const Variant &v, int64_t warpCount,
         {"config", std::move(config)},
         {"threads", threads},
         {"shared_bytes", shared},
-        {"grid", llvm::json::Array{"ceil(" + extent + "/" +
-                                       std::to_string(block) + ")",
-                                   role == "backward" ? "Hkv" : "H", "B"}},
+        {"grid", std::move(grid)},
         {"grid_x", llvm::json::Object{{"extent", extent}, {"block", block}}},
         {"block_m", block},
         {"params", std::move(params)},

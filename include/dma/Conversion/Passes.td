@@ -126,4 +126,55 @@ def ConvertDMATilesToGPU : Pass<"convert-dma-tiles-to-gpu", "ModuleOp"> {
   ];
 }
 
+def ConvertDMAMaskToGPU : Pass<"convert-dma-mask-to-gpu", "ModuleOp"> {
+  let summary = "Generate the GPU kernels of dma.value_bias and dma.topk";
+  let description = [{
+    Replaces each mask-generation op on memrefs by launches of kernels it
+    generates into `gpu.module @dma_kernels`
+    (`include/dma/Conversion/DMAToGPU/MaskKernels.h` describes them):
+
+    * `dma.value_bias`: one thread per (key, KV head), the dot product of
+      the value row with the weight row in f32, then softplus and A (and
+      exp for the `exp` form);
+    * `dma.topk shared`: one 1024-thread CTA per (batch, KV head) finds the
+      w-th largest score with a 32-step bitwise search over the scores'
+      order-preserving integer keys (a CTA-wide count per step), then writes
+      the kept positions in ascending order through CTA-wide prefix counts
+      (ties toward the lower index), -1 padded;
+    * `dma.topk per_query`: three launches, one thread per key: each allowed
+      key's rank (score descending, index ascending), each prefix's w-th key
+      in rank order (the tiebreak), its score (the threshold).
+
+    The top-k selects exactly what `convert-dma-to-loops` selects (it only
+    compares the given f32 scores); the value bias sums in the same order
+    with fused multiply-adds, so it agrees to f32 rounding. Scores are f32,
+    the top-k outputs i32 or i64, and the innermost dimension of every
+    operand must be contiguous.
+
+    Before:
+
+    ```mlir
+    dma.topk shared keep(64) score(%s : memref<?x?x?xf32>)
+        outs(%idx : memref<?x?x64xi32>)
+    ```
+
+    After:
+
+    ```mlir
+    gpu.launch_func @dma_kernels::@dma_topk_shared_i32_0
+        blocks in (%Hkv, %B, %c1) threads in (%c1024, %c1, %c1)
+        dynamic_shared_memory_size %c128_i32 args(%score : !llvm.ptr, ...)
+    gpu.module @dma_kernels {
+      gpu.func @dma_topk_shared_i32_0(...) kernel { ... nvvm.vote.sync ballot ... }
+    }
+    ```
+  }];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect", "::mlir::gpu::GPUDialect",
+    "::mlir::LLVM::LLVMDialect", "::mlir::NVVM::NVVMDialect",
+    "::mlir::math::MathDialect", "::mlir::memref::MemRefDialect",
+    "::mlir::scf::SCFDialect"
+  ];
+}
+
 #endif // DMA_CONVERSION_PASSES

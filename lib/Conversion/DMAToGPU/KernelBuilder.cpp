@@ -188,6 +188,21 @@ Value KernelBuilder::shuffleXor(Value v, int offset) {
                               NVVM::ShflKind::bfly, UnitAttr());
 }
 
+Value KernelBuilder::ballot(Value pred) {
+  return NVVM::VoteSyncOp::create(builder(), location(), i32Type,
+                                  c32(0xffffffff), pred,
+                                  NVVM::VoteSyncKind::ballot);
+}
+Value KernelBuilder::popc(Value v) {
+  return LLVM::CtPopOp::create(builder(), location(), v);
+}
+Value KernelBuilder::bitcast(Type to, Value v) {
+  return arith::BitcastOp::create(builder(), location(), to, v);
+}
+Value KernelBuilder::shli(Value a, Value c) {
+  return arith::ShLIOp::create(builder(), location(), a, c);
+}
+
 Value KernelBuilder::exp2(Value x) {
   return LLVM::CallIntrinsicOp::create(
              builder(), location(), Type(f32Type),

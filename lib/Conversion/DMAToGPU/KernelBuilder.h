@@ -76,6 +76,12 @@ public:
   /// Packs two f32 into one i32 of two 16-bit floats (`lo` in the low half).
   Value pack2(Value lo, Value hi, Type elt16);
   Value shuffleXor(Value v, int offset);
+  /// The warp's predicate bits (vote.sync.ballot over all 32 lanes).
+  Value ballot(Value pred);
+  /// Number of set bits of an i32.
+  Value popc(Value v);
+  Value bitcast(Type to, Value v);
+  Value shli(Value a, Value c);
   /// 2^x (ex2.approx.ftz).
   Value exp2(Value x);
   /// a * b + c, fused (one FFMA).

@@ -1,0 +1,140 @@
+"""GPU checks of the generated mask-generation kernels (check.py runs them).
+
+* value_bias: against float64 on the same rounded inputs (relative error
+  under 1e-5: the kernel computes in f32), both forms, with and without
+  dt_bias, bf16 and f16, D 64 and 128; and its gradients (the reference's
+  backward behind the generated forward) against float64 autograd.
+* topk shared and per-query: exactly equal to the reference selection
+  (_reference.topk, a heap pass in numpy) on the same f32 scores: ties
+  (scores on a coarse grid), NaN scores, key padding, w >= Lk, w = 1,
+  lengths that are not multiples of the CTA size.
+
+Each check returns (name, ok, details).
+"""
+
+import torch
+
+import dma_attention as dma
+from dma_attention import _reference
+
+DTYPE = {"bf16": torch.bfloat16, "f16": torch.float16}
+
+
+def _rel(out, ref):
+    return ((out.double() - ref).norm() / ref.norm().clamp_min(1e-30)).item()
+
+
+def _value_bias_inputs(B, Lk, Hkv, D, dtype, seed):
+    g = torch.Generator().manual_seed(seed)
+    v = torch.randn(B, Lk, Hkv, D, generator=g).to(DTYPE[dtype])
+    w = torch.randn(Hkv, Hkv * D, generator=g) / (Hkv * D) ** 0.5
+    a = -torch.rand(Hkv, generator=g) - 0.1
+    b_dt = torch.randn(Hkv, generator=g)
+    return v, w, a, b_dt
+
+
+def _value_bias_f64(v, w, a, b_dt, form):
+    B, Lk, Hkv, D = v.shape
+    dt = v.double().reshape(B, Lk, Hkv * D) @ w.double().t()
+    if b_dt is not None:
+        dt = dt + b_dt.double()
+    sp = torch.where(dt > 20, dt, torch.log1p(torch.exp(dt.clamp(max=20))))
+    s = (sp * a.double()).permute(0, 2, 1)
+    return torch.exp(s) if form == "exp" else s
+
+
+def value_bias_checks(device, quick):
+    shapes = [(2, 300, 2, 64), (1, 1000, 4, 128)]
+    if not quick:
+        shapes.append((1, 4099, 8, 128))
+    seed = 0
+    for B, Lk, Hkv, D in shapes:
+        for dtype in ("bf16", "f16"):
+            for form in ("log", "exp"):
+                for with_dt in (True, False):
+                    seed += 1
+                    v, w, a, b_dt = _value_bias_inputs(B, Lk, Hkv, D, dtype, seed)
+                    b_dt = b_dt if with_dt else None
+                    got = dma.value_bias(v.to(device), w.to(device), a.to(device),
+                                         None if b_dt is None else b_dt.to(device),
+                                         form=form)
+                    want = _value_bias_f64(v, w, a, b_dt, form)
+                    err = _rel(got.cpu(), want)
+                    name = (f"value_bias_{dtype}_b{B}k{Lk}kv{Hkv}d{D}_{form}"
+                            f"{'_dtbias' if with_dt else ''}")
+                    yield name, err < 1e-5 and not got.isnan().any().item(), \
+                        {"err": err}
+
+
+def value_bias_grad_check(device):
+    v, w, a, b_dt = _value_bias_inputs(2, 500, 4, 64, "bf16", 99)
+    leaves_gpu = [t.to(device).requires_grad_() for t in (v, w, a, b_dt)]
+    leaves_ref = [t.double().requires_grad_() for t in (v, w, a, b_dt)]
+    ds = torch.randn(2, 4, 500, generator=torch.Generator().manual_seed(7))
+    s = dma.value_bias(leaves_gpu[0], leaves_gpu[1], leaves_gpu[2],
+                       leaves_gpu[3])
+    s.backward(ds.to(device))
+    _value_bias_f64(*leaves_ref, "log").backward(ds.double())
+    errors = {n: _rel(x.grad.cpu(), r.grad)
+              for n, x, r in zip(("value", "weight", "a", "dt_bias"),
+                                 leaves_gpu, leaves_ref)}
+    # dV comes back in the value's bf16; the parameters' gradients in f32.
+    ok = errors["value"] < 2e-2 and max(errors[n] for n in
+                                        ("weight", "a", "dt_bias")) < 1e-4
+    return "value_bias_grad_bf16", ok, errors
+
+
+def _scores(B, H, L, seed, ties, nan):
+    g = torch.Generator().manual_seed(seed)
+    if ties:  # a coarse grid: many equal scores, -0.0 among them
+        s = torch.randint(-6, 7, (B, H, L), generator=g) * 0.5
+        s[s == 0] = -0.0
+    else:
+        s = torch.randn(B, H, L, generator=g)
+    if nan:
+        s[:, :, 5::11] = float("nan")
+    return s.float()
+
+
+def _same(got, want):
+    got = got.cpu()
+    want = torch.as_tensor(want)
+    if got.dtype.is_floating_point:
+        return bool(((got == want) | (got.isnan() & want.isnan())).all())
+    return bool((got == want).all())
+
+
+def topk_checks(device, quick):
+    shapes = [(1, 1, 7, 3), (2, 2, 300, 64), (1, 3, 2500, 1000),
+              (1, 2, 1000, 1500), (1, 1, 50, 1)]
+    if not quick:
+        shapes.append((1, 2, 16384, 1024))
+    seed = 0
+    for B, H, L, w in shapes:
+        for ties, nan, padded in ((False, False, False), (True, True, False),
+                                  (True, False, True)):
+            seed += 1
+            s = _scores(B, H, L, seed, ties, nan)
+            pad = None
+            if padded:
+                pad = torch.rand(B, L, generator=torch.Generator().manual_seed(seed)) < 0.8
+            tag = (f"b{B}h{H}k{L}w{w}{'_ties' if ties else ''}"
+                   f"{'_nan' if nan else ''}{'_padded' if padded else ''}")
+            got = dma.topk(s.to(device), w, "shared",
+                           None if pad is None else pad.to(device))
+            want = _reference.topk(s, w, "shared", pad)
+            yield "topk_shared_" + tag, _same(got, want), {}
+            if L > 4096:
+                continue  # the reference's per-query heap pass is Python
+            got = dma.topk(s.to(device), w, "per_query",
+                           None if pad is None else pad.to(device))
+            want = _reference.topk(s, w, "per_query", pad)
+            ok = all(_same(x, y) for x, y in zip(got, want))
+            yield "topk_per_query_" + tag, ok, {}
+
+
+def mask_checks(device, quick):
+    """Every mask-generation check: (name, ok, details)."""
+    yield from value_bias_checks(device, quick)
+    yield value_bias_grad_check(device)
+    yield from topk_checks(device, quick)

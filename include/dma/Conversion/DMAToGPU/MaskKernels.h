@@ -1,0 +1,72 @@
+//===- MaskKernels.h - generated kernels of DMA's mask generation -*- C++ -*-===//
+//
+// The kernels convert-dma-mask-to-gpu emits for dma.value_bias and dma.topk
+// (shared and per query). Like the attention kernels they take raw
+// pointers, i32 sizes and i64 element strides (the innermost dimension of
+// every tensor is contiguous), listed by the *KernelParams functions in
+// launch order.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef DMA_CONVERSION_DMATOGPU_MASKKERNELS_H
+#define DMA_CONVERSION_DMATOGPU_MASKKERNELS_H
+
+#include "dma/Conversion/DMAToGPU/ForwardKernel.h"
+
+namespace mlir::dma {
+
+/// Threads per CTA of the element-wise mask kernels (value_bias, the
+/// per-query top-k steps).
+inline constexpr int64_t kMaskThreads = 256;
+/// Threads of the shared top-k CTA (one per (batch, KV head)).
+inline constexpr int64_t kTopKSharedThreads = 1024;
+
+struct ValueBiasKernelConfig {
+  Type element;      // of the values (bf16, f16 or f32)
+  Type paramElement; // of weight, dt_bias and a
+  int64_t headDim = 0;
+  bool dtBias = false;
+  bool expForm = false;
+};
+
+/// score[b, h, j] = A[h] * softplus(W[h] . V[b, j] + b_dt[h]) (or its exp),
+/// one thread per (j, h), grid (ceil(Lk * Hkv / kMaskThreads), B).
+SmallVector<KernelParam> valueBiasKernelParams(const ValueBiasKernelConfig &c);
+gpu::GPUFuncOp emitValueBiasKernel(OpBuilder &b, Location loc,
+                                   gpu::GPUModuleOp module, StringRef name,
+                                   const ValueBiasKernelConfig &c);
+
+struct TopKKernelConfig {
+  bool padding = false; // a [B, Lk] key padding mask (bytes, 1 = exists)
+  Type indexElement;    // i32 or i64: the kept positions / tiebreak
+};
+
+/// Shared top-k: one CTA of kTopKSharedThreads per (KV head, batch), grid
+/// (Hkv, B): the w-th largest score by a 32-step bitwise search over the
+/// scores' order-preserving integer keys, then the kept positions in
+/// ascending order by block-wide prefix sums, -1 padded.
+SmallVector<KernelParam> topkSharedKernelParams(const TopKKernelConfig &c);
+gpu::GPUFuncOp emitTopKSharedKernel(OpBuilder &b, Location loc,
+                                    gpu::GPUModuleOp module, StringRef name,
+                                    const TopKKernelConfig &c);
+
+/// Per-query top-k in three steps over grid (ceil(Lk / kMaskThreads), Hkv,
+/// B), one thread per key / prefix end c:
+///  * `rank`: the masked score, and each allowed key's rank (score
+///    descending, index ascending) by counting; key j is written at slot
+///    rank(j) of the threshold buffer (as i32), which holds the keys in
+///    rank order until the last step;
+///  * `rows`: the w-th key of prefix [0, c] in rank order, the first w
+///    entries of that order that are <= c (the tiebreak);
+///  * `threshold`: the score of that key, -inf where the prefix keeps all.
+/// O(Lk) per thread: the per-query attention is O(Lq * Lk) as well.
+enum class TopKPerQueryStep { Rank, Rows, Threshold };
+SmallVector<KernelParam> topkPerQueryKernelParams(const TopKKernelConfig &c);
+gpu::GPUFuncOp emitTopKPerQueryKernel(OpBuilder &b, Location loc,
+                                      gpu::GPUModuleOp module, StringRef name,
+                                      const TopKKernelConfig &c,
+                                      TopKPerQueryStep step);
+
+} // namespace mlir::dma
+
+#endif

@@ -1,0 +1,219 @@
+//===- ConvertDMAMaskToGPU.cpp - the convert-dma-mask-to-gpu pass ---------===//
+//
+// Replaces dma.value_bias and dma.topk on memrefs by launches of the kernels
+// MaskKernels.cpp generates, after checking what those kernels assume (f32
+// scores, i32/i64 positions, contiguous innermost dimensions, a static head
+// dim for the value bias).
+//
+//===----------------------------------------------------------------------===//
+
+#include "Launch.h"
+#include "dma/Conversion/DMAToGPU/MaskKernels.h"
+#include "dma/Conversion/Passes.h"
+#include "dma/Dialect/DMA/IR/DMAOps.h"
+
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/IR/BuiltinOps.h"
+
+namespace mlir::dma {
+#define GEN_PASS_DEF_CONVERTDMAMASKTOGPU
+#include "dma/Conversion/Passes.h.inc"
+} // namespace mlir::dma
+
+using namespace mlir;
+using namespace mlir::dma;
+
+namespace {
+
+constexpr llvm::StringLiteral kModuleName = "dma_kernels";
+
+/// The innermost dimension is contiguous (the kernels index it directly).
+bool innermostContiguous(Value v) {
+  auto type = dyn_cast<MemRefType>(v.getType());
+  if (!type)
+    return false;
+  if (type.getLayout().isIdentity())
+    return true;
+  SmallVector<int64_t> strides;
+  int64_t offset;
+  if (failed(type.getStridesAndOffset(strides, offset)))
+    return false;
+  return strides.empty() || strides.back() == 1;
+}
+
+LogicalResult checkOperands(Operation *op, ValueRange operands) {
+  for (Value v : operands) {
+    if (!v)
+      continue;
+    if (!isa<MemRefType>(v.getType()))
+      return op->emitError("convert-dma-mask-to-gpu: operands must be "
+                           "memrefs (run one-shot-bufferize first)");
+    if (!innermostContiguous(v))
+      return op->emitError("convert-dma-mask-to-gpu: the innermost dimension "
+                           "of every operand must be contiguous (copy into "
+                           "a contiguous buffer first)");
+  }
+  return success();
+}
+
+LogicalResult checkScore(Operation *op, Value score) {
+  if (!eltOf(score).isF32())
+    return op->emitError("convert-dma-mask-to-gpu: the GPU kernels take f32 "
+                         "scores, got ")
+           << eltOf(score);
+  return success();
+}
+
+std::string typeName(Type t) {
+  std::string s;
+  llvm::raw_string_ostream os(s);
+  os << t;
+  return s;
+}
+
+Value ceilDiv(LoopEmitter &e, Value a, int64_t b) {
+  return e.divui(e.add(a, e.index(b - 1)), e.index(b));
+}
+
+LogicalResult convertValueBias(OpBuilder &b, gpu::GPUModuleOp kernels,
+                               ValueBiasOp op, unsigned index) {
+  Value v = op.getValue(), w = op.getWeight(), a = op.getA(),
+        dtBias = op.getDtBias(), score = op.getOuts()[0];
+  if (failed(checkOperands(op, {v, w, a, dtBias, score})) ||
+      failed(checkScore(op, score)))
+    return failure();
+  ValueBiasKernelConfig c;
+  c.element = eltOf(v);
+  c.paramElement = eltOf(w);
+  c.headDim = dimOf(v, 3);
+  c.dtBias = static_cast<bool>(dtBias);
+  c.expForm = op.getForm() == ScoreForm::exp;
+  if (ShapedType::isDynamic(c.headDim))
+    return op.emitError("convert-dma-mask-to-gpu: the value's head dim must "
+                        "be static");
+  if (eltOf(a) != c.paramElement || (dtBias && eltOf(dtBias) != c.paramElement))
+    return op.emitError("convert-dma-mask-to-gpu: weight, dt_bias and a must "
+                        "have one element type");
+  std::string name = "dma_value_bias_" + typeName(c.element) + "_d" +
+                     std::to_string(c.headDim) + (c.expForm ? "_exp" : "_log") +
+                     (c.dtBias ? "_dtbias" : "") + "_" + std::to_string(index);
+  gpu::GPUFuncOp kernel = emitValueBiasKernel(b, op.getLoc(), kernels, name, c);
+
+  b.setInsertionPoint(op);
+  LaunchArgs args(b, op.getLoc());
+  LoopEmitter &e = args.e;
+  SmallVector<Value> ops = {args.pointer(v), args.pointer(w)};
+  if (dtBias)
+    ops.push_back(args.pointer(dtBias));
+  ops.append({args.pointer(a), args.pointer(score), args.dimI32(v, 0),
+              args.dimI32(v, 1), args.dimI32(v, 2), args.stride(v, 0),
+              args.stride(v, 1), args.stride(v, 2), args.stride(w, 0),
+              args.stride(score, 0), args.stride(score, 1)});
+  assert(ops.size() == valueBiasKernelParams(c).size());
+  Value work = e.mul(e.dim(v, 1), e.dim(v, 2));
+  gpu::KernelDim3 grid{ceilDiv(e, work, kMaskThreads), e.dim(v, 0), e.index(1)};
+  gpu::KernelDim3 block{e.index(kMaskThreads), e.index(1), e.index(1)};
+  gpu::LaunchFuncOp::create(b, op.getLoc(), kernel, grid, block, Value(), ops);
+  op.erase();
+  return success();
+}
+
+LogicalResult convertTopK(OpBuilder &b, gpu::GPUModuleOp kernels, TopKOp op,
+                          unsigned index) {
+  Value score = op.getScore(), padding = op.getPadding();
+  SmallVector<Value> outs(op.getOuts());
+  SmallVector<Value> all = {score, padding};
+  all.append(outs);
+  if (failed(checkOperands(op, all)) || failed(checkScore(op, score)))
+    return failure();
+  bool perQuery = op.getSelection() == TopKSelection::per_query;
+  TopKKernelConfig c;
+  c.padding = static_cast<bool>(padding);
+  c.indexElement = eltOf(perQuery ? outs[2] : outs[0]);
+  if (perQuery && !eltOf(outs[0]).isF32())
+    return op.emitError("convert-dma-mask-to-gpu: the per-query score and "
+                        "threshold must be f32");
+  std::string suffix = typeName(c.indexElement) +
+                       (c.padding ? "_padded_" : "_") + std::to_string(index);
+
+  b.setInsertionPoint(op);
+  LaunchArgs args(b, op.getLoc());
+  LoopEmitter &e = args.e;
+  SmallVector<Value> ops = {args.pointer(score)};
+  if (padding)
+    ops.push_back(args.pointer(padding));
+  for (Value o : outs)
+    ops.push_back(args.pointer(o));
+  Value W = perQuery ? args.i32(e.index(op.getKeep())) : args.dimI32(outs[0], 2);
+  ops.append({args.dimI32(score, 0), args.dimI32(score, 1),
+              args.dimI32(score, 2), W, args.stride(score, 0),
+              args.stride(score, 1)});
+  if (padding)
+    ops.push_back(args.stride(padding, 0));
+  for (Value o : outs)
+    ops.append({args.stride(o, 0), args.stride(o, 1)});
+  Value one = e.index(1);
+  if (!perQuery) {
+    assert(ops.size() == topkSharedKernelParams(c).size());
+    gpu::GPUFuncOp kernel = emitTopKSharedKernel(
+        b, op.getLoc(), kernels, "dma_topk_shared_" + suffix, c);
+    gpu::KernelDim3 grid{e.dim(score, 1), e.dim(score, 0), one};
+    gpu::KernelDim3 block{e.index(kTopKSharedThreads), one, one};
+    Value smem = e.intOf(b.getI32Type(), 4 * kTopKSharedThreads / 32);
+    b.setInsertionPoint(op);
+    gpu::LaunchFuncOp::create(b, op.getLoc(), kernel, grid, block, smem, ops);
+  } else {
+    assert(ops.size() == topkPerQueryKernelParams(c).size());
+    gpu::KernelDim3 grid{ceilDiv(e, e.dim(score, 2), kMaskThreads),
+                         e.dim(score, 1), e.dim(score, 0)};
+    gpu::KernelDim3 block{e.index(kMaskThreads), one, one};
+    std::pair<TopKPerQueryStep, const char *> steps[] = {
+        {TopKPerQueryStep::Rank, "rank"},
+        {TopKPerQueryStep::Rows, "rows"},
+        {TopKPerQueryStep::Threshold, "threshold"}};
+    for (auto [step, stepName] : steps) {
+      gpu::GPUFuncOp kernel = emitTopKPerQueryKernel(
+          b, op.getLoc(), kernels,
+          std::string("dma_topk_per_query_") + stepName + "_" + suffix, c,
+          step);
+      b.setInsertionPoint(op);
+      gpu::LaunchFuncOp::create(b, op.getLoc(), kernel, grid, block, Value(),
+                                ops);
+    }
+  }
+  op.erase();
+  return success();
+}
+
+struct ConvertDMAMaskToGPUPass
+    : public dma::impl::ConvertDMAMaskToGPUBase<ConvertDMAMaskToGPUPass> {
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    SmallVector<Operation *> ops;
+    module.walk([&](Operation *op) {
+      if (isa<ValueBiasOp, TopKOp>(op))
+        ops.push_back(op);
+    });
+    if (ops.empty())
+      return;
+    OpBuilder b(&getContext());
+    module->setAttr(gpu::GPUDialect::getContainerModuleAttrName(),
+                    b.getUnitAttr());
+    auto kernels = module.lookupSymbol<gpu::GPUModuleOp>(kModuleName);
+    if (!kernels) {
+      b.setInsertionPointToEnd(module.getBody());
+      kernels = gpu::GPUModuleOp::create(b, module.getLoc(), kModuleName);
+    }
+    unsigned index = 0;
+    for (Operation *op : ops) {
+      LogicalResult done =
+          isa<ValueBiasOp>(op)
+              ? convertValueBias(b, kernels, cast<ValueBiasOp>(op), index++)
+              : convertTopK(b, kernels, cast<TopKOp>(op), index++);
+      if (failed(done))
+        return signalPassFailure();
+    }
+  }
+};
+
+} // namespace

@@ -1,0 +1,460 @@
+//===- MaskKernels.cpp - the value-bias and top-k kernels -----------------===//
+//
+// Scalar CUDA-core kernels (no tensor cores: the work is O(B Hkv Lk D) for
+// the value bias and O(B Hkv Lk) or O(B Hkv Lk^2) for the top-k, small next
+// to the attention they feed). MaskKernels.h describes each kernel's grid
+// and algorithm; the comments here say why the code looks as it does.
+//
+//===----------------------------------------------------------------------===//
+
+#include "dma/Conversion/DMAToGPU/MaskKernels.h"
+#include "KernelBuilder.h"
+#include "TileEmitter.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+
+#include <limits>
+#include <map>
+#include <string>
+
+using namespace mlir;
+using namespace mlir::dma;
+
+namespace {
+
+using IPred = arith::CmpIPredicate;
+using FPred = arith::CmpFPredicate;
+int ip(IPred p) { return static_cast<int>(p); }
+int fpr(FPred p) { return static_cast<int>(p); }
+
+/// The kernel's arguments by name, and the index helpers every mask kernel
+/// uses. The constructor positions the builder in the kernel's entry block.
+class MaskEmitter {
+public:
+  MaskEmitter(OpBuilder &b, Location loc, gpu::GPUFuncOp func,
+              ArrayRef<KernelParam> params)
+      : k(b, loc) {
+    Block &entry = func.getBody().front();
+    b.setInsertionPointToStart(&entry);
+    for (auto [i, p] : llvm::enumerate(params))
+      args[p.name] = entry.getArgument(i);
+    tid = k.threadIdX();
+  }
+
+  KernelBuilder k;
+  std::map<std::string, Value> args;
+  Value tid;
+
+  Value arg(const std::string &name) { return args.at(name); }
+  Value ptr(const std::string &name) { return k.toGlobal(arg(name)); }
+  Value strided(const std::string &t, const char *d, Value index) {
+    return k.mul(k.sext64(index), arg(t + "_stride_" + d));
+  }
+  /// Element offset of [b, h, j] in a [B, H, L] tensor (L contiguous).
+  Value bhj(const std::string &t, Value b, Value h, Value j) {
+    return k.add(k.add(strided(t, "b", b), strided(t, "h", h)), k.sext64(j));
+  }
+  /// blockIdx.x * threads + threadIdx.x.
+  Value globalX(int64_t threads) {
+    return k.add(k.mul(k.blockId(0), k.c32(threads)), tid);
+  }
+  /// An i32 loop [0, n) (n i32) over `body`, carrying `init`.
+  SmallVector<Value> loop(Value n, ValueRange init,
+                          function_ref<SmallVector<Value>(Value, ValueRange)>
+                              body) {
+    return k.forLoop(k.index(0), k.i32ToIndex(n), init,
+                     [&](Value iv, ValueRange acc) {
+                       return body(k.indexToI32(iv), acc);
+                     });
+  }
+  Value count(Value acc, Value pred) {
+    return k.add(acc, k.select(pred, k.c32(1), k.c32(0)));
+  }
+  void finish() { gpu::ReturnOp::create(k.builder(), k.location()); }
+};
+
+/// The score of key j of (b, h) and whether top-k may keep it (not NaN,
+/// not padded).
+struct KeyScore {
+  Value score, allowed;
+};
+
+KeyScore keyScore(MaskEmitter &m, bool padding, Value b, Value h, Value j) {
+  KernelBuilder &k = m.k;
+  Value s = k.loadAs(k.f32Type,
+                     k.gep(m.ptr("score"), k.f32Type, m.bhj("score", b, h, j)));
+  Value allowed = k.notb(k.isNaN(s));
+  if (padding) {
+    Value off = k.add(m.strided("padding", "b", b), k.sext64(j));
+    Value byte = k.loadAs(k.i8Type, k.gep(m.ptr("padding"), k.i8Type, off));
+    allowed = k.andi(allowed, k.cmpi(ip(IPred::ne), byte,
+                                     k.intOf(k.i8Type, 0)));
+  }
+  return {s, allowed};
+}
+
+void addTopKParams(SmallVector<KernelParam> &p, const TopKKernelConfig &c,
+                   ArrayRef<const char *> outputs) {
+  using K = KernelParam;
+  p.push_back({"score", K::Pointer});
+  if (c.padding)
+    p.push_back({"padding", K::Pointer});
+  for (const char *o : outputs)
+    p.push_back({o, K::Pointer});
+  for (const char *n : {"B", "Hkv", "Lk", "W"})
+    p.push_back({n, K::I32});
+  p.push_back({"score_stride_b", K::I64});
+  p.push_back({"score_stride_h", K::I64});
+  if (c.padding)
+    p.push_back({"padding_stride_b", K::I64});
+  for (const char *o : outputs) {
+    p.push_back({std::string(o) + "_stride_b", K::I64});
+    p.push_back({std::string(o) + "_stride_h", K::I64});
+  }
+}
+
+} // namespace
+
+//===----------------------------------------------------------------------===//
+// value_bias
+//===----------------------------------------------------------------------===//
+
+SmallVector<KernelParam>
+mlir::dma::valueBiasKernelParams(const ValueBiasKernelConfig &c) {
+  using K = KernelParam;
+  SmallVector<KernelParam> p = {{"value", K::Pointer}, {"weight", K::Pointer}};
+  if (c.dtBias)
+    p.push_back({"dt_bias", K::Pointer});
+  p.append({{"a", K::Pointer}, {"score", K::Pointer}, {"B", K::I32},
+            {"Lk", K::I32}, {"Hkv", K::I32}, {"value_stride_b", K::I64},
+            {"value_stride_l", K::I64}, {"value_stride_h", K::I64},
+            {"weight_stride_h", K::I64}, {"score_stride_b", K::I64},
+            {"score_stride_h", K::I64}});
+  return p;
+}
+
+gpu::GPUFuncOp mlir::dma::emitValueBiasKernel(OpBuilder &b, Location loc,
+                                              gpu::GPUModuleOp module,
+                                              StringRef name,
+                                              const ValueBiasKernelConfig &c) {
+  OpBuilder::InsertionGuard guard(b);
+  SmallVector<KernelParam> params = valueBiasKernelParams(c);
+  auto func = createKernelFunc(b, loc, module, name, params, kMaskThreads, 0,
+                               "value_bias");
+  MaskEmitter m(b, loc, func, params);
+  KernelBuilder &k = m.k;
+  Value t = m.globalX(kMaskThreads), bi = k.blockId(1);
+  Value Hkv = m.arg("Hkv");
+  k.ifThen(k.cmpi(ip(IPred::slt), t, k.mul(m.arg("Lk"), Hkv)), [&] {
+    // Neighbouring threads are the KV heads of one key: they read the same
+    // value row (one transaction) against different weight rows.
+    Value j = k.divsi(t, Hkv), h = k.remsi(t, Hkv);
+    Value vRow = k.add(m.strided("value", "b", bi), m.strided("value", "l", j));
+    Value wRow = m.strided("weight", "h", h);
+    Value v = m.ptr("value"), w = m.ptr("weight");
+    int64_t D = c.headDim;
+    Value dt = m.loop(Hkv, {k.f32(0.0)}, [&](Value hp, ValueRange acc) {
+      Value vBase = k.add(vRow, m.strided("value", "h", hp));
+      Value wBase = k.add(wRow, k.sext64(k.mul(hp, k.c32(D))));
+      // D is static: the loop over it is fully unrolled by LLVM.
+      return k.forLoop(k.index(0), k.index(D), acc, [&](Value di, ValueRange a) {
+        Value d = k.sext64(k.indexToI32(di));
+        Value x = k.loadF32(c.element, k.gep(v, c.element, k.add(vBase, d)));
+        Value y =
+            k.loadF32(c.paramElement, k.gep(w, c.paramElement, k.add(wBase, d)));
+        return SmallVector<Value>{k.fma(x, y, a[0])};
+      });
+    })[0];
+    Value hOff = k.sext64(h);
+    if (c.dtBias)
+      dt = k.fadd(dt, k.loadF32(c.paramElement,
+                                k.gep(m.ptr("dt_bias"), c.paramElement, hOff)));
+    Value a = k.loadF32(c.paramElement, k.gep(m.ptr("a"), c.paramElement, hOff));
+    Value s = k.fmul(a, k.softplus(dt));
+    if (c.expForm)
+      s = k.exp(s);
+    k.storeTo(s, k.gep(m.ptr("score"), k.f32Type, m.bhj("score", bi, h, j)));
+  });
+  m.finish();
+  return func;
+}
+
+//===----------------------------------------------------------------------===//
+// Shared top-k
+//===----------------------------------------------------------------------===//
+
+SmallVector<KernelParam>
+mlir::dma::topkSharedKernelParams(const TopKKernelConfig &c) {
+  SmallVector<KernelParam> p;
+  addTopKParams(p, c, {"keep"});
+  return p;
+}
+
+namespace {
+
+/// Block-wide sums over the CTA's 32 warps through 32 i32 slots of shared
+/// memory. Every thread must call them (they contain barriers).
+class BlockReduce {
+public:
+  BlockReduce(KernelBuilder &k, Value tid) : k(k) {
+    lane = k.remsi(tid, k.c32(32));
+    warp = k.divsi(tid, k.c32(32));
+    slots = LLVM::AddressOfOp::create(k.builder(), k.location(), k.ptrShared,
+                                      kSharedMemoryGlobal);
+    // Lanes below this one: (1 << lane) - 1.
+    below = k.sub(k.shli(k.c32(1), lane), k.c32(1));
+  }
+
+  /// The sum of `x` (i32) over the CTA, in every thread.
+  Value sum(Value x) {
+    for (int offset : {16, 8, 4, 2, 1})
+      x = k.add(x, k.shuffleXor(x, offset));
+    publish(x);
+    Value total = k.c32(0);
+    for (int w = 0; w < kWarps; ++w)
+      total = k.add(total, slot(w));
+    k.barrier();
+    return total;
+  }
+
+  /// The number of threads before this one (in thread order) whose `flag`
+  /// is set, and the CTA's total.
+  std::pair<Value, Value> exclusiveScan(Value flag) {
+    Value bits = k.ballot(flag);
+    Value inWarp = k.popc(k.andi(bits, below));
+    publish(k.popc(bits));
+    Value before = k.c32(0), total = k.c32(0);
+    for (int w = 0; w < kWarps; ++w) {
+      Value c = slot(w);
+      total = k.add(total, c);
+      before = k.add(before, k.select(k.cmpi(ip(IPred::sgt), warp, k.c32(w)),
+                                      c, k.c32(0)));
+    }
+    k.barrier();
+    return {k.add(inWarp, before), total};
+  }
+
+private:
+  static constexpr int kWarps = kTopKSharedThreads / 32;
+  KernelBuilder &k;
+  Value lane, warp, slots, below;
+
+  /// Lane 0 of each warp stores the warp's value; then a barrier.
+  void publish(Value v) {
+    k.ifThen(k.cmpi(ip(IPred::eq), lane, k.c32(0)),
+             [&] { k.storeTo(v, k.gep(slots, k.i32Type, warp)); });
+    k.barrier();
+  }
+  Value slot(int w) { return k.loadAs(k.i32Type, k.gep(slots, k.i32Type, k.c32(w))); }
+};
+
+} // namespace
+
+gpu::GPUFuncOp mlir::dma::emitTopKSharedKernel(OpBuilder &b, Location loc,
+                                               gpu::GPUModuleOp module,
+                                               StringRef name,
+                                               const TopKKernelConfig &c) {
+  OpBuilder::InsertionGuard guard(b);
+  SmallVector<KernelParam> params = topkSharedKernelParams(c);
+  auto func = createKernelFunc(b, loc, module, name, params,
+                               kTopKSharedThreads, 4 * kTopKSharedThreads / 32,
+                               "topk_shared");
+  MaskEmitter m(b, loc, func, params);
+  KernelBuilder &k = m.k;
+  BlockReduce block(k, m.tid);
+  Value h = k.blockId(0), bi = k.blockId(1);
+  Value Lk = m.arg("Lk"), W = m.arg("W");
+  constexpr int64_t T = kTopKSharedThreads;
+  Value chunks = k.divsi(k.add(Lk, k.c32(T - 1)), k.c32(T));
+  Value zero = k.c32(0);
+
+  // Key j's score as an unsigned integer of the same order (flip all bits
+  // of negative floats, the sign bit of the others), with -0 folded into
+  // +0 so that equal scores tie; 0 for keys top-k may not keep (no allowed
+  // score maps to 0: that would be a NaN).
+  auto keyOf = [&](Value j) {
+    Value valid = k.cmpi(ip(IPred::slt), j, Lk);
+    KeyScore ks = keyScore(m, c.padding, bi, h, k.select(valid, j, zero));
+    Value bits = k.bitcast(k.i32Type, k.fadd(ks.score, k.f32(0.0)));
+    Value negative = k.cmpi(ip(IPred::slt), bits, zero);
+    Value key = k.select(negative, k.xori(bits, k.c32(-1)),
+                         k.ori(bits, k.c32(std::numeric_limits<int32_t>::min())));
+    return k.select(k.andi(valid, ks.allowed), key, zero);
+  };
+  // The number of the thread's keys (j = chunk * T + tid) whose key
+  // satisfies `pred`, summed over the CTA.
+  auto countKeys = [&](function_ref<Value(Value)> pred) {
+    Value local = m.loop(chunks, {zero}, [&](Value ch, ValueRange acc) {
+      Value key = keyOf(k.add(k.mul(ch, k.c32(T)), m.tid));
+      return SmallVector<Value>{m.count(acc[0], pred(key))};
+    })[0];
+    return block.sum(local);
+  };
+
+  // The w-th largest key, bit by bit from the top: the largest t with at
+  // least W keys >= t (0 when fewer than W keys are allowed).
+  Value threshold =
+      m.loop(k.c32(32), {zero}, [&](Value it, ValueRange acc) {
+        Value bit = k.shli(k.c32(1), k.sub(k.c32(31), it));
+        Value candidate = k.ori(acc[0], bit);
+        Value n = countKeys([&](Value key) {
+          return k.cmpi(ip(IPred::uge), key, candidate);
+        });
+        return SmallVector<Value>{
+            k.select(k.cmpi(ip(IPred::sge), n, W), candidate, acc[0])};
+      })[0];
+  Value greater = countKeys(
+      [&](Value key) { return k.cmpi(ip(IPred::ugt), key, threshold); });
+  Value tiesNeeded = k.sub(W, greater);
+
+  // Keys above the threshold, and the first `tiesNeeded` keys equal to it,
+  // in ascending position: a CTA-wide prefix count gives each its slot.
+  Value keep = m.ptr("keep");
+  Value keepRow = k.add(m.strided("keep", "b", bi), m.strided("keep", "h", h));
+  auto storeKeep = [&](Value slot, Value pos) {
+    Value v = c.indexElement.isInteger(32) ? pos : k.sext64(pos);
+    k.storeTo(v, k.gep(keep, c.indexElement, k.add(keepRow, k.sext64(slot))));
+  };
+  Value kept = m.loop(chunks, {zero, zero}, [&](Value ch, ValueRange acc) {
+    Value j = k.add(k.mul(ch, k.c32(T)), m.tid);
+    Value key = keyOf(j);
+    Value tie = k.andi(k.cmpi(ip(IPred::eq), key, threshold),
+                       k.cmpi(ip(IPred::ne), key, zero));
+    auto [tieRank, ties] = block.exclusiveScan(tie);
+    Value keepIt = k.ori(
+        k.cmpi(ip(IPred::ugt), key, threshold),
+        k.andi(tie, k.cmpi(ip(IPred::slt), k.add(acc[0], tieRank), tiesNeeded)));
+    auto [slot, kept] = block.exclusiveScan(keepIt);
+    Value at = k.add(acc[1], slot);
+    k.ifThen(keepIt, [&] { storeKeep(at, j); });
+    return SmallVector<Value>{k.add(acc[0], ties), k.add(acc[1], kept)};
+  })[1];
+  // -1 after the kept keys (fewer than W allowed).
+  Value slotChunks = k.divsi(k.add(W, k.c32(T - 1)), k.c32(T));
+  m.loop(slotChunks, {}, [&](Value ch, ValueRange) {
+    Value slot = k.add(k.mul(ch, k.c32(T)), m.tid);
+    k.ifThen(k.andi(k.cmpi(ip(IPred::sge), slot, kept),
+                    k.cmpi(ip(IPred::slt), slot, W)),
+             [&] { storeKeep(slot, k.c32(-1)); });
+    return SmallVector<Value>{};
+  });
+  m.finish();
+  return func;
+}
+
+//===----------------------------------------------------------------------===//
+// Per-query top-k
+//===----------------------------------------------------------------------===//
+
+SmallVector<KernelParam>
+mlir::dma::topkPerQueryKernelParams(const TopKKernelConfig &c) {
+  SmallVector<KernelParam> p;
+  addTopKParams(p, c, {"masked_score", "threshold", "tiebreak"});
+  return p;
+}
+
+gpu::GPUFuncOp mlir::dma::emitTopKPerQueryKernel(OpBuilder &b, Location loc,
+                                                 gpu::GPUModuleOp module,
+                                                 StringRef name,
+                                                 const TopKKernelConfig &c,
+                                                 TopKPerQueryStep step) {
+  OpBuilder::InsertionGuard guard(b);
+  SmallVector<KernelParam> params = topkPerQueryKernelParams(c);
+  const char *role = step == TopKPerQueryStep::Rank   ? "topk_rank"
+                     : step == TopKPerQueryStep::Rows ? "topk_rows"
+                                                      : "topk_threshold";
+  auto func =
+      createKernelFunc(b, loc, module, name, params, kMaskThreads, 0, role);
+  MaskEmitter m(b, loc, func, params);
+  KernelBuilder &k = m.k;
+  Value x = m.globalX(kMaskThreads), h = k.blockId(1), bi = k.blockId(2);
+  Value Lk = m.arg("Lk"), W = m.arg("W");
+  Type tieType = c.indexElement;
+  Value keepAll = k.intOf(tieType, tieType.isInteger(32)
+                                       ? std::numeric_limits<int32_t>::max()
+                                       : std::numeric_limits<int64_t>::max());
+  auto at = [&](const char *t, Type elt, Value j) {
+    return k.gep(m.ptr(t), elt, m.bhj(t, bi, h, j));
+  };
+  // The threshold buffer holds the allowed keys in rank order (i32) between
+  // the rank and threshold steps.
+  auto rankSlot = [&](Value r) { return at("threshold", k.i32Type, r); };
+
+  k.ifThen(k.cmpi(ip(IPred::slt), x, Lk), [&] {
+    switch (step) {
+    case TopKPerQueryStep::Rank: {
+      Value j = x;
+      KeyScore own = keyScore(m, c.padding, bi, h, j);
+      Value nan = k.f32(std::numeric_limits<double>::quiet_NaN());
+      k.storeTo(k.select(own.allowed, own.score, nan),
+                at("masked_score", k.f32Type, j));
+      k.ifThen(own.allowed, [&] {
+        Value rank = m.loop(Lk, {k.c32(0)}, [&](Value i, ValueRange acc) {
+          KeyScore other = keyScore(m, c.padding, bi, h, i);
+          Value higher = k.cmpf(fpr(FPred::OGT), other.score, own.score);
+          Value tieLower =
+              k.andi(k.cmpf(fpr(FPred::OEQ), other.score, own.score),
+                     k.cmpi(ip(IPred::slt), i, j));
+          return SmallVector<Value>{
+              m.count(acc[0], k.andi(other.allowed, k.ori(higher, tieLower)))};
+        })[0];
+        k.storeTo(j, rankSlot(rank));
+      });
+      break;
+    }
+    case TopKPerQueryStep::Rows: {
+      Value cEnd = x;
+      Value allowed = m.loop(k.add(cEnd, k.c32(1)), {k.c32(0)},
+                             [&](Value i, ValueRange acc) {
+                               KeyScore ks = keyScore(m, c.padding, bi, h, i);
+                               return SmallVector<Value>{
+                                   m.count(acc[0], ks.allowed)};
+                             })[0];
+      Value tie = k.ifElse(
+          k.cmpi(ip(IPred::sgt), allowed, W), {tieType},
+          [&] {
+            // Walk the rank order until W keys of the prefix are seen: the
+            // last one is the prefix's w-th best. The prefix has more than
+            // W allowed keys, so the walk ends within the allowed ranks.
+            SmallVector<Value> state = k.whileLoop(
+                {k.c32(0), k.c32(0), k.c32(0)},
+                [&](ValueRange s) {
+                  return std::make_pair(k.cmpi(ip(IPred::slt), s[1], W),
+                                        SmallVector<Value>(s));
+                },
+                [&](ValueRange s) {
+                  Value pos = k.loadAs(k.i32Type, rankSlot(s[0]));
+                  Value in = k.cmpi(ip(IPred::sle), pos, cEnd);
+                  return SmallVector<Value>{k.add(s[0], k.c32(1)),
+                                            m.count(s[1], in),
+                                            k.select(in, pos, s[2])};
+                });
+            Value last = state[2];
+            return SmallVector<Value>{tieType.isInteger(32) ? last
+                                                            : k.sext64(last)};
+          },
+          [&] { return SmallVector<Value>{keepAll}; })[0];
+      k.storeTo(tie, at("tiebreak", tieType, cEnd));
+      break;
+    }
+    case TopKPerQueryStep::Threshold: {
+      Value cEnd = x;
+      Value tie = k.loadAs(tieType, at("tiebreak", tieType, cEnd));
+      Value all = k.cmpi(ip(IPred::eq), tie, keepAll);
+      Value pos = tieType.isInteger(32)
+                      ? tie
+                      : arith::TruncIOp::create(b, loc, k.i32Type, tie)
+                            .getResult();
+      pos = k.select(all, k.c32(0), pos);
+      Value s = k.loadAs(k.f32Type, at("masked_score", k.f32Type, pos));
+      Value ninf = k.f32(-std::numeric_limits<double>::infinity());
+      k.storeTo(k.select(all, ninf, s), at("threshold", k.f32Type, cEnd));
+      break;
+    }
+    }
+  });
+  m.finish();
+  return func;
+}
