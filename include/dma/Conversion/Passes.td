@@ -103,8 +103,11 @@ def ConvertDMATilesToGPU : Pass<"convert-dma-tiles-to-gpu", "ModuleOp"> {
     }
     ```
 
-    The backward and the per-query candidate walk are not generated yet:
-    the pass fails on them with a message.
+    The tiled backward (dma.delta_tiles and dma.key_tiles loop nests)
+    becomes a Delta kernel and a key-tile-outer kernel
+    (`lib/Conversion/DMAToGPU/BackwardKernel.cpp`). The per-query candidate
+    walk (`dma-gather-keys` with per-query=true) is not generated: the pass
+    fails on it with a message.
   }];
   let options = [
     Option<"warps", "warps", "int64_t", /*default=*/"0",

@@ -1,0 +1,62 @@
+// RUN: dma-opt %s -split-input-file --convert-dma-mask-to-gpu -verify-diagnostics
+
+// What the mask kernels do not take is an error at the op, saying what to
+// do instead.
+
+func.func @tensors(%s: tensor<1x2x8xf32>, %o: tensor<1x2x4xi32>) -> tensor<1x2x4xi32> {
+  // expected-error @+1 {{convert-dma-mask-to-gpu: operands must be memrefs (run one-shot-bufferize first)}}
+  %r = dma.topk shared keep(4) score(%s : tensor<1x2x8xf32>)
+      outs(%o : tensor<1x2x4xi32>) -> tensor<1x2x4xi32>
+  return %r : tensor<1x2x4xi32>
+}
+
+// -----
+
+func.func @f16_score(%s: memref<1x2x8xf16>, %o: memref<1x2x4xi32>) {
+  // expected-error @+1 {{convert-dma-mask-to-gpu: the GPU kernels take f32 scores, got 'f16'}}
+  dma.topk shared keep(4) score(%s : memref<1x2x8xf16>)
+      outs(%o : memref<1x2x4xi32>)
+  return
+}
+
+// -----
+
+func.func @strided_keys(%s: memref<1x2x8xf32, strided<[32, 16, 2]>>,
+    %o: memref<1x2x4xi32>) {
+  // expected-error @+1 {{convert-dma-mask-to-gpu: the innermost dimension of every operand must be contiguous (copy into a contiguous buffer first)}}
+  dma.topk shared keep(4) score(%s : memref<1x2x8xf32, strided<[32, 16, 2]>>)
+      outs(%o : memref<1x2x4xi32>)
+  return
+}
+
+// -----
+
+func.func @mixed_param_types(%v: memref<1x8x2x16xbf16>, %w: memref<2x32xf32>,
+    %a: memref<2xbf16>, %s: memref<1x2x8xf32>) {
+  // expected-error @+1 {{convert-dma-mask-to-gpu: weight, dt_bias and a must have one element type}}
+  dma.value_bias log value(%v : memref<1x8x2x16xbf16>)
+      weight(%w : memref<2x32xf32>) a(%a : memref<2xbf16>)
+      outs(%s : memref<1x2x8xf32>)
+  return
+}
+
+// -----
+
+func.func @dynamic_head_dim(%v: memref<1x8x2x?xbf16>, %w: memref<2x?xf32>,
+    %a: memref<2xf32>, %s: memref<1x2x8xf32>) {
+  // expected-error @+1 {{convert-dma-mask-to-gpu: the value's head dim must be static}}
+  dma.value_bias log value(%v : memref<1x8x2x?xbf16>)
+      weight(%w : memref<2x?xf32>) a(%a : memref<2xf32>)
+      outs(%s : memref<1x2x8xf32>)
+  return
+}
+
+// -----
+
+func.func @per_query_f16_threshold(%s: memref<1x2x8xf32>, %ms: memref<1x2x8xf16>,
+    %thr: memref<1x2x8xf16>, %tie: memref<1x2x8xi32>) {
+  // expected-error @+1 {{convert-dma-mask-to-gpu: the per-query score and threshold must be f32}}
+  dma.topk per_query keep(2) score(%s : memref<1x2x8xf32>)
+      outs(%ms, %thr, %tie : memref<1x2x8xf16>, memref<1x2x8xf16>, memref<1x2x8xi32>)
+  return
+}

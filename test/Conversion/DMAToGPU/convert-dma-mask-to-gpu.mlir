@@ -1,0 +1,112 @@
+// RUN: dma-opt %s -split-input-file --convert-dma-mask-to-gpu | FileCheck %s
+
+// value_bias: one thread per (key, KV head), a grid of ceil(Lk * Hkv /
+// 256) x B CTAs; the kernel sums W[h] . V[b, j] over Hkv heads of D = 64
+// values (f32, fused multiply-adds), then softplus and A.
+
+// CHECK-LABEL: func.func @value_bias
+//   CHECK-NOT:   dma.value_bias
+//       CHECK:   %[[KEYS:.*]] = arith.muli
+//       CHECK:   gpu.launch_func @dma_kernels::@dma_value_bias_bf16_d64_log_dtbias_0
+//  CHECK-SAME:     threads in (%c256{{[_0-9]*}}, %c1{{[_0-9]*}}, %c1{{[_0-9]*}})
+//       CHECK: gpu.module @dma_kernels
+//       CHECK:   gpu.func @dma_value_bias_bf16_d64_log_dtbias_0
+//  CHECK-SAME:     dma.kernel_params = ["value:ptr", "weight:ptr", "dt_bias:ptr", "a:ptr", "score:ptr", "B:i32", "Lk:i32", "Hkv:i32",
+//  CHECK-SAME:     dma.role = "value_bias"
+//       CHECK:     scf.for
+//       CHECK:       scf.for
+//       CHECK:         llvm.load {{.*}} -> bf16
+//       CHECK:         llvm.intr.fma
+//       CHECK:     math.log1p
+//       CHECK:     llvm.store {{.*}} : f32, !llvm.ptr<1>
+//       CHECK:     gpu.return
+func.func @value_bias(%v: memref<?x?x?x64xbf16>, %w: memref<?x?xf32>,
+    %bdt: memref<?xf32>, %a: memref<?xf32>, %s: memref<?x?x?xf32>) {
+  dma.value_bias log value(%v : memref<?x?x?x64xbf16>)
+      weight(%w : memref<?x?xf32>) dt_bias(%bdt : memref<?xf32>)
+      a(%a : memref<?xf32>) outs(%s : memref<?x?x?xf32>)
+  return
+}
+
+// -----
+
+// The exp form: exp of the log form's score.
+
+// CHECK-LABEL: func.func @value_bias_exp
+//       CHECK:   gpu.launch_func @dma_kernels::@dma_value_bias_f16_d128_exp_0
+//       CHECK:   gpu.func @dma_value_bias_f16_d128_exp_0
+//       CHECK:     math.exp
+//       CHECK:     math.log1p
+//       CHECK:     math.exp
+func.func @value_bias_exp(%v: memref<2x100x4x128xf16>, %w: memref<4x512xf32>,
+    %a: memref<4xf32>, %s: memref<2x4x100xf32>) {
+  dma.value_bias exp value(%v : memref<2x100x4x128xf16>)
+      weight(%w : memref<4x512xf32>) a(%a : memref<4xf32>)
+      outs(%s : memref<2x4x100xf32>)
+  return
+}
+
+// -----
+
+// Shared top-k: one 1024-thread CTA per (KV head, batch) and 32 i32 slots
+// of shared memory for the CTA-wide counts. W (a kernel argument) comes
+// from the destination's last dimension.
+// The kernel: a 32-step bitwise search (a count per step: warp shuffles,
+// one slot per warp, a barrier), then the kept keys' slots by ballots and
+// popcounts, and -1 after the kept keys.
+
+// CHECK-LABEL: func.func @shared
+//       CHECK:   gpu.launch_func @dma_kernels::@dma_topk_shared_i32_padded_0
+//  CHECK-SAME:     threads in (%c1024, %c1{{[_0-9]*}}, %c1{{[_0-9]*}})
+//  CHECK-SAME:     dynamic_shared_memory_size %c128_i32
+//       CHECK:   gpu.func @dma_topk_shared_i32_padded_0
+//  CHECK-SAME:     dma.kernel_params = ["score:ptr", "padding:ptr", "keep:ptr", "B:i32", "Hkv:i32", "Lk:i32", "W:i32",
+//  CHECK-SAME:     dma.role = "topk_shared"
+//       CHECK:     scf.for
+//       CHECK:       arith.cmpi uge
+//       CHECK:       nvvm.shfl.sync bfly
+//       CHECK:       nvvm.barrier0
+//       CHECK:     arith.cmpi ugt
+//       CHECK:     scf.for
+//       CHECK:       nvvm.vote.sync  ballot
+//       CHECK:       llvm.intr.ctpop
+//       CHECK:       nvvm.vote.sync  ballot
+//       CHECK:       llvm.store {{.*}} : i32, !llvm.ptr<1>
+//       CHECK:     scf.for
+//       CHECK:       llvm.store %c-1_i32
+func.func @shared(%s: memref<?x?x?xf32>, %p: memref<?x?xi1>,
+    %o: memref<?x?x64xi32>) {
+  dma.topk shared keep(64) score(%s : memref<?x?x?xf32>)
+      padding(%p : memref<?x?xi1>) outs(%o : memref<?x?x64xi32>)
+  return
+}
+
+// -----
+
+// Per-query top-k: three launches over (key blocks, KV heads, batch) with
+// the same arguments: ranks, then each prefix's w-th key in rank order
+// (the kernel's W argument is keep(16)), then its score.
+
+// CHECK-LABEL: func.func @per_query
+//       CHECK:   gpu.launch_func @dma_kernels::@dma_topk_per_query_rank_i64_0
+//       CHECK:   gpu.launch_func @dma_kernels::@dma_topk_per_query_rows_i64_0
+//       CHECK:   gpu.launch_func @dma_kernels::@dma_topk_per_query_threshold_i64_0
+//       CHECK:   gpu.func @dma_topk_per_query_rank_i64_0
+//  CHECK-SAME:     dma.role = "topk_rank"
+//       CHECK:     scf.for
+//       CHECK:       arith.cmpf ogt
+//       CHECK:   gpu.func @dma_topk_per_query_rows_i64_0
+//  CHECK-SAME:     dma.role = "topk_rows"
+//       CHECK:     scf.while
+//       CHECK:     llvm.store {{.*}} : i64, !llvm.ptr<1>
+//       CHECK:   gpu.func @dma_topk_per_query_threshold_i64_0
+//  CHECK-SAME:     dma.role = "topk_threshold"
+//       CHECK:     llvm.load {{.*}} -> i64
+//       CHECK:     llvm.store {{.*}} : f32, !llvm.ptr<1>
+func.func @per_query(%s: memref<?x?x?xf32>, %ms: memref<?x?x?xf32>,
+    %thr: memref<?x?x?xf32>, %tie: memref<?x?x?xi64>) {
+  dma.topk per_query keep(16) score(%s : memref<?x?x?xf32>)
+      outs(%ms, %thr, %tie : memref<?x?x?xf32>, memref<?x?x?xf32>,
+           memref<?x?x?xi64>)
+  return
+}
