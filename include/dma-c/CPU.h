@@ -1,6 +1,7 @@
 /*===- CPU.h - C API of the CPU path (libdma_cpu) -----------------*- C -*-===//
  *
- * dma.attention and dma.attention_grad on host memory, compiled by
+ * dma.attention, dma.attention_grad, dma.value_bias and
+ * dma.value_bias_grad on host memory, compiled by
  * --dma-cpu-pipeline and JIT-run (MLIR ExecutionEngine). The tensor and
  * option structs are the GPU runtime's (dma_runtime.h), so a front end
  * describes its arguments once for both paths. The CPU path computes in
@@ -46,6 +47,24 @@ int dma_cpu_attention_grad(
     const dma_tensor *grad_k, const dma_tensor *grad_v,
     const dma_tensor *grad_bias, const dma_attention_options *options,
     char *error, size_t error_size);
+
+/* score [B, Hkv, Lk] = dma.value_bias(value [B, Lk, Hkv, D], weight
+ * [Hkv, Hkv*D], dt_bias [Hkv] (NULL: none), a [Hkv]); the exp form when
+ * exp_form is non-zero. */
+int dma_cpu_value_bias(const dma_tensor *value, const dma_tensor *weight,
+                       const dma_tensor *dt_bias, const dma_tensor *a,
+                       const dma_tensor *score, int32_t exp_form, char *error,
+                       size_t error_size);
+
+/* The gradients of dma_cpu_value_bias for the score's gradient `grad`
+ * [B, Hkv, Lk]: grad_value, grad_weight, grad_dt_bias (exactly when dt_bias
+ * is given) and grad_a, each shaped like its input (dma.value_bias_grad). */
+int dma_cpu_value_bias_grad(
+    const dma_tensor *grad, const dma_tensor *value, const dma_tensor *weight,
+    const dma_tensor *dt_bias, const dma_tensor *a,
+    const dma_tensor *grad_value, const dma_tensor *grad_weight,
+    const dma_tensor *grad_dt_bias, const dma_tensor *grad_a,
+    int32_t exp_form, char *error, size_t error_size);
 
 #ifdef __cplusplus
 }

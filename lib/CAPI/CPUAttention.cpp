@@ -1,125 +1,21 @@
-//===- CPUAttention.cpp - the C API of the CPU path -----------------------===//
+//===- CPUAttention.cpp - the C API of the CPU path: attention ------------===//
 //
 // Writes a one-op function for the call's signature (static shapes, so the
 // dialect's verifier checks every shape and broadcast rule and its message
 // becomes the caller's error), compiles it once through --dma-cpu-pipeline
-// and calls it on the caller's buffers.
+// and calls it on the caller's buffers (CPUKernel.h).
 //
 //===----------------------------------------------------------------------===//
 
-#include "dma-c/CPU.h"
-#include "dma/Runner/CPUModule.h"
-
-#include "llvm/Support/raw_ostream.h"
+#include "CPUKernel.h"
 
 #include <cmath>
 #include <cstdio>
-#include <map>
-#include <memory>
-#include <mutex>
-#include <sstream>
 #include <string>
-#include <vector>
 
-using namespace mlir::dma;
+using namespace mlir::dma::capi;
 
 namespace {
-
-int fail(char *error, size_t size, const std::string &message) {
-  if (error && size)
-    std::snprintf(error, size, "%s", message.c_str());
-  return 1;
-}
-
-/// One operand of the generated function.
-struct Operand {
-  std::string name;
-  const dma_tensor *tensor;
-};
-
-const char *elementType(int32_t dtype) {
-  switch (dtype) {
-  case DMA_F32:
-    return "f32";
-  case DMA_I32:
-    return "i32";
-  case DMA_BOOL:
-    return "i1";
-  default:
-    return nullptr;
-  }
-}
-
-/// `memref<2x3xf32>` for the tensor, or an error.
-bool memrefType(const Operand &op, int32_t wantDtype, std::string &type,
-                std::string &error) {
-  const dma_tensor &t = *op.tensor;
-  if (t.ndim < 1 || t.ndim > 4) {
-    error = op.name + " must have 1 to 4 dimensions, got " +
-            std::to_string(t.ndim);
-    return false;
-  }
-  if (t.dtype != wantDtype) {
-    error = op.name + " must be " + elementType(wantDtype) +
-            " on the CPU path";
-    return false;
-  }
-  int64_t expected = 1;
-  for (int d = t.ndim - 1; d >= 0; --d) {
-    if (t.sizes[d] < 0) {
-      error = op.name + " has a negative size";
-      return false;
-    }
-    if (t.sizes[d] > 1 && t.strides[d] != expected) {
-      error = op.name + " must be contiguous on the CPU path";
-      return false;
-    }
-    expected *= t.sizes[d];
-  }
-  if (!t.data && expected > 0) {
-    error = op.name + " has no data";
-    return false;
-  }
-  std::ostringstream os;
-  os << "memref<";
-  for (int d = 0; d < t.ndim; ++d)
-    os << t.sizes[d] << "x";
-  os << elementType(wantDtype) << ">";
-  type = os.str();
-  return true;
-}
-
-/// The generated function: `func.func @kernel(<operands>)` around `op`.
-struct Kernel {
-  std::vector<Operand> operands;
-  std::map<std::string, std::string> types;
-  std::string error;
-
-  bool add(const std::string &name, const dma_tensor *t, int32_t dtype) {
-    if (!t)
-      return true;
-    std::string type;
-    if (!memrefType({name, t}, dtype, type, error))
-      return false;
-    operands.push_back({name, t});
-    types[name] = type;
-    return true;
-  }
-  bool has(const std::string &name) const { return types.count(name); }
-  std::string use(const std::string &name) const {
-    return "%" + name + " : " + types.at(name);
-  }
-  std::string source(const std::string &op) const {
-    std::ostringstream os;
-    os << "func.func @kernel(";
-    for (size_t i = 0; i < operands.size(); ++i)
-      os << (i ? ", " : "") << "%" << operands[i].name << ": "
-         << types.at(operands[i].name);
-    os << ") attributes {llvm.emit_c_interface} {\n  " << op
-       << "\n  return\n}\n";
-    return os.str();
-  }
-};
 
 /// The mask and attribute clauses shared by the forward and the backward.
 bool maskClauses(const Kernel &k, const dma_attention_options *options,
@@ -173,48 +69,6 @@ bool maskClauses(const Kernel &k, const dma_attention_options *options,
   attrs = as.str();
   return true;
 }
-
-/// Compiled kernels by source. Never destroyed: the JIT must not be torn
-/// down by static destructors at exit (CPUModule.h).
-std::mutex cacheMutex;
-std::map<std::string, std::unique_ptr<CPUModule>> *cache =
-    new std::map<std::string, std::unique_ptr<CPUModule>>();
-
-/// The verifier's own words from a compile error ("'dma.attention' op k head
-/// dim (4) must equal q head dim (8)" -> "k head dim (4) must equal q head
-/// dim (8)"); other errors whole.
-std::string verifierMessage(const std::string &diagnostics) {
-  size_t op = diagnostics.find("' op ");
-  if (op == std::string::npos)
-    return diagnostics;
-  size_t begin = op + 5;
-  size_t end = diagnostics.find('\n', begin);
-  return "invalid arguments: " + diagnostics.substr(begin, end - begin);
-}
-
-int run(const Kernel &k, const std::string &op, char *error, size_t size) {
-  std::string source = k.source(op);
-  std::lock_guard<std::mutex> lock(cacheMutex);
-  auto it = cache->find(source);
-  if (it == cache->end()) {
-    CPUPipelineOptions options;
-    options.bufferizeFunctionBoundaries = true;
-    llvm::Expected<std::unique_ptr<CPUModule>> module =
-        CPUModule::compile(source, options);
-    if (!module)
-      return fail(error, size, verifierMessage(llvm::toString(module.takeError())));
-    it = cache->emplace(source, std::move(*module)).first;
-  }
-  std::vector<MemRefArg> args;
-  for (const Operand &o : k.operands) {
-    std::vector<int64_t> sizes(o.tensor->sizes, o.tensor->sizes + o.tensor->ndim);
-    args.push_back(MemRefArg::contiguous(o.tensor->data, sizes));
-  }
-  if (llvm::Error err = it->second->call("kernel", args))
-    return fail(error, size, llvm::toString(std::move(err)));
-  return 0;
-}
-
 bool addMaskOperands(Kernel &k, const dma_tensor *bias, const dma_tensor *mask,
                      const dma_tensor *keep, const dma_tensor *score,
                      const dma_tensor *threshold, const dma_tensor *tiebreak) {
@@ -224,7 +78,6 @@ bool addMaskOperands(Kernel &k, const dma_tensor *bias, const dma_tensor *mask,
          k.add("keep_threshold", threshold, DMA_F32) &&
          k.add("keep_tiebreak", tiebreak, DMA_I32);
 }
-
 } // namespace
 
 extern "C" int dma_cpu_attention(

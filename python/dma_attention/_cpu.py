@@ -44,6 +44,12 @@ def library():
     lib.dma_cpu_attention_grad.restype = ctypes.c_int
     lib.dma_cpu_attention_grad.argtypes = [P] * 16 + [
         ctypes.POINTER(Options), ctypes.c_char_p, ctypes.c_size_t]
+    lib.dma_cpu_value_bias.restype = ctypes.c_int
+    lib.dma_cpu_value_bias.argtypes = [P] * 5 + [
+        ctypes.c_int32, ctypes.c_char_p, ctypes.c_size_t]
+    lib.dma_cpu_value_bias_grad.restype = ctypes.c_int
+    lib.dma_cpu_value_bias_grad.argtypes = [P] * 9 + [
+        ctypes.c_int32, ctypes.c_char_p, ctypes.c_size_t]
     _lib = lib
     return lib
 
@@ -211,3 +217,40 @@ def attention_grad(grad_o, q, k, v, o, lse, bias, mask, keep, keep_rows,
           ctypes.byref(options))
     return (_like(dq, q), _like(dk, k), _like(dv, v),
             None if db is None else _like(db, bias))
+
+
+def _value_bias_inputs(value, weight, a, dt_bias):
+    return [None if t is None else _float(_to_numpy(t, n), n)
+            for n, t in (("value", value), ("weight", weight), ("a", a),
+                         ("dt_bias", dt_bias))]
+
+
+def value_bias(value, weight, a, dt_bias, form):
+    """dma.value_bias through the CPU pipeline: float32 [B, Hkv, Lk], the
+    kind of `value` (numpy or torch)."""
+    vn, wn, an, bn = _value_bias_inputs(value, weight, a, dt_bias)
+    B, Lk, Hkv, _ = vn.shape
+    score = np.full((B, Hkv, Lk), np.nan, dtype=np.float32)
+    _call(library().dma_cpu_value_bias, _ref(_struct(vn, DMA_F32)),
+          _ref(_struct(wn, DMA_F32)), _ref(_struct(bn, DMA_F32)),
+          _ref(_struct(an, DMA_F32)), _ref(_struct(score, DMA_F32)),
+          int(form == "exp"))
+    return _torch().from_numpy(score) if _is_torch(value) else score
+
+
+def value_bias_grad(grad, value, weight, a, dt_bias, form):
+    """(d value, d weight, d a, d dt_bias or None) of value_bias for the
+    score's gradient, through the CPU pipeline, each like its input."""
+    vn, wn, an, bn = _value_bias_inputs(value, weight, a, dt_bias)
+    gn = _float(_to_numpy(grad, "grad"), "grad")
+    outs = [np.full(x.shape, np.nan, dtype=np.float32)
+            for x in (vn, wn, an)]
+    ddt = None if bn is None else np.full(bn.shape, np.nan, dtype=np.float32)
+    _call(library().dma_cpu_value_bias_grad, _ref(_struct(gn, DMA_F32)),
+          _ref(_struct(vn, DMA_F32)), _ref(_struct(wn, DMA_F32)),
+          _ref(_struct(bn, DMA_F32)), _ref(_struct(an, DMA_F32)),
+          _ref(_struct(outs[0], DMA_F32)), _ref(_struct(outs[1], DMA_F32)),
+          _ref(_struct(ddt, DMA_F32)), _ref(_struct(outs[2], DMA_F32)),
+          int(form == "exp"))
+    return (_like(outs[0], value), _like(outs[1], weight), _like(outs[2], a),
+            None if ddt is None else _like(ddt, dt_bias))

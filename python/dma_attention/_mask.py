@@ -1,11 +1,10 @@
 """value_bias and topk: generated kernels for CUDA tensors, else the
 array-op reference (_reference.py).
 
-On CUDA, bf16/f16 values run the generated value-bias kernel and scores run
-the generated top-k kernels; float32 values, CPU tensors and numpy arrays
-take the reference. When gradients are needed, value_bias's backward (into
-value, weight, dt_bias and a) is the reference's through torch autograd, on
-the same device.
+value_bias: bf16/f16 values on CUDA run the generated kernels (forward and
+backward); CPU tensors and numpy arrays run the CPU pipeline (libdma_cpu);
+float32 values on CUDA run PyTorch ops. topk: scores on CUDA run the
+generated kernels, others the reference (a heap pass in numpy).
 """
 
 import numbers
@@ -39,20 +38,40 @@ def value_bias(value, weight, a, dt_bias=None, form="log", bundle=None):
     """score[b, h, j] = A[h] * softplus(W[h] . V[b, j] + b_dt[h]) (or exp of it).
 
     value [B, Lk, Hkv, D], weight [Hkv, Hkv*D], a [Hkv], dt_bias [Hkv].
-    Returns [B, Hkv, Lk] in float32.
+    Returns [B, Hkv, Lk] in float32. Torch tensors that require grad get
+    gradients for value, weight, a and dt_bias.
     """
     if form not in ("log", "exp"):
         raise ValueError(f"form is 'log' or 'exp', got {form!r}")
     _check_value_bias_shapes(value, weight, a, dt_bias)
-    if not _gpu_value_bias_applies(value):
+    if _is_torch(value) and value.is_cuda and not _gpu_value_bias_applies(value):
+        # float32 values on the GPU: PyTorch ops (the kernels take 16-bit).
         return _reference.value_bias(value, weight, a, dt_bias, form)
-    import torch
-    from . import _gpu
-    if torch.is_grad_enabled() and any(
-            t is not None and t.requires_grad
-            for t in (value, weight, a, dt_bias)):
-        return _ValueBias.apply(value, weight, a, dt_bias, form, bundle)
-    return _gpu.value_bias(value, weight, a, dt_bias, form, bundle)
+    if _is_torch(value):
+        import torch
+        if torch.is_grad_enabled() and any(
+                t is not None and t.requires_grad
+                for t in (value, weight, a, dt_bias)):
+            return _ValueBias.apply(value, weight, a, dt_bias, form, bundle)
+    return _value_bias_forward(value, weight, a, dt_bias, form, bundle)
+
+
+def _value_bias_forward(value, weight, a, dt_bias, form, bundle):
+    if _gpu_value_bias_applies(value):
+        from . import _gpu
+        return _gpu.value_bias(value, weight, a, dt_bias, form, bundle)
+    from . import _cpu
+    return _cpu.value_bias(value, weight, a, dt_bias, form)
+
+
+def _value_bias_backward(grad, value, weight, a, dt_bias, form, bundle):
+    """(d value, d weight, d a, d dt_bias) of value_bias."""
+    if _gpu_value_bias_applies(value):
+        from . import _gpu
+        return _gpu.value_bias_backward(grad, value, weight, a, dt_bias, form,
+                                        bundle)
+    from . import _cpu
+    return _cpu.value_bias_grad(grad, value, weight, a, dt_bias, form)
 
 
 def topk(score, keep, selection="shared", padding=None, bundle=None):
@@ -84,28 +103,25 @@ def _make_value_bias_function():
     import torch
 
     class ValueBias(torch.autograd.Function):
-        """Generated forward; the reference's backward (torch autograd)."""
+        """value_bias with the generated (CUDA) or CPU-pipeline backward."""
 
         @staticmethod
         def forward(ctx, value, weight, a, dt_bias, form, bundle):
-            from . import _gpu
-            ctx.form = form
+            ctx.form, ctx.bundle = form, bundle
             ctx.save_for_backward(value, weight, a, dt_bias)
-            return _gpu.value_bias(value, weight, a, dt_bias, form, bundle)
+            return _value_bias_forward(value, weight, a, dt_bias, form, bundle)
 
         @staticmethod
         def backward(ctx, grad):
             value, weight, a, dt_bias = ctx.saved_tensors
-            inputs = [t.detach().requires_grad_(t.requires_grad)
-                      if t is not None else None
-                      for t in (value, weight, a, dt_bias)]
-            wanted = [t for t in inputs if t is not None and t.requires_grad]
-            with torch.enable_grad():
-                s = _reference.value_bias(*inputs[:3], inputs[3], ctx.form)
-                got = iter(torch.autograd.grad(s, wanted, grad))
-            grads = [next(got) if t is not None and t.requires_grad else None
-                     for t in inputs]
-            return (*grads, None, None)
+            dv, dw, da, ddt = _value_bias_backward(
+                grad.contiguous(), value, weight, a, dt_bias, ctx.form,
+                ctx.bundle)
+            wanted = ctx.needs_input_grad
+            return (dv if wanted[0] else None, dw if wanted[1] else None,
+                    da if wanted[2] else None,
+                    ddt if dt_bias is not None and wanted[3] else None,
+                    None, None)
 
     return ValueBias
 

@@ -37,6 +37,9 @@ struct ConvertDMAToLoopsPass
       rewriter.setInsertionPoint(op);
       llvm::TypeSwitch<Operation *>(op)
           .Case([&](ValueBiasOp o) { lowerValueBiasToLoops(rewriter, o); })
+          .Case([&](ValueBiasGradOp o) {
+            lowerValueBiasGradToLoops(rewriter, o);
+          })
           .Case([&](TopKOp o) { lowerTopKToLoops(rewriter, o); })
           .Case([&](AttentionOp o) { lowerAttentionToLoops(rewriter, o); })
           .Case([&](AttentionGradOp o) {

@@ -9,6 +9,7 @@ namespace mlir::dma {
 // Each builds the op's loop nest before it (the op must be on memrefs); the
 // caller erases the op.
 void lowerValueBiasToLoops(OpBuilder &b, ValueBiasOp op);
+void lowerValueBiasGradToLoops(OpBuilder &b, ValueBiasGradOp op);
 void lowerTopKToLoops(OpBuilder &b, TopKOp op);
 void lowerAttentionToLoops(OpBuilder &b, AttentionOp op);
 void lowerAttentionGradToLoops(OpBuilder &b, AttentionGradOp op);

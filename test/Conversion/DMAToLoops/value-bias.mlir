@@ -43,3 +43,41 @@ func.func @value_bias_exp_bf16(%v: memref<?x?x?x?xbf16>, %w: memref<?x?xbf16>,
       a(%a : memref<?xbf16>) outs(%s : memref<?x?x?xbf16>)
   return
 }
+
+// -----
+
+// The backward: f32 accumulators zeroed, then (b, j, h) in order (scf.for,
+// not scf.parallel: the sums are sequential, so deterministic): dt
+// recomputed, the exp form's chain factor exp(a * softplus), the sigmoid
+// (1 above 20), dA and db_dt, then dW and dV over the row; last the
+// accumulators converted into the destinations (bf16 for dV).
+
+// CHECK-LABEL: func @value_bias_grad_exp
+//       CHECK:   memref.alloc() : memref<2x16x4x8xf32>
+//       CHECK:   memref.alloc() : memref<4x32xf32>
+//   CHECK-NOT:   scf.parallel
+//       CHECK:   scf.for
+//       CHECK:     scf.for
+//       CHECK:       scf.for
+//       CHECK:         math.log1p
+//       CHECK:         arith.divf
+//       CHECK:         memref.load %{{.*}} : memref<2x4x16xf32>
+//       CHECK:         math.exp
+//       CHECK:         scf.for
+//       CHECK:           scf.for
+//       CHECK:             arith.addf
+//       CHECK:             memref.store %{{.*}} : memref<4x32xf32>
+//       CHECK:             memref.store %{{.*}} : memref<2x16x4x8xf32>
+//       CHECK:   arith.truncf %{{.*}} : f32 to bf16
+//       CHECK:   memref.dealloc
+func.func @value_bias_grad_exp(%ds: memref<2x4x16xf32>, %v: memref<2x16x4x8xbf16>,
+    %w: memref<4x32xf32>, %bdt: memref<4xf32>, %a: memref<4xf32>,
+    %dv: memref<2x16x4x8xbf16>, %dw: memref<4x32xf32>, %ddt: memref<4xf32>,
+    %da: memref<4xf32>) {
+  dma.value_bias_grad exp grad(%ds : memref<2x4x16xf32>)
+      value(%v : memref<2x16x4x8xbf16>) weight(%w : memref<4x32xf32>)
+      dt_bias(%bdt : memref<4xf32>) a(%a : memref<4xf32>)
+      outs(%dv, %dw, %ddt, %da : memref<2x16x4x8xbf16>, memref<4x32xf32>,
+           memref<4xf32>, memref<4xf32>)
+  return
+}

@@ -566,3 +566,27 @@ func.func @grad_dbias_missing(%do: tensor<1x16x4x8xf32>, %q: tensor<1x16x4x8xf32
   %r:3 = dma.attention_grad grad(%do : tensor<1x16x4x8xf32>) q(%q : tensor<1x16x4x8xf32>) k(%k : tensor<1x32x2x8xf32>) v(%v : tensor<1x32x2x8xf32>) out(%o : tensor<1x16x4x8xf32>) lse(%l : tensor<1x4x16xf32>) bias(%b : tensor<1x2x1x32xf32>) outs(%dq, %dk, %dv : tensor<1x16x4x8xf32>, tensor<1x32x2x8xf32>, tensor<1x32x2x8xf32>) -> tensor<1x16x4x8xf32>, tensor<1x32x2x8xf32>, tensor<1x32x2x8xf32>
   return
 }
+
+// -----
+
+func.func @vbg_dest_count(%ds: tensor<1x2x8xf32>, %v: tensor<1x8x2x4xf32>, %w: tensor<2x8xf32>, %b: tensor<2xf32>, %a: tensor<2xf32>, %dv: tensor<1x8x2x4xf32>, %dw: tensor<2x8xf32>, %da: tensor<2xf32>) {
+  // expected-error @+1 {{expects 4 destinations (grad_value, grad_weight, grad_dt_bias, grad_a), got 3}}
+  %r:3 = dma.value_bias_grad log grad(%ds : tensor<1x2x8xf32>) value(%v : tensor<1x8x2x4xf32>) weight(%w : tensor<2x8xf32>) dt_bias(%b : tensor<2xf32>) a(%a : tensor<2xf32>) outs(%dv, %dw, %da : tensor<1x8x2x4xf32>, tensor<2x8xf32>, tensor<2xf32>) -> tensor<1x8x2x4xf32>, tensor<2x8xf32>, tensor<2xf32>
+  return
+}
+
+// -----
+
+func.func @vbg_grad_shape(%ds: tensor<1x8x2xf32>, %v: tensor<1x8x2x4xf32>, %w: tensor<2x8xf32>, %a: tensor<2xf32>, %dv: tensor<1x8x2x4xf32>, %dw: tensor<2x8xf32>, %da: tensor<2xf32>) {
+  // expected-error @+1 {{grad must be [B, Hkv, Lk] = [1, 2, 8]}}
+  %r:3 = dma.value_bias_grad log grad(%ds : tensor<1x8x2xf32>) value(%v : tensor<1x8x2x4xf32>) weight(%w : tensor<2x8xf32>) a(%a : tensor<2xf32>) outs(%dv, %dw, %da : tensor<1x8x2x4xf32>, tensor<2x8xf32>, tensor<2xf32>) -> tensor<1x8x2x4xf32>, tensor<2x8xf32>, tensor<2xf32>
+  return
+}
+
+// -----
+
+func.func @vbg_out_shape(%ds: tensor<1x2x8xf32>, %v: tensor<1x8x2x4xf32>, %w: tensor<2x8xf32>, %a: tensor<2xf32>, %dv: tensor<1x8x2x4xf32>, %dw: tensor<2x4xf32>, %da: tensor<2xf32>) {
+  // expected-error @+1 {{grad_weight must have the shape of its input}}
+  %r:3 = dma.value_bias_grad log grad(%ds : tensor<1x2x8xf32>) value(%v : tensor<1x8x2x4xf32>) weight(%w : tensor<2x8xf32>) a(%a : tensor<2xf32>) outs(%dv, %dw, %da : tensor<1x8x2x4xf32>, tensor<2x4xf32>, tensor<2xf32>) -> tensor<1x8x2x4xf32>, tensor<2x4xf32>, tensor<2xf32>
+  return
+}

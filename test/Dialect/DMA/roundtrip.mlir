@@ -24,6 +24,34 @@ func.func @value_bias_exp_memref(%v: memref<?x?x?x?xbf16>, %w: memref<?x?xbf16>,
   return
 }
 
+// CHECK-LABEL: func @value_bias_grad
+// CHECK: dma.value_bias_grad log grad(%{{.*}} : tensor<2x4x128xf32>) value(%{{.*}} : tensor<2x128x4x64xbf16>) weight(%{{.*}} : tensor<4x256xf32>) dt_bias(%{{.*}} : tensor<4xf32>) a(%{{.*}} : tensor<4xf32>) outs(%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} : tensor<2x128x4x64xbf16>, tensor<4x256xf32>, tensor<4xf32>, tensor<4xf32>) -> tensor<2x128x4x64xbf16>, tensor<4x256xf32>, tensor<4xf32>, tensor<4xf32>
+func.func @value_bias_grad(%ds: tensor<2x4x128xf32>, %v: tensor<2x128x4x64xbf16>,
+    %w: tensor<4x256xf32>, %bdt: tensor<4xf32>, %a: tensor<4xf32>,
+    %dv: tensor<2x128x4x64xbf16>, %dw: tensor<4x256xf32>, %ddt: tensor<4xf32>,
+    %da: tensor<4xf32>) -> tensor<4x256xf32> {
+  %r:4 = dma.value_bias_grad log grad(%ds : tensor<2x4x128xf32>)
+      value(%v : tensor<2x128x4x64xbf16>) weight(%w : tensor<4x256xf32>)
+      dt_bias(%bdt : tensor<4xf32>) a(%a : tensor<4xf32>)
+      outs(%dv, %dw, %ddt, %da : tensor<2x128x4x64xbf16>, tensor<4x256xf32>,
+           tensor<4xf32>, tensor<4xf32>)
+      -> tensor<2x128x4x64xbf16>, tensor<4x256xf32>, tensor<4xf32>, tensor<4xf32>
+  return %r#1 : tensor<4x256xf32>
+}
+
+// CHECK-LABEL: func @value_bias_grad_exp_memref
+// CHECK: dma.value_bias_grad exp grad(%{{.*}} : memref<?x?x?xf32>) value(%{{.*}} : memref<?x?x?x64xf16>) weight(%{{.*}} : memref<?x?xf32>) a(%{{.*}} : memref<?xf32>) outs(%{{.*}}, %{{.*}}, %{{.*}} : memref<?x?x?x64xf16>, memref<?x?xf32>, memref<?xf32>)
+// CHECK-NOT: ->
+func.func @value_bias_grad_exp_memref(%ds: memref<?x?x?xf32>,
+    %v: memref<?x?x?x64xf16>, %w: memref<?x?xf32>, %a: memref<?xf32>,
+    %dv: memref<?x?x?x64xf16>, %dw: memref<?x?xf32>, %da: memref<?xf32>) {
+  dma.value_bias_grad exp grad(%ds : memref<?x?x?xf32>)
+      value(%v : memref<?x?x?x64xf16>) weight(%w : memref<?x?xf32>)
+      a(%a : memref<?xf32>)
+      outs(%dv, %dw, %da : memref<?x?x?x64xf16>, memref<?x?xf32>, memref<?xf32>)
+  return
+}
+
 // CHECK-LABEL: func @topk_shared
 // CHECK: dma.topk shared keep(64) score(%{{.*}} : tensor<2x4x512xf32>) padding(%{{.*}} : tensor<2x512xi1>) outs(%{{.*}} : tensor<2x4x64xi32>) -> tensor<2x4x64xi32>
 func.func @topk_shared(%s: tensor<2x4x512xf32>, %pad: tensor<2x512xi1>,

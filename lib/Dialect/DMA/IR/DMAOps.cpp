@@ -126,55 +126,119 @@ void addDPSEffects(
 // dma.value_bias
 //===----------------------------------------------------------------------===//
 
-LogicalResult ValueBiasOp::verify() {
-  Operation *op = getOperation();
-  if (failed(verifyDestinationStyle(op, getOuts(), 1, "score")))
+/// The value-bias inputs' ranks, element types and sizes (shared by the
+/// forward and the backward); fills (B, Lk, Hkv) for the caller's checks.
+static LogicalResult verifyValueBiasInputs(Operation *op, Value value,
+                                           Value weight, Value dtBias,
+                                           Value a, int64_t &b, int64_t &lk,
+                                           int64_t &hkv) {
+  if (failed(checkRank(op, value, "value", 4, "[B, Lk, Hkv, D]")) ||
+      failed(checkRank(op, weight, "weight", 2, "[Hkv, Hkv*D]")) ||
+      failed(checkRank(op, a, "a", 1, "[Hkv]")))
     return failure();
-  if (failed(checkRank(op, getValue(), "value", 4, "[B, Lk, Hkv, D]")) ||
-      failed(checkRank(op, getWeight(), "weight", 2, "[Hkv, Hkv*D]")) ||
-      failed(checkRank(op, getA(), "a", 1, "[Hkv]")) ||
-      failed(checkRank(op, getOuts()[0], "score", 3, "[B, Hkv, Lk]")))
+  if (dtBias && failed(checkRank(op, dtBias, "dt_bias", 1, "[Hkv]")))
     return failure();
-  if (getDtBias() &&
-      failed(checkRank(op, getDtBias(), "dt_bias", 1, "[Hkv]")))
-    return failure();
-
-  for (Value v : getOperands())
+  for (Value v : op->getOperands())
     if (!isa<FloatType>(shaped(v).getElementType()))
-      return emitOpError("operands must have float element types");
+      return op->emitOpError("operands must have float element types");
 
-  ArrayRef<int64_t> vs = shaped(getValue()).getShape();
-  int64_t b = vs[0], lk = vs[1], hkv = vs[2], d = vs[3];
-  ArrayRef<int64_t> ws = shaped(getWeight()).getShape();
+  ArrayRef<int64_t> vs = shaped(value).getShape();
+  b = vs[0];
+  lk = vs[1];
+  hkv = vs[2];
+  int64_t d = vs[3];
+  ArrayRef<int64_t> ws = shaped(weight).getShape();
   if (!compatible(ws[0], hkv))
-    return emitOpError() << "weight dim 0 (" << dimStr(ws[0])
-                         << ") must equal the KV head count of value ("
-                         << dimStr(hkv) << ")";
+    return op->emitOpError() << "weight dim 0 (" << dimStr(ws[0])
+                             << ") must equal the KV head count of value ("
+                             << dimStr(hkv) << ")";
   int64_t hkvd = (ShapedType::isDynamic(hkv) || ShapedType::isDynamic(d))
                      ? ShapedType::kDynamic
                      : hkv * d;
   if (!compatible(ws[1], hkvd))
-    return emitOpError() << "weight dim 1 (" << dimStr(ws[1])
-                         << ") must equal Hkv*D of value (" << dimStr(hkvd)
-                         << ")";
-  if (getDtBias() && !compatible(shaped(getDtBias()).getDimSize(0), hkv))
-    return emitOpError() << "dt_bias size ("
-                         << dimStr(shaped(getDtBias()).getDimSize(0))
-                         << ") must equal the KV head count (" << dimStr(hkv)
-                         << ")";
-  if (!compatible(shaped(getA()).getDimSize(0), hkv))
-    return emitOpError() << "a size (" << dimStr(shaped(getA()).getDimSize(0))
-                         << ") must equal the KV head count (" << dimStr(hkv)
-                         << ")";
-  ArrayRef<int64_t> ss = shaped(getOuts()[0]).getShape();
-  if (!compatible(ss[0], b) || !compatible(ss[1], hkv) ||
-      !compatible(ss[2], lk))
-    return emitOpError() << "score must be [B, Hkv, Lk] = [" << dimStr(b)
-                         << ", " << dimStr(hkv) << ", " << dimStr(lk) << "]";
+    return op->emitOpError() << "weight dim 1 (" << dimStr(ws[1])
+                             << ") must equal Hkv*D of value (" << dimStr(hkvd)
+                             << ")";
+  if (dtBias && !compatible(shaped(dtBias).getDimSize(0), hkv))
+    return op->emitOpError() << "dt_bias size ("
+                             << dimStr(shaped(dtBias).getDimSize(0))
+                             << ") must equal the KV head count ("
+                             << dimStr(hkv) << ")";
+  if (!compatible(shaped(a).getDimSize(0), hkv))
+    return op->emitOpError()
+           << "a size (" << dimStr(shaped(a).getDimSize(0))
+           << ") must equal the KV head count (" << dimStr(hkv) << ")";
   return success();
 }
 
+/// `v` is [B, Hkv, Lk] (the score, or its gradient).
+static LogicalResult verifyScoreShape(Operation *op, Value v, StringRef name,
+                                      int64_t b, int64_t hkv, int64_t lk) {
+  if (failed(checkRank(op, v, name, 3, "[B, Hkv, Lk]")))
+    return failure();
+  ArrayRef<int64_t> ss = shaped(v).getShape();
+  if (!compatible(ss[0], b) || !compatible(ss[1], hkv) ||
+      !compatible(ss[2], lk))
+    return op->emitOpError() << name << " must be [B, Hkv, Lk] = ["
+                             << dimStr(b) << ", " << dimStr(hkv) << ", "
+                             << dimStr(lk) << "]";
+  return success();
+}
+
+LogicalResult ValueBiasOp::verify() {
+  Operation *op = getOperation();
+  if (failed(verifyDestinationStyle(op, getOuts(), 1, "score")))
+    return failure();
+  int64_t b, lk, hkv;
+  if (failed(verifyValueBiasInputs(op, getValue(), getWeight(), getDtBias(),
+                                   getA(), b, lk, hkv)))
+    return failure();
+  return verifyScoreShape(op, getOuts()[0], "score", b, hkv, lk);
+}
+
 void ValueBiasOp::getEffects(
+    SmallVectorImpl<SideEffects::EffectInstance<MemoryEffects::Effect>>
+        &effects) {
+  addDPSEffects(getOperation(), *this, effects);
+}
+
+//===----------------------------------------------------------------------===//
+// dma.value_bias_grad
+//===----------------------------------------------------------------------===//
+
+LogicalResult ValueBiasGradOp::verify() {
+  Operation *op = getOperation();
+  bool dt = static_cast<bool>(getDtBias());
+  if (failed(verifyDestinationStyle(
+          op, getOuts(), dt ? 4 : 3,
+          dt ? "grad_value, grad_weight, grad_dt_bias, grad_a"
+             : "grad_value, grad_weight, grad_a")))
+    return failure();
+  int64_t b, lk, hkv;
+  if (failed(verifyValueBiasInputs(op, getValue(), getWeight(), getDtBias(),
+                                   getA(), b, lk, hkv)) ||
+      failed(verifyScoreShape(op, getGrad(), "grad", b, hkv, lk)))
+    return failure();
+  // Each gradient has its input's shape.
+  SmallVector<std::pair<Value, Value>> like = {{getOuts()[0], getValue()},
+                                               {getOuts()[1], getWeight()}};
+  if (dt)
+    like.push_back({getOuts()[2], getDtBias()});
+  like.push_back({getOuts().back(), getA()});
+  const char *names[] = {"grad_value", "grad_weight",
+                         dt ? "grad_dt_bias" : "grad_a", "grad_a"};
+  for (auto [i, pair] : llvm::enumerate(like)) {
+    ShapedType got = shaped(pair.first), want = shaped(pair.second);
+    bool ok = got.getRank() == want.getRank();
+    for (int64_t d = 0; ok && d < got.getRank(); ++d)
+      ok = compatible(got.getDimSize(d), want.getDimSize(d));
+    if (!ok)
+      return emitOpError() << names[i] << " must have the shape of its input";
+  }
+  return success();
+}
+
+void ValueBiasGradOp::getEffects(
     SmallVectorImpl<SideEffects::EffectInstance<MemoryEffects::Effect>>
         &effects) {
   addDPSEffects(getOperation(), *this, effects);

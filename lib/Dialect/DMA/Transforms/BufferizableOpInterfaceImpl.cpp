@@ -138,7 +138,7 @@ void attachReaderModels(MLIRContext *ctx) {
 void mlir::dma::registerBufferizableOpInterfaceExternalModels(
     DialectRegistry &registry) {
   registry.addExtension(+[](MLIRContext *ctx, dma::DMADialect *) {
-    attachDPSModels<ValueBiasOp, TopKOp, AttentionOp, AttentionGradOp,
+    attachDPSModels<ValueBiasOp, ValueBiasGradOp, TopKOp, AttentionOp, AttentionGradOp,
                     TileIotaOp, TilePositionsOp, TileCandidatesOp,
                     TileGatherOp, TileDotOp, TileLogitsOp, TileSoftmaxOp,
                     TileProbsOp, TileDScoresOp, TileRowDotOp, MaskSummaryOp>(

@@ -76,6 +76,56 @@ def DMA_ValueBiasOp : DMA_DPSOp<"value_bias"> {
   let extraClassDeclaration = dpsDecl;
 }
 
+def DMA_ValueBiasGradOp : DMA_DPSOp<"value_bias_grad"> {
+  let summary = "gradients of dma.value_bias into value, weight, dt_bias, a";
+  let description = [{
+    The backward of `dma.value_bias` for the score's gradient `grad`
+    ([B, Hkv, Lk], the attention's dBias summed to one row per key):
+
+    ```
+    g[b,j,h]  = grad[b,h,j] * dscore/ddt   = grad * a[h] * sigmoid(dt)      (log)
+                                           = grad * score * a[h] * sigmoid(dt) (exp)
+    e[b,j,h]  = grad[b,h,j] * dscore/da[h] = grad * softplus(dt)             (log)
+                                           = grad * score * softplus(dt)     (exp)
+    grad_value[b,j,h',d] = sum_h g[b,j,h] * weight[h, h'*D + d]
+    grad_weight[h, c]    = sum_{b,j} g[b,j,h] * value[b,j,c / D, c % D]
+    grad_dt_bias[h]      = sum_{b,j} g[b,j,h]
+    grad_a[h]            = sum_{b,j} e[b,j,h]
+    ```
+
+    with `dt` recomputed as in the forward (the derivative of softplus is
+    taken as exactly 1 above 20, where softplus returns its argument).
+    Destinations: grad_value (like value), grad_weight (like weight),
+    grad_dt_bias ([Hkv], exactly when dt_bias is given) and grad_a ([Hkv]);
+    every sum is accumulated in f32 in a fixed order (deterministic).
+
+    Example:
+
+    ```mlir
+    %dv, %dw, %da = dma.value_bias_grad log grad(%ds : tensor<2x4x128xf32>)
+        value(%v : tensor<2x128x4x64xf32>) weight(%w : tensor<4x256xf32>)
+        a(%a : tensor<4xf32>)
+        outs(%dv0, %dw0, %da0 : tensor<2x128x4x64xf32>, tensor<4x256xf32>,
+             tensor<4xf32>)
+        -> tensor<2x128x4x64xf32>, tensor<4x256xf32>, tensor<4xf32>
+    ```
+  }];
+  let arguments = (ins DMA_Shaped:$grad, DMA_Shaped:$value,
+                       DMA_Shaped:$weight, Optional<DMA_Shaped>:$dt_bias,
+                       DMA_Shaped:$a, Variadic<DMA_Shaped>:$outs,
+                       DMA_ScoreForm:$form);
+  let assemblyFormat = [{
+    $form `grad` `(` $grad `:` type($grad) `)`
+    `value` `(` $value `:` type($value) `)`
+    `weight` `(` $weight `:` type($weight) `)`
+    (`dt_bias` `(` $dt_bias^ `:` type($dt_bias) `)`)?
+    `a` `(` $a `:` type($a) `)`
+    `outs` `(` $outs `:` type($outs) `)`
+    attr-dict (`->` type($results)^)?
+  }];
+  let extraClassDeclaration = dpsDecl;
+}
+
 //===----------------------------------------------------------------------===//
 // dma.topk
 //===----------------------------------------------------------------------===//
