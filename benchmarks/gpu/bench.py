@@ -176,6 +176,12 @@ def main():
                timed(lambda: dma.value_bias(v, w, a, b_dt)), L)
         record(case, "PyTorch ops (matmul, softplus)",
                timed(lambda: _reference.value_bias(v, w, a, b_dt)), L)
+        case = f"mask value_bias fwd+bwd L={L}"
+        leaves = (v, w, a, b_dt)
+        record(case, "dma (generated)",
+               timed(fwd_bwd(lambda *x: dma.value_bias(*x), leaves)), L)
+        record(case, "PyTorch ops (autograd)",
+               timed(fwd_bwd(lambda *x: _reference.value_bias(*x), leaves)), L)
         score = dma.value_bias(v, w, a, b_dt)
         case = f"mask topk shared L={L} w={W}"
         record(case, "dma (generated)", timed(lambda: dma.topk(score, W)), L)

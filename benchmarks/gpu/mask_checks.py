@@ -2,8 +2,8 @@
 
 * value_bias: against float64 on the same rounded inputs (relative error
   under 1e-5: the kernel computes in f32), both forms, with and without
-  dt_bias, bf16 and f16, D 64 and 128; and its gradients (the reference's
-  backward behind the generated forward) against float64 autograd.
+  dt_bias, bf16 and f16, D 64 and 128; and its gradients (the generated
+  backward, dma.value_bias_grad) against float64 autograd.
 * topk shared and per-query: exactly equal to the reference selection
   (_reference.topk, a heap pass in numpy) on the same f32 scores: ties
   (scores on a coarse grid), NaN scores, key padding, w >= Lk, w = 1,
@@ -66,22 +66,39 @@ def value_bias_checks(device, quick):
                         {"err": err}
 
 
-def value_bias_grad_check(device):
-    v, w, a, b_dt = _value_bias_inputs(2, 500, 4, 64, "bf16", 99)
-    leaves_gpu = [t.to(device).requires_grad_() for t in (v, w, a, b_dt)]
-    leaves_ref = [t.double().requires_grad_() for t in (v, w, a, b_dt)]
-    ds = torch.randn(2, 4, 500, generator=torch.Generator().manual_seed(7))
-    s = dma.value_bias(leaves_gpu[0], leaves_gpu[1], leaves_gpu[2],
-                       leaves_gpu[3])
-    s.backward(ds.to(device))
-    _value_bias_f64(*leaves_ref, "log").backward(ds.double())
-    errors = {n: _rel(x.grad.cpu(), r.grad)
-              for n, x, r in zip(("value", "weight", "a", "dt_bias"),
-                                 leaves_gpu, leaves_ref)}
-    # dV comes back in the value's bf16; the parameters' gradients in f32.
-    ok = errors["value"] < 2e-2 and max(errors[n] for n in
-                                        ("weight", "a", "dt_bias")) < 1e-4
-    return "value_bias_grad_bf16", ok, errors
+def value_bias_grad_checks(device, quick):
+    """The generated backward (dma.value_bias_grad) against float64
+    autograd of the formula: dV comes back in the value's dtype (the spec's
+    gradient tolerance), dW, db_dt and dA in float32 (1e-4)."""
+    shapes = [(2, 500, 4, 64), (1, 777, 2, 128)]
+    if not quick:
+        shapes.append((1, 4099, 8, 128))
+    seed = 100
+    for B, Lk, Hkv, D in shapes:
+        for dtype in ("bf16", "f16"):
+            for form in ("log", "exp"):
+                for with_dt in (True, False):
+                    seed += 1
+                    v, w, a, b_dt = _value_bias_inputs(B, Lk, Hkv, D, dtype, seed)
+                    b_dt = b_dt if with_dt else None
+                    names = ("value", "weight", "a", "dt_bias")
+                    ours = [t.to(device).requires_grad_() if t is not None else None
+                            for t in (v, w, a, b_dt)]
+                    ref = [t.double().requires_grad_() if t is not None else None
+                           for t in (v, w, a, b_dt)]
+                    ds = torch.randn(B, Hkv, Lk,
+                                     generator=torch.Generator().manual_seed(seed))
+                    dma.value_bias(*ours[:3], ours[3], form=form).backward(
+                        ds.to(device))
+                    _value_bias_f64(*ref[:3], ref[3], form).backward(ds.double())
+                    errors = {n: _rel(x.grad.cpu(), r.grad)
+                              for n, x, r in zip(names, ours, ref) if r is not None}
+                    tol = {"bf16": 2e-2, "f16": 1e-2}[dtype]
+                    ok = errors["value"] < tol and all(
+                        errors[n] < 1e-4 for n in errors if n != "value")
+                    name = (f"value_bias_grad_{dtype}_b{B}k{Lk}kv{Hkv}d{D}_{form}"
+                            f"{'_dtbias' if with_dt else ''}")
+                    yield name, ok, errors
 
 
 def _scores(B, H, L, seed, ties, nan):
@@ -136,5 +153,5 @@ def topk_checks(device, quick):
 def mask_checks(device, quick):
     """Every mask-generation check: (name, ok, details)."""
     yield from value_bias_checks(device, quick)
-    yield value_bias_grad_check(device)
+    yield from value_bias_grad_checks(device, quick)
     yield from topk_checks(device, quick)

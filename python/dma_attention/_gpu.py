@@ -173,6 +173,40 @@ def value_bias(value, weight, a, dt_bias, form, bundle=None):
     return score
 
 
+def value_bias_backward(grad, value, weight, a, dt_bias, form, bundle=None):
+    """(d value, d weight, d a, d dt_bias or None) of value_bias through the
+    generated backward kernels, each in its input's dtype."""
+    from ._runtime import library
+    device = value.device
+    B, Lk, Hkv, D = value.shape
+    if value.stride(3) != 1 or (Hkv > 1 and value.stride(2) != D):
+        value = value.contiguous()
+    f32 = [None if t is None else t.detach().to(device, torch.float32).contiguous()
+           for t in (weight, dt_bias, a)]
+    grad = grad.detach().to(torch.float32).contiguous()
+    dv = torch.empty(value.shape, dtype=value.dtype, device=device)
+    dw = torch.empty(f32[0].shape, dtype=torch.float32, device=device)
+    ddt = None if dt_bias is None else torch.empty(
+        (Hkv,), dtype=torch.float32, device=device)
+    da = torch.empty((Hkv,), dtype=torch.float32, device=device)
+    scratch = torch.empty(
+        (library().dma_value_bias_backward_scratch(B, Lk, Hkv, D),),
+        dtype=torch.float32, device=device)
+    variant = (f"kind=value_bias_bwd,dtype={_DTYPE_NAMES[value.dtype]},d={D},"
+               f"form={form},dt_bias={int(dt_bias is not None)},step=dt")
+    runtime = _runtime_for(variant, device, bundle)
+    _, ptrs = _pointers(
+        [("grad", grad), ("value", value.detach()), ("weight", f32[0]),
+         ("dt_bias", f32[1]), ("a", f32[2]), ("grad_value", dv),
+         ("grad_weight", dw), ("grad_dt_bias", ddt), ("grad_a", da),
+         ("scratch", scratch)], device)
+    with torch.cuda.device(device):
+        runtime.call("dma_value_bias_backward", *ptrs, int(form == "exp"),
+                     _stream(device))
+    like = lambda g, t: None if t is None else g.to(t.dtype)
+    return dv, like(dw, weight), like(da, a), like(ddt, dt_bias)
+
+
 def topk(score, keep, selection, padding, bundle=None):
     """dma.topk through the generated kernels (score on a CUDA device)."""
     device = score.device

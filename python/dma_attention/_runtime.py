@@ -87,6 +87,11 @@ def library():
     lib.dma_value_bias.restype = c.c_int
     lib.dma_value_bias.argtypes = [c.c_void_p] + [P] * 5 + [
         c.c_int32, c.c_void_p, c.c_char_p, c.c_size_t]
+    lib.dma_value_bias_backward.restype = c.c_int
+    lib.dma_value_bias_backward.argtypes = [c.c_void_p] + [P] * 10 + [
+        c.c_int32, c.c_void_p, c.c_char_p, c.c_size_t]
+    lib.dma_value_bias_backward_scratch.restype = c.c_int64
+    lib.dma_value_bias_backward_scratch.argtypes = [c.c_int64] * 4
     lib.dma_topk_shared.restype = c.c_int
     lib.dma_topk_shared.argtypes = [c.c_void_p, P, P, P, c.c_void_p,
                                     c.c_char_p, c.c_size_t]

@@ -115,6 +115,25 @@ int dma_value_bias(dma_runtime *runtime, const dma_tensor *value,
                    int32_t exp_form, void *stream, char *error,
                    size_t error_size);
 
+/* The float32 elements of scratch dma_value_bias_backward needs. */
+int64_t dma_value_bias_backward_scratch(int64_t B, int64_t Lk, int64_t Hkv,
+                                        int64_t D);
+
+/* The gradients of dma_value_bias for the score's gradient `grad`
+ * [B, Hkv, Lk] (float32): grad_value (value's shape and dtype), grad_weight,
+ * grad_dt_bias (exactly when dt_bias is given) and grad_a (float32, shaped
+ * like their inputs); every sum in a fixed order (deterministic). `scratch`
+ * is a float32 vector of dma_value_bias_backward_scratch elements. Variants
+ * `kind=value_bias_bwd,<the forward's keys>,step=<dt|value|params|reduce>`
+ * (one dma-compile --variant without step= writes all four). */
+int dma_value_bias_backward(
+    dma_runtime *runtime, const dma_tensor *grad, const dma_tensor *value,
+    const dma_tensor *weight, const dma_tensor *dt_bias, const dma_tensor *a,
+    const dma_tensor *grad_value, const dma_tensor *grad_weight,
+    const dma_tensor *grad_dt_bias, const dma_tensor *grad_a,
+    const dma_tensor *scratch, int32_t exp_form, void *stream, char *error,
+    size_t error_size);
+
 /* Shared top-k: keep [B, Hkv, W] (int32) receives the W best keys of each
  * (b, h) of score [B, Hkv, Lk] (float32) in ascending position, ties to the
  * lower index, -1 padded; NaN scores and keys whose padding [B, Lk] (bool,

@@ -960,3 +960,112 @@ extern "C" int dma_topk_per_query(dma_runtime *rt, const dma_tensor *score,
   }
   return 0;
 }
+
+extern "C" int64_t dma_value_bias_backward_scratch(int64_t B, int64_t Lk,
+                                                   int64_t Hkv, int64_t D) {
+  int64_t rows = B * Lk, chunks = (rows + 255) / 256;
+  return 2 * rows * Hkv + chunks * Hkv * (Hkv * D + 2);
+}
+
+extern "C" int dma_value_bias_backward(
+    dma_runtime *rt, const dma_tensor *grad, const dma_tensor *value,
+    const dma_tensor *weight, const dma_tensor *dtBias, const dma_tensor *a,
+    const dma_tensor *gradValue, const dma_tensor *gradWeight,
+    const dma_tensor *gradDtBias, const dma_tensor *gradA,
+    const dma_tensor *scratch, int32_t expForm, void *stream, char *error,
+    size_t errorSize) {
+  Error err(error, errorSize);
+  if (!checkTensor(value, "value", 4, {DMA_BF16, DMA_F16}, err) ||
+      !checkTensor(weight, "weight", 2, {DMA_F32}, err) ||
+      !checkTensor(a, "a", 1, {DMA_F32}, err) ||
+      (dtBias && !checkTensor(dtBias, "dt_bias", 1, {DMA_F32}, err)) ||
+      !checkTensor(grad, "grad", 3, {DMA_F32}, err) ||
+      !checkTensor(gradValue, "grad_value", 4, {value->dtype}, err) ||
+      !checkTensor(gradWeight, "grad_weight", 2, {DMA_F32}, err) ||
+      !checkTensor(gradA, "grad_a", 1, {DMA_F32}, err) ||
+      !checkTensor(scratch, "scratch", 1, {DMA_F32}, err))
+    return 1;
+  if (!dtBias != !gradDtBias)
+    return err("grad_dt_bias is given exactly when dt_bias is given");
+  if (gradDtBias && !checkTensor(gradDtBias, "grad_dt_bias", 1, {DMA_F32}, err))
+    return 1;
+  int64_t B = value->sizes[0], Lk = value->sizes[1], Hkv = value->sizes[2],
+          D = value->sizes[3];
+  if (!sizesFit({B, Lk, Hkv, D, B * Lk * Hkv * D}, err) ||
+      !sameSizes(weight, {Hkv, Hkv * D}, "weight", err) ||
+      !sameSizes(a, {Hkv}, "a", err) ||
+      (dtBias && !sameSizes(dtBias, {Hkv}, "dt_bias", err)) ||
+      !sameSizes(grad, {B, Hkv, Lk}, "grad", err) ||
+      !sameSizes(gradValue, {B, Lk, Hkv, D}, "grad_value", err) ||
+      !sameSizes(gradWeight, {Hkv, Hkv * D}, "grad_weight", err) ||
+      !sameSizes(gradA, {Hkv}, "grad_a", err) ||
+      (gradDtBias && !sameSizes(gradDtBias, {Hkv}, "grad_dt_bias", err)))
+    return 1;
+  for (const dma_tensor *t : {value, gradValue})
+    if (t->strides[2] != D && Hkv > 1)
+      return err("value and grad_value must have a key's heads adjacent "
+                 "(stride of dim 2 = D)");
+  int64_t need = dma_value_bias_backward_scratch(B, Lk, Hkv, D);
+  if (scratch->sizes[0] < need)
+    return err("scratch must have at least " + std::to_string(need) +
+               " float32 elements (dma_value_bias_backward_scratch), got " +
+               std::to_string(scratch->sizes[0]));
+  if (!rt)
+    return err("no runtime (dma_runtime_open failed?)");
+  Launch launch;
+  ParamSetter p{launch.params};
+  p.rows("grad", grad);
+  p.ptr("value", value);
+  p.ptr("weight", weight);
+  if (dtBias)
+    p.ptr("dt_bias", dtBias);
+  p.ptr("a", a);
+  // The scratch: g and e ([B, Lk, Hkv] each), then the partial sums.
+  auto at = [&](int64_t offset) {
+    Param x{Param::Ptr, {}};
+    x.ptr = reinterpret_cast<CUdeviceptr>(scratch->data) +
+            static_cast<CUdeviceptr>(offset * 4);
+    return x;
+  };
+  int64_t rows = B * Lk;
+  launch.params["g"] = at(0);
+  launch.params["e"] = at(rows * Hkv);
+  launch.params["partial"] = at(2 * rows * Hkv);
+  p.ptr("grad_value", gradValue);
+  p.ptr("grad_weight", gradWeight);
+  if (gradDtBias)
+    p.ptr("grad_dt_bias", gradDtBias);
+  p.ptr("grad_a", gradA);
+  p.i32("B", B);
+  p.i32("Lk", Lk);
+  p.i32("Hkv", Hkv);
+  for (auto [t, n] : {std::pair{value, "value"},
+                      std::pair{gradValue, "grad_value"}}) {
+    p.i64(std::string(n) + "_stride_b", strideOf(*t, 0));
+    p.i64(std::string(n) + "_stride_l", strideOf(*t, 1));
+    p.i64(std::string(n) + "_stride_h", strideOf(*t, 2));
+  }
+  p.i64("weight_stride_h", strideOf(*weight, 0));
+  p.i64("grad_weight_stride_h", strideOf(*gradWeight, 0));
+  std::string base = std::string("kind=value_bias_bwd,dtype=") +
+                     dtypeName(value->dtype) + ",d=" + std::to_string(D) +
+                     ",form=" + (expForm ? "exp" : "log") +
+                     ",dt_bias=" + (dtBias ? "1" : "0") + ",step=";
+  int64_t columns = Hkv * (Hkv * D + 2), chunks = ceilDiv(rows, 256);
+  struct Step {
+    const char *name;
+    int64_t x, y;
+  } steps[] = {{"dt", Lk * Hkv, B},
+               {"value", Lk * Hkv * D, B},
+               {"params", columns, chunks},
+               {"reduce", columns, 1}};
+  std::lock_guard<std::mutex> lock(rt->mutex);
+  for (const Step &s : steps) {
+    std::string name = base + s.name;
+    int64_t block = std::max<int64_t>(blockOf(rt, name), 1);
+    if (int rc = launchVariant(rt, name, launch, ceilDiv(s.x, block), s.y, 1,
+                               stream, err))
+      return rc;
+  }
+  return 0;
+}

@@ -51,11 +51,12 @@ static cl::opt<std::string> outputDir("o", cl::desc("Bundle directory"),
 static cl::list<std::string>
     variantSpecs("variant",
                  cl::desc("A variant: comma-separated key=value of kind "
-                          "(fwd|bwd|value_bias|topk), dtype (bf16|f16), d, "
+                          "(fwd|bwd|value_bias|value_bias_bwd|topk), dtype "
+                          "(bf16|f16), d, "
                           "dv, mask (none|keep|mask|keep_rows), bias "
                           "(none|key|full), causal (0|1), softcap (0|1), "
                           "q_tile, k_tile; form (log|exp), dt_bias (0|1) "
-                          "for value_bias; selection (shared|per_query), "
+                          "for value_bias(_bwd); selection (shared|per_query), "
                           "padding (0|1) for topk"));
 static cl::opt<bool> shipped("shipped",
                              cl::desc("Add the variants every bundle ships"));
@@ -91,7 +92,9 @@ struct Variant {
   std::string form = "log", selection = "shared";
   bool dtBias = true, padding = false;
 
-  bool isMask() const { return kind == "value_bias" || kind == "topk"; }
+  bool isMask() const {
+    return kind == "value_bias" || kind == "value_bias_bwd" || kind == "topk";
+  }
 
   void applyDefaultTiles() {
     if (isMask())
@@ -110,8 +113,8 @@ struct Variant {
   bool causal = false, softcap = false;
 
   std::string str() const {
-    if (kind == "value_bias")
-      return "kind=value_bias,dtype=" + dtype + ",d=" + std::to_string(d) +
+    if (kind == "value_bias" || kind == "value_bias_bwd")
+      return "kind=" + kind + ",dtype=" + dtype + ",d=" + std::to_string(d) +
              ",form=" + form + ",dt_bias=" + (dtBias ? "1" : "0");
     if (kind == "topk")
       return "kind=topk,selection=" + selection +
@@ -157,7 +160,7 @@ std::optional<Variant> parseVariant(llvm::StringRef spec, std::string &error) {
     if (key == "step")
       continue;
     if (key == "kind")
-      ok = oneOf(v.kind, {"fwd", "bwd", "value_bias", "topk"});
+      ok = oneOf(v.kind, {"fwd", "bwd", "value_bias", "value_bias_bwd", "topk"});
     else if (key == "form")
       ok = oneOf(v.form, {"log", "exp"});
     else if (key == "selection")
@@ -187,7 +190,7 @@ std::optional<Variant> parseVariant(llvm::StringRef spec, std::string &error) {
     } else {
       error = "unknown key '" + key.str() + "' (kind, dtype, d, dv, mask, "
               "bias, causal, softcap, q_tile, k_tile; form, dt_bias for "
-              "kind=value_bias; selection, padding for kind=topk)";
+              "kind=value_bias(_bwd); selection, padding for kind=topk)";
       ok = false;
     }
     if (!ok)
@@ -201,6 +204,30 @@ std::optional<Variant> parseVariant(llvm::StringRef spec, std::string &error) {
 /// dynamically sized memrefs. The top-k's `keep` attribute only sizes the
 /// per-query selection: it is a kernel parameter.
 std::string maskModuleFor(const Variant &v) {
+  if (v.kind == "value_bias_bwd") {
+    std::string value = "memref<?x?x?x" + std::to_string(v.d) + "x" +
+                        v.dtype + ">";
+    std::string args = "%ds: memref<?x?x?xf32>, %v: " + value +
+                       ", %w: memref<?x?xf32>";
+    std::string dt, outs = "%dv, %dw", types = value + ", memref<?x?xf32>";
+    if (v.dtBias) {
+      args += ", %bdt: memref<?xf32>";
+      dt = " dt_bias(%bdt : memref<?xf32>)";
+    }
+    args += ", %a: memref<?xf32>, %dv: " + value + ", %dw: memref<?x?xf32>";
+    if (v.dtBias) {
+      args += ", %ddt: memref<?xf32>";
+      outs += ", %ddt";
+      types += ", memref<?xf32>";
+    }
+    args += ", %da: memref<?xf32>";
+    outs += ", %da";
+    types += ", memref<?xf32>";
+    return "func.func @variant(" + args + ") {\n  dma.value_bias_grad " +
+           v.form + " grad(%ds : memref<?x?x?xf32>) value(%v : " + value +
+           ") weight(%w : memref<?x?xf32>)" + dt + " a(%a : memref<?xf32>) outs(" +
+           outs + " : " + types + ")\n  return\n}\n";
+  }
   if (v.kind == "value_bias") {
     std::string value = "memref<?x?x?x" + std::to_string(v.d) + "x" +
                         v.dtype + ">";
@@ -334,15 +361,16 @@ std::vector<Variant> shippedVariants() {
   for (const char *dtype : {"bf16", "f16"})
     for (int64_t d : {64, 128})
       for (const char *form : {"log", "exp"})
-        for (bool dtBias : {false, true}) {
-          Variant v;
-          v.kind = "value_bias";
-          v.dtype = dtype;
-          v.d = d;
-          v.form = form;
-          v.dtBias = dtBias;
-          out.push_back(v);
-        }
+        for (bool dtBias : {false, true})
+          for (const char *kind : {"value_bias", "value_bias_bwd"}) {
+            Variant v;
+            v.kind = kind;
+            v.dtype = dtype;
+            v.d = d;
+            v.form = form;
+            v.dtBias = dtBias;
+            out.push_back(v);
+          }
   for (const char *selection : {"shared", "per_query"})
     for (bool padding : {false, true}) {
       Variant v;
@@ -523,11 +551,16 @@ compileVariant(MLIRContext &ctx, const Variant &v, int64_t warpCount,
              std::to_string(v.dv ? v.dv : v.d);
     if (llvm::StringRef(role).starts_with("topk_") && role != "topk_shared")
       name += ",step=" + role.substr(5);
+    if (llvm::StringRef(role).starts_with("value_bias_bwd_"))
+      name += ",step=" + role.substr(15);
     // The grid: x over query rows (forward, Delta), keys (backward: Lk, or
     // W when the keys are a gathered shared top-k list; the per-query
     // top-k steps) or (key, KV head) pairs (value_bias).
     std::string extent = role == "backward"        ? "keys"
                          : role == "value_bias"    ? "Lk*Hkv"
+                         : role == "value_bias_bwd_dt" ? "Lk*Hkv"
+                         : role == "value_bias_bwd_value" ? "Lk*Hkv*D"
+                         : v.kind == "value_bias_bwd" ? "Hkv*(Hkv*D+2)"
                          : role == "topk_shared"   ? "Hkv"
                          : v.kind == "topk"        ? "Lk"
                                                    : "Lq";
@@ -537,16 +570,26 @@ compileVariant(MLIRContext &ctx, const Variant &v, int64_t warpCount,
                         : kernel->getAttrOfType<IntegerAttr>("dma.block_m").getInt();
     llvm::json::Array grid{"ceil(" + extent + "/" + std::to_string(block) + ")",
                            role == "backward" ? "Hkv" : "H", "B"};
-    if (role == "value_bias")
-      grid = llvm::json::Array{"ceil(Lk*Hkv/" + std::to_string(block) + ")",
+    if (role == "value_bias" || role == "value_bias_bwd_dt" ||
+        role == "value_bias_bwd_value")
+      grid = llvm::json::Array{"ceil(" + extent + "/" + std::to_string(block) +
+                                   ")",
                                "B", "1"};
+    else if (role == "value_bias_bwd_params")
+      grid = llvm::json::Array{"ceil(" + extent + "/" + std::to_string(block) +
+                                   ")",
+                               "ceil(B*Lk/256)", "1"};
+    else if (role == "value_bias_bwd_reduce")
+      grid = llvm::json::Array{"ceil(" + extent + "/" + std::to_string(block) +
+                                   ")",
+                               "1", "1"};
     else if (role == "topk_shared")
       grid = llvm::json::Array{"Hkv", "B", "1"};
     else if (v.kind == "topk")
       grid = llvm::json::Array{"ceil(Lk/" + std::to_string(block) + ")",
                                "Hkv", "B"};
     llvm::json::Object config;
-    if (v.kind == "value_bias")
+    if (v.kind == "value_bias" || v.kind == "value_bias_bwd")
       config = llvm::json::Object{{"dtype", v.dtype},
                                   {"head_dim", v.d},
                                   {"form", v.form},

@@ -1,9 +1,11 @@
 //===- ConvertDMAMaskToGPU.cpp - the convert-dma-mask-to-gpu pass ---------===//
 //
-// Replaces dma.value_bias and dma.topk on memrefs by launches of the kernels
-// MaskKernels.cpp generates, after checking what those kernels assume (f32
-// scores, i32/i64 positions, contiguous innermost dimensions, a static head
-// dim for the value bias).
+// Replaces dma.value_bias, dma.value_bias_grad and dma.topk on memrefs by
+// launches of the kernels MaskKernels.cpp generates, after checking what
+// those kernels assume (f32 scores, i32/i64 positions, contiguous innermost
+// dimensions, a static head dim for the value bias). The backward's f32
+// scratch is allocated around its launches (memref.alloc, like the
+// attention backward's accumulators; a runtime's caller passes its own).
 //
 //===----------------------------------------------------------------------===//
 
@@ -118,6 +120,97 @@ LogicalResult convertValueBias(OpBuilder &b, gpu::GPUModuleOp kernels,
   return success();
 }
 
+LogicalResult convertValueBiasGrad(OpBuilder &b, gpu::GPUModuleOp kernels,
+                                   ValueBiasGradOp op, unsigned index) {
+  Value grad = op.getGrad(), v = op.getValue(), w = op.getWeight(),
+        a = op.getA(), dtBias = op.getDtBias();
+  SmallVector<Value> outs(op.getOuts());
+  SmallVector<Value> all = {grad, v, w, a, dtBias};
+  all.append(outs);
+  if (failed(checkOperands(op, all)) || failed(checkScore(op, grad)))
+    return failure();
+  ValueBiasGradKernelConfig c;
+  c.forward.element = eltOf(v);
+  c.forward.paramElement = eltOf(w);
+  c.forward.headDim = dimOf(v, 3);
+  c.forward.dtBias = static_cast<bool>(dtBias);
+  c.forward.expForm = op.getForm() == ScoreForm::exp;
+  c.gradValueElement = eltOf(outs[0]);
+  c.gradParamElement = eltOf(outs[1]);
+  if (ShapedType::isDynamic(c.forward.headDim))
+    return op.emitError("convert-dma-mask-to-gpu: the value's head dim must "
+                        "be static");
+  if (eltOf(a) != c.forward.paramElement ||
+      (dtBias && eltOf(dtBias) != c.forward.paramElement))
+    return op.emitError("convert-dma-mask-to-gpu: weight, dt_bias and a must "
+                        "have one element type");
+  for (Value o : ArrayRef<Value>(outs).drop_front(2))
+    if (eltOf(o) != c.gradParamElement)
+      return op.emitError("convert-dma-mask-to-gpu: grad_weight, "
+                          "grad_dt_bias and grad_a must have one element "
+                          "type");
+
+  b.setInsertionPoint(op);
+  LaunchArgs args(b, op.getLoc());
+  LoopEmitter &e = args.e;
+  Value B = e.dim(v, 0), Lk = e.dim(v, 1), Hkv = e.dim(v, 2);
+  int64_t D = c.forward.headDim;
+  // Scratch: g and e per (b, j, h), and one partial sum per row chunk and
+  // column of [W | b_dt | A].
+  Value rows = e.mul(B, Lk);
+  Value columns = e.mul(Hkv, e.add(e.mul(Hkv, e.index(D)), e.index(2)));
+  Value chunks = ceilDiv(e, rows, kValueBiasGradRows);
+  Type f32 = b.getF32Type();
+  Value g = e.allocOf(f32, {e.mul(rows, Hkv)});
+  Value eBuf = e.allocOf(f32, {e.mul(rows, Hkv)});
+  Value partial = e.allocOf(f32, {e.mul(chunks, columns)});
+
+  SmallVector<Value> ops = {args.pointer(grad), args.pointer(v),
+                            args.pointer(w)};
+  if (dtBias)
+    ops.push_back(args.pointer(dtBias));
+  ops.append({args.pointer(a), args.pointer(g), args.pointer(eBuf),
+              args.pointer(partial), args.pointer(outs[0]),
+              args.pointer(outs[1])});
+  if (dtBias)
+    ops.push_back(args.pointer(outs[2]));
+  ops.append({args.pointer(outs.back()), args.dimI32(v, 0), args.dimI32(v, 1),
+              args.dimI32(v, 2), args.stride(v, 0), args.stride(v, 1),
+              args.stride(v, 2), args.stride(w, 0), args.stride(grad, 0),
+              args.stride(grad, 1), args.stride(outs[0], 0),
+              args.stride(outs[0], 1), args.stride(outs[0], 2),
+              args.stride(outs[1], 0)});
+  assert(ops.size() == valueBiasGradKernelParams(c).size());
+
+  Value one = e.index(1), threads = e.index(kMaskThreads);
+  Value keysHeads = e.mul(Lk, Hkv);
+  std::tuple<ValueBiasGradStep, const char *, gpu::KernelDim3> steps[] = {
+      {ValueBiasGradStep::Dt, "dt",
+       {ceilDiv(e, keysHeads, kMaskThreads), B, one}},
+      {ValueBiasGradStep::Value, "value",
+       {ceilDiv(e, e.mul(keysHeads, e.index(D)), kMaskThreads), B, one}},
+      {ValueBiasGradStep::Params, "params",
+       {ceilDiv(e, columns, kMaskThreads), chunks, one}},
+      {ValueBiasGradStep::Reduce, "reduce",
+       {ceilDiv(e, columns, kMaskThreads), one, one}}};
+  std::string suffix = typeName(c.forward.element) + "_d" + std::to_string(D) +
+                       (c.forward.expForm ? "_exp" : "_log") +
+                       (c.forward.dtBias ? "_dtbias" : "") + "_" +
+                       std::to_string(index);
+  for (auto &[step, stepName, grid] : steps) {
+    gpu::GPUFuncOp kernel = emitValueBiasGradKernel(
+        b, op.getLoc(), kernels,
+        std::string("dma_value_bias_bwd_") + stepName + "_" + suffix, c, step);
+    b.setInsertionPoint(op);
+    gpu::LaunchFuncOp::create(b, op.getLoc(), kernel, grid,
+                              gpu::KernelDim3{threads, one, one}, Value(), ops);
+  }
+  for (Value buffer : {g, eBuf, partial})
+    e.dealloc(buffer);
+  op.erase();
+  return success();
+}
+
 LogicalResult convertTopK(OpBuilder &b, gpu::GPUModuleOp kernels, TopKOp op,
                           unsigned index) {
   Value score = op.getScore(), padding = op.getPadding();
@@ -191,7 +284,7 @@ struct ConvertDMAMaskToGPUPass
     ModuleOp module = getOperation();
     SmallVector<Operation *> ops;
     module.walk([&](Operation *op) {
-      if (isa<ValueBiasOp, TopKOp>(op))
+      if (isa<ValueBiasOp, ValueBiasGradOp, TopKOp>(op))
         ops.push_back(op);
     });
     if (ops.empty())
@@ -209,6 +302,9 @@ struct ConvertDMAMaskToGPUPass
       LogicalResult done =
           isa<ValueBiasOp>(op)
               ? convertValueBias(b, kernels, cast<ValueBiasOp>(op), index++)
+          : isa<ValueBiasGradOp>(op)
+              ? convertValueBiasGrad(b, kernels, cast<ValueBiasGradOp>(op),
+                                     index++)
               : convertTopK(b, kernels, cast<TopKOp>(op), index++);
       if (failed(done))
         return signalPassFailure();

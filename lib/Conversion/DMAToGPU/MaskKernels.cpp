@@ -135,6 +135,53 @@ mlir::dma::valueBiasKernelParams(const ValueBiasKernelConfig &c) {
   return p;
 }
 
+namespace {
+
+/// dt[b, j, h] = W[h] . V[b, j] (+ b_dt[h]) in f32. Neighbouring threads
+/// are the KV heads of one key: they read the same value row (one
+/// transaction) against different weight rows.
+Value emitDt(MaskEmitter &m, const ValueBiasKernelConfig &c, Value bi,
+             Value j, Value h) {
+  KernelBuilder &k = m.k;
+  Value Hkv = m.arg("Hkv");
+  Value vRow = k.add(m.strided("value", "b", bi), m.strided("value", "l", j));
+  Value wRow = m.strided("weight", "h", h);
+  Value v = m.ptr("value"), w = m.ptr("weight");
+  int64_t D = c.headDim;
+  Value dt = m.loop(Hkv, {k.f32(0.0)}, [&](Value hp, ValueRange acc) {
+    Value vBase = k.add(vRow, m.strided("value", "h", hp));
+    Value wBase = k.add(wRow, k.sext64(k.mul(hp, k.c32(D))));
+    // D is static: the loop over it is fully unrolled by LLVM.
+    return k.forLoop(k.index(0), k.index(D), acc, [&](Value di, ValueRange a) {
+      Value d = k.sext64(k.indexToI32(di));
+      Value x = k.loadF32(c.element, k.gep(v, c.element, k.add(vBase, d)));
+      Value y =
+          k.loadF32(c.paramElement, k.gep(w, c.paramElement, k.add(wBase, d)));
+      return SmallVector<Value>{k.fma(x, y, a[0])};
+    });
+  })[0];
+  if (c.dtBias)
+    dt = k.fadd(dt, k.loadF32(c.paramElement,
+                              k.gep(m.ptr("dt_bias"), c.paramElement,
+                                    k.sext64(h))));
+  return dt;
+}
+
+Value paramAt(MaskEmitter &m, const ValueBiasKernelConfig &c,
+              const char *name, Value h) {
+  return m.k.loadF32(c.paramElement,
+                     m.k.gep(m.ptr(name), c.paramElement, m.k.sext64(h)));
+}
+
+/// Stores f32 `v` as `elt` at `ptr`.
+void storeAs(KernelBuilder &k, Type elt, Value v, Value ptr) {
+  if (!elt.isF32())
+    v = arith::TruncFOp::create(k.builder(), k.location(), elt, v);
+  k.storeTo(v, ptr);
+}
+
+} // namespace
+
 gpu::GPUFuncOp mlir::dma::emitValueBiasKernel(OpBuilder &b, Location loc,
                                               gpu::GPUModuleOp module,
                                               StringRef name,
@@ -148,35 +195,193 @@ gpu::GPUFuncOp mlir::dma::emitValueBiasKernel(OpBuilder &b, Location loc,
   Value t = m.globalX(kMaskThreads), bi = k.blockId(1);
   Value Hkv = m.arg("Hkv");
   k.ifThen(k.cmpi(ip(IPred::slt), t, k.mul(m.arg("Lk"), Hkv)), [&] {
-    // Neighbouring threads are the KV heads of one key: they read the same
-    // value row (one transaction) against different weight rows.
     Value j = k.divsi(t, Hkv), h = k.remsi(t, Hkv);
-    Value vRow = k.add(m.strided("value", "b", bi), m.strided("value", "l", j));
-    Value wRow = m.strided("weight", "h", h);
-    Value v = m.ptr("value"), w = m.ptr("weight");
-    int64_t D = c.headDim;
-    Value dt = m.loop(Hkv, {k.f32(0.0)}, [&](Value hp, ValueRange acc) {
-      Value vBase = k.add(vRow, m.strided("value", "h", hp));
-      Value wBase = k.add(wRow, k.sext64(k.mul(hp, k.c32(D))));
-      // D is static: the loop over it is fully unrolled by LLVM.
-      return k.forLoop(k.index(0), k.index(D), acc, [&](Value di, ValueRange a) {
-        Value d = k.sext64(k.indexToI32(di));
-        Value x = k.loadF32(c.element, k.gep(v, c.element, k.add(vBase, d)));
-        Value y =
-            k.loadF32(c.paramElement, k.gep(w, c.paramElement, k.add(wBase, d)));
-        return SmallVector<Value>{k.fma(x, y, a[0])};
-      });
-    })[0];
-    Value hOff = k.sext64(h);
-    if (c.dtBias)
-      dt = k.fadd(dt, k.loadF32(c.paramElement,
-                                k.gep(m.ptr("dt_bias"), c.paramElement, hOff)));
-    Value a = k.loadF32(c.paramElement, k.gep(m.ptr("a"), c.paramElement, hOff));
-    Value s = k.fmul(a, k.softplus(dt));
+    Value dt = emitDt(m, c, bi, j, h);
+    Value s = k.fmul(paramAt(m, c, "a", h), k.softplus(dt));
     if (c.expForm)
       s = k.exp(s);
     k.storeTo(s, k.gep(m.ptr("score"), k.f32Type, m.bhj("score", bi, h, j)));
   });
+  m.finish();
+  return func;
+}
+
+//===----------------------------------------------------------------------===//
+// value_bias_grad
+//===----------------------------------------------------------------------===//
+
+SmallVector<KernelParam>
+mlir::dma::valueBiasGradKernelParams(const ValueBiasGradKernelConfig &c) {
+  using K = KernelParam;
+  SmallVector<KernelParam> p = {{"grad", K::Pointer},
+                                {"value", K::Pointer},
+                                {"weight", K::Pointer}};
+  if (c.forward.dtBias)
+    p.push_back({"dt_bias", K::Pointer});
+  p.append({{"a", K::Pointer}, {"g", K::Pointer}, {"e", K::Pointer},
+            {"partial", K::Pointer}, {"grad_value", K::Pointer},
+            {"grad_weight", K::Pointer}});
+  if (c.forward.dtBias)
+    p.push_back({"grad_dt_bias", K::Pointer});
+  p.append({{"grad_a", K::Pointer}, {"B", K::I32}, {"Lk", K::I32},
+            {"Hkv", K::I32}, {"value_stride_b", K::I64},
+            {"value_stride_l", K::I64}, {"value_stride_h", K::I64},
+            {"weight_stride_h", K::I64}, {"grad_stride_b", K::I64},
+            {"grad_stride_h", K::I64}, {"grad_value_stride_b", K::I64},
+            {"grad_value_stride_l", K::I64}, {"grad_value_stride_h", K::I64},
+            {"grad_weight_stride_h", K::I64}});
+  return p;
+}
+
+gpu::GPUFuncOp mlir::dma::emitValueBiasGradKernel(
+    OpBuilder &b, Location loc, gpu::GPUModuleOp module, StringRef name,
+    const ValueBiasGradKernelConfig &c, ValueBiasGradStep step) {
+  OpBuilder::InsertionGuard guard(b);
+  SmallVector<KernelParam> params = valueBiasGradKernelParams(c);
+  const char *role = step == ValueBiasGradStep::Dt      ? "value_bias_bwd_dt"
+                     : step == ValueBiasGradStep::Value ? "value_bias_bwd_value"
+                     : step == ValueBiasGradStep::Params
+                         ? "value_bias_bwd_params"
+                         : "value_bias_bwd_reduce";
+  auto func =
+      createKernelFunc(b, loc, module, name, params, kMaskThreads, 0, role);
+  MaskEmitter m(b, loc, func, params);
+  KernelBuilder &k = m.k;
+  const ValueBiasKernelConfig &f = c.forward;
+  int64_t D = f.headDim;
+  Value t = m.globalX(kMaskThreads);
+  Value Lk = m.arg("Lk"), Hkv = m.arg("Hkv");
+  // g and e are [B, Lk, Hkv] (contiguous): row (b, j) = b * Lk + j.
+  auto scratchAt = [&](const char *name, Value row, Value h) {
+    Value off = k.add(k.mul(k.sext64(row), k.sext64(Hkv)), k.sext64(h));
+    return k.gep(m.ptr(name), k.f32Type, off);
+  };
+  // Columns of [W | b_dt | A] per KV head.
+  Value cols = k.add(k.mul(Hkv, k.c32(D)), k.c32(2));
+  Value columnsAll = k.mul(Hkv, cols);
+  Value rows = k.mul(m.arg("B"), Lk);
+
+  switch (step) {
+  case ValueBiasGradStep::Dt: {
+    Value bi = k.blockId(1);
+    k.ifThen(k.cmpi(ip(IPred::slt), t, k.mul(Lk, Hkv)), [&] {
+      Value j = k.divsi(t, Hkv), h = k.remsi(t, Hkv);
+      Value dt = emitDt(m, f, bi, j, h);
+      Value sp = k.softplus(dt);
+      // softplus' = sigmoid, and exactly 1 where softplus returns dt.
+      Value sigmoid = k.fdiv(k.f32(1.0),
+                             k.fadd(k.f32(1.0), k.exp(k.fneg(dt))));
+      sigmoid = k.select(k.cmpf(fpr(FPred::OGT), dt, k.f32(20.0)), k.f32(1.0),
+                         sigmoid);
+      Value a = paramAt(m, f, "a", h);
+      Value ds = k.loadAs(k.f32Type, k.gep(m.ptr("grad"), k.f32Type,
+                                           m.bhj("grad", bi, h, j)));
+      if (f.expForm)
+        ds = k.fmul(ds, k.exp(k.fmul(a, sp))); // d exp(x) = exp(x) dx
+      Value row = k.add(k.mul(bi, Lk), j);
+      k.storeTo(k.fmul(k.fmul(ds, a), sigmoid), scratchAt("g", row, h));
+      k.storeTo(k.fmul(ds, sp), scratchAt("e", row, h));
+    });
+    break;
+  }
+  case ValueBiasGradStep::Value: {
+    Value bi = k.blockId(1);
+    Value rowLen = k.mul(Hkv, k.c32(D));
+    k.ifThen(k.cmpi(ip(IPred::slt), t, k.mul(Lk, rowLen)), [&] {
+      Value j = k.divsi(t, rowLen), col = k.remsi(t, rowLen);
+      Value hp = k.divsi(col, k.c32(D)), d = k.remsi(col, k.c32(D));
+      Value row = k.add(k.mul(bi, Lk), j);
+      Value sum = m.loop(Hkv, {k.f32(0.0)}, [&](Value h, ValueRange acc) {
+        Value g = k.loadAs(k.f32Type, scratchAt("g", row, h));
+        Value w = k.loadF32(f.paramElement,
+                            k.gep(m.ptr("weight"), f.paramElement,
+                                  k.add(m.strided("weight", "h", h),
+                                        k.sext64(col))));
+        return SmallVector<Value>{k.fma(g, w, acc[0])};
+      })[0];
+      Value off = k.add(k.add(m.strided("grad_value", "b", bi),
+                              m.strided("grad_value", "l", j)),
+                        k.add(m.strided("grad_value", "h", hp), k.sext64(d)));
+      storeAs(k, c.gradValueElement, sum,
+              k.gep(m.ptr("grad_value"), c.gradValueElement, off));
+    });
+    break;
+  }
+  case ValueBiasGradStep::Params: {
+    Value chunk = k.blockId(1);
+    k.ifThen(k.cmpi(ip(IPred::slt), t, columnsAll), [&] {
+      Value h = k.divsi(t, cols), col = k.remsi(t, cols);
+      Value rowLen = k.mul(Hkv, k.c32(D));
+      Value isW = k.cmpi(ip(IPred::slt), col, rowLen);
+      Value isA = k.cmpi(ip(IPred::eq), col, k.add(rowLen, k.c32(1)));
+      Value safeCol = k.select(isW, col, k.c32(0));
+      Value hp = k.divsi(safeCol, k.c32(D)), d = k.remsi(safeCol, k.c32(D));
+      Value first = k.mul(chunk, k.c32(kValueBiasGradRows));
+      Value count = k.minsi(k.c32(kValueBiasGradRows), k.sub(rows, first));
+      Value sum = m.loop(count, {k.f32(0.0)}, [&](Value i, ValueRange acc) {
+        Value row = k.add(first, i);
+        Value x = k.ifElse(
+            isW, {k.f32Type},
+            [&] {
+              Value bi = k.divsi(row, Lk), j = k.remsi(row, Lk);
+              Value off = k.add(
+                  k.add(m.strided("value", "b", bi), m.strided("value", "l", j)),
+                  k.add(m.strided("value", "h", hp), k.sext64(d)));
+              Value v = k.loadF32(f.element,
+                                  k.gep(m.ptr("value"), f.element, off));
+              Value g = k.loadAs(k.f32Type, scratchAt("g", row, h));
+              return SmallVector<Value>{k.fmul(g, v)};
+            },
+            [&] {
+              Value g = k.loadAs(k.f32Type, scratchAt("g", row, h));
+              Value e = k.loadAs(k.f32Type, scratchAt("e", row, h));
+              return SmallVector<Value>{k.select(isA, e, g)};
+            })[0];
+        return SmallVector<Value>{k.fadd(acc[0], x)};
+      })[0];
+      Value off = k.add(k.mul(k.sext64(chunk), k.sext64(columnsAll)),
+                        k.sext64(t));
+      k.storeTo(sum, k.gep(m.ptr("partial"), k.f32Type, off));
+    });
+    break;
+  }
+  case ValueBiasGradStep::Reduce: {
+    k.ifThen(k.cmpi(ip(IPred::slt), t, columnsAll), [&] {
+      Value chunks = k.divsi(k.add(rows, k.c32(kValueBiasGradRows - 1)),
+                             k.c32(kValueBiasGradRows));
+      Value sum = m.loop(chunks, {k.f32(0.0)}, [&](Value s, ValueRange acc) {
+        Value off = k.add(k.mul(k.sext64(s), k.sext64(columnsAll)),
+                          k.sext64(t));
+        Value p = k.loadAs(k.f32Type, k.gep(m.ptr("partial"), k.f32Type, off));
+        return SmallVector<Value>{k.fadd(acc[0], p)};
+      })[0];
+      Value h = k.divsi(t, cols), col = k.remsi(t, cols);
+      Value rowLen = k.mul(Hkv, k.c32(D));
+      Type pe = c.gradParamElement;
+      k.ifThenElse(
+          k.cmpi(ip(IPred::slt), col, rowLen),
+          [&] {
+            Value off = k.add(m.strided("grad_weight", "h", h), k.sext64(col));
+            storeAs(k, pe, sum, k.gep(m.ptr("grad_weight"), pe, off));
+          },
+          [&] {
+            Value isA = k.cmpi(ip(IPred::eq), col, k.add(rowLen, k.c32(1)));
+            k.ifThenElse(
+                isA,
+                [&] {
+                  storeAs(k, pe, sum,
+                          k.gep(m.ptr("grad_a"), pe, k.sext64(h)));
+                },
+                [&] {
+                  if (f.dtBias)
+                    storeAs(k, pe, sum,
+                            k.gep(m.ptr("grad_dt_bias"), pe, k.sext64(h)));
+                });
+          });
+    });
+    break;
+  }
+  }
   m.finish();
   return func;
 }

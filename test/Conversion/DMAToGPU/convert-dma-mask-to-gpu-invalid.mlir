@@ -60,3 +60,16 @@ func.func @per_query_f16_threshold(%s: memref<1x2x8xf32>, %ms: memref<1x2x8xf16>
       outs(%ms, %thr, %tie : memref<1x2x8xf16>, memref<1x2x8xf16>, memref<1x2x8xi32>)
   return
 }
+
+// -----
+
+func.func @grad_param_types(%ds: memref<1x2x8xf32>, %v: memref<1x8x2x16xbf16>,
+    %w: memref<2x32xf32>, %a: memref<2xf32>, %dv: memref<1x8x2x16xbf16>,
+    %dw: memref<2x32xf32>, %da: memref<2xbf16>) {
+  // expected-error @+1 {{convert-dma-mask-to-gpu: grad_weight, grad_dt_bias and grad_a must have one element type}}
+  dma.value_bias_grad log grad(%ds : memref<1x2x8xf32>)
+      value(%v : memref<1x8x2x16xbf16>) weight(%w : memref<2x32xf32>)
+      a(%a : memref<2xf32>)
+      outs(%dv, %dw, %da : memref<1x8x2x16xbf16>, memref<2x32xf32>, memref<2xbf16>)
+  return
+}

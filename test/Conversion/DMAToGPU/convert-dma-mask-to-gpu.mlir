@@ -110,3 +110,51 @@ func.func @per_query(%s: memref<?x?x?xf32>, %ms: memref<?x?x?xf32>,
            memref<?x?x?xi64>)
   return
 }
+
+// -----
+
+// value_bias_grad: f32 scratch for g, e ([B, Lk, Hkv]) and the partial sums
+// (one per chunk of 256 rows and column of [W | b_dt | A]), four launches
+// sharing their arguments, then the scratch freed. The params step sums its
+// chunk's rows in order and the reduce step its chunks in order: no atomics.
+
+// CHECK-LABEL: func.func @value_bias_grad
+//       CHECK:   memref.alloc
+//       CHECK:   memref.alloc
+//       CHECK:   memref.alloc
+//       CHECK:   gpu.launch_func @dma_kernels::@dma_value_bias_bwd_dt_bf16_d64_exp_dtbias_0
+//       CHECK:   gpu.launch_func @dma_kernels::@dma_value_bias_bwd_value_bf16_d64_exp_dtbias_0
+//       CHECK:   gpu.launch_func @dma_kernels::@dma_value_bias_bwd_params_bf16_d64_exp_dtbias_0
+//       CHECK:   gpu.launch_func @dma_kernels::@dma_value_bias_bwd_reduce_bf16_d64_exp_dtbias_0
+//  CHECK-SAME:     blocks in (%{{.*}}, %c1{{[_0-9]*}}, %c1{{[_0-9]*}})
+//       CHECK:   memref.dealloc
+//       CHECK:   gpu.func @dma_value_bias_bwd_dt_bf16_d64_exp_dtbias_0
+//  CHECK-SAME:     dma.kernel_params = ["grad:ptr", "value:ptr", "weight:ptr", "dt_bias:ptr", "a:ptr", "g:ptr", "e:ptr", "partial:ptr", "grad_value:ptr", "grad_weight:ptr", "grad_dt_bias:ptr", "grad_a:ptr",
+//  CHECK-SAME:     dma.role = "value_bias_bwd_dt"
+//       CHECK:     math.log1p
+//       CHECK:     arith.divf
+//       CHECK:     math.exp
+//       CHECK:     llvm.store {{.*}} : f32, !llvm.ptr<1>
+//       CHECK:     llvm.store {{.*}} : f32, !llvm.ptr<1>
+//       CHECK:   gpu.func @dma_value_bias_bwd_value_bf16_d64_exp_dtbias_0
+//       CHECK:     scf.for
+//       CHECK:       llvm.intr.fma
+//       CHECK:     arith.truncf {{.*}} : f32 to bf16
+//       CHECK:   gpu.func @dma_value_bias_bwd_params_bf16_d64_exp_dtbias_0
+//       CHECK:     scf.for
+//       CHECK:       scf.if
+//       CHECK:   gpu.func @dma_value_bias_bwd_reduce_bf16_d64_exp_dtbias_0
+//       CHECK:     scf.for
+//   CHECK-NOT:     llvm.atomicrmw
+//       CHECK:     gpu.return
+func.func @value_bias_grad(%ds: memref<?x?x?xf32>, %v: memref<?x?x?x64xbf16>,
+    %w: memref<?x?xf32>, %bdt: memref<?xf32>, %a: memref<?xf32>,
+    %dv: memref<?x?x?x64xbf16>, %dw: memref<?x?xf32>, %ddt: memref<?xf32>,
+    %da: memref<?xf32>) {
+  dma.value_bias_grad exp grad(%ds : memref<?x?x?xf32>)
+      value(%v : memref<?x?x?x64xbf16>) weight(%w : memref<?x?xf32>)
+      dt_bias(%bdt : memref<?xf32>) a(%a : memref<?xf32>)
+      outs(%dv, %dw, %ddt, %da : memref<?x?x?x64xbf16>, memref<?x?xf32>,
+           memref<?xf32>, memref<?xf32>)
+  return
+}

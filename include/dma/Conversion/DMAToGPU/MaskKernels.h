@@ -1,7 +1,7 @@
 //===- MaskKernels.h - generated kernels of DMA's mask generation -*- C++ -*-===//
 //
-// The kernels convert-dma-mask-to-gpu emits for dma.value_bias and dma.topk
-// (shared and per query). Like the attention kernels they take raw
+// The kernels convert-dma-mask-to-gpu emits for dma.value_bias, its
+// backward dma.value_bias_grad, and dma.topk (shared and per query). Like the attention kernels they take raw
 // pointers, i32 sizes and i64 element strides (the innermost dimension of
 // every tensor is contiguous), listed by the *KernelParams functions in
 // launch order.
@@ -35,6 +35,34 @@ SmallVector<KernelParam> valueBiasKernelParams(const ValueBiasKernelConfig &c);
 gpu::GPUFuncOp emitValueBiasKernel(OpBuilder &b, Location loc,
                                    gpu::GPUModuleOp module, StringRef name,
                                    const ValueBiasKernelConfig &c);
+
+/// The value-bias backward, from dScore = `grad` [B, Hkv, Lk] (f32), in
+/// four launches sharing one parameter list (valueBiasGradKernelParams);
+/// every sum runs in a fixed order (deterministic, no atomics):
+///  * `dt`, one thread per (j, h), grid (ceil(Lk * Hkv / kMaskThreads), B):
+///    recomputes dt, writes g = dScore * dscore/ddt and e = dScore *
+///    dscore/dA into f32 scratch [B, Lk, Hkv];
+///  * `value`, one thread per (j, h', d), grid (ceil(Lk * Hkv * D /
+///    kMaskThreads), B): dV[b, j, h', d] = sum_h g[b, j, h] W[h, h' D + d];
+///  * `params`, one thread per (h, column) of [W | b_dt | A], grid
+///    (ceil(Hkv * (Hkv * D + 2) / kMaskThreads), S): sums over chunk s of
+///    kValueBiasGradRows (b, j) rows into partial[s] (f32 scratch);
+///  * `reduce`, grid (ceil(Hkv * (Hkv * D + 2) / kMaskThreads)): sums the
+///    S partials and writes dW, db_dt and dA.
+/// S = ceil(B * Lk / kValueBiasGradRows).
+inline constexpr int64_t kValueBiasGradRows = 256;
+enum class ValueBiasGradStep { Dt, Value, Params, Reduce };
+struct ValueBiasGradKernelConfig {
+  ValueBiasKernelConfig forward;
+  Type gradValueElement; // of dV
+  Type gradParamElement; // of dW, db_dt and dA
+};
+SmallVector<KernelParam>
+valueBiasGradKernelParams(const ValueBiasGradKernelConfig &c);
+gpu::GPUFuncOp emitValueBiasGradKernel(OpBuilder &b, Location loc,
+                                       gpu::GPUModuleOp module, StringRef name,
+                                       const ValueBiasGradKernelConfig &c,
+                                       ValueBiasGradStep step);
 
 struct TopKKernelConfig {
   bool padding = false; // a [B, Lk] key padding mask (bytes, 1 = exists)
