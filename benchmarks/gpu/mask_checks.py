@@ -44,7 +44,7 @@ def _value_bias_f64(v, w, a, b_dt, form):
 
 
 def value_bias_checks(device, quick):
-    shapes = [(2, 300, 2, 64), (1, 1000, 4, 128)]
+    shapes = [(2, 300, 2, 64), (1, 1000, 4, 128), (1, 300, 12, 64)]
     if not quick:
         shapes.append((1, 4099, 8, 128))
     seed = 0
@@ -70,7 +70,7 @@ def value_bias_grad_checks(device, quick):
     """The generated backward (dma.value_bias_grad) against float64
     autograd of the formula: dV comes back in the value's dtype (the spec's
     gradient tolerance), dW, db_dt and dA in float32 (1e-4)."""
-    shapes = [(2, 500, 4, 64), (1, 777, 2, 128)]
+    shapes = [(2, 500, 4, 64), (1, 777, 2, 128), (1, 300, 12, 64)]
     if not quick:
         shapes.append((1, 4099, 8, 128))
     seed = 100

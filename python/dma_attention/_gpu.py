@@ -151,14 +151,22 @@ def _stream(device):
     return torch.cuda.current_stream(device).cuda_stream
 
 
+def _rows16(t):
+    """`t` contiguous with 16-byte aligned data (the value-bias kernels
+    move 8 elements per access)."""
+    if t is None:
+        return None
+    t = t.contiguous()
+    return t if t.data_ptr() % 16 == 0 else t.clone()
+
+
 def value_bias(value, weight, a, dt_bias, form, bundle=None):
     """The per-key score [B, Hkv, Lk] (float32) through the generated
     value-bias kernel; value is bf16 or f16 on a CUDA device."""
     device = value.device
     B, Lk, Hkv, D = value.shape
-    if value.stride(3) != 1 or (Hkv > 1 and value.stride(2) != D):
-        value = value.contiguous()  # the kernel reads a key's heads as one row
-    f32 = [None if t is None else t.detach().to(device, torch.float32).contiguous()
+    value = _rows16(value.detach())
+    f32 = [None if t is None else _rows16(t.detach().to(device, torch.float32))
            for t in (weight, dt_bias, a)]
     score = torch.empty((B, Hkv, Lk), dtype=torch.float32, device=device)
     variant = (f"kind=value_bias,dtype={_DTYPE_NAMES[value.dtype]},d={D},"
@@ -179,9 +187,8 @@ def value_bias_backward(grad, value, weight, a, dt_bias, form, bundle=None):
     from ._runtime import library
     device = value.device
     B, Lk, Hkv, D = value.shape
-    if value.stride(3) != 1 or (Hkv > 1 and value.stride(2) != D):
-        value = value.contiguous()
-    f32 = [None if t is None else t.detach().to(device, torch.float32).contiguous()
+    value = _rows16(value.detach())
+    f32 = [None if t is None else _rows16(t.detach().to(device, torch.float32))
            for t in (weight, dt_bias, a)]
     grad = grad.detach().to(torch.float32).contiguous()
     dv = torch.empty(value.shape, dtype=value.dtype, device=device)

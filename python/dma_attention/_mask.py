@@ -20,7 +20,9 @@ def _gpu_value_bias_applies(value):
     if not (_is_torch(value) and value.is_cuda):
         return False
     import torch
-    return value.dtype in (torch.bfloat16, torch.float16)
+    # The kernels move 8 values per access: D % 8 == 0.
+    return (value.dtype in (torch.bfloat16, torch.float16)
+            and value.shape[-1] % 8 == 0)
 
 
 def _check_value_bias_shapes(value, weight, a, dt_bias):
@@ -45,7 +47,7 @@ def value_bias(value, weight, a, dt_bias=None, form="log", bundle=None):
         raise ValueError(f"form is 'log' or 'exp', got {form!r}")
     _check_value_bias_shapes(value, weight, a, dt_bias)
     if _is_torch(value) and value.is_cuda and not _gpu_value_bias_applies(value):
-        # float32 values on the GPU: PyTorch ops (the kernels take 16-bit).
+        # float32 values (or D % 8 != 0) on the GPU: PyTorch ops.
         return _reference.value_bias(value, weight, a, dt_bias, form)
     if _is_torch(value):
         import torch

@@ -807,6 +807,22 @@ struct ParamSetter {
   }
 };
 
+/// The value-bias kernels read and write 8 consecutive elements with one
+/// 16-byte access (two for f32): the last dimension a multiple of 8, the
+/// data and every stride 16-byte aligned.
+bool vectorRows(const dma_tensor *t, const char *name, Error &err) {
+  int64_t bytes = dtypeBytes(t->dtype);
+  bool ok = t->sizes[t->ndim - 1] % 8 == 0 &&
+            reinterpret_cast<uintptr_t>(t->data) % 16 == 0;
+  for (int d = 0; ok && d + 1 < t->ndim; ++d)
+    ok = t->sizes[d] == 1 || (t->strides[d] * bytes) % 16 == 0;
+  if (!ok)
+    err(std::string(name) + " must have a last dimension that is a multiple "
+        "of 8, 16-byte aligned data and 16-byte aligned strides (copy it "
+        "into a fresh contiguous tensor)");
+  return ok;
+}
+
 /// Too large for the kernels' i32 sizes.
 bool sizesFit(std::initializer_list<int64_t> sizes, Error &err) {
   for (int64_t s : sizes)
@@ -839,9 +855,8 @@ extern "C" int dma_value_bias(dma_runtime *rt, const dma_tensor *value,
       (dtBias && !sameSizes(dtBias, {Hkv}, "dt_bias", err)) ||
       !sameSizes(score, {B, Hkv, Lk}, "score", err))
     return 1;
-  if (value->strides[2] != D && Hkv > 1)
-    return err("value's heads must be adjacent (stride of dim 2 = D): the "
-               "weight reads them as one row of Hkv * D");
+  if (!vectorRows(value, "value", err) || !vectorRows(weight, "weight", err))
+    return 1;
   if (!rt)
     return err("no runtime (dma_runtime_open failed?)");
   Launch launch;
@@ -865,8 +880,8 @@ extern "C" int dma_value_bias(dma_runtime *rt, const dma_tensor *value,
                      ",dt_bias=" + (dtBias ? "1" : "0");
   std::lock_guard<std::mutex> lock(rt->mutex);
   int64_t block = std::max<int64_t>(blockOf(rt, name), 1);
-  return launchVariant(rt, name, launch, ceilDiv(Lk * Hkv, block), B, 1,
-                       stream, err);
+  return launchVariant(rt, name, launch, ceilDiv(Lk, block), B, 1, stream,
+                       err);
 }
 
 namespace {
@@ -1001,10 +1016,10 @@ extern "C" int dma_value_bias_backward(
       !sameSizes(gradA, {Hkv}, "grad_a", err) ||
       (gradDtBias && !sameSizes(gradDtBias, {Hkv}, "grad_dt_bias", err)))
     return 1;
-  for (const dma_tensor *t : {value, gradValue})
-    if (t->strides[2] != D && Hkv > 1)
-      return err("value and grad_value must have a key's heads adjacent "
-                 "(stride of dim 2 = D)");
+  if (!vectorRows(value, "value", err) ||
+      !vectorRows(gradValue, "grad_value", err) ||
+      !vectorRows(weight, "weight", err))
+    return 1;
   int64_t need = dma_value_bias_backward_scratch(B, Lk, Hkv, D);
   if (scratch->sizes[0] < need)
     return err("scratch must have at least " + std::to_string(need) +
@@ -1055,8 +1070,8 @@ extern "C" int dma_value_bias_backward(
   struct Step {
     const char *name;
     int64_t x, y;
-  } steps[] = {{"dt", Lk * Hkv, B},
-               {"value", Lk * Hkv * D, B},
+  } steps[] = {{"dt", Lk, B},
+               {"value", Lk * Hkv * D / 8, B},
                {"params", columns, chunks},
                {"reduce", columns, 1}};
   std::lock_guard<std::mutex> lock(rt->mutex);

@@ -557,16 +557,20 @@ compileVariant(MLIRContext &ctx, const Variant &v, int64_t warpCount,
     // W when the keys are a gathered shared top-k list; the per-query
     // top-k steps) or (key, KV head) pairs (value_bias).
     std::string extent = role == "backward"        ? "keys"
-                         : role == "value_bias"    ? "Lk*Hkv"
-                         : role == "value_bias_bwd_dt" ? "Lk*Hkv"
-                         : role == "value_bias_bwd_value" ? "Lk*Hkv*D"
+                         : role == "value_bias"    ? "Lk"
+                         : role == "value_bias_bwd_dt" ? "Lk"
+                         : role == "value_bias_bwd_value" ? "Lk*Hkv*D/8"
                          : v.kind == "value_bias_bwd" ? "Hkv*(Hkv*D+2)"
                          : role == "topk_shared"   ? "Hkv"
                          : v.kind == "topk"        ? "Lk"
                                                    : "Lq";
     int64_t block = role == "backward"
                         ? kernel->getAttrOfType<IntegerAttr>("dma.block_n").getInt()
-                    : v.isMask() ? (role == "topk_shared" ? 1 : threads)
+                    : role == "topk_shared" ? 1
+                    // a warp per key
+                    : role == "value_bias" || role == "value_bias_bwd_dt"
+                        ? threads / 32
+                    : v.isMask() ? threads
                         : kernel->getAttrOfType<IntegerAttr>("dma.block_m").getInt();
     llvm::json::Array grid{"ceil(" + extent + "/" + std::to_string(block) + ")",
                            role == "backward" ? "Hkv" : "H", "B"};

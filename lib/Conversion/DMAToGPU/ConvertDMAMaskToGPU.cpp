@@ -90,9 +90,9 @@ LogicalResult convertValueBias(OpBuilder &b, gpu::GPUModuleOp kernels,
   c.headDim = dimOf(v, 3);
   c.dtBias = static_cast<bool>(dtBias);
   c.expForm = op.getForm() == ScoreForm::exp;
-  if (ShapedType::isDynamic(c.headDim))
+  if (ShapedType::isDynamic(c.headDim) || c.headDim % 8)
     return op.emitError("convert-dma-mask-to-gpu: the value's head dim must "
-                        "be static");
+                        "be static and a multiple of 8 (16-byte loads)");
   if (eltOf(a) != c.paramElement || (dtBias && eltOf(dtBias) != c.paramElement))
     return op.emitError("convert-dma-mask-to-gpu: weight, dt_bias and a must "
                         "have one element type");
@@ -112,8 +112,8 @@ LogicalResult convertValueBias(OpBuilder &b, gpu::GPUModuleOp kernels,
               args.stride(v, 1), args.stride(v, 2), args.stride(w, 0),
               args.stride(score, 0), args.stride(score, 1)});
   assert(ops.size() == valueBiasKernelParams(c).size());
-  Value work = e.mul(e.dim(v, 1), e.dim(v, 2));
-  gpu::KernelDim3 grid{ceilDiv(e, work, kMaskThreads), e.dim(v, 0), e.index(1)};
+  gpu::KernelDim3 grid{ceilDiv(e, e.dim(v, 1), kMaskKeysPerCTA), e.dim(v, 0),
+                       e.index(1)};
   gpu::KernelDim3 block{e.index(kMaskThreads), e.index(1), e.index(1)};
   gpu::LaunchFuncOp::create(b, op.getLoc(), kernel, grid, block, Value(), ops);
   op.erase();
@@ -137,9 +137,9 @@ LogicalResult convertValueBiasGrad(OpBuilder &b, gpu::GPUModuleOp kernels,
   c.forward.expForm = op.getForm() == ScoreForm::exp;
   c.gradValueElement = eltOf(outs[0]);
   c.gradParamElement = eltOf(outs[1]);
-  if (ShapedType::isDynamic(c.forward.headDim))
+  if (ShapedType::isDynamic(c.forward.headDim) || c.forward.headDim % 8)
     return op.emitError("convert-dma-mask-to-gpu: the value's head dim must "
-                        "be static");
+                        "be static and a multiple of 8 (16-byte loads)");
   if (eltOf(a) != c.forward.paramElement ||
       (dtBias && eltOf(dtBias) != c.forward.paramElement))
     return op.emitError("convert-dma-mask-to-gpu: weight, dt_bias and a must "
@@ -185,10 +185,9 @@ LogicalResult convertValueBiasGrad(OpBuilder &b, gpu::GPUModuleOp kernels,
   Value one = e.index(1), threads = e.index(kMaskThreads);
   Value keysHeads = e.mul(Lk, Hkv);
   std::tuple<ValueBiasGradStep, const char *, gpu::KernelDim3> steps[] = {
-      {ValueBiasGradStep::Dt, "dt",
-       {ceilDiv(e, keysHeads, kMaskThreads), B, one}},
+      {ValueBiasGradStep::Dt, "dt", {ceilDiv(e, Lk, kMaskKeysPerCTA), B, one}},
       {ValueBiasGradStep::Value, "value",
-       {ceilDiv(e, e.mul(keysHeads, e.index(D)), kMaskThreads), B, one}},
+       {ceilDiv(e, e.mul(keysHeads, e.index(D / 8)), kMaskThreads), B, one}},
       {ValueBiasGradStep::Params, "params",
        {ceilDiv(e, columns, kMaskThreads), chunks, one}},
       {ValueBiasGradStep::Reduce, "reduce",

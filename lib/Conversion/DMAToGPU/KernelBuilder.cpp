@@ -72,6 +72,40 @@ Value KernelBuilder::loadF32(Type elt, Value ptr) {
   return arith::ExtFOp::create(builder(), location(), f32Type, v);
 }
 
+SmallVector<Value> KernelBuilder::loadF32x8(Type elt, Value ptr) {
+  OpBuilder &ob = builder();
+  SmallVector<Value> out;
+  int64_t perLoad = elt.isF32() ? 4 : 8;
+  for (int64_t part = 0; part < 8 / perLoad; ++part) {
+    auto vecType = VectorType::get({perLoad}, elt);
+    Value at = part ? gep(ptr, elt, c32(part * perLoad)) : ptr;
+    Value vec = LLVM::LoadOp::create(ob, location(), vecType, at, 16);
+    for (int64_t i = 0; i < perLoad; ++i) {
+      Value x = LLVM::ExtractElementOp::create(ob, location(), vec, c32(i));
+      out.push_back(elt.isF32() ? x
+                                : arith::ExtFOp::create(ob, location(),
+                                                        f32Type, x)
+                                      .getResult());
+    }
+  }
+  return out;
+}
+
+void KernelBuilder::storeF32x8(Type elt, ArrayRef<Value> values, Value ptr) {
+  OpBuilder &ob = builder();
+  int64_t perStore = elt.isF32() ? 4 : 8;
+  for (int64_t part = 0; part < 8 / perStore; ++part) {
+    Value vec = vector::FromElementsOp::create(
+        ob, location(), VectorType::get({perStore}, f32Type),
+        values.slice(part * perStore, perStore));
+    if (!elt.isF32())
+      vec = arith::TruncFOp::create(ob, location(),
+                                    VectorType::get({perStore}, elt), vec);
+    Value at = part ? gep(ptr, elt, c32(part * perStore)) : ptr;
+    LLVM::StoreOp::create(ob, location(), vec, at, 16);
+  }
+}
+
 Value KernelBuilder::threadIdX() {
   return NVVM::ThreadIdXOp::create(builder(), location(), i32Type);
 }

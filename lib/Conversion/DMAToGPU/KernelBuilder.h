@@ -45,6 +45,12 @@ public:
   void storeTo(Value v, Value ptr);
   /// Loads a float element of type `elt` and widens it to f32.
   Value loadF32(Type elt, Value ptr);
+  /// Loads 8 consecutive float elements of type `elt` (16-bit: one 16-byte
+  /// load; f32: two) as f32; `ptr` must be 16-byte aligned.
+  SmallVector<Value> loadF32x8(Type elt, Value ptr);
+  /// Stores 8 f32 values as 8 consecutive elements of type `elt` (16-byte
+  /// aligned).
+  void storeF32x8(Type elt, ArrayRef<Value> values, Value ptr);
 
   // Thread geometry.
   Value threadIdX();

@@ -137,34 +137,94 @@ mlir::dma::valueBiasKernelParams(const ValueBiasKernelConfig &c) {
 
 namespace {
 
-/// dt[b, j, h] = W[h] . V[b, j] (+ b_dt[h]) in f32. Neighbouring threads
-/// are the KV heads of one key: they read the same value row (one
-/// transaction) against different weight rows.
-Value emitDt(MaskEmitter &m, const ValueBiasKernelConfig &c, Value bi,
-             Value j, Value h) {
+/// Heads per pass of the warp-per-key value-bias kernels.
+constexpr int kHeadGroup = 8;
+
+/// dt[b, j, h0 + lane] = W[h] . V[b, j] (+ b_dt[h]) in f32 for the group of
+/// kHeadGroup KV heads from h0, computed by the whole warp: lanes take 8
+/// consecutive elements of the key's Hkv * D values each (one 16-byte load,
+/// coalesced across the warp, shared by the group's heads; the weight rows
+/// are L1-resident), one accumulator per head, butterfly sums; lane i
+/// returns head h0 + i's dt (lanes without a head: garbage). D % 8 == 0.
+Value emitWarpDt(MaskEmitter &m, const ValueBiasKernelConfig &c, Value lane,
+                 Value bi, Value j, Value h0) {
   KernelBuilder &k = m.k;
   Value Hkv = m.arg("Hkv");
-  Value vRow = k.add(m.strided("value", "b", bi), m.strided("value", "l", j));
-  Value wRow = m.strided("weight", "h", h);
-  Value v = m.ptr("value"), w = m.ptr("weight");
   int64_t D = c.headDim;
-  Value dt = m.loop(Hkv, {k.f32(0.0)}, [&](Value hp, ValueRange acc) {
-    Value vBase = k.add(vRow, m.strided("value", "h", hp));
-    Value wBase = k.add(wRow, k.sext64(k.mul(hp, k.c32(D))));
-    // D is static: the loop over it is fully unrolled by LLVM.
-    return k.forLoop(k.index(0), k.index(D), acc, [&](Value di, ValueRange a) {
-      Value d = k.sext64(k.indexToI32(di));
-      Value x = k.loadF32(c.element, k.gep(v, c.element, k.add(vBase, d)));
-      Value y =
-          k.loadF32(c.paramElement, k.gep(w, c.paramElement, k.add(wBase, d)));
-      return SmallVector<Value>{k.fma(x, y, a[0])};
-    });
-  })[0];
-  if (c.dtBias)
-    dt = k.fadd(dt, k.loadF32(c.paramElement,
-                              k.gep(m.ptr("dt_bias"), c.paramElement,
-                                    k.sext64(h))));
-  return dt;
+  Value rowLen = k.mul(Hkv, k.c32(D));
+  Value steps = k.divsi(k.add(rowLen, k.c32(255)), k.c32(256));
+  Value vRow = k.add(m.strided("value", "b", bi), m.strided("value", "l", j));
+  SmallVector<Value> wRows;
+  for (int i = 0; i < kHeadGroup; ++i) {
+    Value h = k.add(h0, k.c32(i));
+    h = k.select(k.cmpi(ip(IPred::slt), h, Hkv), h, k.c32(0));
+    wRows.push_back(m.strided("weight", "h", h));
+  }
+  SmallVector<Value> init(kHeadGroup, k.f32(0.0));
+  SmallVector<Value> sums = m.loop(steps, init, [&](Value it, ValueRange acc) {
+    Value col = k.add(k.mul(it, k.c32(256)), k.mul(lane, k.c32(8)));
+    Value valid = k.cmpi(ip(IPred::slt), col, rowLen);
+    col = k.select(valid, col, k.c32(0));
+    Value hp = k.divsi(col, k.c32(D)), d = k.remsi(col, k.c32(D));
+    Value vOff = k.add(k.add(vRow, m.strided("value", "h", hp)), k.sext64(d));
+    SmallVector<Value> v =
+        k.loadF32x8(c.element, k.gep(m.ptr("value"), c.element, vOff));
+    SmallVector<Value> next;
+    for (int i = 0; i < kHeadGroup; ++i) {
+      SmallVector<Value> w = k.loadF32x8(
+          c.paramElement, k.gep(m.ptr("weight"), c.paramElement,
+                                k.add(wRows[i], k.sext64(col))));
+      Value sum = acc[i];
+      for (int e = 0; e < 8; ++e)
+        sum = k.fma(v[e], w[e], sum);
+      next.push_back(k.select(valid, sum, acc[i]));
+    }
+    return next;
+  });
+  Value mine = k.f32(0.0);
+  for (int i = 0; i < kHeadGroup; ++i) {
+    Value x = sums[i];
+    for (int offset : {16, 8, 4, 2, 1})
+      x = k.fadd(x, k.shuffleXor(x, offset));
+    mine = k.select(k.cmpi(ip(IPred::eq), lane, k.c32(i)), x, mine);
+  }
+  if (c.dtBias) {
+    Value h = k.add(h0, lane);
+    h = k.select(k.cmpi(ip(IPred::slt), h, Hkv), h, k.c32(0));
+    mine = k.fadd(mine, k.loadF32(c.paramElement,
+                                  k.gep(m.ptr("dt_bias"), c.paramElement,
+                                        k.sext64(h))));
+  }
+  return mine;
+}
+
+/// Runs `body(h)` on the lanes whose head h = h0 + lane of the group
+/// exists, for every group of kHeadGroup heads; `dt` gives each lane its
+/// head's dt (warp-wide: called outside the lane condition).
+void forHeadGroups(MaskEmitter &m, Value lane,
+                   function_ref<Value(Value h0)> dtOf,
+                   function_ref<void(Value h, Value dt)> body) {
+  KernelBuilder &k = m.k;
+  Value Hkv = m.arg("Hkv");
+  Value groups = k.divsi(k.add(Hkv, k.c32(kHeadGroup - 1)), k.c32(kHeadGroup));
+  m.loop(groups, {}, [&](Value g, ValueRange) {
+    Value h0 = k.mul(g, k.c32(kHeadGroup));
+    Value dt = dtOf(h0);
+    Value h = k.add(h0, lane);
+    k.ifThen(k.andi(k.cmpi(ip(IPred::slt), lane, k.c32(kHeadGroup)),
+                    k.cmpi(ip(IPred::slt), h, Hkv)),
+             [&] { body(h, dt); });
+    return SmallVector<Value>{};
+  });
+}
+
+/// Runs `body(j, lane)` for the warp's key j = blockIdx.x * warps + warp
+/// (uniform per warp, so the warp's shuffles stay converged).
+void forWarpKey(MaskEmitter &m, function_ref<void(Value j, Value lane)> body) {
+  KernelBuilder &k = m.k;
+  Value warp = k.divsi(m.tid, k.c32(32)), lane = k.remsi(m.tid, k.c32(32));
+  Value j = k.add(k.mul(k.blockId(0), k.c32(kMaskKeysPerCTA)), warp);
+  k.ifThen(k.cmpi(ip(IPred::slt), j, m.arg("Lk")), [&] { body(j, lane); });
 }
 
 Value paramAt(MaskEmitter &m, const ValueBiasKernelConfig &c,
@@ -192,15 +252,17 @@ gpu::GPUFuncOp mlir::dma::emitValueBiasKernel(OpBuilder &b, Location loc,
                                "value_bias");
   MaskEmitter m(b, loc, func, params);
   KernelBuilder &k = m.k;
-  Value t = m.globalX(kMaskThreads), bi = k.blockId(1);
-  Value Hkv = m.arg("Hkv");
-  k.ifThen(k.cmpi(ip(IPred::slt), t, k.mul(m.arg("Lk"), Hkv)), [&] {
-    Value j = k.divsi(t, Hkv), h = k.remsi(t, Hkv);
-    Value dt = emitDt(m, c, bi, j, h);
-    Value s = k.fmul(paramAt(m, c, "a", h), k.softplus(dt));
-    if (c.expForm)
-      s = k.exp(s);
-    k.storeTo(s, k.gep(m.ptr("score"), k.f32Type, m.bhj("score", bi, h, j)));
+  Value bi = k.blockId(1);
+  forWarpKey(m, [&](Value j, Value lane) {
+    forHeadGroups(
+        m, lane, [&](Value h0) { return emitWarpDt(m, c, lane, bi, j, h0); },
+        [&](Value h, Value dt) {
+          Value s = k.fmul(paramAt(m, c, "a", h), k.softplus(dt));
+          if (c.expForm)
+            s = k.exp(s);
+          k.storeTo(s,
+                    k.gep(m.ptr("score"), k.f32Type, m.bhj("score", bi, h, j)));
+        });
   });
   m.finish();
   return func;
@@ -264,46 +326,54 @@ gpu::GPUFuncOp mlir::dma::emitValueBiasGradKernel(
   switch (step) {
   case ValueBiasGradStep::Dt: {
     Value bi = k.blockId(1);
-    k.ifThen(k.cmpi(ip(IPred::slt), t, k.mul(Lk, Hkv)), [&] {
-      Value j = k.divsi(t, Hkv), h = k.remsi(t, Hkv);
-      Value dt = emitDt(m, f, bi, j, h);
-      Value sp = k.softplus(dt);
-      // softplus' = sigmoid, and exactly 1 where softplus returns dt.
-      Value sigmoid = k.fdiv(k.f32(1.0),
-                             k.fadd(k.f32(1.0), k.exp(k.fneg(dt))));
-      sigmoid = k.select(k.cmpf(fpr(FPred::OGT), dt, k.f32(20.0)), k.f32(1.0),
-                         sigmoid);
-      Value a = paramAt(m, f, "a", h);
-      Value ds = k.loadAs(k.f32Type, k.gep(m.ptr("grad"), k.f32Type,
-                                           m.bhj("grad", bi, h, j)));
-      if (f.expForm)
-        ds = k.fmul(ds, k.exp(k.fmul(a, sp))); // d exp(x) = exp(x) dx
-      Value row = k.add(k.mul(bi, Lk), j);
-      k.storeTo(k.fmul(k.fmul(ds, a), sigmoid), scratchAt("g", row, h));
-      k.storeTo(k.fmul(ds, sp), scratchAt("e", row, h));
+    forWarpKey(m, [&](Value j, Value lane) {
+      forHeadGroups(
+          m, lane, [&](Value h0) { return emitWarpDt(m, f, lane, bi, j, h0); },
+          [&](Value h, Value dt) {
+            Value sp = k.softplus(dt);
+            // softplus' = sigmoid, and exactly 1 where softplus returns dt.
+            Value sigmoid = k.fdiv(k.f32(1.0),
+                                   k.fadd(k.f32(1.0), k.exp(k.fneg(dt))));
+            sigmoid = k.select(k.cmpf(fpr(FPred::OGT), dt, k.f32(20.0)),
+                               k.f32(1.0), sigmoid);
+            Value a = paramAt(m, f, "a", h);
+            Value ds = k.loadAs(k.f32Type, k.gep(m.ptr("grad"), k.f32Type,
+                                                 m.bhj("grad", bi, h, j)));
+            if (f.expForm)
+              ds = k.fmul(ds, k.exp(k.fmul(a, sp))); // d exp(x) = exp(x) dx
+            Value row = k.add(k.mul(bi, Lk), j);
+            k.storeTo(k.fmul(k.fmul(ds, a), sigmoid), scratchAt("g", row, h));
+            k.storeTo(k.fmul(ds, sp), scratchAt("e", row, h));
+          });
     });
     break;
   }
   case ValueBiasGradStep::Value: {
+    // One thread per 8 consecutive columns of a key's Hkv * D values.
     Value bi = k.blockId(1);
-    Value rowLen = k.mul(Hkv, k.c32(D));
-    k.ifThen(k.cmpi(ip(IPred::slt), t, k.mul(Lk, rowLen)), [&] {
-      Value j = k.divsi(t, rowLen), col = k.remsi(t, rowLen);
+    Value chunksPerKey = k.mul(Hkv, k.c32(D / 8));
+    k.ifThen(k.cmpi(ip(IPred::slt), t, k.mul(Lk, chunksPerKey)), [&] {
+      Value j = k.divsi(t, chunksPerKey);
+      Value col = k.mul(k.remsi(t, chunksPerKey), k.c32(8));
       Value hp = k.divsi(col, k.c32(D)), d = k.remsi(col, k.c32(D));
       Value row = k.add(k.mul(bi, Lk), j);
-      Value sum = m.loop(Hkv, {k.f32(0.0)}, [&](Value h, ValueRange acc) {
+      SmallVector<Value> init(8, k.f32(0.0));
+      SmallVector<Value> sum = m.loop(Hkv, init, [&](Value h, ValueRange acc) {
         Value g = k.loadAs(k.f32Type, scratchAt("g", row, h));
-        Value w = k.loadF32(f.paramElement,
-                            k.gep(m.ptr("weight"), f.paramElement,
-                                  k.add(m.strided("weight", "h", h),
-                                        k.sext64(col))));
-        return SmallVector<Value>{k.fma(g, w, acc[0])};
-      })[0];
+        SmallVector<Value> w = k.loadF32x8(
+            f.paramElement,
+            k.gep(m.ptr("weight"), f.paramElement,
+                  k.add(m.strided("weight", "h", h), k.sext64(col))));
+        SmallVector<Value> next;
+        for (int i = 0; i < 8; ++i)
+          next.push_back(k.fma(g, w[i], acc[i]));
+        return next;
+      });
       Value off = k.add(k.add(m.strided("grad_value", "b", bi),
                               m.strided("grad_value", "l", j)),
                         k.add(m.strided("grad_value", "h", hp), k.sext64(d)));
-      storeAs(k, c.gradValueElement, sum,
-              k.gep(m.ptr("grad_value"), c.gradValueElement, off));
+      k.storeF32x8(c.gradValueElement, sum,
+                   k.gep(m.ptr("grad_value"), c.gradValueElement, off));
     });
     break;
   }

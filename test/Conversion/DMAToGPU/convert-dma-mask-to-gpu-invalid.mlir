@@ -44,7 +44,7 @@ func.func @mixed_param_types(%v: memref<1x8x2x16xbf16>, %w: memref<2x32xf32>,
 
 func.func @dynamic_head_dim(%v: memref<1x8x2x?xbf16>, %w: memref<2x?xf32>,
     %a: memref<2xf32>, %s: memref<1x2x8xf32>) {
-  // expected-error @+1 {{convert-dma-mask-to-gpu: the value's head dim must be static}}
+  // expected-error @+1 {{convert-dma-mask-to-gpu: the value's head dim must be static and a multiple of 8 (16-byte loads)}}
   dma.value_bias log value(%v : memref<1x8x2x?xbf16>)
       weight(%w : memref<2x?xf32>) a(%a : memref<2xf32>)
       outs(%s : memref<1x2x8xf32>)

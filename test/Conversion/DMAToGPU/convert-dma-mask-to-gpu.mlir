@@ -1,12 +1,14 @@
 // RUN: dma-opt %s -split-input-file --convert-dma-mask-to-gpu | FileCheck %s
 
-// value_bias: one thread per (key, KV head), a grid of ceil(Lk * Hkv /
-// 256) x B CTAs; the kernel sums W[h] . V[b, j] over Hkv heads of D = 64
-// values (f32, fused multiply-adds), then softplus and A.
+// value_bias: one warp per key, 8 keys per 256-thread CTA, a grid of
+// ceil(Lk / 8) x B CTAs. For each group of 8 KV heads the warp's lanes take
+// 8 consecutive values each (one 16-byte load of bf16, shared by the 8
+// heads; two of each f32 weight row), fused multiply-adds into one
+// accumulator per head, butterfly sums; lane i applies softplus and A for
+// head i of the group and stores its score.
 
 // CHECK-LABEL: func.func @value_bias
 //   CHECK-NOT:   dma.value_bias
-//       CHECK:   %[[KEYS:.*]] = arith.muli
 //       CHECK:   gpu.launch_func @dma_kernels::@dma_value_bias_bf16_d64_log_dtbias_0
 //  CHECK-SAME:     threads in (%c256{{[_0-9]*}}, %c1{{[_0-9]*}}, %c1{{[_0-9]*}})
 //       CHECK: gpu.module @dma_kernels
@@ -15,10 +17,13 @@
 //  CHECK-SAME:     dma.role = "value_bias"
 //       CHECK:     scf.for
 //       CHECK:       scf.for
-//       CHECK:         llvm.load {{.*}} -> bf16
+//       CHECK:         llvm.load {{.*}} {alignment = 16 : i64} : !llvm.ptr<1> -> vector<8xbf16>
+//       CHECK:         llvm.load {{.*}} {alignment = 16 : i64} : !llvm.ptr<1> -> vector<4xf32>
 //       CHECK:         llvm.intr.fma
-//       CHECK:     math.log1p
-//       CHECK:     llvm.store {{.*}} : f32, !llvm.ptr<1>
+//       CHECK:       nvvm.shfl.sync bfly
+//       CHECK:       scf.if
+//       CHECK:         math.log1p
+//       CHECK:         llvm.store {{.*}} : f32, !llvm.ptr<1>
 //       CHECK:     gpu.return
 func.func @value_bias(%v: memref<?x?x?x64xbf16>, %w: memref<?x?xf32>,
     %bdt: memref<?xf32>, %a: memref<?xf32>, %s: memref<?x?x?xf32>) {
@@ -131,6 +136,7 @@ func.func @per_query(%s: memref<?x?x?xf32>, %ms: memref<?x?x?xf32>,
 //       CHECK:   gpu.func @dma_value_bias_bwd_dt_bf16_d64_exp_dtbias_0
 //  CHECK-SAME:     dma.kernel_params = ["grad:ptr", "value:ptr", "weight:ptr", "dt_bias:ptr", "a:ptr", "g:ptr", "e:ptr", "partial:ptr", "grad_value:ptr", "grad_weight:ptr", "grad_dt_bias:ptr", "grad_a:ptr",
 //  CHECK-SAME:     dma.role = "value_bias_bwd_dt"
+//       CHECK:     nvvm.shfl.sync bfly
 //       CHECK:     math.log1p
 //       CHECK:     arith.divf
 //       CHECK:     math.exp
@@ -139,7 +145,8 @@ func.func @per_query(%s: memref<?x?x?xf32>, %ms: memref<?x?x?xf32>,
 //       CHECK:   gpu.func @dma_value_bias_bwd_value_bf16_d64_exp_dtbias_0
 //       CHECK:     scf.for
 //       CHECK:       llvm.intr.fma
-//       CHECK:     arith.truncf {{.*}} : f32 to bf16
+//       CHECK:     arith.truncf {{.*}} : vector<8xf32> to vector<8xbf16>
+//       CHECK:     llvm.store {{.*}} {alignment = 16 : i64} : vector<8xbf16>, !llvm.ptr<1>
 //       CHECK:   gpu.func @dma_value_bias_bwd_params_bf16_d64_exp_dtbias_0
 //       CHECK:     scf.for
 //       CHECK:       scf.if

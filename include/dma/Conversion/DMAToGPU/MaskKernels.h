@@ -18,6 +18,8 @@ namespace mlir::dma {
 /// Threads per CTA of the element-wise mask kernels (value_bias, the
 /// per-query top-k steps).
 inline constexpr int64_t kMaskThreads = 256;
+/// Keys per CTA of the value-bias kernels: a warp per key.
+inline constexpr int64_t kMaskKeysPerCTA = kMaskThreads / 32;
 /// Threads of the shared top-k CTA (one per (batch, KV head)).
 inline constexpr int64_t kTopKSharedThreads = 1024;
 
@@ -30,7 +32,9 @@ struct ValueBiasKernelConfig {
 };
 
 /// score[b, h, j] = A[h] * softplus(W[h] . V[b, j] + b_dt[h]) (or its exp),
-/// one thread per (j, h), grid (ceil(Lk * Hkv / kMaskThreads), B).
+/// one warp per key (its lanes split the Hkv * D dot products, 16-byte
+/// loads), grid (ceil(Lk / kMaskKeysPerCTA), B). D % 8 == 0; value rows
+/// and weight rows 16-byte aligned.
 SmallVector<KernelParam> valueBiasKernelParams(const ValueBiasKernelConfig &c);
 gpu::GPUFuncOp emitValueBiasKernel(OpBuilder &b, Location loc,
                                    gpu::GPUModuleOp module, StringRef name,
@@ -39,11 +43,12 @@ gpu::GPUFuncOp emitValueBiasKernel(OpBuilder &b, Location loc,
 /// The value-bias backward, from dScore = `grad` [B, Hkv, Lk] (f32), in
 /// four launches sharing one parameter list (valueBiasGradKernelParams);
 /// every sum runs in a fixed order (deterministic, no atomics):
-///  * `dt`, one thread per (j, h), grid (ceil(Lk * Hkv / kMaskThreads), B):
-///    recomputes dt, writes g = dScore * dscore/ddt and e = dScore *
-///    dscore/dA into f32 scratch [B, Lk, Hkv];
-///  * `value`, one thread per (j, h', d), grid (ceil(Lk * Hkv * D /
-///    kMaskThreads), B): dV[b, j, h', d] = sum_h g[b, j, h] W[h, h' D + d];
+///  * `dt`, one warp per key as in the forward, grid (ceil(Lk /
+///    kMaskKeysPerCTA), B): recomputes dt, writes g = dScore * dscore/ddt
+///    and e = dScore * dscore/dA into f32 scratch [B, Lk, Hkv];
+///  * `value`, one thread per 8 columns (j, h', d..d+7), grid (ceil(Lk *
+///    Hkv * D / 8 / kMaskThreads), B): dV[b, j, h', d] = sum_h g[b, j, h]
+///    W[h, h' D + d];
 ///  * `params`, one thread per (h, column) of [W | b_dt | A], grid
 ///    (ceil(Hkv * (Hkv * D + 2) / kMaskThreads), S): sums over chunk s of
 ///    kValueBiasGradRows (b, j) rows into partial[s] (f32 scratch);
