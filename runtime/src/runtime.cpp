@@ -978,7 +978,8 @@ extern "C" int dma_topk_per_query(dma_runtime *rt, const dma_tensor *score,
 
 extern "C" int64_t dma_value_bias_backward_scratch(int64_t B, int64_t Lk,
                                                    int64_t Hkv, int64_t D) {
-  int64_t rows = B * Lk, chunks = (rows + 255) / 256;
+  // Must agree with convert-dma-mask-to-gpu (kValueBiasGradRows = 128).
+  int64_t rows = B * Lk, chunks = B * ((Lk + 127) / 128);
   return 2 * rows * Hkv + chunks * Hkv * (Hkv * D + 2);
 }
 
@@ -1066,13 +1067,13 @@ extern "C" int dma_value_bias_backward(
                      dtypeName(value->dtype) + ",d=" + std::to_string(D) +
                      ",form=" + (expForm ? "exp" : "log") +
                      ",dt_bias=" + (dtBias ? "1" : "0") + ",step=";
-  int64_t columns = Hkv * (Hkv * D + 2), chunks = ceilDiv(rows, 256);
+  int64_t columns = Hkv * (Hkv * D + 2), chunks = B * ceilDiv(Lk, 128);
   struct Step {
     const char *name;
     int64_t x, y;
   } steps[] = {{"dt", Lk, B},
                {"value", Lk * Hkv * D / 8, B},
-               {"params", columns, chunks},
+               {"params", Hkv * (Hkv * D / 8 + 1), chunks},
                {"reduce", columns, 1}};
   std::lock_guard<std::mutex> lock(rt->mutex);
   for (const Step &s : steps) {

@@ -560,6 +560,7 @@ compileVariant(MLIRContext &ctx, const Variant &v, int64_t warpCount,
                          : role == "value_bias"    ? "Lk"
                          : role == "value_bias_bwd_dt" ? "Lk"
                          : role == "value_bias_bwd_value" ? "Lk*Hkv*D/8"
+                         : role == "value_bias_bwd_params" ? "Hkv*(Hkv*D/8+1)"
                          : v.kind == "value_bias_bwd" ? "Hkv*(Hkv*D+2)"
                          : role == "topk_shared"   ? "Hkv"
                          : v.kind == "topk"        ? "Lk"
@@ -580,9 +581,9 @@ compileVariant(MLIRContext &ctx, const Variant &v, int64_t warpCount,
                                    ")",
                                "B", "1"};
     else if (role == "value_bias_bwd_params")
-      grid = llvm::json::Array{"ceil(" + extent + "/" + std::to_string(block) +
-                                   ")",
-                               "ceil(B*Lk/256)", "1"};
+      grid = llvm::json::Array{"ceil(Hkv*(Hkv*D/8+1)/" +
+                                   std::to_string(block) + ")",
+                               "B*ceil(Lk/128)", "1"};
     else if (role == "value_bias_bwd_reduce")
       grid = llvm::json::Array{"ceil(" + extent + "/" + std::to_string(block) +
                                    ")",

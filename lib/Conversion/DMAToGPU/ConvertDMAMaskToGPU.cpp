@@ -155,11 +155,11 @@ LogicalResult convertValueBiasGrad(OpBuilder &b, gpu::GPUModuleOp kernels,
   LoopEmitter &e = args.e;
   Value B = e.dim(v, 0), Lk = e.dim(v, 1), Hkv = e.dim(v, 2);
   int64_t D = c.forward.headDim;
-  // Scratch: g and e per (b, j, h), and one partial sum per row chunk and
-  // column of [W | b_dt | A].
+  // Scratch: g and e per (b, j, h), and one partial sum per chunk of a
+  // batch's keys and column of [W | b_dt | A].
   Value rows = e.mul(B, Lk);
   Value columns = e.mul(Hkv, e.add(e.mul(Hkv, e.index(D)), e.index(2)));
-  Value chunks = ceilDiv(e, rows, kValueBiasGradRows);
+  Value chunks = e.mul(B, ceilDiv(e, Lk, kValueBiasGradRows));
   Type f32 = b.getF32Type();
   Value g = e.allocOf(f32, {e.mul(rows, Hkv)});
   Value eBuf = e.allocOf(f32, {e.mul(rows, Hkv)});
@@ -189,7 +189,9 @@ LogicalResult convertValueBiasGrad(OpBuilder &b, gpu::GPUModuleOp kernels,
       {ValueBiasGradStep::Value, "value",
        {ceilDiv(e, e.mul(keysHeads, e.index(D / 8)), kMaskThreads), B, one}},
       {ValueBiasGradStep::Params, "params",
-       {ceilDiv(e, columns, kMaskThreads), chunks, one}},
+       {ceilDiv(e, e.mul(Hkv, e.add(e.mul(Hkv, e.index(D / 8)), one)),
+                kMaskThreads),
+        chunks, one}},
       {ValueBiasGradStep::Reduce, "reduce",
        {ceilDiv(e, columns, kMaskThreads), one, one}}};
   std::string suffix = typeName(c.forward.element) + "_d" + std::to_string(D) +
@@ -251,7 +253,7 @@ LogicalResult convertTopK(OpBuilder &b, gpu::GPUModuleOp kernels, TopKOp op,
         b, op.getLoc(), kernels, "dma_topk_shared_" + suffix, c);
     gpu::KernelDim3 grid{e.dim(score, 1), e.dim(score, 0), one};
     gpu::KernelDim3 block{e.index(kTopKSharedThreads), one, one};
-    Value smem = e.intOf(b.getI32Type(), 4 * kTopKSharedThreads / 32);
+    Value smem = e.intOf(b.getI32Type(), kTopKSharedBytes);
     b.setInsertionPoint(op);
     gpu::LaunchFuncOp::create(b, op.getLoc(), kernel, grid, block, smem, ops);
   } else {

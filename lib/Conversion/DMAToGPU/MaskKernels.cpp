@@ -378,47 +378,74 @@ gpu::GPUFuncOp mlir::dma::emitValueBiasGradKernel(
     break;
   }
   case ValueBiasGradStep::Params: {
-    Value chunk = k.blockId(1);
-    k.ifThen(k.cmpi(ip(IPred::slt), t, columnsAll), [&] {
-      Value h = k.divsi(t, cols), col = k.remsi(t, cols);
+    // Thread (h, c): 8 columns of W's row h (c < Hkv * D / 8) or, for the
+    // last c, b_dt and A; CTA row y is chunk jc of batch b's keys. The
+    // partial sums land at [chunk, h, column] of the [W | b_dt | A] layout.
+    Value chunkIdx = k.blockId(1);
+    Value chunksPerBatch = k.divsi(k.add(Lk, k.c32(kValueBiasGradRows - 1)),
+                                   k.c32(kValueBiasGradRows));
+    Value bi = k.divsi(chunkIdx, chunksPerBatch);
+    Value first = k.mul(k.remsi(chunkIdx, chunksPerBatch),
+                        k.c32(kValueBiasGradRows));
+    Value count = k.minsi(k.c32(kValueBiasGradRows), k.sub(Lk, first));
+    Value groups = k.add(k.mul(Hkv, k.c32(D / 8)), k.c32(1));
+    k.ifThen(k.cmpi(ip(IPred::slt), t, k.mul(Hkv, groups)), [&] {
+      Value h = k.divsi(t, groups), cg = k.remsi(t, groups);
       Value rowLen = k.mul(Hkv, k.c32(D));
-      Value isW = k.cmpi(ip(IPred::slt), col, rowLen);
-      Value isA = k.cmpi(ip(IPred::eq), col, k.add(rowLen, k.c32(1)));
-      Value safeCol = k.select(isW, col, k.c32(0));
-      Value hp = k.divsi(safeCol, k.c32(D)), d = k.remsi(safeCol, k.c32(D));
-      Value first = k.mul(chunk, k.c32(kValueBiasGradRows));
-      Value count = k.minsi(k.c32(kValueBiasGradRows), k.sub(rows, first));
-      Value sum = m.loop(count, {k.f32(0.0)}, [&](Value i, ValueRange acc) {
-        Value row = k.add(first, i);
-        Value x = k.ifElse(
-            isW, {k.f32Type},
-            [&] {
-              Value bi = k.divsi(row, Lk), j = k.remsi(row, Lk);
-              Value off = k.add(
-                  k.add(m.strided("value", "b", bi), m.strided("value", "l", j)),
-                  k.add(m.strided("value", "h", hp), k.sext64(d)));
-              Value v = k.loadF32(f.element,
-                                  k.gep(m.ptr("value"), f.element, off));
-              Value g = k.loadAs(k.f32Type, scratchAt("g", row, h));
-              return SmallVector<Value>{k.fmul(g, v)};
-            },
-            [&] {
-              Value g = k.loadAs(k.f32Type, scratchAt("g", row, h));
-              Value e = k.loadAs(k.f32Type, scratchAt("e", row, h));
-              return SmallVector<Value>{k.select(isA, e, g)};
-            })[0];
-        return SmallVector<Value>{k.fadd(acc[0], x)};
-      })[0];
-      Value off = k.add(k.mul(k.sext64(chunk), k.sext64(columnsAll)),
-                        k.sext64(t));
-      k.storeTo(sum, k.gep(m.ptr("partial"), k.f32Type, off));
+      Value partialRow =
+          k.add(k.mul(k.sext64(chunkIdx), k.sext64(columnsAll)),
+                k.sext64(k.mul(h, cols)));
+      auto storePartial = [&](Value col, ArrayRef<Value> sums) {
+        for (auto [i, x] : llvm::enumerate(sums))
+          k.storeTo(x, k.gep(m.ptr("partial"), k.f32Type,
+                             k.add(partialRow,
+                                   k.sext64(k.add(col, k.c32(i))))));
+      };
+      Value row0 = k.add(k.mul(bi, Lk), first);
+      k.ifThenElse(
+          k.cmpi(ip(IPred::slt), cg, k.sub(groups, k.c32(1))),
+          [&] {
+            Value col = k.mul(cg, k.c32(8));
+            Value hp = k.divsi(col, k.c32(D)), d = k.remsi(col, k.c32(D));
+            Value vBase = k.add(
+                k.add(m.strided("value", "b", bi), m.strided("value", "h", hp)),
+                k.sext64(d));
+            SmallVector<Value> init(8, k.f32(0.0));
+            SmallVector<Value> sums =
+                m.loop(count, init, [&](Value i, ValueRange acc) {
+                  Value j = k.add(first, i);
+                  Value g = k.loadAs(k.f32Type,
+                                     scratchAt("g", k.add(row0, i), h));
+                  SmallVector<Value> v = k.loadF32x8(
+                      f.element,
+                      k.gep(m.ptr("value"), f.element,
+                            k.add(vBase, m.strided("value", "l", j))));
+                  SmallVector<Value> next;
+                  for (int e = 0; e < 8; ++e)
+                    next.push_back(k.fma(g, v[e], acc[e]));
+                  return next;
+                });
+            storePartial(col, sums);
+          },
+          [&] {
+            SmallVector<Value> sums = m.loop(
+                count, {k.f32(0.0), k.f32(0.0)}, [&](Value i, ValueRange acc) {
+                  Value row = k.add(row0, i);
+                  Value g = k.loadAs(k.f32Type, scratchAt("g", row, h));
+                  Value e = k.loadAs(k.f32Type, scratchAt("e", row, h));
+                  return SmallVector<Value>{k.fadd(acc[0], g),
+                                            k.fadd(acc[1], e)};
+                });
+            storePartial(rowLen, sums);
+          });
     });
     break;
   }
   case ValueBiasGradStep::Reduce: {
     k.ifThen(k.cmpi(ip(IPred::slt), t, columnsAll), [&] {
-      Value chunks = k.divsi(k.add(rows, k.c32(kValueBiasGradRows - 1)),
-                             k.c32(kValueBiasGradRows));
+      Value chunks =
+          k.mul(m.arg("B"), k.divsi(k.add(Lk, k.c32(kValueBiasGradRows - 1)),
+                                    k.c32(kValueBiasGradRows)));
       Value sum = m.loop(chunks, {k.f32(0.0)}, [&](Value s, ValueRange acc) {
         Value off = k.add(k.mul(k.sext64(s), k.sext64(columnsAll)),
                           k.sext64(t));
@@ -534,7 +561,7 @@ gpu::GPUFuncOp mlir::dma::emitTopKSharedKernel(OpBuilder &b, Location loc,
   OpBuilder::InsertionGuard guard(b);
   SmallVector<KernelParam> params = topkSharedKernelParams(c);
   auto func = createKernelFunc(b, loc, module, name, params,
-                               kTopKSharedThreads, 4 * kTopKSharedThreads / 32,
+                               kTopKSharedThreads, kTopKSharedBytes,
                                "topk_shared");
   MaskEmitter m(b, loc, func, params);
   KernelBuilder &k = m.k;
@@ -549,7 +576,7 @@ gpu::GPUFuncOp mlir::dma::emitTopKSharedKernel(OpBuilder &b, Location loc,
   // of negative floats, the sign bit of the others), with -0 folded into
   // +0 so that equal scores tie; 0 for keys top-k may not keep (no allowed
   // score maps to 0: that would be a NaN).
-  auto keyOf = [&](Value j) {
+  auto computeKey = [&](Value j) {
     Value valid = k.cmpi(ip(IPred::slt), j, Lk);
     KeyScore ks = keyScore(m, c.padding, bi, h, k.select(valid, j, zero));
     Value bits = k.bitcast(k.i32Type, k.fadd(ks.score, k.f32(0.0)));
@@ -557,6 +584,30 @@ gpu::GPUFuncOp mlir::dma::emitTopKSharedKernel(OpBuilder &b, Location loc,
     Value key = k.select(negative, k.xori(bits, k.c32(-1)),
                          k.ori(bits, k.c32(std::numeric_limits<int32_t>::min())));
     return k.select(k.andi(valid, ks.allowed), key, zero);
+  };
+  // The first kTopKCachedKeys keys are computed once into shared memory
+  // (after the 32 count slots): the search reads them 33 times.
+  Value cache = k.gep(LLVM::AddressOfOp::create(b, loc, k.ptrShared,
+                                                kSharedMemoryGlobal),
+                      k.i32Type, k.c32(kTopKSharedThreads / 32));
+  Value cached = k.minsi(Lk, k.c32(kTopKCachedKeys));
+  m.loop(k.divsi(k.add(cached, k.c32(T - 1)), k.c32(T)), {},
+         [&](Value ch, ValueRange) {
+           Value j = k.add(k.mul(ch, k.c32(T)), m.tid);
+           k.ifThen(k.cmpi(ip(IPred::slt), j, cached), [&] {
+             k.storeTo(computeKey(j), k.gep(cache, k.i32Type, j));
+           });
+           return SmallVector<Value>{};
+         });
+  k.barrier();
+  auto keyOf = [&](Value j) {
+    return k.ifElse(
+        k.cmpi(ip(IPred::slt), j, cached), {k.i32Type},
+        [&] {
+          return SmallVector<Value>{
+              k.loadAs(k.i32Type, k.gep(cache, k.i32Type, j))};
+        },
+        [&] { return SmallVector<Value>{computeKey(j)}; })[0];
   };
   // The number of the thread's keys (j = chunk * T + tid) whose key
   // satisfies `pred`, summed over the CTA.

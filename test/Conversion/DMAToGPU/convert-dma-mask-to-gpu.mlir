@@ -53,9 +53,10 @@ func.func @value_bias_exp(%v: memref<2x100x4x128xf16>, %w: memref<4x512xf32>,
 
 // -----
 
-// Shared top-k: one 1024-thread CTA per (KV head, batch) and 32 i32 slots
-// of shared memory for the CTA-wide counts. W (a kernel argument) comes
-// from the destination's last dimension.
+// Shared top-k: one 1024-thread CTA per (KV head, batch); shared memory
+// holds 32 i32 slots for the CTA-wide counts and the order-preserving keys
+// of the first 16384 scores (128 + 65536 bytes). W (a kernel argument)
+// comes from the destination's last dimension.
 // The kernel: a 32-step bitwise search (a count per step: warp shuffles,
 // one slot per warp, a barrier), then the kept keys' slots by ballots and
 // popcounts, and -1 after the kept keys.
@@ -63,7 +64,7 @@ func.func @value_bias_exp(%v: memref<2x100x4x128xf16>, %w: memref<4x512xf32>,
 // CHECK-LABEL: func.func @shared
 //       CHECK:   gpu.launch_func @dma_kernels::@dma_topk_shared_i32_padded_0
 //  CHECK-SAME:     threads in (%c1024, %c1{{[_0-9]*}}, %c1{{[_0-9]*}})
-//  CHECK-SAME:     dynamic_shared_memory_size %c128_i32
+//  CHECK-SAME:     dynamic_shared_memory_size %c65664_i32
 //       CHECK:   gpu.func @dma_topk_shared_i32_padded_0
 //  CHECK-SAME:     dma.kernel_params = ["score:ptr", "padding:ptr", "keep:ptr", "B:i32", "Hkv:i32", "Lk:i32", "W:i32",
 //  CHECK-SAME:     dma.role = "topk_shared"
@@ -119,7 +120,7 @@ func.func @per_query(%s: memref<?x?x?xf32>, %ms: memref<?x?x?xf32>,
 // -----
 
 // value_bias_grad: f32 scratch for g, e ([B, Lk, Hkv]) and the partial sums
-// (one per chunk of 256 rows and column of [W | b_dt | A]), four launches
+// (one per chunk of 128 keys and column of [W | b_dt | A]), four launches
 // sharing their arguments, then the scratch freed. The params step sums its
 // chunk's rows in order and the reduce step its chunks in order: no atomics.
 
@@ -148,8 +149,11 @@ func.func @per_query(%s: memref<?x?x?xf32>, %ms: memref<?x?x?xf32>,
 //       CHECK:     arith.truncf {{.*}} : vector<8xf32> to vector<8xbf16>
 //       CHECK:     llvm.store {{.*}} {alignment = 16 : i64} : vector<8xbf16>, !llvm.ptr<1>
 //       CHECK:   gpu.func @dma_value_bias_bwd_params_bf16_d64_exp_dtbias_0
-//       CHECK:     scf.for
-//       CHECK:       scf.if
+//       CHECK:     scf.if
+//       CHECK:       scf.for
+//       CHECK:         llvm.load {{.*}} -> vector<8xbf16>
+//       CHECK:       } else {
+//       CHECK:       scf.for
 //       CHECK:   gpu.func @dma_value_bias_bwd_reduce_bf16_d64_exp_dtbias_0
 //       CHECK:     scf.for
 //   CHECK-NOT:     llvm.atomicrmw

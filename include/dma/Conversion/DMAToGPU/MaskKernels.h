@@ -22,6 +22,12 @@ inline constexpr int64_t kMaskThreads = 256;
 inline constexpr int64_t kMaskKeysPerCTA = kMaskThreads / 32;
 /// Threads of the shared top-k CTA (one per (batch, KV head)).
 inline constexpr int64_t kTopKSharedThreads = 1024;
+/// Keys whose order-preserving integer key the shared top-k keeps in shared
+/// memory (the rest are recomputed from the scores at every step).
+inline constexpr int64_t kTopKCachedKeys = 16384;
+/// Its shared memory: 32 count slots, then the cached keys.
+inline constexpr int64_t kTopKSharedBytes =
+    4 * kTopKSharedThreads / 32 + 4 * kTopKCachedKeys;
 
 struct ValueBiasKernelConfig {
   Type element;      // of the values (bf16, f16 or f32)
@@ -49,13 +55,14 @@ gpu::GPUFuncOp emitValueBiasKernel(OpBuilder &b, Location loc,
 ///  * `value`, one thread per 8 columns (j, h', d..d+7), grid (ceil(Lk *
 ///    Hkv * D / 8 / kMaskThreads), B): dV[b, j, h', d] = sum_h g[b, j, h]
 ///    W[h, h' D + d];
-///  * `params`, one thread per (h, column) of [W | b_dt | A], grid
-///    (ceil(Hkv * (Hkv * D + 2) / kMaskThreads), S): sums over chunk s of
-///    kValueBiasGradRows (b, j) rows into partial[s] (f32 scratch);
+///  * `params`, one thread per (h, 8 columns of W) plus one per h for b_dt
+///    and A, grid (ceil(Hkv * (Hkv * D / 8 + 1) / kMaskThreads), S): sums
+///    chunk s (kValueBiasGradRows keys of one batch) into partial[s] (f32
+///    scratch, [S, Hkv, Hkv * D + 2]);
 ///  * `reduce`, grid (ceil(Hkv * (Hkv * D + 2) / kMaskThreads)): sums the
 ///    S partials and writes dW, db_dt and dA.
-/// S = ceil(B * Lk / kValueBiasGradRows).
-inline constexpr int64_t kValueBiasGradRows = 256;
+/// S = B * ceil(Lk / kValueBiasGradRows).
+inline constexpr int64_t kValueBiasGradRows = 128;
 enum class ValueBiasGradStep { Dt, Value, Params, Reduce };
 struct ValueBiasGradKernelConfig {
   ValueBiasKernelConfig forward;
