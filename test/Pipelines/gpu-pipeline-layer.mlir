@@ -19,7 +19,7 @@
 //       PTX:   .entry dma_value_bias_bf16_d128_log_dtbias_0
 //       PTX:   fma.rn.f32
 //       PTX:   .entry dma_topk_shared_i32_1
-//       PTX:   .maxntid 1024, 1, 1
+//       PTX:   .maxntid 512, 1, 1
 //       PTX:   vote.sync.ballot.b32
 //       PTX:   popc.b32
 //       PTX:   .entry dma_attention_fwd_bf16_d128_m128n32w4_keep_keybias_causal_0

@@ -139,9 +139,10 @@ def ConvertDMAMaskToGPU : Pass<"convert-dma-mask-to-gpu", "ModuleOp"> {
     * `dma.value_bias`: one thread per (key, KV head), the dot product of
       the value row with the weight row in f32, then softplus and A (and
       exp for the `exp` form);
-    * `dma.topk shared`: one 1024-thread CTA per (batch, KV head) finds the
+    * `dma.topk shared`: one 512-thread CTA per (batch, KV head) finds the
       w-th largest score with a 32-step bitwise search over the scores'
-      order-preserving integer keys (a CTA-wide count per step), then writes
+      order-preserving integer keys (held in registers for rows of up to
+      16384 keys; a CTA-wide count per step), then writes
       the kept positions in ascending order through CTA-wide prefix counts
       (ties toward the lower index), -1 padded;
     * `dma.topk per_query`: three launches, one thread per key: each allowed

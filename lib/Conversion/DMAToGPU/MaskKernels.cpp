@@ -561,7 +561,7 @@ gpu::GPUFuncOp mlir::dma::emitTopKSharedKernel(OpBuilder &b, Location loc,
   OpBuilder::InsertionGuard guard(b);
   SmallVector<KernelParam> params = topkSharedKernelParams(c);
   auto func = createKernelFunc(b, loc, module, name, params,
-                               kTopKSharedThreads, kTopKSharedBytes,
+                               kTopKSharedThreads, 4 * kTopKSharedThreads / 32,
                                "topk_shared");
   MaskEmitter m(b, loc, func, params);
   KernelBuilder &k = m.k;
@@ -585,78 +585,88 @@ gpu::GPUFuncOp mlir::dma::emitTopKSharedKernel(OpBuilder &b, Location loc,
                          k.ori(bits, k.c32(std::numeric_limits<int32_t>::min())));
     return k.select(k.andi(valid, ks.allowed), key, zero);
   };
-  // The first kTopKCachedKeys keys are computed once into shared memory
-  // (after the 32 count slots): the search reads them 33 times.
-  Value cache = k.gep(LLVM::AddressOfOp::create(b, loc, k.ptrShared,
-                                                kSharedMemoryGlobal),
-                      k.i32Type, k.c32(kTopKSharedThreads / 32));
-  Value cached = k.minsi(Lk, k.c32(kTopKCachedKeys));
-  m.loop(k.divsi(k.add(cached, k.c32(T - 1)), k.c32(T)), {},
-         [&](Value ch, ValueRange) {
-           Value j = k.add(k.mul(ch, k.c32(T)), m.tid);
-           k.ifThen(k.cmpi(ip(IPred::slt), j, cached), [&] {
-             k.storeTo(computeKey(j), k.gep(cache, k.i32Type, j));
-           });
-           return SmallVector<Value>{};
-         });
-  k.barrier();
-  auto keyOf = [&](Value j) {
-    return k.ifElse(
-        k.cmpi(ip(IPred::slt), j, cached), {k.i32Type},
-        [&] {
-          return SmallVector<Value>{
-              k.loadAs(k.i32Type, k.gep(cache, k.i32Type, j))};
-        },
-        [&] { return SmallVector<Value>{computeKey(j)}; })[0];
-  };
-  // The number of the thread's keys (j = chunk * T + tid) whose key
-  // satisfies `pred`, summed over the CTA.
-  auto countKeys = [&](function_ref<Value(Value)> pred) {
-    Value local = m.loop(chunks, {zero}, [&](Value ch, ValueRange acc) {
-      Value key = keyOf(k.add(k.mul(ch, k.c32(T)), m.tid));
-      return SmallVector<Value>{m.count(acc[0], pred(key))};
-    })[0];
-    return block.sum(local);
-  };
-
-  // The w-th largest key, bit by bit from the top: the largest t with at
-  // least W keys >= t (0 when fewer than W keys are allowed).
-  Value threshold =
-      m.loop(k.c32(32), {zero}, [&](Value it, ValueRange acc) {
-        Value bit = k.shli(k.c32(1), k.sub(k.c32(31), it));
-        Value candidate = k.ori(acc[0], bit);
-        Value n = countKeys([&](Value key) {
-          return k.cmpi(ip(IPred::uge), key, candidate);
-        });
-        return SmallVector<Value>{
-            k.select(k.cmpi(ip(IPred::sge), n, W), candidate, acc[0])};
-      })[0];
-  Value greater = countKeys(
-      [&](Value key) { return k.cmpi(ip(IPred::ugt), key, threshold); });
-  Value tiesNeeded = k.sub(W, greater);
-
-  // Keys above the threshold, and the first `tiesNeeded` keys equal to it,
-  // in ascending position: a CTA-wide prefix count gives each its slot.
   Value keep = m.ptr("keep");
   Value keepRow = k.add(m.strided("keep", "b", bi), m.strided("keep", "h", h));
   auto storeKeep = [&](Value slot, Value pos) {
     Value v = c.indexElement.isInteger(32) ? pos : k.sext64(pos);
     k.storeTo(v, k.gep(keep, c.indexElement, k.add(keepRow, k.sext64(slot))));
   };
-  Value kept = m.loop(chunks, {zero, zero}, [&](Value ch, ValueRange acc) {
-    Value j = k.add(k.mul(ch, k.c32(T)), m.tid);
-    Value key = keyOf(j);
-    Value tie = k.andi(k.cmpi(ip(IPred::eq), key, threshold),
-                       k.cmpi(ip(IPred::ne), key, zero));
-    auto [tieRank, ties] = block.exclusiveScan(tie);
-    Value keepIt = k.ori(
-        k.cmpi(ip(IPred::ugt), key, threshold),
-        k.andi(tie, k.cmpi(ip(IPred::slt), k.add(acc[0], tieRank), tiesNeeded)));
-    auto [slot, kept] = block.exclusiveScan(keepIt);
-    Value at = k.add(acc[1], slot);
-    k.ifThen(keepIt, [&] { storeKeep(at, j); });
-    return SmallVector<Value>{k.add(acc[0], ties), k.add(acc[1], kept)};
-  })[1];
+  // The selection visits the keys in thread order, j = chunk * T + tid;
+  // `overKeys(init, body)` runs body(j, key, carried) over the thread's
+  // keys. Up to kTopKRegisterKeys keys per thread stay in registers
+  // (computed once, unrolled); longer rows recompute them from the scores
+  // at every step.
+  using KeyBody =
+      function_ref<SmallVector<Value>(Value j, Value key, ValueRange acc)>;
+  using OverKeys =
+      function_ref<SmallVector<Value>(ValueRange init, KeyBody body)>;
+  auto select = [&](OverKeys overKeys) -> Value {
+    // The number of keys satisfying `pred`, summed over the CTA.
+    auto countKeys = [&](function_ref<Value(Value)> pred) {
+      Value local = overKeys({zero}, [&](Value, Value key, ValueRange acc) {
+        return SmallVector<Value>{m.count(acc[0], pred(key))};
+      })[0];
+      return block.sum(local);
+    };
+    // The w-th largest key, bit by bit from the top: the largest t with at
+    // least W keys >= t (0 when fewer than W keys are allowed).
+    Value threshold =
+        m.loop(k.c32(32), {zero}, [&](Value it, ValueRange acc) {
+          Value bit = k.shli(k.c32(1), k.sub(k.c32(31), it));
+          Value candidate = k.ori(acc[0], bit);
+          Value n = countKeys([&](Value key) {
+            return k.cmpi(ip(IPred::uge), key, candidate);
+          });
+          return SmallVector<Value>{
+              k.select(k.cmpi(ip(IPred::sge), n, W), candidate, acc[0])};
+        })[0];
+    Value greater = countKeys(
+        [&](Value key) { return k.cmpi(ip(IPred::ugt), key, threshold); });
+    Value tiesNeeded = k.sub(W, greater);
+
+    // Keys above the threshold, and the first `tiesNeeded` keys equal to
+    // it, in ascending position: a CTA-wide prefix count gives each its
+    // slot.
+    return overKeys({zero, zero}, [&](Value j, Value key, ValueRange acc) {
+      Value tie = k.andi(k.cmpi(ip(IPred::eq), key, threshold),
+                         k.cmpi(ip(IPred::ne), key, zero));
+      auto [tieRank, ties] = block.exclusiveScan(tie);
+      Value keepIt = k.ori(
+          k.cmpi(ip(IPred::ugt), key, threshold),
+          k.andi(tie,
+                 k.cmpi(ip(IPred::slt), k.add(acc[0], tieRank), tiesNeeded)));
+      auto [slot, keptHere] = block.exclusiveScan(keepIt);
+      Value at = k.add(acc[1], slot);
+      k.ifThen(keepIt, [&] { storeKeep(at, j); });
+      return SmallVector<Value>{k.add(acc[0], ties), k.add(acc[1], keptHere)};
+    })[1];
+  };
+  // The padding mask's pointer and stride take registers too.
+  int64_t registerKeys = c.padding ? kTopKRegisterKeys * 3 / 4 : kTopKRegisterKeys;
+  Value inRegisters = k.cmpi(ip(IPred::sle), Lk, k.c32(registerKeys * T));
+  Value kept = k.ifElse(
+      inRegisters, {k.i32Type},
+      [&] {
+        SmallVector<Value> keys;
+        for (int64_t r = 0; r < registerKeys; ++r)
+          keys.push_back(computeKey(k.add(k.c32(r * T), m.tid)));
+        return SmallVector<Value>{
+            select([&](ValueRange init, KeyBody body) {
+              SmallVector<Value> acc(init);
+              for (int64_t r = 0; r < registerKeys; ++r)
+                acc = body(k.add(k.c32(r * T), m.tid), keys[r], acc);
+              return acc;
+            })};
+      },
+      [&] {
+        return SmallVector<Value>{
+            select([&](ValueRange init, KeyBody body) {
+              return m.loop(chunks, init, [&](Value ch, ValueRange acc) {
+                Value j = k.add(k.mul(ch, k.c32(T)), m.tid);
+                return body(j, computeKey(j), acc);
+              });
+            })};
+      })[0];
   // -1 after the kept keys (fewer than W allowed).
   Value slotChunks = k.divsi(k.add(W, k.c32(T - 1)), k.c32(T));
   m.loop(slotChunks, {}, [&](Value ch, ValueRange) {

@@ -53,18 +53,19 @@ func.func @value_bias_exp(%v: memref<2x100x4x128xf16>, %w: memref<4x512xf32>,
 
 // -----
 
-// Shared top-k: one 1024-thread CTA per (KV head, batch); shared memory
-// holds 32 i32 slots for the CTA-wide counts and the order-preserving keys
-// of the first 16384 scores (128 + 65536 bytes). W (a kernel argument)
-// comes from the destination's last dimension.
+// Shared top-k: one 512-thread CTA per (KV head, batch) and 16 i32 slots
+// of shared memory for the CTA-wide counts. Rows of up to 24 x 512 keys
+// (with padding; 32 x 512 without) keep each thread's keys in registers
+// (the unrolled branch), longer rows recompute them per step (the loop). W (a kernel argument) comes from the
+// destination's last dimension.
 // The kernel: a 32-step bitwise search (a count per step: warp shuffles,
 // one slot per warp, a barrier), then the kept keys' slots by ballots and
 // popcounts, and -1 after the kept keys.
 
 // CHECK-LABEL: func.func @shared
 //       CHECK:   gpu.launch_func @dma_kernels::@dma_topk_shared_i32_padded_0
-//  CHECK-SAME:     threads in (%c1024, %c1{{[_0-9]*}}, %c1{{[_0-9]*}})
-//  CHECK-SAME:     dynamic_shared_memory_size %c65664_i32
+//  CHECK-SAME:     threads in (%c512, %c1{{[_0-9]*}}, %c1{{[_0-9]*}})
+//  CHECK-SAME:     dynamic_shared_memory_size %c64_i32
 //       CHECK:   gpu.func @dma_topk_shared_i32_padded_0
 //  CHECK-SAME:     dma.kernel_params = ["score:ptr", "padding:ptr", "keep:ptr", "B:i32", "Hkv:i32", "Lk:i32", "W:i32",
 //  CHECK-SAME:     dma.role = "topk_shared"

@@ -21,13 +21,11 @@ inline constexpr int64_t kMaskThreads = 256;
 /// Keys per CTA of the value-bias kernels: a warp per key.
 inline constexpr int64_t kMaskKeysPerCTA = kMaskThreads / 32;
 /// Threads of the shared top-k CTA (one per (batch, KV head)).
-inline constexpr int64_t kTopKSharedThreads = 1024;
-/// Keys whose order-preserving integer key the shared top-k keeps in shared
-/// memory (the rest are recomputed from the scores at every step).
-inline constexpr int64_t kTopKCachedKeys = 16384;
-/// Its shared memory: 32 count slots, then the cached keys.
-inline constexpr int64_t kTopKSharedBytes =
-    4 * kTopKSharedThreads / 32 + 4 * kTopKCachedKeys;
+inline constexpr int64_t kTopKSharedThreads = 512;
+/// Keys per thread the shared top-k keeps in registers (rows up to
+/// kTopKRegisterKeys * kTopKSharedThreads keys, 3/4 of that with a padding
+/// mask; longer rows recompute the keys from the scores at every step).
+inline constexpr int64_t kTopKRegisterKeys = 32;
 
 struct ValueBiasKernelConfig {
   Type element;      // of the values (bf16, f16 or f32)
