@@ -258,6 +258,10 @@ def main():
         ours = fwd_bwd(lambda q, k, v, b: dma.attention(
             q, k, v, bias=b, keep=keep, causal=True), (q, k, v, bias))
         record(case, "dma (generated)", timed(ours), L, 3.5)
+        det = fwd_bwd(lambda q, k, v, b: dma.attention(
+            q, k, v, bias=b, keep=keep, causal=True, deterministic=True),
+            (q, k, v, bias))
+        record(case, "dma (generated), deterministic", timed(det), L, 3.5)
         record(case, "SDPA FA2 dense causal",
                timed(fwd_bwd(lambda q, k, v: sdpa_dense(q, k, v)(), (q, k, v))),
                L, 3.5)
@@ -276,6 +280,10 @@ def main():
         record(case, "dma (generated), no bias",
                timed(fwd_bwd(lambda q, k, v: dma.attention(q, k, v, causal=True),
                              (q, k, v))), L, 3.5)
+        record(case, "dma (generated), deterministic",
+               timed(fwd_bwd(lambda q, k, v: dma.attention(
+                   q, k, v, causal=True, deterministic=True), (q, k, v))),
+               L, 3.5)
         record(case, "SDPA FA2 dense causal",
                timed(fwd_bwd(lambda q, k, v: sdpa_dense(q, k, v)(), (q, k, v))),
                L, 3.5)

@@ -33,6 +33,7 @@ class Case:
     w: int = 0              # keep window of the top-k masks
     seed: int = 0
     tiles: tuple = (0, 0)   # (q_tile, k_tile); 0 = the runtime's default
+    deterministic: bool = False  # the deterministic backward
 
     @property
     def name(self):
@@ -42,6 +43,7 @@ class Case:
             s += f"{self.w}"
         s += f"_bias{self.bias}" + ("_causal" if self.causal else "")
         s += "_cap" if self.softcap else ""
+        s += "_det" if self.deterministic else ""
         return s + (f"_t{self.tiles[0]}x{self.tiles[1]}" if self.tiles[0] else "")
 
     def variant(self):
@@ -51,7 +53,9 @@ class Case:
 
     def backward_variant(self):
         """The backward's variant (the runtime's backward tiles: 64 x 64)."""
-        return "kind=bwd," + self.base_variant() + ",q_tile=64,k_tile=64"
+        return ("kind=bwd," + self.base_variant() +
+                (",deterministic=1" if self.deterministic else "") +
+                ",q_tile=64,k_tile=64")
 
     def base_variant(self):
         # A "full" bias with one query row is per key by shape.
@@ -108,6 +112,13 @@ def backward_cases(quick=False):
     return cases
 
 
+def deterministic_cases(quick=False):
+    """Every third gradient case again with the deterministic backward."""
+    import dataclasses
+    return [dataclasses.replace(c, deterministic=True)
+            for c in backward_cases(quick)[::3]]
+
+
 def bench_variants():
     out = []
     for tiles in [(0, 0)] + OTHER_TILES:
@@ -121,6 +132,8 @@ def bench_variants():
         out.append(c.backward_variant())
         # Other backward tiles, for DMA_BACKWARD_TILES=64x128 comparisons.
         out.append(c.backward_variant().replace("k_tile=64", "k_tile=128"))
+        c.deterministic = True
+        out.append(c.backward_variant())
     return out
 
 
@@ -128,5 +141,6 @@ if __name__ == "__main__":
     if "--variants" in sys.argv:
         names = ({c.variant() for c in check_cases()} |
                  {c.backward_variant() for c in backward_cases()} |
+                 {c.backward_variant() for c in deterministic_cases()} |
                  set(bench_variants()))
         print("\n".join(sorted(names)))

@@ -32,7 +32,7 @@ import dma_attention as dma  # noqa: E402
 
 # Outputs start as NaN, so an element the kernel never writes fails.
 os.environ["DMA_POISON_OUTPUTS"] = "1"
-from cases import backward_cases, check_cases  # noqa: E402
+from cases import backward_cases, check_cases, deterministic_cases  # noqa: E402
 from mask_checks import mask_checks  # noqa: E402
 
 TOL = {"bf16": 1e-2, "f16": 5e-3}
@@ -140,15 +140,19 @@ def check_backward(c, device):
     inp = make_inputs(c, device)
     scale = 1.0 / math.sqrt(c.D)
     names = ["q", "k", "v"] + (["bias"] if inp["bias"] is not None else [])
-    ours = {n: inp[n].detach().clone().requires_grad_() for n in names}
-    o = dma.attention(ours["q"], ours["k"], ours["v"], bias=ours.get("bias"),
-                      mask=inp["mask"], keep=inp["keep"],
-                      keep_rows=inp["keep_rows"], causal=c.causal,
-                      softcap=c.softcap)
-    g = torch.Generator(device="cpu").manual_seed(c.seed + 7)
-    do = torch.randn(o.shape, generator=g).to(o.dtype).to(device)
-    o.backward(do)
-    torch.cuda.synchronize()
+    def run():
+        leaves = {n: inp[n].detach().clone().requires_grad_() for n in names}
+        o = dma.attention(leaves["q"], leaves["k"], leaves["v"],
+                          bias=leaves.get("bias"), mask=inp["mask"],
+                          keep=inp["keep"], keep_rows=inp["keep_rows"],
+                          causal=c.causal, softcap=c.softcap,
+                          deterministic=c.deterministic)
+        g = torch.Generator(device="cpu").manual_seed(c.seed + 7)
+        do = torch.randn(o.shape, generator=g).to(o.dtype).to(device)
+        o.backward(do)
+        torch.cuda.synchronize()
+        return leaves, do
+    ours, do = run()
     ref_in = dict(inp)
     ref = {n: inp[n].detach().double().requires_grad_() for n in names}
     ref_in.update(ref)
@@ -161,6 +165,11 @@ def check_backward(c, device):
             errors[n] = math.inf
         else:
             errors[n] = rel_err(got.double(), want)
+    if c.deterministic:
+        # Reproducible: a second run gives the same bits (else "inf").
+        again, _ = run()
+        same = all(torch.equal(ours[n].grad, again[n].grad) for n in names)
+        errors["repeat"] = 0.0 if same else math.inf
     return errors
 
 
@@ -230,7 +239,7 @@ def main():
               "  ".join(f"{k}={v:.2e}" if isinstance(v, float) else f"{k}={v}"
                         for k, v in entry.items() if k not in ("case", "ok")),
               flush=True)
-    for c in backward_cases(args.quick):
+    for c in backward_cases(args.quick) + deterministic_cases(args.quick):
         entry = {"case": "grad_" + c.name}
         try:
             errors = check_backward(c, device)

@@ -51,6 +51,7 @@ void dma::buildGPUPipeline(OpPassManager &pm,
   dma::ConvertDMATilesToGPUOptions mapping;
   mapping.warps = options.warps;
   mapping.stages = options.stages;
+  mapping.deterministic = options.deterministic;
   mapping.vectorAtomics = llvm::StringRef(options.chip).starts_with("sm_9") ||
                           llvm::StringRef(options.chip).starts_with("sm_10");
   pm.addPass(dma::createConvertDMATilesToGPU(mapping));

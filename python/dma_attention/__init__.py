@@ -30,11 +30,13 @@ def _is_torch(x):
 
 def attention(q, k, v, bias=None, mask=None, keep=None, keep_rows=None,
               causal=False, scale=None, softcap=0.0, return_lse=False,
-              bundle=None, q_tile=None, k_tile=None):
+              bundle=None, q_tile=None, k_tile=None, deterministic=False):
     """Softmax attention over the visible keys; returns O (and LSE).
 
     `q_tile`/`k_tile` pick the GPU kernel's tile (multiples of 16 up to 128;
-    default 128 x 64); the CPU path ignores them.
+    default 128 x 64); the CPU path ignores them. `deterministic=True` makes
+    the GPU backward bitwise reproducible (its CTAs add into shared gradient
+    rows in a fixed order; slower); the CPU backward always is.
     """
     for name, t in (("q_tile", q_tile), ("k_tile", k_tile)):
         if t is not None and (not isinstance(t, int) or t < 16 or t > 128
@@ -57,7 +59,8 @@ def attention(q, k, v, bias=None, mask=None, keep=None, keep_rows=None,
         from . import _autograd
         o, lse = _autograd.attention(q, k, v, bias, mask, keep, keep_rows,
                                      causal, scale, softcap, bundle,
-                                     q_tile or 0, k_tile or 0)
+                                     q_tile or 0, k_tile or 0,
+                                     bool(deterministic))
     elif _is_torch(q) and q.is_cuda:
         from . import _gpu
         o, lse = _gpu.attention(q, k, v, bias, mask, keep, keep_rows, causal,

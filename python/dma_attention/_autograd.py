@@ -1,7 +1,8 @@
 """Autograd for `attention`: gradients for q, k, v and bias.
 
 The forward keeps O and LSE; the backward runs the generated backward
-kernels on CUDA tensors (dQ and dBias summed in float32, dK and dV per key)
+kernels on CUDA tensors (dQ and dBias summed in float32, dK and dV per key;
+`deterministic=True` adds them in a fixed order, bitwise reproducible)
 and the CPU pipeline's dma.attention_grad on CPU tensors. The mask forms
 carry no gradient, and neither does LSE (it is returned detached).
 """
@@ -12,7 +13,8 @@ import torch
 class AttentionFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, q, k, v, bias, mask, keep, keep_score, keep_threshold,
-                keep_tiebreak, causal, scale, softcap, bundle, q_tile, k_tile):
+                keep_tiebreak, causal, scale, softcap, bundle, q_tile, k_tile,
+                deterministic):
         rows = (None if keep_score is None else
                 (keep_score, keep_threshold, keep_tiebreak))
         if q.is_cuda:
@@ -25,7 +27,7 @@ class AttentionFunction(torch.autograd.Function):
                                     scale, softcap)
         ctx.save_for_backward(q, k, v, bias, mask, keep, keep_score,
                               keep_threshold, keep_tiebreak, o, lse)
-        ctx.options = (causal, scale, softcap, bundle)
+        ctx.options = (causal, scale, softcap, bundle, deterministic)
         ctx.mark_non_differentiable(lse)
         return o, lse
 
@@ -33,14 +35,14 @@ class AttentionFunction(torch.autograd.Function):
     def backward(ctx, grad_o, grad_lse):
         (q, k, v, bias, mask, keep, keep_score, keep_threshold, keep_tiebreak,
          o, lse) = ctx.saved_tensors
-        causal, scale, softcap, bundle = ctx.options
+        causal, scale, softcap, bundle, deterministic = ctx.options
         rows = (None if keep_score is None else
                 (keep_score, keep_threshold, keep_tiebreak))
         if q.is_cuda:
             from . import _gpu
             dq, dk, dv, dbias = _gpu.attention_backward(
                 grad_o, q, k, v, o, lse, bias, mask, keep, rows, causal,
-                scale, softcap, bundle)
+                scale, softcap, bundle, deterministic)
         else:
             from . import _cpu
             dq, dk, dv, dbias = _cpu.attention_grad(
@@ -49,7 +51,7 @@ class AttentionFunction(torch.autograd.Function):
         needs = ctx.needs_input_grad
         return ((dq if needs[0] else None, dk if needs[1] else None,
                  dv if needs[2] else None,
-                 dbias if needs[3] else None) + (None,) * 11)
+                 dbias if needs[3] else None) + (None,) * 12)
 
 
 # torch.library custom ops (PyTorch >= 2.4): `attention` on torch tensors
@@ -70,7 +72,8 @@ if custom_ops:
                     keep_threshold: Optional[Tensor],
                     keep_tiebreak: Optional[Tensor], causal: bool,
                     scale: float, softcap: float, bundle: Optional[str],
-                    q_tile: int, k_tile: int) -> tuple[Tensor, Tensor]:
+                    q_tile: int, k_tile: int,
+                    deterministic: bool) -> tuple[Tensor, Tensor]:
         rows = (None if keep_score is None else
                 (keep_score, keep_threshold, keep_tiebreak))
         if q.is_cuda:
@@ -86,7 +89,8 @@ if custom_ops:
 
     @_forward_op.register_fake
     def _(q, k, v, bias, mask, keep, keep_score, keep_threshold,
-          keep_tiebreak, causal, scale, softcap, bundle, q_tile, k_tile):
+          keep_tiebreak, causal, scale, softcap, bundle, q_tile, k_tile,
+          deterministic):
         B, Lq, H, _ = q.shape
         return (q.new_empty((B, Lq, H, v.shape[-1])),
                 q.new_empty((B, H, Lq), dtype=torch.float32))
@@ -98,7 +102,8 @@ if custom_ops:
                      keep_score: Optional[Tensor],
                      keep_threshold: Optional[Tensor],
                      keep_tiebreak: Optional[Tensor], causal: bool,
-                     scale: float, softcap: float, bundle: Optional[str]
+                     scale: float, softcap: float, bundle: Optional[str],
+                     deterministic: bool
                      ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         rows = (None if keep_score is None else
                 (keep_score, keep_threshold, keep_tiebreak))
@@ -106,7 +111,7 @@ if custom_ops:
             from . import _gpu
             dq, dk, dv, db = _gpu.attention_backward(
                 grad_o, q, k, v, o, lse, bias, mask, keep, rows, causal,
-                scale or None, softcap, bundle)
+                scale or None, softcap, bundle, deterministic)
         else:
             from . import _cpu
             dq, dk, dv, db = _cpu.attention_grad(
@@ -117,34 +122,35 @@ if custom_ops:
 
     @_backward_op.register_fake
     def _(grad_o, q, k, v, o, lse, bias, mask, keep, keep_score,
-          keep_threshold, keep_tiebreak, causal, scale, softcap, bundle):
+          keep_threshold, keep_tiebreak, causal, scale, softcap, bundle,
+          deterministic):
         return (torch.empty_like(q), torch.empty_like(k), torch.empty_like(v),
                 torch.empty_like(bias) if bias is not None else q.new_empty(0))
 
     def _setup_context(ctx, inputs, output):
         (q, k, v, bias, mask, keep, keep_score, keep_threshold, keep_tiebreak,
-         causal, scale, softcap, bundle, _, _) = inputs
+         causal, scale, softcap, bundle, _, _, deterministic) = inputs
         o, lse = output
         ctx.save_for_backward(q, k, v, bias, mask, keep, keep_score,
                               keep_threshold, keep_tiebreak, o, lse)
-        ctx.options = (causal, scale, softcap, bundle)
+        ctx.options = (causal, scale, softcap, bundle, deterministic)
         ctx.mark_non_differentiable(lse)
 
     def _backward(ctx, grad_o, grad_lse):
         (q, k, v, bias, mask, keep, keep_score, keep_threshold, keep_tiebreak,
          o, lse) = ctx.saved_tensors
-        causal, scale, softcap, bundle = ctx.options
+        causal, scale, softcap, bundle, deterministic = ctx.options
         dq, dk, dv, db = _backward_op(grad_o.contiguous(), q, k, v, o, lse,
                                       bias, mask, keep, keep_score,
                                       keep_threshold, keep_tiebreak, causal,
-                                      scale, softcap, bundle)
-        return (dq, dk, dv, db if bias is not None else None) + (None,) * 11
+                                      scale, softcap, bundle, deterministic)
+        return (dq, dk, dv, db if bias is not None else None) + (None,) * 12
 
     _forward_op.register_autograd(_backward, setup_context=_setup_context)
 
 
 def attention(q, k, v, bias, mask, keep, keep_rows, causal, scale, softcap,
-              bundle, q_tile, k_tile):
+              bundle, q_tile, k_tile, deterministic=False):
     rows = keep_rows if keep_rows is not None else (None, None, None)
     if len(rows) != 3:
         raise ValueError("keep_rows is (score, threshold, tiebreak)")
@@ -152,6 +158,8 @@ def attention(q, k, v, bias, mask, keep, keep_rows, causal, scale, softcap,
         return torch.ops.dma_attention.forward(
             q, k, v, bias, mask, keep, *rows, bool(causal),
             float(scale or 0.0), float(softcap),
-            None if bundle is None else str(bundle), int(q_tile), int(k_tile))
+            None if bundle is None else str(bundle), int(q_tile), int(k_tile),
+            bool(deterministic))
     return AttentionFunction.apply(q, k, v, bias, mask, keep, *rows, causal,
-                                   scale, softcap, bundle, q_tile, k_tile)
+                                   scale, softcap, bundle, q_tile, k_tile,
+                                   bool(deterministic))

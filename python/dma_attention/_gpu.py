@@ -105,17 +105,19 @@ def backward_tiles():
     return q, k
 
 
-def backward_variant(forward_variant):
+def backward_variant(forward_variant, deterministic=False):
     """The backward's bundle variant for a forward variant name."""
     q, k = backward_tiles()
     return ("kind=bwd," + forward_variant.split(",q_tile=")[0] +
+            (",deterministic=1" if deterministic else "") +
             f",q_tile={q},k_tile={k}")
 
 
 def attention_backward(grad_o, q, k, v, o, lse, bias, mask, keep, keep_rows,
-                       causal, scale, softcap, bundle):
+                       causal, scale, softcap, bundle, deterministic=False):
     """dQ, dK, dV, dBias (None without a bias) through the generated
-    backward kernels."""
+    backward kernels (`deterministic`: bitwise reproducible, in a fixed
+    order of CTAs)."""
     device = q.device
     grad_o = grad_o.contiguous()
     delta = torch.empty(lse.shape, dtype=torch.float32, device=device)
@@ -127,8 +129,9 @@ def attention_backward(grad_o, q, k, v, o, lse, bias, mask, keep, keep_rows,
     named = _inputs(q, k, v, bias, mask, keep, keep_rows, o, lse)
     _, forward_pointers = _pointers(named, device)
     options = Options(int(bool(causal)), float(scale or 0.0), float(softcap),
-                      0, 0, *backward_tiles())
-    variant = backward_variant(Runtime.variant(forward_pointers, options))
+                      0, 0, *backward_tiles(), int(bool(deterministic)))
+    variant = backward_variant(Runtime.variant(forward_pointers, options),
+                               deterministic)
     runtime = _runtime_for(variant, device, bundle)
     # dma_attention_backward's order: grad_o, q, k, v, o, lse, the bias and
     # mask operands, then the outputs.

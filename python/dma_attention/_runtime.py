@@ -31,6 +31,7 @@ class Options(ctypes.Structure):
         ("k_tile", ctypes.c_int32),
         ("backward_q_tile", ctypes.c_int32),
         ("backward_k_tile", ctypes.c_int32),
+        ("deterministic", ctypes.c_int32),
     ]
 
 

@@ -50,6 +50,11 @@ typedef struct {
   /* The backward's tiles (queries per step, keys per CTA); 0: 64 x 64. */
   int32_t backward_q_tile;
   int32_t backward_k_tile;
+  /* Non-zero: the deterministic backward (bitwise reproducible gradients:
+   * CTAs add into shared rows in a fixed order; variants with
+   * deterministic=1). Needs kept-key lists per KV head (or shared) and a
+   * full-shape bias not broadcast over batch or heads. */
+  int32_t deterministic;
 } dma_attention_options;
 
 /* Opens the bundle in `bundle_dir` (its manifest.json). Kernels are loaded

@@ -34,7 +34,10 @@ namespace dma {
   X(cuModuleGetFunction)                                                       \
   X(cuFuncSetAttribute)                                                        \
   X(cuPointerGetAttribute)                                                     \
-  X(cuLaunchKernel)
+  X(cuLaunchKernel)                                                            \
+  X(cuMemAllocAsync)                                                           \
+  X(cuMemsetD32Async)                                                          \
+  X(cuMemFreeAsync)
 
 struct Driver {
 #define DMA_DRIVER_MEMBER(name) decltype(&::name) name = nullptr;

@@ -710,11 +710,26 @@ extern "C" int dma_attention_backward(
       i64(std::string("dbias_stride_") + dims[d], strideOf(*gradBiasAccum, d));
   }
 
+  bool deterministic = options && options->deterministic;
+  if (deterministic) {
+    if (keep && keep->sizes[1] != 1 && keep->sizes[1] != k->sizes[2])
+      return err("the deterministic backward needs kept-key lists per KV "
+                 "head or shared (keep's dim 1 of 1 or Hkv), got " +
+                 std::to_string(keep->sizes[1]));
+    if (bias && bias->sizes[2] != 1 &&
+        (bias->sizes[0] != q->sizes[0] || bias->sizes[1] != q->sizes[2]))
+      return err("the deterministic backward takes a per-element bias only "
+                 "unbroadcast over batch and heads ([B, H, Lq, Lk]); a per-key "
+                 "bias may broadcast");
+  }
+
   // Variant names: the forward's, for the backward's tiles.
   std::string base = launch.variant.substr(0, launch.variant.find(",q_tile="));
   int bq = options && options->backward_q_tile ? options->backward_q_tile : 64;
   int bk = options && options->backward_k_tile ? options->backward_k_tile : 64;
-  std::string name = "kind=bwd," + base + ",q_tile=" + std::to_string(bq) +
+  std::string name = "kind=bwd," + base +
+                     (deterministic ? ",deterministic=1" : "") +
+                     ",q_tile=" + std::to_string(bq) +
                      ",k_tile=" + std::to_string(bk);
   std::string deltaName = std::string("kind=bwd_delta,dtype=") +
                           dtypeName(q->dtype) + ",dv=" +
@@ -727,8 +742,34 @@ extern "C" int dma_attention_backward(
     return rc;
   int64_t keys = launch.keepW >= 0 ? launch.keepW : launch.Lk;
   int64_t blockN = std::max<int64_t>(blockOf(rt, name), 1);
-  return launchVariant(rt, name, launch, ceilDiv(keys, blockN), launch.H,
-                       launch.B, stream, err);
+  int64_t keyTiles = ceilDiv(keys, blockN);
+  if (!deterministic)
+    return launchVariant(rt, name, launch, keyTiles, launch.H, launch.B,
+                         stream, err);
+  // Zeroed semaphores for the turns: dQ per (batch, head, query tile of at
+  // least 16 rows), dK/dV per (batch, KV head, key tile).
+  int64_t semDq = launch.B * launch.H * ceilDiv(launch.Lq, 16);
+  int64_t semDkv = launch.B * launch.Hkv * keyTiles;
+  const dma::Driver *drv = dma::driver(message);
+  if (!drv)
+    return err(message);
+  CUstream s = static_cast<CUstream>(stream);
+  CUdeviceptr sems = 0;
+  CUresult r = drv->cuMemAllocAsync(&sems, (semDq + semDkv) * 4, s);
+  if (r == CUDA_SUCCESS)
+    r = drv->cuMemsetD32Async(sems, 0, semDq + semDkv, s);
+  if (r != CUDA_SUCCESS)
+    return err("cannot allocate the deterministic backward's semaphores: " +
+               cudaMessage(r));
+  Param semaphore{Param::Ptr, {}};
+  semaphore.ptr = sems;
+  launch.params["sem_dq"] = semaphore;
+  semaphore.ptr = sems + semDq * 4;
+  launch.params["sem_dkv"] = semaphore;
+  int rc = launchVariant(rt, name, launch, keyTiles, launch.H, launch.B,
+                         stream, err);
+  drv->cuMemFreeAsync(sems, s);
+  return rc;
 }
 
 //===----------------------------------------------------------------------===//

@@ -55,7 +55,8 @@ static cl::list<std::string>
                           "(bf16|f16), d, "
                           "dv, mask (none|keep|mask|keep_rows), bias "
                           "(none|key|full), causal (0|1), softcap (0|1), "
-                          "q_tile, k_tile; form (log|exp), dt_bias (0|1) "
+                          "q_tile, k_tile, deterministic (0|1, kind=bwd); "
+                          "form (log|exp), dt_bias (0|1) "
                           "for value_bias(_bwd); selection (shared|per_query), "
                           "padding (0|1) for topk"));
 static cl::opt<bool> shipped("shipped",
@@ -91,6 +92,8 @@ struct Variant {
   // or per_query, and whether a key padding mask is given.
   std::string form = "log", selection = "shared";
   bool dtBias = true, padding = false;
+  // kind=bwd: the deterministic backward (convert-dma-tiles-to-gpu).
+  bool deterministic = false;
 
   bool isMask() const {
     return kind == "value_bias" || kind == "value_bias_bwd" || kind == "topk";
@@ -124,6 +127,7 @@ struct Variant {
            ",dv=" + std::to_string(dv ? dv : d) + ",mask=" + mask +
            ",bias=" + bias + ",causal=" + (causal ? "1" : "0") +
            ",softcap=" + (softcap ? "1" : "0") +
+           (deterministic ? ",deterministic=1" : "") +
            ",q_tile=" + std::to_string(qTile) +
            ",k_tile=" + std::to_string(kTile);
   }
@@ -180,16 +184,17 @@ std::optional<Variant> parseVariant(llvm::StringRef spec, std::string &error) {
     else if (key == "k_tile")
       ok = integer(v.kTile);
     else if (key == "causal" || key == "softcap" || key == "dt_bias" ||
-             key == "padding") {
+             key == "padding" || key == "deterministic") {
       int64_t flag = 0;
       ok = integer(flag);
       (key == "causal"    ? v.causal
        : key == "softcap" ? v.softcap
        : key == "dt_bias" ? v.dtBias
-                          : v.padding) = flag != 0;
+       : key == "padding" ? v.padding
+                          : v.deterministic) = flag != 0;
     } else {
       error = "unknown key '" + key.str() + "' (kind, dtype, d, dv, mask, "
-              "bias, causal, softcap, q_tile, k_tile; form, dt_bias for "
+              "bias, causal, softcap, q_tile, k_tile, deterministic; form, dt_bias for "
               "kind=value_bias(_bwd); selection, padding for kind=topk)";
       ok = false;
     }
@@ -465,7 +470,8 @@ compileVariant(MLIRContext &ctx, const Variant &v, int64_t warpCount,
       "chip=" + chip + " q-tile=" + std::to_string(qTile) +
       " k-tile=" + std::to_string(kTile) +
       " warps=" + std::to_string(warpCount) +
-      " stages=" + std::to_string(stages) + " format=none");
+      " stages=" + std::to_string(stages) +
+      (v.deterministic ? " deterministic=1" : "") + " format=none");
   dma::buildGPUPipeline(pm, *options);
   if (failed(pm.run(*module)))
     return std::nullopt;

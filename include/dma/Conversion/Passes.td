@@ -119,7 +119,12 @@ def ConvertDMATilesToGPU : Pass<"convert-dma-tiles-to-gpu", "ModuleOp"> {
            "copied while tile t is computed">,
     Option<"vectorAtomics", "vector-atomics", "bool", /*default=*/"false",
            "The backward adds column pairs with one red.global.add.v2.f32 "
-           "(sm_90 and newer; --dma-gpu-pipeline sets it from the chip)">
+           "(sm_90 and newer; --dma-gpu-pipeline sets it from the chip)">,
+    Option<"deterministic", "deterministic", "bool", /*default=*/"false",
+           "The backward's CTAs add into shared rows (dQ per query tile; "
+           "dK, dV and a per-key dBias per key tile) in a fixed order, "
+           "taking turns through zeroed semaphores: bitwise reproducible "
+           "gradients, at the cost of waiting">
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect", "::mlir::gpu::GPUDialect",

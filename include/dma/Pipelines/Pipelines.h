@@ -69,6 +69,11 @@ struct GPUPipelineOptions : public PassPipelineOptions<GPUPipelineOptions> {
       *this, "stages",
       llvm::cl::desc("K/V tiles in flight in shared memory (2 to 4)"),
       llvm::cl::init(2)};
+  PassOptions::Option<bool> deterministic{
+      *this, "deterministic",
+      llvm::cl::desc("Backward: add into shared gradient rows in a fixed CTA "
+                     "order (bitwise reproducible, slower)"),
+      llvm::cl::init(false)};
   PassOptions::Option<std::string> toolkit{
       *this, "toolkit",
       llvm::cl::desc("CUDA toolkit (ptxas, libdevice); default $CUDA_HOME or "

@@ -143,6 +143,12 @@ mlir::dma::backwardKernelParams(const ForwardKernelConfig &c) {
     p.push_back({"keep_rows_stride_b", K::I64});
     p.push_back({"keep_rows_stride_h", K::I64});
   }
+  if (c.deterministic) {
+    // Zeroed i32 semaphores: [B, H, ceil(Lq / blockM)] for dQ, [B, Hkv,
+    // key tiles] for dK, dV and dBias.
+    p.push_back({"sem_dq", K::Pointer});
+    p.push_back({"sem_dkv", K::Pointer});
+  }
   return p;
 }
 
@@ -193,6 +199,30 @@ private:
   }
   /// Copies Q, dO, LSE and Delta of step `it` into buffer `stage`.
   void loadQueryTile(Value it, Value stage, Value qtStart);
+
+  // Deterministic mode: CTAs adding into the same rows take turns. Thread 0
+  // waits until the semaphore reads `turn` (the CTAs before this one have
+  // added and released), the CTA adds, every thread fences its additions,
+  // and thread 0 releases `turn + 1`.
+  void waitTurn(Value sem, Value turn) {
+    k.ifThen(k.cmpi(ip(IPred::eq), tid, k.c32(0)), [&] {
+      k.whileLoop(
+          {},
+          [&](ValueRange) {
+            Value seen = k.loadAcquireI32(sem);
+            return std::make_pair(k.cmpi(ip(IPred::ne), seen, turn),
+                                  SmallVector<Value>{});
+          },
+          [&](ValueRange) { return SmallVector<Value>{}; });
+    });
+    k.barrier();
+  }
+  void passTurn(Value sem, Value turn) {
+    k.fenceGpu();
+    k.barrier();
+    k.ifThen(k.cmpi(ip(IPred::eq), tid, k.c32(0)),
+             [&] { k.storeReleaseI32(sem, k.add(turn, k.c32(1))); });
+  }
 };
 
 void BackwardEmitter::loadQueryTile(Value it, Value stage, Value qtStart) {
@@ -307,7 +337,11 @@ void BackwardEmitter::emit() {
   Value tRowLane = k.add(lane8, k.mul(laneMid, k.c32(8))); // B trans
 
   int64_t nQ = bm / 8, nD = d / 8, nDv = dv / 8;
-  SmallVector<Value> init((nD + nDv) * 4, k.f32(0.0));
+  // Carried: dK and dV fragments, and in deterministic mode the thread's
+  // two keys' dBias sums (per key bias), added once at the end.
+  bool keyBiasSums = cfg.deterministic && cfg.biasPerKey;
+  SmallVector<Value> init((nD + nDv) * 4 + (keyBiasSums ? 2 : 0),
+                          k.f32(0.0));
   SmallVector<Value> fin = k.forLoop(
       k.index(0), k.i32ToIndex(total), init, [&](Value itIdx, ValueRange st) {
         Value it = k.indexToI32(itIdx);
@@ -453,8 +487,9 @@ void BackwardEmitter::emit() {
         };
         SmallVector<Value> dK = accumulate(st.take_front(nD * 4), dsScore,
                                            qOff, qStage, d);
-        SmallVector<Value> dV = accumulate(st.drop_front(nD * 4), p, doOff,
-                                           doStage, dv);
+        SmallVector<Value> dV = accumulate(
+            st.drop_front(nD * 4).take_front(nDv * 4), p, doOff, doStage, dv);
+        SmallVector<Value> biasSums(st.drop_front((nD + nDv) * 4));
 
         // dBias: per key, the row sums over the tile's queries (quad
         // reduction, one atomic per key and step); per element otherwise.
@@ -465,6 +500,10 @@ void BackwardEmitter::emit() {
               sum = k.fadd(sum, k.fadd(dsLogit[j][2 * r], dsLogit[j][2 * r + 1]));
             sum = k.fadd(sum, k.shuffleXor(sum, 1));
             sum = k.fadd(sum, k.shuffleXor(sum, 2));
+            if (keyBiasSums) {
+              biasSums[r] = k.fadd(biasSums[r], sum);
+              continue;
+            }
             k.ifThen(k.andi(kvalid[r], k.cmpi(ip(IPred::eq), tig, zero32)),
                      [&] {
                        k.atomicAddF32(
@@ -500,6 +539,14 @@ void BackwardEmitter::emit() {
                       sharedAt(dsOff, off));
           }
         k.barrier();
+        // dQ rows of this query tile: in turn with the other key tiles.
+        Value dqSem;
+        if (cfg.deterministic) {
+          Value qt = k.add(qtStart, it);
+          Value idx = k.add(k.mul(k.add(k.mul(b, H), h), nQT), qt);
+          dqSem = k.gep(ptrArg("sem_dq"), k.i32Type, k.sext64(idx));
+          waitTurn(dqSem, kt);
+        }
         int64_t perWarp = nD / warps;
         for (int64_t rt = 0; rt < bm / 16; ++rt) {
           std::vector<Frag> acc(perWarp, Frag{k.f32(0.0), k.f32(0.0),
@@ -551,8 +598,11 @@ void BackwardEmitter::emit() {
               });
             }
         }
+        if (cfg.deterministic)
+          passTurn(dqSem, kt);
         SmallVector<Value> out(dK);
         out.append(dV.begin(), dV.end());
+        out.append(biasSums.begin(), biasSums.end());
         return out;
       });
   k.cpAsyncWaitAll();
@@ -577,8 +627,34 @@ void BackwardEmitter::emit() {
         }
       });
   };
+  // In deterministic mode the CTAs adding to the same rows (the query heads
+  // of a KV group; with a batch-broadcast bias every batch too) take turns
+  // per key tile, in CTA order.
+  Value dkvSem, turn;
+  if (cfg.deterministic) {
+    Value nKT = k.gridDimX();
+    Value inGroup = k.sub(h, k.mul(g, group));
+    Value batchShared = k.boolean(false);
+    if (cfg.biasElement)
+      batchShared = k.cmpi(ip(IPred::eq), arg("dbias_stride_b"), k.c64(0));
+    Value semB = k.select(batchShared, zero32, b);
+    turn = k.select(batchShared, k.add(k.mul(b, group), inGroup), inGroup);
+    Value idx = k.add(k.mul(k.add(k.mul(semB, Hkv), g), nKT), kt);
+    dkvSem = k.gep(ptrArg("sem_dkv"), k.i32Type, k.sext64(idx));
+    waitTurn(dkvSem, turn);
+  }
   store("dk", ValueRange(fin).take_front(nD * 4), d, /*scaled=*/true);
-  store("dv", ValueRange(fin).drop_front(nD * 4), dv, /*scaled=*/false);
+  store("dv", ValueRange(fin).drop_front(nD * 4).take_front(nDv * 4), dv,
+        /*scaled=*/false);
+  if (keyBiasSums)
+    for (int r = 0; r < 2; ++r)
+      k.ifThen(k.andi(kvalid[r], k.cmpi(ip(IPred::eq), tig, zero32)), [&] {
+        k.atomicAddF32(k.gep(ptrArg("dbias"), k.f32Type,
+                             broadcastOffset("dbias", zero32, kpos[r])),
+                       fin[(nD + nDv) * 4 + r]);
+      });
+  if (cfg.deterministic)
+    passTurn(dkvSem, turn);
   gpu::ReturnOp::create(ob, k.location());
 }
 

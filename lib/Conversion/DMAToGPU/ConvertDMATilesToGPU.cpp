@@ -210,7 +210,7 @@ struct ConvertDMATilesToGPUPass
         return signalPassFailure();
     for (scf::ForallOp tiles : keyTiles)
       if (failed(convertKeyTiles(b, kernels, tiles, backwardIndex,
-                                 vectorAtomics)))
+                                 vectorAtomics, deterministic)))
         return signalPassFailure();
     unsigned index = 0;
     for (scf::ForallOp tiles : forwards) {

@@ -102,6 +102,8 @@ std::string ForwardKernelConfig::variantName() const {
     s += biasPerKey ? "_keybias" : "_bias";
   if (causal)
     s += "_causal";
+  if (deterministic)
+    s += "_det";
   if (softcap > 0)
     s += "_softcap";
   return s;

@@ -150,6 +150,41 @@ void KernelBuilder::atomicAddF32x2(Value globalPtr, Value a, Value b) {
                                   LLVM::tailcallkind::TailCallKind::None),
       LLVM::AsmDialectAttr(), ArrayAttr());
 }
+namespace {
+/// Inline PTX with no result.
+void asmVoid(OpBuilder &ob, Location loc, ValueRange operands, StringRef text,
+             StringRef constraints) {
+  LLVM::InlineAsmOp::create(
+      ob, loc, TypeRange{}, operands, ob.getStringAttr(text),
+      ob.getStringAttr(constraints), ob.getUnitAttr(), UnitAttr(),
+      LLVM::TailCallKindAttr::get(ob.getContext(),
+                                  LLVM::tailcallkind::TailCallKind::None),
+      LLVM::AsmDialectAttr(), ArrayAttr());
+}
+} // namespace
+
+Value KernelBuilder::loadAcquireI32(Value globalPtr) {
+  OpBuilder &ob = builder();
+  Value address = LLVM::PtrToIntOp::create(ob, location(), i64Type, globalPtr);
+  return LLVM::InlineAsmOp::create(
+             ob, location(), TypeRange{i32Type}, ValueRange{address},
+             ob.getStringAttr("ld.acquire.gpu.global.b32 $0, [$1];"),
+             ob.getStringAttr("=r,l,~{memory}"), ob.getUnitAttr(), UnitAttr(),
+             LLVM::TailCallKindAttr::get(
+                 ob.getContext(), LLVM::tailcallkind::TailCallKind::None),
+             LLVM::AsmDialectAttr(), ArrayAttr())
+      .getResult(0);
+}
+void KernelBuilder::storeReleaseI32(Value globalPtr, Value v) {
+  Value address =
+      LLVM::PtrToIntOp::create(builder(), location(), i64Type, globalPtr);
+  asmVoid(builder(), location(), {address, v},
+          "st.release.gpu.global.b32 [$0], $1;", "l,r,~{memory}");
+}
+void KernelBuilder::fenceGpu() {
+  asmVoid(builder(), location(), {}, "fence.acq_rel.gpu;", "~{memory}");
+}
+
 void KernelBuilder::cpAsyncCommit() {
   NVVM::CpAsyncCommitGroupOp::create(builder(), location());
 }

@@ -68,6 +68,13 @@ public:
   /// ptr[0] += a, ptr[1] += b in one instruction (red.global.add.v2.f32,
   /// sm_90 and newer; ptr 8-byte aligned).
   void atomicAddF32x2(Value globalPtr, Value a, Value b);
+  /// An i32 load with acquire semantics at GPU scope (ld.acquire.gpu).
+  Value loadAcquireI32(Value globalPtr);
+  /// An i32 store with release semantics at GPU scope (st.release.gpu).
+  void storeReleaseI32(Value globalPtr, Value v);
+  /// fence.acq_rel.gpu: the thread's earlier memory operations (reductions
+  /// included) are ordered before its later ones, GPU-wide.
+  void fenceGpu();
   void cpAsyncCommit();
   void cpAsyncWaitAll();
   /// Waits until at most `pending` committed groups are in flight.

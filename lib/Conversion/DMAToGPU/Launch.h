@@ -86,7 +86,7 @@ LogicalResult convertDeltaTiles(OpBuilder &b, gpu::GPUModuleOp kernels,
 /// the GPU always walks the list.
 LogicalResult convertKeyTiles(OpBuilder &b, gpu::GPUModuleOp kernels,
                               scf::ForallOp tiles, unsigned &index,
-                              bool vectorAtomics);
+                              bool vectorAtomics, bool deterministic);
 
 } // namespace mlir::dma
 

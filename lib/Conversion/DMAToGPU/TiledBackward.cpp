@@ -31,6 +31,7 @@ struct TiledBackward {
   ForwardKernelConfig config;
   Value q, k, v, dO, lse, delta, dq, dk, dv, bias, dbias, mask, keep,
       keepScore, keepThreshold, keepTiebreak;
+  Value semDq, semDkv; // deterministic mode: zeroed i32 semaphores
 };
 
 /// The memref a tile was gathered from (null if not a gather).
@@ -174,6 +175,8 @@ SmallVector<Value> launchOperands(LaunchArgs &a, const TiledBackward &f) {
   if (f.keepScore)
     ops.append({a.dimI32(f.keepScore, 1), a.stride(f.keepScore, 0),
                 a.stride(f.keepScore, 1)});
+  if (c.deterministic)
+    ops.append({a.pointer(f.semDq), a.pointer(f.semDkv)});
   assert(ops.size() == backwardKernelParams(c).size() &&
          "launch operands and kernel parameters disagree");
   return ops;
@@ -198,7 +201,8 @@ LogicalResult mlir::dma::convertKeyTiles(OpBuilder &b,
                                          gpu::GPUModuleOp kernels,
                                          scf::ForallOp tiles,
                                          unsigned &index,
-                                         bool vectorAtomics) {
+                                         bool vectorAtomics,
+                                         bool deterministic) {
   if (isUngatheredSharedWalk(tiles)) {
     // dma-gather-keys chose between walking the list and walking every
     // tile at run time; the GPU always walks the list.
@@ -216,6 +220,13 @@ LogicalResult mlir::dma::convertKeyTiles(OpBuilder &b,
   if (failed(f))
     return failure();
   f->config.vectorAtomics = vectorAtomics;
+  f->config.deterministic = deterministic;
+  if (deterministic && f->keep && dimOf(f->keep, 1) != 1 &&
+      dimOf(f->keep, 1) != dimOf(f->k, 2))
+    return tiles.emitError("convert-dma-tiles-to-gpu: the deterministic "
+                           "backward needs the kept-key lists per KV head "
+                           "(or shared): per query head, the heads of a "
+                           "group add to different rows in any order");
   std::string name = "dma_attention_bwd_" + f->config.variantName() + "_" +
                      std::to_string(index++);
   gpu::GPUFuncOp kernel =
@@ -236,6 +247,21 @@ LogicalResult mlir::dma::convertKeyTiles(OpBuilder &b,
   SmallVector<Value> ub = getValueOrCreateConstantIndexOp(
       b, tiles.getLoc(), tiles.getMixedUpperBound());
   gpu::KernelDim3 grid{ub[2], e.dim(f->q, 2), ub[0]};
+  if (deterministic) {
+    // Zeroed semaphores: one per (batch, query head, query tile) for dQ,
+    // one per (batch, KV head, key tile) for dK, dV and dBias.
+    Type i32 = b.getI32Type();
+    Value nQT = e.divui(e.add(e.dim(f->q, 1), e.index(f->config.blockM - 1)),
+                        e.index(f->config.blockM));
+    f->semDq = e.allocOf(
+        i32, {e.mul(e.mul(e.dim(f->q, 0), e.dim(f->q, 2)), nQT)});
+    f->semDkv = e.allocOf(
+        i32, {e.mul(e.mul(e.dim(f->q, 0), e.dim(f->k, 2)), ub[2])});
+    for (Value sem : {f->semDq, f->semDkv})
+      e.forEach(e.dims(sem), [&](ValueRange ivs) {
+        e.store(e.intOf(i32, 0), sem, ivs);
+      });
+  }
   gpu::KernelDim3 block{e.index(f->config.threads()), e.index(1), e.index(1)};
   Value smem = e.intOf(b.getI32Type(), backwardSharedBytes(f->config));
   gpu::LaunchFuncOp::create(b, tiles.getLoc(), kernel, grid, block, smem,
@@ -244,6 +270,10 @@ LogicalResult mlir::dma::convertKeyTiles(OpBuilder &b,
   e.copyConvert(f->dv, dv);
   e.dealloc(f->dk);
   e.dealloc(f->dv);
+  if (deterministic) {
+    e.dealloc(f->semDq);
+    e.dealloc(f->semDkv);
+  }
   tiles.erase();
   return success();
 }

@@ -1,6 +1,7 @@
 // RUN: dma-opt %s -split-input-file --dma-tile-attention="q-tile=64 k-tile=32" --dma-gather-keys=per-query=false --convert-dma-tiles-to-gpu | FileCheck %s
 // RUN: dma-opt %s -split-input-file --dma-tile-attention="q-tile=64 k-tile=32" --dma-gather-keys=per-query=false --convert-dma-tiles-to-gpu=warps=4 | FileCheck %s --check-prefix=WARPS
 // RUN: dma-opt %s -split-input-file --dma-tile-attention="q-tile=64 k-tile=32" --dma-gather-keys=per-query=false --convert-dma-tiles-to-gpu=stages=3 | FileCheck %s --check-prefix=STAGES
+// RUN: dma-opt %s -split-input-file --dma-tile-attention="q-tile=64 k-tile=32" --dma-gather-keys=per-query=false --convert-dma-tiles-to-gpu=deterministic=1 | FileCheck %s --check-prefix=DET
 
 // Dense causal forward: the tiled loop nest becomes one launch of a kernel
 // with one CTA per (query tile, head, batch); q-tile 64 with two 16-row
@@ -133,6 +134,31 @@ func.func @per_query(%q: memref<?x?x?x64xbf16>, %k: memref<?x?x?x64xbf16>,
 //       CHECK:       llvm.atomicrmw fadd
 //       CHECK:       llvm.atomicrmw fadd
 //       CHECK:     llvm.store
+// The deterministic backward: zeroed i32 semaphores around the launch; the
+// kernel takes its turn (thread 0 spins on an acquire load, the CTA adds,
+// fences, thread 0 releases turn + 1) for each query tile's dQ and, at the
+// end, for dK, dV and the key bias's gradient (summed in registers over
+// the walk instead of added per step).
+
+// DET-LABEL: func.func @backward_shared_topk
+//       DET:   memref.alloc({{.*}}) : memref<?xi32>
+//       DET:   memref.alloc({{.*}}) : memref<?xi32>
+//       DET:   gpu.launch_func @dma_kernels::@dma_attention_bwd_bf16_d64_m64n32w2_keep_keybias_causal_det_1
+//       DET:   memref.dealloc {{.*}} : memref<?xi32>
+//       DET:   gpu.func @dma_attention_bwd_bf16_d64_m64n32w2_keep_keybias_causal_det_1
+//  DET-SAME:     "sem_dq:ptr", "sem_dkv:ptr"]
+//       DET:     scf.for
+//       DET:       scf.while
+//       DET:         llvm.inline_asm {{.*}}"ld.acquire.gpu.global.b32 $0, [$1];"
+//       DET:       nvvm.barrier0
+//       DET:       llvm.atomicrmw fadd
+//       DET:       llvm.inline_asm {{.*}}"fence.acq_rel.gpu;"
+//       DET:       nvvm.barrier0
+//       DET:       llvm.inline_asm {{.*}}"st.release.gpu.global.b32 [$0], $1;"
+//       DET:     scf.while
+//       DET:     llvm.atomicrmw fadd
+//       DET:     llvm.inline_asm {{.*}}"st.release.gpu.global.b32 [$0], $1;"
+//       DET:     gpu.return
 func.func @backward_shared_topk(%do: memref<?x?x?x64xbf16>, %q: memref<?x?x?x64xbf16>,
     %k: memref<?x?x?x64xbf16>, %v: memref<?x?x?x64xbf16>,
     %o: memref<?x?x?x64xbf16>, %lse: memref<?x?x?xf32>,

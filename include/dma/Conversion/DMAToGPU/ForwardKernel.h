@@ -42,6 +42,10 @@ struct ForwardKernelConfig {
   int64_t stages = 2;
   /// The backward's atomics add column pairs in one instruction (sm_90).
   bool vectorAtomics = false;
+  /// The backward adds into dQ (per query tile) and into dK, dV and a
+  /// per-key dBias (per key tile) in a fixed CTA order, handed on through
+  /// semaphores: bitwise reproducible gradients.
+  bool deterministic = false;
 
   int64_t defaultWarps() const;
   int64_t warps() const { return warpCount ? warpCount : defaultWarps(); }
