@@ -113,10 +113,14 @@ def backward_cases(quick=False):
 
 
 def deterministic_cases(quick=False):
-    """Every third gradient case again with the deterministic backward."""
+    """Every third gradient case again with the deterministic backward (the
+    quick subset is drawn from the same cases, so one bundle serves both)."""
     import dataclasses
-    return [dataclasses.replace(c, deterministic=True)
-            for c in backward_cases(quick)[::3]]
+    cases = [dataclasses.replace(c, deterministic=True)
+             for c in backward_cases()[::3]]
+    if quick:
+        cases = [c for c in cases if c.Lq * c.Lk <= 130 * 520][::3]
+    return cases
 
 
 def bench_variants():
