@@ -75,3 +75,19 @@ def test_no_grad_mode_takes_the_plain_path():
     with torch.no_grad():
         o = dma.attention(q, k, v)
     assert not o.requires_grad
+
+
+def test_deterministic_is_accepted_and_the_cpu_backward_always_is():
+    # The CPU backward sums in a fixed order: deterministic=True changes
+    # nothing there, and two runs give the same bits.
+    q, k, v = (x.float() for x in inputs(B=1, Lq=7, Lk=9, H=4, Hkv=2, D=8))
+    grads = []
+    for deterministic in (False, True, True):
+        leaves = [x.clone().requires_grad_() for x in (q, k, v)]
+        dma.attention(*leaves, causal=True,
+                      deterministic=deterministic).sum().backward()
+        grads.append([x.grad for x in leaves])
+    for a, b in zip(grads[0], grads[1]):
+        assert torch.equal(a, b)
+    for a, b in zip(grads[1], grads[2]):
+        assert torch.equal(a, b)

@@ -388,7 +388,9 @@ std::vector<Variant> shippedVariants() {
 }
 
 struct Resources {
+  // The largest over the file's kernels, and per kernel.
   int64_t registers = -1, spillBytes = -1, stackBytes = -1;
+  std::map<std::string, std::pair<int64_t, int64_t>> perKernel; // regs, spill
   std::string log;
 };
 
@@ -411,13 +413,24 @@ Resources ptxasReport(llvm::StringRef ptxPath, const std::string &ptxas) {
     r.log += err;
     return r;
   }
-  llvm::SmallVector<llvm::StringRef> m;
-  if (llvm::Regex("Used ([0-9]+) registers").match(r.log, &m))
-    m[1].getAsInteger(10, r.registers);
-  if (llvm::Regex("([0-9]+) bytes spill stores").match(r.log, &m))
-    m[1].getAsInteger(10, r.spillBytes);
-  if (llvm::Regex("([0-9]+) bytes stack frame").match(r.log, &m))
-    m[1].getAsInteger(10, r.stackBytes);
+  // One section per entry function ("Compiling entry function 'name'").
+  llvm::SmallVector<llvm::StringRef> sections;
+  llvm::StringRef(r.log).split(sections, "Compiling entry function '");
+  for (llvm::StringRef section : llvm::ArrayRef(sections).drop_front()) {
+    std::string name = section.split('\'').first.str();
+    int64_t regs = -1, spill = -1, stack = -1;
+    llvm::SmallVector<llvm::StringRef> m;
+    if (llvm::Regex("Used ([0-9]+) registers").match(section, &m))
+      m[1].getAsInteger(10, regs);
+    if (llvm::Regex("([0-9]+) bytes spill stores").match(section, &m))
+      m[1].getAsInteger(10, spill);
+    if (llvm::Regex("([0-9]+) bytes stack frame").match(section, &m))
+      m[1].getAsInteger(10, stack);
+    r.perKernel[name] = {regs, spill};
+    r.registers = std::max(r.registers, regs);
+    r.spillBytes = std::max(r.spillBytes, spill);
+    r.stackBytes = std::max(r.stackBytes, stack);
+  }
   return r;
 }
 
@@ -534,6 +547,12 @@ compileVariant(MLIRContext &ctx, const Variant &v, int64_t warpCount,
     }
   }
 
+  auto kernelResources = [&](llvm::StringRef name) {
+    auto it = res.perKernel.find(name.str());
+    return it == res.perKernel.end()
+               ? std::pair<int64_t, int64_t>{res.registers, res.spillBytes}
+               : it->second;
+  };
   std::vector<llvm::json::Object> entries;
   for (Operation *kernel : kernels) {
     std::string role =
@@ -633,8 +652,10 @@ compileVariant(MLIRContext &ctx, const Variant &v, int64_t warpCount,
         {"grid_x", llvm::json::Object{{"extent", extent}, {"block", block}}},
         {"block_m", block},
         {"params", std::move(params)},
-        {"registers", res.registers},
-        {"spill_bytes", res.spillBytes}});
+        {"registers", kernelResources(cast<LLVM::LLVMFuncOp>(kernel).getName())
+                          .first},
+        {"spill_bytes",
+         kernelResources(cast<LLVM::LLVMFuncOp>(kernel).getName()).second}});
   }
   return entries;
 }
