@@ -201,6 +201,14 @@ def check_compile(device):
     return {"on": c.name, "max_rel_diff": max(diffs)}, max(diffs) < 1e-2
 
 
+def report(entry, ok):
+    """One line per case: PASS/FAIL, its name and its figures."""
+    print(("PASS " if ok else "FAIL ") + entry["case"] + "  " +
+          "  ".join(f"{k}={v:.2e}" if isinstance(v, float) else f"{k}={v}"
+                    for k, v in entry.items() if k not in ("case", "ok")),
+          flush=True)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
@@ -235,10 +243,7 @@ def main():
             entry.update(ok=False, error=f"{type(e).__name__}: {e}")
         failed += not ok
         results.append(entry)
-        print(("PASS " if ok else "FAIL ") + c.name + "  " +
-              "  ".join(f"{k}={v:.2e}" if isinstance(v, float) else f"{k}={v}"
-                        for k, v in entry.items() if k not in ("case", "ok")),
-              flush=True)
+        report(entry, ok)
     for c in backward_cases(args.quick) + deterministic_cases(args.quick):
         entry = {"case": "grad_" + c.name}
         try:
@@ -250,10 +255,7 @@ def main():
             entry.update(ok=False, error=f"{type(e).__name__}: {e}")
         failed += not ok
         results.append(entry)
-        print(("PASS " if ok else "FAIL ") + entry["case"] + "  " +
-              "  ".join(f"{k}={v:.2e}" if isinstance(v, float) else f"{k}={v}"
-                        for k, v in entry.items() if k not in ("case", "ok")),
-              flush=True)
+        report(entry, ok)
     checks = mask_checks(device, args.quick)
     while True:
         try:
@@ -267,10 +269,7 @@ def main():
             checks = iter(())
         failed += not ok
         results.append(entry)
-        print(("PASS " if ok else "FAIL ") + entry["case"] + "  " +
-              "  ".join(f"{k}={v:.2e}" if isinstance(v, float) else f"{k}={v}"
-                        for k, v in entry.items() if k not in ("case", "ok")),
-              flush=True)
+        report(entry, ok)
     try:
         info, ok = ({"skipped_reason": "--no-compile"}, True) if args.no_compile \
             else check_compile(device)

@@ -43,62 +43,53 @@ def _value_bias_f64(v, w, a, b_dt, form):
     return torch.exp(s) if form == "exp" else s
 
 
-def value_bias_checks(device, quick):
+def _value_bias_matrix(quick, seed):
+    """(name suffix, inputs, form) over shapes x dtypes x forms x dt_bias."""
     shapes = [(2, 300, 2, 64), (1, 1000, 4, 128), (1, 300, 12, 64)]
     if not quick:
         shapes.append((1, 4099, 8, 128))
-    seed = 0
     for B, Lk, Hkv, D in shapes:
         for dtype in ("bf16", "f16"):
             for form in ("log", "exp"):
                 for with_dt in (True, False):
                     seed += 1
                     v, w, a, b_dt = _value_bias_inputs(B, Lk, Hkv, D, dtype, seed)
-                    b_dt = b_dt if with_dt else None
-                    got = dma.value_bias(v.to(device), w.to(device), a.to(device),
-                                         None if b_dt is None else b_dt.to(device),
-                                         form=form)
-                    want = _value_bias_f64(v, w, a, b_dt, form)
-                    err = _rel(got.cpu(), want)
-                    name = (f"value_bias_{dtype}_b{B}k{Lk}kv{Hkv}d{D}_{form}"
+                    name = (f"{dtype}_b{B}k{Lk}kv{Hkv}d{D}_{form}"
                             f"{'_dtbias' if with_dt else ''}")
-                    yield name, err < 1e-5 and not got.isnan().any().item(), \
-                        {"err": err}
+                    yield name, (v, w, a, b_dt if with_dt else None), form, seed
+
+
+def value_bias_checks(device, quick):
+    for name, inputs, form, _ in _value_bias_matrix(quick, 0):
+        v, w, a, b_dt = inputs
+        got = dma.value_bias(v.to(device), w.to(device), a.to(device),
+                             None if b_dt is None else b_dt.to(device),
+                             form=form)
+        err = _rel(got.cpu(), _value_bias_f64(v, w, a, b_dt, form))
+        yield ("value_bias_" + name,
+               err < 1e-5 and not got.isnan().any().item(), {"err": err})
 
 
 def value_bias_grad_checks(device, quick):
     """The generated backward (dma.value_bias_grad) against float64
     autograd of the formula: dV comes back in the value's dtype (the spec's
     gradient tolerance), dW, db_dt and dA in float32 (1e-4)."""
-    shapes = [(2, 500, 4, 64), (1, 777, 2, 128), (1, 300, 12, 64)]
-    if not quick:
-        shapes.append((1, 4099, 8, 128))
-    seed = 100
-    for B, Lk, Hkv, D in shapes:
-        for dtype in ("bf16", "f16"):
-            for form in ("log", "exp"):
-                for with_dt in (True, False):
-                    seed += 1
-                    v, w, a, b_dt = _value_bias_inputs(B, Lk, Hkv, D, dtype, seed)
-                    b_dt = b_dt if with_dt else None
-                    names = ("value", "weight", "a", "dt_bias")
-                    ours = [t.to(device).requires_grad_() if t is not None else None
-                            for t in (v, w, a, b_dt)]
-                    ref = [t.double().requires_grad_() if t is not None else None
-                           for t in (v, w, a, b_dt)]
-                    ds = torch.randn(B, Hkv, Lk,
-                                     generator=torch.Generator().manual_seed(seed))
-                    dma.value_bias(*ours[:3], ours[3], form=form).backward(
-                        ds.to(device))
-                    _value_bias_f64(*ref[:3], ref[3], form).backward(ds.double())
-                    errors = {n: _rel(x.grad.cpu(), r.grad)
-                              for n, x, r in zip(names, ours, ref) if r is not None}
-                    tol = {"bf16": 2e-2, "f16": 1e-2}[dtype]
-                    ok = errors["value"] < tol and all(
-                        errors[n] < 1e-4 for n in errors if n != "value")
-                    name = (f"value_bias_grad_{dtype}_b{B}k{Lk}kv{Hkv}d{D}_{form}"
-                            f"{'_dtbias' if with_dt else ''}")
-                    yield name, ok, errors
+    for name, inputs, form, seed in _value_bias_matrix(quick, 100):
+        B, Lk, Hkv, _ = inputs[0].shape
+        names = ("value", "weight", "a", "dt_bias")
+        ours = [t.to(device).requires_grad_() if t is not None else None
+                for t in inputs]
+        ref = [t.double().requires_grad_() if t is not None else None
+               for t in inputs]
+        ds = torch.randn(B, Hkv, Lk, generator=torch.Generator().manual_seed(seed))
+        dma.value_bias(*ours[:3], ours[3], form=form).backward(ds.to(device))
+        _value_bias_f64(*ref[:3], ref[3], form).backward(ds.double())
+        errors = {n: _rel(x.grad.cpu(), r.grad)
+                  for n, x, r in zip(names, ours, ref) if r is not None}
+        tol = {torch.bfloat16: 2e-2, torch.float16: 1e-2}[inputs[0].dtype]
+        ok = errors["value"] < tol and all(
+            errors[n] < 1e-4 for n in errors if n != "value")
+        yield "value_bias_grad_" + name, ok, errors
 
 
 def _scores(B, H, L, seed, ties, nan):

@@ -846,6 +846,26 @@ struct ParamSetter {
     i64(n + "_stride_b", strideOf(*t, 0));
     i64(n + "_stride_h", strideOf(*t, 1));
   }
+  /// `name`_stride_b, _l and _h of a [B, L, H, D] tensor.
+  void sequence(const std::string &n, const dma_tensor *t) {
+    ptr(n, t);
+    i64(n + "_stride_b", strideOf(*t, 0));
+    i64(n + "_stride_l", strideOf(*t, 1));
+    i64(n + "_stride_h", strideOf(*t, 2));
+  }
+  /// What the value-bias kernels (forward and backward) read.
+  void valueBiasInputs(const dma_tensor *value, const dma_tensor *weight,
+                       const dma_tensor *dtBias, const dma_tensor *a) {
+    sequence("value", value);
+    ptr("weight", weight);
+    i64("weight_stride_h", strideOf(*weight, 0));
+    if (dtBias)
+      ptr("dt_bias", dtBias);
+    ptr("a", a);
+    i32("B", value->sizes[0]);
+    i32("Lk", value->sizes[1]);
+    i32("Hkv", value->sizes[2]);
+  }
 };
 
 /// The value-bias kernels read and write 8 consecutive elements with one
@@ -902,19 +922,8 @@ extern "C" int dma_value_bias(dma_runtime *rt, const dma_tensor *value,
     return err("no runtime (dma_runtime_open failed?)");
   Launch launch;
   ParamSetter p{launch.params};
-  p.ptr("value", value);
-  p.ptr("weight", weight);
-  if (dtBias)
-    p.ptr("dt_bias", dtBias);
-  p.ptr("a", a);
+  p.valueBiasInputs(value, weight, dtBias, a);
   p.rows("score", score);
-  p.i32("B", B);
-  p.i32("Lk", Lk);
-  p.i32("Hkv", Hkv);
-  p.i64("value_stride_b", strideOf(*value, 0));
-  p.i64("value_stride_l", strideOf(*value, 1));
-  p.i64("value_stride_h", strideOf(*value, 2));
-  p.i64("weight_stride_h", strideOf(*weight, 0));
   std::string name = std::string("kind=value_bias,dtype=") +
                      dtypeName(value->dtype) + ",d=" + std::to_string(D) +
                      ",form=" + (expForm ? "exp" : "log") +
@@ -1072,11 +1081,7 @@ extern "C" int dma_value_bias_backward(
   Launch launch;
   ParamSetter p{launch.params};
   p.rows("grad", grad);
-  p.ptr("value", value);
-  p.ptr("weight", weight);
-  if (dtBias)
-    p.ptr("dt_bias", dtBias);
-  p.ptr("a", a);
+  p.valueBiasInputs(value, weight, dtBias, a);
   // The scratch: g and e ([B, Lk, Hkv] each), then the partial sums.
   auto at = [&](int64_t offset) {
     Param x{Param::Ptr, {}};
@@ -1088,22 +1093,12 @@ extern "C" int dma_value_bias_backward(
   launch.params["g"] = at(0);
   launch.params["e"] = at(rows * Hkv);
   launch.params["partial"] = at(2 * rows * Hkv);
-  p.ptr("grad_value", gradValue);
+  p.sequence("grad_value", gradValue);
   p.ptr("grad_weight", gradWeight);
+  p.i64("grad_weight_stride_h", strideOf(*gradWeight, 0));
   if (gradDtBias)
     p.ptr("grad_dt_bias", gradDtBias);
   p.ptr("grad_a", gradA);
-  p.i32("B", B);
-  p.i32("Lk", Lk);
-  p.i32("Hkv", Hkv);
-  for (auto [t, n] : {std::pair{value, "value"},
-                      std::pair{gradValue, "grad_value"}}) {
-    p.i64(std::string(n) + "_stride_b", strideOf(*t, 0));
-    p.i64(std::string(n) + "_stride_l", strideOf(*t, 1));
-    p.i64(std::string(n) + "_stride_h", strideOf(*t, 2));
-  }
-  p.i64("weight_stride_h", strideOf(*weight, 0));
-  p.i64("grad_weight_stride_h", strideOf(*gradWeight, 0));
   std::string base = std::string("kind=value_bias_bwd,dtype=") +
                      dtypeName(value->dtype) + ",d=" + std::to_string(D) +
                      ",form=" + (expForm ? "exp" : "log") +

@@ -38,8 +38,6 @@ using namespace mlir::dma;
 
 namespace {
 
-using IPred = arith::CmpIPredicate;
-int ip(IPred p) { return static_cast<int>(p); }
 constexpr double kLog2e = 1.4426950408889634;
 using Frag = std::array<Value, 4>;
 

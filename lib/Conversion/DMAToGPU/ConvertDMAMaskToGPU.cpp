@@ -27,8 +27,6 @@ using namespace mlir::dma;
 
 namespace {
 
-constexpr llvm::StringLiteral kModuleName = "dma_kernels";
-
 /// The innermost dimension is contiguous (the kernels index it directly).
 bool innermostContiguous(Value v) {
   auto type = dyn_cast<MemRefType>(v.getType());
@@ -291,13 +289,7 @@ struct ConvertDMAMaskToGPUPass
     if (ops.empty())
       return;
     OpBuilder b(&getContext());
-    module->setAttr(gpu::GPUDialect::getContainerModuleAttrName(),
-                    b.getUnitAttr());
-    auto kernels = module.lookupSymbol<gpu::GPUModuleOp>(kModuleName);
-    if (!kernels) {
-      b.setInsertionPointToEnd(module.getBody());
-      kernels = gpu::GPUModuleOp::create(b, module.getLoc(), kModuleName);
-    }
+    gpu::GPUModuleOp kernels = kernelModule(b, module);
     unsigned index = 0;
     for (Operation *op : ops) {
       LogicalResult done =

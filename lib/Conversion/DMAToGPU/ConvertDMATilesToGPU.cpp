@@ -72,8 +72,6 @@ FailureOr<MaskOperands> mlir::dma::readLogitsConfig(
 
 namespace {
 
-constexpr llvm::StringLiteral kModuleName = "dma_kernels";
-
 /// The memrefs and configuration of one tiled forward.
 struct TiledForward {
   ForwardKernelConfig config;
@@ -197,13 +195,7 @@ struct ConvertDMATilesToGPUPass
       return;
 
     OpBuilder b(&getContext());
-    module->setAttr(gpu::GPUDialect::getContainerModuleAttrName(),
-                    b.getUnitAttr());
-    auto kernels = module.lookupSymbol<gpu::GPUModuleOp>(kModuleName);
-    if (!kernels) {
-      b.setInsertionPointToEnd(module.getBody());
-      kernels = gpu::GPUModuleOp::create(b, module.getLoc(), kModuleName);
-    }
+    gpu::GPUModuleOp kernels = kernelModule(b, module);
     unsigned backwardIndex = 0;
     for (scf::ForallOp tiles : deltas)
       if (failed(convertDeltaTiles(b, kernels, tiles, backwardIndex)))

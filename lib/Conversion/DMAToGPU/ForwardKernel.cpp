@@ -41,10 +41,6 @@ using namespace mlir::dma;
 
 namespace {
 
-using IPred = arith::CmpIPredicate;
-using FPred = arith::CmpFPredicate;
-int ip(IPred p) { return static_cast<int>(p); }
-int fpr(FPred p) { return static_cast<int>(p); }
 
 constexpr double kLog2e = 1.4426950408889634;
 

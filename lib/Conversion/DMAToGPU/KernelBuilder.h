@@ -12,11 +12,18 @@
 
 #include "dma/Utils/LoopEmitter.h"
 
+#include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/LLVMIR/LLVMTypes.h"
 
 #include <array>
 
 namespace mlir::dma {
+
+// Comparison predicates as LoopEmitter's cmpi/cmpf take them.
+using IPred = arith::CmpIPredicate;
+using FPred = arith::CmpFPredicate;
+inline int ip(IPred p) { return static_cast<int>(p); }
+inline int fpr(FPred p) { return static_cast<int>(p); }
 
 class KernelBuilder : public LoopEmitter {
 public:

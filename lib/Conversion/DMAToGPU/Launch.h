@@ -63,6 +63,18 @@ private:
   Location loc;
 };
 
+/// `gpu.module @dma_kernels`, where the generated kernels go (created at the
+/// end of `module`, which becomes a GPU container module, if missing).
+inline gpu::GPUModuleOp kernelModule(OpBuilder &b, ModuleOp module) {
+  module->setAttr(gpu::GPUDialect::getContainerModuleAttrName(),
+                  b.getUnitAttr());
+  if (auto kernels = module.lookupSymbol<gpu::GPUModuleOp>("dma_kernels"))
+    return kernels;
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToEnd(module.getBody());
+  return gpu::GPUModuleOp::create(b, module.getLoc(), "dma_kernels");
+}
+
 /// The mask and bias operands of a tiled attention, read off its logits op.
 struct MaskOperands {
   Value bias, mask, keep, keepScore, keepThreshold, keepTiebreak;

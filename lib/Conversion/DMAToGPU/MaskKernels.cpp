@@ -24,10 +24,6 @@ using namespace mlir::dma;
 
 namespace {
 
-using IPred = arith::CmpIPredicate;
-using FPred = arith::CmpFPredicate;
-int ip(IPred p) { return static_cast<int>(p); }
-int fpr(FPred p) { return static_cast<int>(p); }
 
 /// The kernel's arguments by name, and the index helpers every mask kernel
 /// uses. The constructor positions the builder in the kernel's entry block.

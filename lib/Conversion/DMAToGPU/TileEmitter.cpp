@@ -13,13 +13,6 @@
 using namespace mlir;
 using namespace mlir::dma;
 
-namespace {
-using IPred = arith::CmpIPredicate;
-using FPred = arith::CmpFPredicate;
-int ip(IPred p) { return static_cast<int>(p); }
-int fpr(FPred p) { return static_cast<int>(p); }
-} // namespace
-
 void mlir::dma::declareSharedMemory(OpBuilder &b, gpu::GPUModuleOp module) {
   if (module.lookupSymbol(kSharedMemoryGlobal))
     return;
