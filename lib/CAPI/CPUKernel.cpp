@@ -41,13 +41,12 @@ bool memrefType(const Operand &op, int32_t wantDtype, std::string &type,
                 std::string &error) {
   const dma_tensor &t = *op.tensor;
   if (t.ndim < 1 || t.ndim > 4) {
-    error = op.name + " must have 1 to 4 dimensions, got " +
-            std::to_string(t.ndim);
+    error =
+        op.name + " must have 1 to 4 dimensions, got " + std::to_string(t.ndim);
     return false;
   }
   if (t.dtype != wantDtype) {
-    error = op.name + " must be " + elementType(wantDtype) +
-            " on the CPU path";
+    error = op.name + " must be " + elementType(wantDtype) + " on the CPU path";
     return false;
   }
   int64_t expected = 1;
@@ -74,7 +73,6 @@ bool memrefType(const Operand &op, int32_t wantDtype, std::string &type,
   type = os.str();
   return true;
 }
-
 
 namespace {
 
@@ -108,12 +106,14 @@ int run(const Kernel &k, const std::string &op, char *error, size_t size) {
     llvm::Expected<std::unique_ptr<CPUModule>> module =
         CPUModule::compile(source, options);
     if (!module)
-      return fail(error, size, verifierMessage(llvm::toString(module.takeError())));
+      return fail(error, size,
+                  verifierMessage(llvm::toString(module.takeError())));
     it = cache->emplace(source, std::move(*module)).first;
   }
   std::vector<MemRefArg> args;
   for (const Operand &o : k.operands) {
-    std::vector<int64_t> sizes(o.tensor->sizes, o.tensor->sizes + o.tensor->ndim);
+    std::vector<int64_t> sizes(o.tensor->sizes,
+                               o.tensor->sizes + o.tensor->ndim);
     args.push_back(MemRefArg::contiguous(o.tensor->data, sizes));
   }
   if (llvm::Error err = it->second->call("kernel", args))

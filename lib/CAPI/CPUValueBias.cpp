@@ -30,10 +30,9 @@ bool addInputs(Kernel &k, const dma_tensor *value, const dma_tensor *weight,
 
 extern "C" int dma_cpu_value_bias(const dma_tensor *value,
                                   const dma_tensor *weight,
-                                  const dma_tensor *dtBias,
-                                  const dma_tensor *a, const dma_tensor *score,
-                                  int32_t expForm, char *error,
-                                  size_t errorSize) {
+                                  const dma_tensor *dtBias, const dma_tensor *a,
+                                  const dma_tensor *score, int32_t expForm,
+                                  char *error, size_t errorSize) {
   if (!value || !weight || !a || !score)
     return fail(error, errorSize, "value, weight, a and score are required");
   Kernel kern;
@@ -66,8 +65,8 @@ extern "C" int dma_cpu_value_bias_grad(
       !kern.add("dw", gradWeight, DMA_F32) ||
       !kern.add("ddt", gradDtBias, DMA_F32) || !kern.add("da", gradA, DMA_F32))
     return fail(error, errorSize, kern.error);
-  std::string outs = "%dv, %dw", types = kern.types["dv"] + ", " +
-                                         kern.types["dw"];
+  std::string outs = "%dv, %dw",
+              types = kern.types["dv"] + ", " + kern.types["dw"];
   if (gradDtBias) {
     outs += ", %ddt";
     types += ", " + kern.types["ddt"];

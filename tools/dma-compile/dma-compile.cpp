@@ -164,7 +164,8 @@ std::optional<Variant> parseVariant(llvm::StringRef spec, std::string &error) {
     if (key == "step")
       continue;
     if (key == "kind")
-      ok = oneOf(v.kind, {"fwd", "bwd", "value_bias", "value_bias_bwd", "topk"});
+      ok = oneOf(v.kind,
+                 {"fwd", "bwd", "value_bias", "value_bias_bwd", "topk"});
     else if (key == "form")
       ok = oneOf(v.form, {"log", "exp"});
     else if (key == "selection")
@@ -194,8 +195,9 @@ std::optional<Variant> parseVariant(llvm::StringRef spec, std::string &error) {
                           : v.deterministic) = flag != 0;
     } else {
       error = "unknown key '" + key.str() + "' (kind, dtype, d, dv, mask, "
-              "bias, causal, softcap, q_tile, k_tile, deterministic; form, dt_bias for "
-              "kind=value_bias(_bwd); selection, padding for kind=topk)";
+              "bias, causal, softcap, q_tile, k_tile, deterministic; form, "
+              "dt_bias for kind=value_bias(_bwd); selection, padding for "
+              "kind=topk)";
       ok = false;
     }
     if (!ok)
@@ -230,8 +232,9 @@ std::string maskModuleFor(const Variant &v) {
     types += ", memref<?xf32>";
     return "func.func @variant(" + args + ") {\n  dma.value_bias_grad " +
            v.form + " grad(%ds : memref<?x?x?xf32>) value(%v : " + value +
-           ") weight(%w : memref<?x?xf32>)" + dt + " a(%a : memref<?xf32>) outs(" +
-           outs + " : " + types + ")\n  return\n}\n";
+           ") weight(%w : memref<?x?xf32>)" + dt +
+           " a(%a : memref<?xf32>) outs(" + outs + " : " + types +
+           ")\n  return\n}\n";
   }
   if (v.kind == "value_bias") {
     std::string value = "memref<?x?x?x" + std::to_string(v.d) + "x" +

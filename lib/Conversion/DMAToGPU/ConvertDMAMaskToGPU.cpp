@@ -184,13 +184,16 @@ LogicalResult convertValueBiasGrad(OpBuilder &b, gpu::GPUModuleOp kernels,
   Value keysHeads = e.mul(Lk, Hkv);
   std::tuple<ValueBiasGradStep, const char *, gpu::KernelDim3> steps[] = {
       {ValueBiasGradStep::Dt, "dt", {ceilDiv(e, Lk, kMaskKeysPerCTA), B, one}},
-      {ValueBiasGradStep::Value, "value",
+      {ValueBiasGradStep::Value,
+       "value",
        {ceilDiv(e, e.mul(keysHeads, e.index(D / 8)), kMaskThreads), B, one}},
-      {ValueBiasGradStep::Params, "params",
+      {ValueBiasGradStep::Params,
+       "params",
        {ceilDiv(e, e.mul(Hkv, e.add(e.mul(Hkv, e.index(D / 8)), one)),
                 kMaskThreads),
         chunks, one}},
-      {ValueBiasGradStep::Reduce, "reduce",
+      {ValueBiasGradStep::Reduce,
+       "reduce",
        {ceilDiv(e, columns, kMaskThreads), one, one}}};
   std::string suffix = typeName(c.forward.element) + "_d" + std::to_string(D) +
                        (c.forward.expForm ? "_exp" : "_log") +
@@ -236,7 +239,8 @@ LogicalResult convertTopK(OpBuilder &b, gpu::GPUModuleOp kernels, TopKOp op,
     ops.push_back(args.pointer(padding));
   for (Value o : outs)
     ops.push_back(args.pointer(o));
-  Value W = perQuery ? args.i32(e.index(op.getKeep())) : args.dimI32(outs[0], 2);
+  Value W =
+      perQuery ? args.i32(e.index(op.getKeep())) : args.dimI32(outs[0], 2);
   ops.append({args.dimI32(score, 0), args.dimI32(score, 1),
               args.dimI32(score, 2), W, args.stride(score, 0),
               args.stride(score, 1)});

@@ -24,7 +24,6 @@ using namespace mlir::dma;
 
 namespace {
 
-
 /// The kernel's arguments by name, and the index helpers every mask kernel
 /// uses. The constructor positions the builder in the kernel's entry block.
 class MaskEmitter {
@@ -57,13 +56,12 @@ public:
     return k.add(k.mul(k.blockId(0), k.c32(threads)), tid);
   }
   /// An i32 loop [0, n) (n i32) over `body`, carrying `init`.
-  SmallVector<Value> loop(Value n, ValueRange init,
-                          function_ref<SmallVector<Value>(Value, ValueRange)>
-                              body) {
-    return k.forLoop(k.index(0), k.i32ToIndex(n), init,
-                     [&](Value iv, ValueRange acc) {
-                       return body(k.indexToI32(iv), acc);
-                     });
+  SmallVector<Value>
+  loop(Value n, ValueRange init,
+       function_ref<SmallVector<Value>(Value, ValueRange)> body) {
+    return k.forLoop(
+        k.index(0), k.i32ToIndex(n), init,
+        [&](Value iv, ValueRange acc) { return body(k.indexToI32(iv), acc); });
   }
   Value count(Value acc, Value pred) {
     return k.add(acc, k.select(pred, k.c32(1), k.c32(0)));
@@ -85,8 +83,8 @@ KeyScore keyScore(MaskEmitter &m, bool padding, Value b, Value h, Value j) {
   if (padding) {
     Value off = k.add(m.strided("padding", "b", b), k.sext64(j));
     Value byte = k.loadAs(k.i8Type, k.gep(m.ptr("padding"), k.i8Type, off));
-    allowed = k.andi(allowed, k.cmpi(ip(IPred::ne), byte,
-                                     k.intOf(k.i8Type, 0)));
+    allowed =
+        k.andi(allowed, k.cmpi(ip(IPred::ne), byte, k.intOf(k.i8Type, 0)));
   }
   return {s, allowed};
 }
@@ -123,10 +121,16 @@ mlir::dma::valueBiasKernelParams(const ValueBiasKernelConfig &c) {
   SmallVector<KernelParam> p = {{"value", K::Pointer}, {"weight", K::Pointer}};
   if (c.dtBias)
     p.push_back({"dt_bias", K::Pointer});
-  p.append({{"a", K::Pointer}, {"score", K::Pointer}, {"B", K::I32},
-            {"Lk", K::I32}, {"Hkv", K::I32}, {"value_stride_b", K::I64},
-            {"value_stride_l", K::I64}, {"value_stride_h", K::I64},
-            {"weight_stride_h", K::I64}, {"score_stride_b", K::I64},
+  p.append({{"a", K::Pointer},
+            {"score", K::Pointer},
+            {"B", K::I32},
+            {"Lk", K::I32},
+            {"Hkv", K::I32},
+            {"value_stride_b", K::I64},
+            {"value_stride_l", K::I64},
+            {"value_stride_h", K::I64},
+            {"weight_stride_h", K::I64},
+            {"score_stride_b", K::I64},
             {"score_stride_h", K::I64}});
   return p;
 }
@@ -167,9 +171,9 @@ Value emitWarpDt(MaskEmitter &m, const ValueBiasKernelConfig &c, Value lane,
         k.loadF32x8(c.element, k.gep(m.ptr("value"), c.element, vOff));
     SmallVector<Value> next;
     for (int i = 0; i < kHeadGroup; ++i) {
-      SmallVector<Value> w = k.loadF32x8(
-          c.paramElement, k.gep(m.ptr("weight"), c.paramElement,
-                                k.add(wRows[i], k.sext64(col))));
+      SmallVector<Value> w =
+          k.loadF32x8(c.paramElement, k.gep(m.ptr("weight"), c.paramElement,
+                                            k.add(wRows[i], k.sext64(col))));
       Value sum = acc[i];
       for (int e = 0; e < 8; ++e)
         sum = k.fma(v[e], w[e], sum);
@@ -187,9 +191,9 @@ Value emitWarpDt(MaskEmitter &m, const ValueBiasKernelConfig &c, Value lane,
   if (c.dtBias) {
     Value h = k.add(h0, lane);
     h = k.select(k.cmpi(ip(IPred::slt), h, Hkv), h, k.c32(0));
-    mine = k.fadd(mine, k.loadF32(c.paramElement,
-                                  k.gep(m.ptr("dt_bias"), c.paramElement,
-                                        k.sext64(h))));
+    mine = k.fadd(
+        mine, k.loadF32(c.paramElement,
+                        k.gep(m.ptr("dt_bias"), c.paramElement, k.sext64(h))));
   }
   return mine;
 }
@@ -223,8 +227,8 @@ void forWarpKey(MaskEmitter &m, function_ref<void(Value j, Value lane)> body) {
   k.ifThen(k.cmpi(ip(IPred::slt), j, m.arg("Lk")), [&] { body(j, lane); });
 }
 
-Value paramAt(MaskEmitter &m, const ValueBiasKernelConfig &c,
-              const char *name, Value h) {
+Value paramAt(MaskEmitter &m, const ValueBiasKernelConfig &c, const char *name,
+              Value h) {
   return m.k.loadF32(c.paramElement,
                      m.k.gep(m.ptr(name), c.paramElement, m.k.sext64(h)));
 }
@@ -271,22 +275,31 @@ gpu::GPUFuncOp mlir::dma::emitValueBiasKernel(OpBuilder &b, Location loc,
 SmallVector<KernelParam>
 mlir::dma::valueBiasGradKernelParams(const ValueBiasGradKernelConfig &c) {
   using K = KernelParam;
-  SmallVector<KernelParam> p = {{"grad", K::Pointer},
-                                {"value", K::Pointer},
-                                {"weight", K::Pointer}};
+  SmallVector<KernelParam> p = {
+      {"grad", K::Pointer}, {"value", K::Pointer}, {"weight", K::Pointer}};
   if (c.forward.dtBias)
     p.push_back({"dt_bias", K::Pointer});
-  p.append({{"a", K::Pointer}, {"g", K::Pointer}, {"e", K::Pointer},
-            {"partial", K::Pointer}, {"grad_value", K::Pointer},
+  p.append({{"a", K::Pointer},
+            {"g", K::Pointer},
+            {"e", K::Pointer},
+            {"partial", K::Pointer},
+            {"grad_value", K::Pointer},
             {"grad_weight", K::Pointer}});
   if (c.forward.dtBias)
     p.push_back({"grad_dt_bias", K::Pointer});
-  p.append({{"grad_a", K::Pointer}, {"B", K::I32}, {"Lk", K::I32},
-            {"Hkv", K::I32}, {"value_stride_b", K::I64},
-            {"value_stride_l", K::I64}, {"value_stride_h", K::I64},
-            {"weight_stride_h", K::I64}, {"grad_stride_b", K::I64},
-            {"grad_stride_h", K::I64}, {"grad_value_stride_b", K::I64},
-            {"grad_value_stride_l", K::I64}, {"grad_value_stride_h", K::I64},
+  p.append({{"grad_a", K::Pointer},
+            {"B", K::I32},
+            {"Lk", K::I32},
+            {"Hkv", K::I32},
+            {"value_stride_b", K::I64},
+            {"value_stride_l", K::I64},
+            {"value_stride_h", K::I64},
+            {"weight_stride_h", K::I64},
+            {"grad_stride_b", K::I64},
+            {"grad_stride_h", K::I64},
+            {"grad_value_stride_b", K::I64},
+            {"grad_value_stride_l", K::I64},
+            {"grad_value_stride_h", K::I64},
             {"grad_weight_stride_h", K::I64}});
   return p;
 }
@@ -328,8 +341,8 @@ gpu::GPUFuncOp mlir::dma::emitValueBiasGradKernel(
           [&](Value h, Value dt) {
             Value sp = k.softplus(dt);
             // softplus' = sigmoid, and exactly 1 where softplus returns dt.
-            Value sigmoid = k.fdiv(k.f32(1.0),
-                                   k.fadd(k.f32(1.0), k.exp(k.fneg(dt))));
+            Value sigmoid =
+                k.fdiv(k.f32(1.0), k.fadd(k.f32(1.0), k.exp(k.fneg(dt))));
             sigmoid = k.select(k.cmpf(fpr(FPred::OGT), dt, k.f32(20.0)),
                                k.f32(1.0), sigmoid);
             Value a = paramAt(m, f, "a", h);
@@ -381,21 +394,20 @@ gpu::GPUFuncOp mlir::dma::emitValueBiasGradKernel(
     Value chunksPerBatch = k.divsi(k.add(Lk, k.c32(kValueBiasGradRows - 1)),
                                    k.c32(kValueBiasGradRows));
     Value bi = k.divsi(chunkIdx, chunksPerBatch);
-    Value first = k.mul(k.remsi(chunkIdx, chunksPerBatch),
-                        k.c32(kValueBiasGradRows));
+    Value first =
+        k.mul(k.remsi(chunkIdx, chunksPerBatch), k.c32(kValueBiasGradRows));
     Value count = k.minsi(k.c32(kValueBiasGradRows), k.sub(Lk, first));
     Value groups = k.add(k.mul(Hkv, k.c32(D / 8)), k.c32(1));
     k.ifThen(k.cmpi(ip(IPred::slt), t, k.mul(Hkv, groups)), [&] {
       Value h = k.divsi(t, groups), cg = k.remsi(t, groups);
       Value rowLen = k.mul(Hkv, k.c32(D));
-      Value partialRow =
-          k.add(k.mul(k.sext64(chunkIdx), k.sext64(columnsAll)),
-                k.sext64(k.mul(h, cols)));
+      Value partialRow = k.add(k.mul(k.sext64(chunkIdx), k.sext64(columnsAll)),
+                               k.sext64(k.mul(h, cols)));
       auto storePartial = [&](Value col, ArrayRef<Value> sums) {
         for (auto [i, x] : llvm::enumerate(sums))
-          k.storeTo(x, k.gep(m.ptr("partial"), k.f32Type,
-                             k.add(partialRow,
-                                   k.sext64(k.add(col, k.c32(i))))));
+          k.storeTo(x,
+                    k.gep(m.ptr("partial"), k.f32Type,
+                          k.add(partialRow, k.sext64(k.add(col, k.c32(i))))));
       };
       Value row0 = k.add(k.mul(bi, Lk), first);
       k.ifThenElse(
@@ -410,8 +422,8 @@ gpu::GPUFuncOp mlir::dma::emitValueBiasGradKernel(
             SmallVector<Value> sums =
                 m.loop(count, init, [&](Value i, ValueRange acc) {
                   Value j = k.add(first, i);
-                  Value g = k.loadAs(k.f32Type,
-                                     scratchAt("g", k.add(row0, i), h));
+                  Value g =
+                      k.loadAs(k.f32Type, scratchAt("g", k.add(row0, i), h));
                   SmallVector<Value> v = k.loadF32x8(
                       f.element,
                       k.gep(m.ptr("value"), f.element,
@@ -443,8 +455,8 @@ gpu::GPUFuncOp mlir::dma::emitValueBiasGradKernel(
           k.mul(m.arg("B"), k.divsi(k.add(Lk, k.c32(kValueBiasGradRows - 1)),
                                     k.c32(kValueBiasGradRows)));
       Value sum = m.loop(chunks, {k.f32(0.0)}, [&](Value s, ValueRange acc) {
-        Value off = k.add(k.mul(k.sext64(s), k.sext64(columnsAll)),
-                          k.sext64(t));
+        Value off =
+            k.add(k.mul(k.sext64(s), k.sext64(columnsAll)), k.sext64(t));
         Value p = k.loadAs(k.f32Type, k.gep(m.ptr("partial"), k.f32Type, off));
         return SmallVector<Value>{k.fadd(acc[0], p)};
       })[0];
@@ -462,8 +474,7 @@ gpu::GPUFuncOp mlir::dma::emitValueBiasGradKernel(
             k.ifThenElse(
                 isA,
                 [&] {
-                  storeAs(k, pe, sum,
-                          k.gep(m.ptr("grad_a"), pe, k.sext64(h)));
+                  storeAs(k, pe, sum, k.gep(m.ptr("grad_a"), pe, k.sext64(h)));
                 },
                 [&] {
                   if (f.dtBias)
@@ -527,8 +538,8 @@ public:
     for (int w = 0; w < kWarps; ++w) {
       Value c = slot(w);
       total = k.add(total, c);
-      before = k.add(before, k.select(k.cmpi(ip(IPred::sgt), warp, k.c32(w)),
-                                      c, k.c32(0)));
+      before = k.add(before, k.select(k.cmpi(ip(IPred::sgt), warp, k.c32(w)), c,
+                                      k.c32(0)));
     }
     k.barrier();
     return {k.add(inWarp, before), total};
@@ -545,7 +556,9 @@ private:
              [&] { k.storeTo(v, k.gep(slots, k.i32Type, warp)); });
     k.barrier();
   }
-  Value slot(int w) { return k.loadAs(k.i32Type, k.gep(slots, k.i32Type, k.c32(w))); }
+  Value slot(int w) {
+    return k.loadAs(k.i32Type, k.gep(slots, k.i32Type, k.c32(w)));
+  }
 };
 
 } // namespace
@@ -556,9 +569,8 @@ gpu::GPUFuncOp mlir::dma::emitTopKSharedKernel(OpBuilder &b, Location loc,
                                                const TopKKernelConfig &c) {
   OpBuilder::InsertionGuard guard(b);
   SmallVector<KernelParam> params = topkSharedKernelParams(c);
-  auto func = createKernelFunc(b, loc, module, name, params,
-                               kTopKSharedThreads, 4 * kTopKSharedThreads / 32,
-                               "topk_shared");
+  auto func = createKernelFunc(b, loc, module, name, params, kTopKSharedThreads,
+                               4 * kTopKSharedThreads / 32, "topk_shared");
   MaskEmitter m(b, loc, func, params);
   KernelBuilder &k = m.k;
   BlockReduce block(k, m.tid);
@@ -577,8 +589,9 @@ gpu::GPUFuncOp mlir::dma::emitTopKSharedKernel(OpBuilder &b, Location loc,
     KeyScore ks = keyScore(m, c.padding, bi, h, k.select(valid, j, zero));
     Value bits = k.bitcast(k.i32Type, k.fadd(ks.score, k.f32(0.0)));
     Value negative = k.cmpi(ip(IPred::slt), bits, zero);
-    Value key = k.select(negative, k.xori(bits, k.c32(-1)),
-                         k.ori(bits, k.c32(std::numeric_limits<int32_t>::min())));
+    Value key =
+        k.select(negative, k.xori(bits, k.c32(-1)),
+                 k.ori(bits, k.c32(std::numeric_limits<int32_t>::min())));
     return k.select(k.andi(valid, ks.allowed), key, zero);
   };
   Value keep = m.ptr("keep");
@@ -606,16 +619,14 @@ gpu::GPUFuncOp mlir::dma::emitTopKSharedKernel(OpBuilder &b, Location loc,
     };
     // The w-th largest key, bit by bit from the top: the largest t with at
     // least W keys >= t (0 when fewer than W keys are allowed).
-    Value threshold =
-        m.loop(k.c32(32), {zero}, [&](Value it, ValueRange acc) {
-          Value bit = k.shli(k.c32(1), k.sub(k.c32(31), it));
-          Value candidate = k.ori(acc[0], bit);
-          Value n = countKeys([&](Value key) {
-            return k.cmpi(ip(IPred::uge), key, candidate);
-          });
-          return SmallVector<Value>{
-              k.select(k.cmpi(ip(IPred::sge), n, W), candidate, acc[0])};
-        })[0];
+    Value threshold = m.loop(k.c32(32), {zero}, [&](Value it, ValueRange acc) {
+      Value bit = k.shli(k.c32(1), k.sub(k.c32(31), it));
+      Value candidate = k.ori(acc[0], bit);
+      Value n = countKeys(
+          [&](Value key) { return k.cmpi(ip(IPred::uge), key, candidate); });
+      return SmallVector<Value>{
+          k.select(k.cmpi(ip(IPred::sge), n, W), candidate, acc[0])};
+    })[0];
     Value greater = countKeys(
         [&](Value key) { return k.cmpi(ip(IPred::ugt), key, threshold); });
     Value tiesNeeded = k.sub(W, greater);
@@ -627,10 +638,10 @@ gpu::GPUFuncOp mlir::dma::emitTopKSharedKernel(OpBuilder &b, Location loc,
       Value tie = k.andi(k.cmpi(ip(IPred::eq), key, threshold),
                          k.cmpi(ip(IPred::ne), key, zero));
       auto [tieRank, ties] = block.exclusiveScan(tie);
-      Value keepIt = k.ori(
-          k.cmpi(ip(IPred::ugt), key, threshold),
-          k.andi(tie,
-                 k.cmpi(ip(IPred::slt), k.add(acc[0], tieRank), tiesNeeded)));
+      Value keepIt =
+          k.ori(k.cmpi(ip(IPred::ugt), key, threshold),
+                k.andi(tie, k.cmpi(ip(IPred::slt), k.add(acc[0], tieRank),
+                                   tiesNeeded)));
       auto [slot, keptHere] = block.exclusiveScan(keepIt);
       Value at = k.add(acc[1], slot);
       k.ifThen(keepIt, [&] { storeKeep(at, j); });
@@ -638,7 +649,8 @@ gpu::GPUFuncOp mlir::dma::emitTopKSharedKernel(OpBuilder &b, Location loc,
     })[1];
   };
   // The padding mask's pointer and stride take registers too.
-  int64_t registerKeys = c.padding ? kTopKRegisterKeys * 3 / 4 : kTopKRegisterKeys;
+  int64_t registerKeys =
+      c.padding ? kTopKRegisterKeys * 3 / 4 : kTopKRegisterKeys;
   Value inRegisters = k.cmpi(ip(IPred::sle), Lk, k.c32(registerKeys * T));
   Value kept = k.ifElse(
       inRegisters, {k.i32Type},
@@ -646,22 +658,20 @@ gpu::GPUFuncOp mlir::dma::emitTopKSharedKernel(OpBuilder &b, Location loc,
         SmallVector<Value> keys;
         for (int64_t r = 0; r < registerKeys; ++r)
           keys.push_back(computeKey(k.add(k.c32(r * T), m.tid)));
-        return SmallVector<Value>{
-            select([&](ValueRange init, KeyBody body) {
-              SmallVector<Value> acc(init);
-              for (int64_t r = 0; r < registerKeys; ++r)
-                acc = body(k.add(k.c32(r * T), m.tid), keys[r], acc);
-              return acc;
-            })};
+        return SmallVector<Value>{select([&](ValueRange init, KeyBody body) {
+          SmallVector<Value> acc(init);
+          for (int64_t r = 0; r < registerKeys; ++r)
+            acc = body(k.add(k.c32(r * T), m.tid), keys[r], acc);
+          return acc;
+        })};
       },
       [&] {
-        return SmallVector<Value>{
-            select([&](ValueRange init, KeyBody body) {
-              return m.loop(chunks, init, [&](Value ch, ValueRange acc) {
-                Value j = k.add(k.mul(ch, k.c32(T)), m.tid);
-                return body(j, computeKey(j), acc);
-              });
-            })};
+        return SmallVector<Value>{select([&](ValueRange init, KeyBody body) {
+          return m.loop(chunks, init, [&](Value ch, ValueRange acc) {
+            Value j = k.add(k.mul(ch, k.c32(T)), m.tid);
+            return body(j, computeKey(j), acc);
+          });
+        })};
       })[0];
   // -1 after the kept keys (fewer than W allowed).
   Value slotChunks = k.divsi(k.add(W, k.c32(T - 1)), k.c32(T));
@@ -738,12 +748,11 @@ gpu::GPUFuncOp mlir::dma::emitTopKPerQueryKernel(OpBuilder &b, Location loc,
     }
     case TopKPerQueryStep::Rows: {
       Value cEnd = x;
-      Value allowed = m.loop(k.add(cEnd, k.c32(1)), {k.c32(0)},
-                             [&](Value i, ValueRange acc) {
-                               KeyScore ks = keyScore(m, c.padding, bi, h, i);
-                               return SmallVector<Value>{
-                                   m.count(acc[0], ks.allowed)};
-                             })[0];
+      Value allowed = m.loop(
+          k.add(cEnd, k.c32(1)), {k.c32(0)}, [&](Value i, ValueRange acc) {
+            KeyScore ks = keyScore(m, c.padding, bi, h, i);
+            return SmallVector<Value>{m.count(acc[0], ks.allowed)};
+          })[0];
       Value tie = k.ifElse(
           k.cmpi(ip(IPred::sgt), allowed, W), {tieType},
           [&] {
@@ -775,10 +784,10 @@ gpu::GPUFuncOp mlir::dma::emitTopKPerQueryKernel(OpBuilder &b, Location loc,
       Value cEnd = x;
       Value tie = k.loadAs(tieType, at("tiebreak", tieType, cEnd));
       Value all = k.cmpi(ip(IPred::eq), tie, keepAll);
-      Value pos = tieType.isInteger(32)
-                      ? tie
-                      : arith::TruncIOp::create(b, loc, k.i32Type, tie)
-                            .getResult();
+      Value pos =
+          tieType.isInteger(32)
+              ? tie
+              : arith::TruncIOp::create(b, loc, k.i32Type, tie).getResult();
       pos = k.select(all, k.c32(0), pos);
       Value s = k.loadAs(k.f32Type, at("masked_score", k.f32Type, pos));
       Value ninf = k.f32(-std::numeric_limits<double>::infinity());

@@ -1,10 +1,10 @@
-//===- MaskKernels.h - generated kernels of DMA's mask generation -*- C++ -*-===//
+//===- MaskKernels.h - the mask-generation kernels --------------*- C++ -*-===//
 //
 // The kernels convert-dma-mask-to-gpu emits for dma.value_bias, its
-// backward dma.value_bias_grad, and dma.topk (shared and per query). Like the attention kernels they take raw
-// pointers, i32 sizes and i64 element strides (the innermost dimension of
-// every tensor is contiguous), listed by the *KernelParams functions in
-// launch order.
+// backward dma.value_bias_grad, and dma.topk (shared and per query). Like
+// the attention kernels they take raw pointers, i32 sizes and i64 element
+// strides (the innermost dimension of every tensor is contiguous), listed
+// by the *KernelParams functions in launch order.
 //
 //===----------------------------------------------------------------------===//
 
