@@ -218,7 +218,85 @@ int main(int argc, char **argv) {
                                 &c.options, nullptr, error, sizeof error);
     expect(rc != 0 && std::strstr(error, "grad_bias_accum is given exactly"),
            "backward bias gradient", std::string("got '") + error + "'");
+    // The deterministic backward refuses lists per query head under GQA.
+    {
+      Args g;
+      dma_tensor keep = tensor(DMA_I32, {2, 8, 16});
+      g.keep = &keep;
+      dma_tensor gdO = g.o, gdelta = g.lse, gdq = g.q, gdk = g.k, gdv = g.v;
+      gdq.dtype = gdk.dtype = gdv.dtype = DMA_F32;
+      g.options.deterministic = 1;
+      error[0] = 0;
+      rc = dma_attention_backward(rt, &gdO, &g.q, &g.k, &g.v, &g.o, &g.lse,
+                                  nullptr, nullptr, &keep, nullptr, nullptr,
+                                  nullptr, &gdelta, &gdq, &gdk, &gdv, nullptr,
+                                  &g.options, nullptr, error, sizeof error);
+      expect(rc != 0 && std::strstr(error, "kept-key lists per KV head"),
+             "deterministic per-head lists", std::string("got '") + error + "'");
+    }
     dma_runtime_close(rt);
+  }
+
+  // The mask-generation entry points check their arguments before any GPU
+  // work (so with no runtime too).
+  auto maskError = [&](const char *what, int rc, const char *part) {
+    expect(rc != 0 && std::strstr(error, part), what,
+           std::string("got '") + error + "', want '" + part + "'");
+    error[0] = 0;
+  };
+  {
+    dma_tensor value = tensor(DMA_BF16, {2, 120, 2, 64});
+    dma_tensor weight = tensor(DMA_F32, {2, 128}), a = tensor(DMA_F32, {2});
+    dma_tensor score = tensor(DMA_F32, {2, 2, 120});
+    dma_tensor value32 = tensor(DMA_F32, {2, 120, 2, 64});
+    maskError("value_bias dtype",
+              dma_value_bias(nullptr, &value32, &weight, nullptr, &a, &score,
+                             0, nullptr, error, sizeof error),
+              "value must be bf16 or f16");
+    dma_tensor badWeight = tensor(DMA_F32, {2, 64});
+    maskError("value_bias weight shape",
+              dma_value_bias(nullptr, &value, &badWeight, nullptr, &a, &score,
+                             0, nullptr, error, sizeof error),
+              "weight must be [2, 128]");
+    dma_tensor odd = tensor(DMA_BF16, {2, 120, 2, 60});
+    dma_tensor oddWeight = tensor(DMA_F32, {2, 120});
+    maskError("value_bias head dim",
+              dma_value_bias(nullptr, &odd, &oddWeight, nullptr, &a, &score, 0,
+                             nullptr, error, sizeof error),
+              "multiple of 8");
+    maskError("value_bias without runtime",
+              dma_value_bias(nullptr, &value, &weight, nullptr, &a, &score, 0,
+                             nullptr, error, sizeof error),
+              "no runtime");
+    dma_tensor grad = tensor(DMA_F32, {2, 2, 120}), scratch = tensor(DMA_F32, {8});
+    dma_tensor dv = value, dw = weight, da = a;
+    maskError("value_bias_backward scratch",
+              dma_value_bias_backward(nullptr, &grad, &value, &weight, nullptr,
+                                      &a, &dv, &dw, nullptr, &da, &scratch, 0,
+                                      nullptr, error, sizeof error),
+              "scratch must have at least");
+    dma_tensor ddt = a;
+    maskError("value_bias_backward dt_bias pairing",
+              dma_value_bias_backward(nullptr, &grad, &value, &weight, nullptr,
+                                      &a, &dv, &dw, &ddt, &da, &scratch, 0,
+                                      nullptr, error, sizeof error),
+              "grad_dt_bias is given exactly when dt_bias is given");
+    dma_tensor keep = tensor(DMA_I32, {2, 2, 16}), keep64 = keep;
+    keep64.dtype = DMA_I64;
+    maskError("topk_shared dtype",
+              dma_topk_shared(nullptr, &score, nullptr, &keep64, nullptr, error,
+                              sizeof error),
+              "keep must be i32");
+    dma_tensor pad = tensor(DMA_BOOL, {2, 100});
+    maskError("topk padding shape",
+              dma_topk_shared(nullptr, &score, &pad, &keep, nullptr, error,
+                              sizeof error),
+              "padding must be [2, 120]");
+    dma_tensor thr = score, tie = tensor(DMA_I32, {2, 2, 120});
+    maskError("topk_per_query keep",
+              dma_topk_per_query(nullptr, &score, nullptr, 0, &score, &thr,
+                                 &tie, nullptr, error, sizeof error),
+              "keep must be >= 1");
   }
 
   std::printf("%d passed, %d failed\n", passed, failed);
