@@ -5,7 +5,11 @@ PyTorch DMA, from the same initial weights and data.
 Each attention block gets the DMA mask generation (a per-key score from the
 values, `A * softplus(W v + b_dt)` with trainable W, b_dt, A), keeps the
 `--window` best keys per KV head (shared by all queries), adds the score to
-the logits and attends causally over the kept keys. The model is a tiny
+the logits and attends causally over the kept keys. On the generated side
+every step of that layer is a generated kernel (value_bias and its backward,
+the shared top-k, the attention and its backward); the plain side computes
+the same layer with PyTorch ops (the reference value_bias, a stable sort for
+the top-k, dense masked softmax attention). The model is a tiny
 Llama-style config of the installed `transformers` (Doge, the DMA paper's
 own model, when that version has it is not used: its attention has extra
 parts this layer does not model); its attention goes through transformers'
