@@ -215,6 +215,50 @@ private:
     });
     k.barrier();
   }
+  /// This CTA's turn at query tile `qt`'s dQ rows. Without causality every
+  /// key tile visits every query tile and they go in key-tile order. With
+  /// it, key tile kt's walk starts at its first visible query tile, which
+  /// grows with kt, so the later tiles reach a query tile first: the turns
+  /// go in descending key-tile order, last(qt) - kt, where last(qt) is the
+  /// last key tile visiting qt. Either order is fixed, which is all
+  /// determinism needs; the descending one rarely makes a CTA wait.
+  Value dqTurn(Value qt) {
+    if (!cfg.causal)
+      return kt;
+    if (!cfg.gathered) {
+      // Contiguous tiles: c visits qt iff c * bn - (Lk - Lq) < (qt + 1) *
+      // bm, so the last visitor is ceil(((qt + 1) bm + Lk - Lq) / bn) - 1.
+      Value reach = k.add(k.mul(k.add(qt, k.c32(1)), k.c32(cfg.blockM)),
+                          keyOffset);
+      Value last = k.sub(k.divsi(k.add(reach, k.c32(cfg.blockN - 1)),
+                                 k.c32(cfg.blockN)),
+                         k.c32(1));
+      return k.sub(k.minsi(last, k.sub(k.gridDimX(), k.c32(1))), kt);
+    }
+    // Key tile c visits qt iff its first key exists and its first causal
+    // row falls in a query tile <= qt (a prefix of the key tiles).
+    auto visits = [&](Value c) {
+      Value pos0 = keyPosition(c, k.c32(0));
+      Value start =
+          k.divsi(k.maxsi(k.sub(pos0, keyOffset), k.c32(0)), k.c32(cfg.blockM));
+      return k.andi(k.cmpi(ip(IPred::sge), pos0, k.c32(0)),
+                    k.cmpi(ip(IPred::sle), start, qt));
+    };
+    // Binary search for the last visitor in [kt, key tiles) (kt visits).
+    SmallVector<Value> range = k.whileLoop(
+        {kt, k.sub(k.gridDimX(), k.c32(1))},
+        [&](ValueRange lh) {
+          return std::make_pair(k.cmpi(ip(IPred::slt), lh[0], lh[1]),
+                                SmallVector<Value>(lh));
+        },
+        [&](ValueRange lh) {
+          Value mid = k.divsi(k.add(k.add(lh[0], lh[1]), k.c32(1)), k.c32(2));
+          Value in = visits(mid);
+          return SmallVector<Value>{k.select(in, mid, lh[0]),
+                                    k.select(in, lh[1], k.sub(mid, k.c32(1)))};
+        });
+    return k.sub(range[0], kt);
+  }
   void passTurn(Value sem, Value turn) {
     k.fenceGpu();
     k.barrier();
@@ -538,12 +582,13 @@ void BackwardEmitter::emit() {
           }
         k.barrier();
         // dQ rows of this query tile: in turn with the other key tiles.
-        Value dqSem;
+        Value dqSem, dqTurnOf;
         if (cfg.deterministic) {
           Value qt = k.add(qtStart, it);
           Value idx = k.add(k.mul(k.add(k.mul(b, H), h), nQT), qt);
           dqSem = k.gep(ptrArg("sem_dq"), k.i32Type, k.sext64(idx));
-          waitTurn(dqSem, kt);
+          dqTurnOf = dqTurn(qt);
+          waitTurn(dqSem, dqTurnOf);
         }
         int64_t perWarp = nD / warps;
         for (int64_t rt = 0; rt < bm / 16; ++rt) {
@@ -597,7 +642,7 @@ void BackwardEmitter::emit() {
             }
         }
         if (cfg.deterministic)
-          passTurn(dqSem, kt);
+          passTurn(dqSem, dqTurnOf);
         SmallVector<Value> out(dK);
         out.append(dV.begin(), dV.end());
         out.append(biasSums.begin(), biasSums.end());
