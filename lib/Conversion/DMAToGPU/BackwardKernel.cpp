@@ -221,8 +221,10 @@ private:
   /// grows with kt, so the later tiles reach a query tile first: the turns
   /// go in descending key-tile order, last(qt) - kt, where last(qt) is the
   /// last key tile visiting qt. Either order is fixed, which is all
-  /// determinism needs; the descending one rarely makes a CTA wait.
-  Value dqTurn(Value qt) {
+  /// determinism needs; the descending one rarely makes a CTA wait. For a
+  /// gathered list `last` carries last(qt) from step to step (it never
+  /// decreases, so a step rarely reads more than one list entry).
+  Value dqTurn(Value qt, Value &last) {
     if (!cfg.causal)
       return kt;
     if (!cfg.gathered) {
@@ -244,20 +246,21 @@ private:
       return k.andi(k.cmpi(ip(IPred::sge), pos0, k.c32(0)),
                     k.cmpi(ip(IPred::sle), start, qt));
     };
-    // Binary search for the last visitor in [kt, key tiles) (kt visits).
-    SmallVector<Value> range = k.whileLoop(
-        {kt, k.sub(k.gridDimX(), k.c32(1))},
-        [&](ValueRange lh) {
-          return std::make_pair(k.cmpi(ip(IPred::slt), lh[0], lh[1]),
-                                SmallVector<Value>(lh));
+    Value lastTile = k.sub(k.gridDimX(), k.c32(1));
+    last = k.whileLoop(
+        {last},
+        [&](ValueRange l) {
+          Value next = k.add(l[0], k.c32(1));
+          Value more = k.ifElse(
+              k.cmpi(ip(IPred::sle), next, lastTile), {k.i1Type},
+              [&] { return SmallVector<Value>{visits(next)}; },
+              [&] { return SmallVector<Value>{k.boolean(false)}; })[0];
+          return std::make_pair(more, SmallVector<Value>(l));
         },
-        [&](ValueRange lh) {
-          Value mid = k.divsi(k.add(k.add(lh[0], lh[1]), k.c32(1)), k.c32(2));
-          Value in = visits(mid);
-          return SmallVector<Value>{k.select(in, mid, lh[0]),
-                                    k.select(in, lh[1], k.sub(mid, k.c32(1)))};
-        });
-    return k.sub(range[0], kt);
+        [&](ValueRange l) {
+          return SmallVector<Value>{k.add(l[0], k.c32(1))};
+        })[0];
+    return k.sub(last, kt);
   }
   void passTurn(Value sem, Value turn) {
     k.fenceGpu();
@@ -384,6 +387,11 @@ void BackwardEmitter::emit() {
   bool keyBiasSums = cfg.deterministic && cfg.biasPerKey;
   SmallVector<Value> init((nD + nDv) * 4 + (keyBiasSums ? 2 : 0),
                           k.f32(0.0));
+  // ... and the last key tile visiting the current query tile (the
+  // deterministic dQ turns over a gathered list, dqTurn).
+  bool trackLast = cfg.deterministic && cfg.causal && cfg.gathered;
+  if (trackLast)
+    init.push_back(kt);
   SmallVector<Value> fin = k.forLoop(
       k.index(0), k.i32ToIndex(total), init, [&](Value itIdx, ValueRange st) {
         Value it = k.indexToI32(itIdx);
@@ -531,7 +539,9 @@ void BackwardEmitter::emit() {
                                            qOff, qStage, d);
         SmallVector<Value> dV = accumulate(
             st.drop_front(nD * 4).take_front(nDv * 4), p, doOff, doStage, dv);
-        SmallVector<Value> biasSums(st.drop_front((nD + nDv) * 4));
+        SmallVector<Value> biasSums(
+            st.drop_front((nD + nDv) * 4).take_front(keyBiasSums ? 2 : 0));
+        Value lastVisitor = trackLast ? st.back() : Value();
 
         // dBias: per key, the row sums over the tile's queries (quad
         // reduction, one atomic per key and step); per element otherwise.
@@ -587,7 +597,7 @@ void BackwardEmitter::emit() {
           Value qt = k.add(qtStart, it);
           Value idx = k.add(k.mul(k.add(k.mul(b, H), h), nQT), qt);
           dqSem = k.gep(ptrArg("sem_dq"), k.i32Type, k.sext64(idx));
-          dqTurnOf = dqTurn(qt);
+          dqTurnOf = dqTurn(qt, lastVisitor);
           waitTurn(dqSem, dqTurnOf);
         }
         int64_t perWarp = nD / warps;
@@ -646,6 +656,8 @@ void BackwardEmitter::emit() {
         SmallVector<Value> out(dK);
         out.append(dV.begin(), dV.end());
         out.append(biasSums.begin(), biasSums.end());
+        if (trackLast)
+          out.push_back(lastVisitor);
         return out;
       });
   k.cpAsyncWaitAll();
