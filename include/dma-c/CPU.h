@@ -1,7 +1,7 @@
 /*===- CPU.h - C API of the CPU path (libdma_cpu) -----------------*- C -*-===//
  *
- * dma.attention, dma.attention_grad, dma.value_bias and
- * dma.value_bias_grad on host memory, compiled by
+ * dma.attention, dma.attention_grad, dma.value_bias,
+ * dma.value_bias_grad and dma.topk on host memory, compiled by
  * --dma-cpu-pipeline and JIT-run (MLIR ExecutionEngine). The tensor and
  * option structs are the GPU runtime's (dma_runtime.h), so a front end
  * describes its arguments once for both paths. The CPU path computes in
@@ -65,6 +65,15 @@ int dma_cpu_value_bias_grad(
     const dma_tensor *grad_value, const dma_tensor *grad_weight,
     const dma_tensor *grad_dt_bias, const dma_tensor *grad_a,
     int32_t exp_form, char *error, size_t error_size);
+
+/* dma.topk on the CPU: with per_query == 0, keep_or_score is the kept
+ * positions [B, Hkv, keep] (int32); otherwise the masked score, threshold
+ * (float32) and tiebreak (int32), each [B, Hkv, Lk]. padding [B, Lk] (bool)
+ * or NULL. */
+int dma_cpu_topk(const dma_tensor *score, const dma_tensor *padding,
+                 int32_t per_query, int64_t keep,
+                 const dma_tensor *keep_or_score, const dma_tensor *threshold,
+                 const dma_tensor *tiebreak, char *error, size_t error_size);
 
 #ifdef __cplusplus
 }

@@ -50,6 +50,9 @@ def library():
     lib.dma_cpu_value_bias_grad.restype = ctypes.c_int
     lib.dma_cpu_value_bias_grad.argtypes = [P] * 9 + [
         ctypes.c_int32, ctypes.c_char_p, ctypes.c_size_t]
+    lib.dma_cpu_topk.restype = ctypes.c_int
+    lib.dma_cpu_topk.argtypes = [P, P, ctypes.c_int32, ctypes.c_int64, P, P,
+                                 P, ctypes.c_char_p, ctypes.c_size_t]
     _lib = lib
     return lib
 
@@ -254,3 +257,28 @@ def value_bias_grad(grad, value, weight, a, dt_bias, form):
           int(form == "exp"))
     return (_like(outs[0], value), _like(outs[1], weight), _like(outs[2], a),
             None if ddt is None else _like(ddt, dt_bias))
+
+
+def topk(score, keep, selection, padding):
+    """dma.topk through the CPU pipeline, in the kind of `score` (numpy or
+    torch): int32 kept positions, or (masked score, threshold, tiebreak)."""
+    sn = _float(_to_numpy(score, "score"), "score")
+    pn = _bool(_to_numpy(padding, "padding"), "padding")
+    B, H, L = sn.shape
+    per_query = selection == "per_query"
+    if per_query:
+        outs = [np.full((B, H, L), np.nan, dtype=np.float32),
+                np.full((B, H, L), np.nan, dtype=np.float32),
+                np.full((B, H, L), -7, dtype=np.int32)]
+        types = (DMA_F32, DMA_F32, DMA_I32)
+    else:
+        outs = [np.full((B, H, keep), -7, dtype=np.int32)]
+        types = (DMA_I32,)
+    structs = [_struct(o, t) for o, t in zip(outs, types)]
+    structs += [None] * (3 - len(structs))
+    _call(library().dma_cpu_topk, _ref(_struct(sn, DMA_F32)),
+          _ref(_struct(pn, DMA_BOOL)), int(per_query), int(keep),
+          *[_ref(x) for x in structs])
+    if _is_torch(score):
+        outs = [_torch().from_numpy(o) for o in outs]
+    return tuple(outs) if per_query else outs[0]

@@ -4,7 +4,8 @@ array-op reference (_reference.py).
 value_bias: bf16/f16 values on CUDA run the generated kernels (forward and
 backward); CPU tensors and numpy arrays run the CPU pipeline (libdma_cpu);
 float32 values on CUDA run PyTorch ops. topk: scores on CUDA run the
-generated kernels, others the reference (a heap pass in numpy).
+generated kernels, others the CPU pipeline (dma.topk's heap lowering).
+_reference.py keeps array-op versions of both, for tests.
 """
 
 import numbers
@@ -98,7 +99,8 @@ def topk(score, keep, selection="shared", padding=None, bundle=None):
     if _is_torch(score) and score.is_cuda:
         from . import _gpu
         return _gpu.topk(score, keep, selection, padding, bundle)
-    return _reference.topk(score, keep, selection, padding)
+    from . import _cpu
+    return _cpu.topk(score, keep, selection, padding)
 
 
 def _make_value_bias_function():

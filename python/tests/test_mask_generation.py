@@ -48,3 +48,21 @@ def test_per_query_topk_rows_select_the_prefix_best():
                 if s[0, 0, j] > thr[0, 0, c] or
                 (s[0, 0, j] == thr[0, 0, c] and j <= tie[0, 0, c])}
         assert kept == set(order), c
+
+
+def test_cpu_pipeline_topk_equals_the_reference():
+    # dma.topk on numpy runs the compiled CPU lowering; the array-op
+    # reference (_reference.py) must select exactly the same keys.
+    from dma_attention import _reference
+    rng = np.random.default_rng(11)
+    for B, H, L, w in ((1, 1, 7, 3), (2, 3, 130, 17), (1, 2, 50, 60)):
+        s = (rng.integers(-4, 5, (B, H, L)) * 0.5).astype(np.float32)
+        s[:, :, 3::7] = np.nan
+        pad = rng.random((B, L)) < 0.8
+        for padding in (None, pad):
+            got = dma.topk(s, w, "shared", padding=padding)
+            assert np.array_equal(got, _reference.topk(s, w, "shared", padding))
+            got = dma.topk(s, w, "per_query", padding=padding)
+            want = _reference.topk(s, w, "per_query", padding)
+            for x, y in zip(got, want):
+                assert np.array_equal(x, y, equal_nan=True)

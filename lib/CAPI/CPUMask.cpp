@@ -1,6 +1,6 @@
-//===- CPUValueBias.cpp - the C API of the CPU path: the value bias -------===//
+//===- CPUMask.cpp - the C API of the CPU path: mask generation -----------===//
 //
-// dma.value_bias and dma.value_bias_grad on the caller's float32 buffers,
+// dma.value_bias, dma.value_bias_grad and dma.topk on the caller's buffers,
 // through the same one-op compile-and-call as the attention (CPUKernel.h).
 //
 //===----------------------------------------------------------------------===//
@@ -76,5 +76,41 @@ extern "C" int dma_cpu_value_bias_grad(
   std::string op = std::string("dma.value_bias_grad ") +
                    (expForm ? "exp" : "log") + " grad(" + kern.use("grad") +
                    ")" + inputs + " outs(" + outs + " : " + types + ")";
+  return run(kern, op, error, errorSize);
+}
+
+extern "C" int dma_cpu_topk(const dma_tensor *score, const dma_tensor *padding,
+                            int32_t perQuery, int64_t keep,
+                            const dma_tensor *out0, const dma_tensor *out1,
+                            const dma_tensor *out2, char *error,
+                            size_t errorSize) {
+  if (!score || !out0 || (perQuery && (!out1 || !out2)))
+    return fail(error, errorSize,
+                "score and the outputs (keep, or masked score, threshold and "
+                "tiebreak) are required");
+  Kernel kern;
+  if (!kern.add("score", score, DMA_F32) ||
+      !kern.add("padding", padding, DMA_BOOL))
+    return fail(error, errorSize, kern.error);
+  std::string outs, types;
+  if (perQuery) {
+    if (!kern.add("ms", out0, DMA_F32) || !kern.add("thr", out1, DMA_F32) ||
+        !kern.add("tie", out2, DMA_I32))
+      return fail(error, errorSize, kern.error);
+    outs = "%ms, %thr, %tie";
+    types = kern.types["ms"] + ", " + kern.types["thr"] + ", " +
+            kern.types["tie"];
+  } else {
+    if (!kern.add("keep", out0, DMA_I32))
+      return fail(error, errorSize, kern.error);
+    outs = "%keep";
+    types = kern.types["keep"];
+  }
+  std::string op = std::string("dma.topk ") +
+                   (perQuery ? "per_query" : "shared") + " keep(" +
+                   std::to_string(keep) + ") score(" + kern.use("score") +
+                   ")" +
+                   (padding ? " padding(" + kern.use("padding") + ")" : "") +
+                   " outs(" + outs + " : " + types + ")";
   return run(kern, op, error, errorSize);
 }
