@@ -273,7 +273,9 @@ LogicalResult convertTopK(OpBuilder &b, gpu::GPUModuleOp kernels, TopKOp op,
           std::string("dma_topk_per_query_") + stepName + "_" + suffix, c,
           step);
       b.setInsertionPoint(op);
-      gpu::LaunchFuncOp::create(b, op.getLoc(), kernel, grid, block, Value(),
+      int64_t shared = topkPerQuerySharedBytes(step);
+      Value smem = shared ? e.intOf(b.getI32Type(), shared) : Value();
+      gpu::LaunchFuncOp::create(b, op.getLoc(), kernel, grid, block, smem,
                                 ops);
     }
   }

@@ -707,8 +707,8 @@ gpu::GPUFuncOp mlir::dma::emitTopKPerQueryKernel(OpBuilder &b, Location loc,
   const char *role = step == TopKPerQueryStep::Rank   ? "topk_rank"
                      : step == TopKPerQueryStep::Rows ? "topk_rows"
                                                       : "topk_threshold";
-  auto func =
-      createKernelFunc(b, loc, module, name, params, kMaskThreads, 0, role);
+  auto func = createKernelFunc(b, loc, module, name, params, kMaskThreads,
+                               topkPerQuerySharedBytes(step), role);
   MaskEmitter m(b, loc, func, params);
   KernelBuilder &k = m.k;
   Value x = m.globalX(kMaskThreads), h = k.blockId(1), bi = k.blockId(2);
@@ -724,28 +724,57 @@ gpu::GPUFuncOp mlir::dma::emitTopKPerQueryKernel(OpBuilder &b, Location loc,
   // the rank and threshold steps.
   auto rankSlot = [&](Value r) { return at("threshold", k.i32Type, r); };
 
-  k.ifThen(k.cmpi(ip(IPred::slt), x, Lk), [&] {
-    switch (step) {
-    case TopKPerQueryStep::Rank: {
-      Value j = x;
-      KeyScore own = keyScore(m, c.padding, bi, h, j);
-      Value nan = k.f32(std::numeric_limits<double>::quiet_NaN());
+  if (step == TopKPerQueryStep::Rank) {
+    // Every thread ranks its key against all keys. The CTA stages them in
+    // tiles of kMaskThreads (score, and whether top-k may keep it) in shared
+    // memory, so each comparison is a broadcast read, not a global load.
+    constexpr int64_t T = kMaskThreads;
+    Value smem =
+        LLVM::AddressOfOp::create(b, loc, k.ptrShared, kSharedMemoryGlobal);
+    Value okTile = k.gep(smem, k.i32Type, k.c32(T));
+    Value j = x, valid = k.cmpi(ip(IPred::slt), x, Lk);
+    KeyScore own = keyScore(m, c.padding, bi, h, k.select(valid, j, k.c32(0)));
+    Value nan = k.f32(std::numeric_limits<double>::quiet_NaN());
+    k.ifThen(valid, [&] {
       k.storeTo(k.select(own.allowed, own.score, nan),
                 at("masked_score", k.f32Type, j));
-      k.ifThen(own.allowed, [&] {
-        Value rank = m.loop(Lk, {k.c32(0)}, [&](Value i, ValueRange acc) {
-          KeyScore other = keyScore(m, c.padding, bi, h, i);
-          Value higher = k.cmpf(fpr(FPred::OGT), other.score, own.score);
-          Value tieLower =
-              k.andi(k.cmpf(fpr(FPred::OEQ), other.score, own.score),
-                     k.cmpi(ip(IPred::slt), i, j));
-          return SmallVector<Value>{
-              m.count(acc[0], k.andi(other.allowed, k.ori(higher, tieLower)))};
-        })[0];
-        k.storeTo(j, rankSlot(rank));
-      });
-      break;
-    }
+    });
+    Value tiles = k.divsi(k.add(Lk, k.c32(T - 1)), k.c32(T));
+    Value rank = m.loop(tiles, {k.c32(0)}, [&](Value t, ValueRange acc) {
+      Value first = k.mul(t, k.c32(T));
+      Value kk = k.add(first, m.tid);
+      Value in = k.cmpi(ip(IPred::slt), kk, Lk);
+      KeyScore other = keyScore(m, c.padding, bi, h, k.select(in, kk, k.c32(0)));
+      k.storeTo(other.score, k.gep(smem, k.f32Type, m.tid));
+      k.storeTo(k.select(k.andi(in, other.allowed), k.c32(1), k.c32(0)),
+                k.gep(okTile, k.i32Type, m.tid));
+      k.barrier();
+      Value r = k.forLoop(
+          k.index(0), k.index(T), {acc[0]}, [&](Value iv, ValueRange a) {
+            Value i = k.indexToI32(iv);
+            Value sk = k.loadAs(k.f32Type, k.gep(smem, k.f32Type, i));
+            Value ok = k.loadAs(k.i32Type, k.gep(okTile, k.i32Type, i));
+            Value higher = k.cmpf(fpr(FPred::OGT), sk, own.score);
+            Value tieLower =
+                k.andi(k.cmpf(fpr(FPred::OEQ), sk, own.score),
+                       k.cmpi(ip(IPred::slt), k.add(first, i), j));
+            Value better = k.andi(k.cmpi(ip(IPred::ne), ok, k.c32(0)),
+                                  k.ori(higher, tieLower));
+            return SmallVector<Value>{m.count(a[0], better)};
+          })[0];
+      k.barrier();
+      return SmallVector<Value>{r};
+    })[0];
+    k.ifThen(k.andi(valid, own.allowed),
+             [&] { k.storeTo(j, rankSlot(rank)); });
+    m.finish();
+    return func;
+  }
+
+  k.ifThen(k.cmpi(ip(IPred::slt), x, Lk), [&] {
+    switch (step) {
+    case TopKPerQueryStep::Rank:
+      break; // above
     case TopKPerQueryStep::Rows: {
       Value cEnd = x;
       Value allowed = m.loop(

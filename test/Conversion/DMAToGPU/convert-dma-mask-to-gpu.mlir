@@ -91,17 +91,23 @@ func.func @shared(%s: memref<?x?x?xf32>, %p: memref<?x?xi1>,
 // -----
 
 // Per-query top-k: three launches over (key blocks, KV heads, batch) with
-// the same arguments: ranks, then each prefix's w-th key in rank order
-// (the kernel's W argument is keep(16)), then its score.
+// the same arguments: ranks (the scores staged in shared memory 256 at a
+// time: 2048 bytes), then each prefix's w-th key in rank order (the
+// kernel's W argument is keep(16)), then its score.
 
 // CHECK-LABEL: func.func @per_query
 //       CHECK:   gpu.launch_func @dma_kernels::@dma_topk_per_query_rank_i64_0
+//  CHECK-SAME:     dynamic_shared_memory_size %c2048_i32
 //       CHECK:   gpu.launch_func @dma_kernels::@dma_topk_per_query_rows_i64_0
 //       CHECK:   gpu.launch_func @dma_kernels::@dma_topk_per_query_threshold_i64_0
 //       CHECK:   gpu.func @dma_topk_per_query_rank_i64_0
 //  CHECK-SAME:     dma.role = "topk_rank"
 //       CHECK:     scf.for
-//       CHECK:       arith.cmpf ogt
+//       CHECK:       llvm.store {{.*}} : f32, !llvm.ptr<3>
+//       CHECK:       nvvm.barrier0
+//       CHECK:       scf.for
+//       CHECK:         arith.cmpf ogt
+//       CHECK:       nvvm.barrier0
 //       CHECK:   gpu.func @dma_topk_per_query_rows_i64_0
 //  CHECK-SAME:     dma.role = "topk_rows"
 //       CHECK:     scf.while

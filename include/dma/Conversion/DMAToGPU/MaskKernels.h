@@ -91,7 +91,8 @@ gpu::GPUFuncOp emitTopKSharedKernel(OpBuilder &b, Location loc,
 /// Per-query top-k in three steps over grid (ceil(Lk / kMaskThreads), Hkv,
 /// B), one thread per key / prefix end c:
 ///  * `rank`: the masked score, and each allowed key's rank (score
-///    descending, index ascending) by counting; key j is written at slot
+///    descending, index ascending) by counting over tiles of the scores
+///    staged in shared memory; key j is written at slot
 ///    rank(j) of the threshold buffer (as i32), which holds the keys in
 ///    rank order until the last step;
 ///  * `rows`: the w-th key of prefix [0, c] in rank order, the first w
@@ -100,6 +101,11 @@ gpu::GPUFuncOp emitTopKSharedKernel(OpBuilder &b, Location loc,
 /// O(Lk) per thread: the per-query attention is O(Lq * Lk) as well.
 enum class TopKPerQueryStep { Rank, Rows, Threshold };
 SmallVector<KernelParam> topkPerQueryKernelParams(const TopKKernelConfig &c);
+/// Dynamic shared memory of a per-query step: the rank step stages tiles of
+/// kMaskThreads scores and flags.
+inline int64_t topkPerQuerySharedBytes(TopKPerQueryStep step) {
+  return step == TopKPerQueryStep::Rank ? 2 * 4 * kMaskThreads : 0;
+}
 gpu::GPUFuncOp emitTopKPerQueryKernel(OpBuilder &b, Location loc,
                                       gpu::GPUModuleOp module, StringRef name,
                                       const TopKKernelConfig &c,
