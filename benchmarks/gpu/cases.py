@@ -52,10 +52,11 @@ class Case:
             f"k_tile={self.tiles[1] or default_tiles(self.mask)[1]}")
 
     def backward_variant(self):
-        """The backward's variant (the runtime's backward tiles: 64 x 64)."""
+        """The backward's variant (the runtime's default backward tiles:
+        64 x 128, 64 x 64 when 2 D > 256)."""
         return ("kind=bwd," + self.base_variant() +
                 (",deterministic=1" if self.deterministic else "") +
-                ",q_tile=64,k_tile=64")
+                f",q_tile=64,k_tile={128 if 2 * self.D <= 256 else 64}")
 
     def base_variant(self):
         # A "full" bias with one query row is per key by shape.
@@ -134,8 +135,8 @@ def bench_variants():
     for mask, bias in (("keep", "key"), ("none", "none"), ("none", "key")):
         c = Case(1, 1, 1, 32, 8, 128, "bf16", mask, bias, True)
         out.append(c.backward_variant())
-        # Other backward tiles, for DMA_BACKWARD_TILES=64x128 comparisons.
-        out.append(c.backward_variant().replace("k_tile=64", "k_tile=128"))
+        # Other backward tiles, for DMA_BACKWARD_TILES=64x64 comparisons.
+        out.append(c.backward_variant().replace("k_tile=128", "k_tile=64"))
         c.deterministic = True
         out.append(c.backward_variant())
     return out

@@ -94,10 +94,13 @@ def attention(q, k, v, bias, mask, keep, keep_rows, causal, scale, softcap,
     return o, lse
 
 
-def backward_tiles():
-    """The backward's (q_tile, k_tile): 64 x 64, or $DMA_BACKWARD_TILES
-    (e.g. "64x128", for tuning)."""
-    spec = os.environ.get("DMA_BACKWARD_TILES", "64x64")
+def backward_tiles(d, dv):
+    """The backward's (q_tile, k_tile) for head dims d and dv: the
+    runtime's default (64 x 128, or 64 x 64 when d + dv > 256), or
+    $DMA_BACKWARD_TILES (e.g. "64x64", for tuning)."""
+    spec = os.environ.get("DMA_BACKWARD_TILES")
+    if not spec:
+        return 64, 128 if d + dv <= 256 else 64
     try:
         q, k = (int(x) for x in spec.split("x"))
     except ValueError:
@@ -105,9 +108,9 @@ def backward_tiles():
     return q, k
 
 
-def backward_variant(forward_variant, deterministic=False):
+def backward_variant(forward_variant, tiles, deterministic=False):
     """The backward's bundle variant for a forward variant name."""
-    q, k = backward_tiles()
+    q, k = tiles
     return ("kind=bwd," + forward_variant.split(",q_tile=")[0] +
             (",deterministic=1" if deterministic else "") +
             f",q_tile={q},k_tile={k}")
@@ -128,10 +131,11 @@ def attention_backward(grad_o, q, k, v, o, lse, bias, mask, keep, keep_rows,
              torch.zeros(bias.shape, dtype=torch.float32, device=device))
     named = _inputs(q, k, v, bias, mask, keep, keep_rows, o, lse)
     _, forward_pointers = _pointers(named, device)
+    tiles = backward_tiles(q.shape[-1], v.shape[-1])
     options = Options(int(bool(causal)), float(scale or 0.0), float(softcap),
-                      0, 0, *backward_tiles(), int(bool(deterministic)))
+                      0, 0, *tiles, int(bool(deterministic)))
     variant = backward_variant(Runtime.variant(forward_pointers, options),
-                               deterministic)
+                               tiles, deterministic)
     runtime = _runtime_for(variant, device, bundle)
     # dma_attention_backward's order: grad_o, q, k, v, o, lse, the bias and
     # mask operands, then the outputs.

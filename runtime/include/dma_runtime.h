@@ -47,7 +47,9 @@ typedef struct {
    * per-query top-k (the fastest measured on an H100, docs/performance.md). */
   int32_t q_tile;
   int32_t k_tile;
-  /* The backward's tiles (queries per step, keys per CTA); 0: 64 x 64. */
+  /* The backward's tiles (queries per step, keys per CTA); 0: 64 x 128,
+   * or 64 x 64 when the head dims d + dv exceed 256 (128-key tiles of
+   * those do not fit shared memory). */
   int32_t backward_q_tile;
   int32_t backward_k_tile;
   /* Non-zero: the deterministic backward (bitwise reproducible gradients:
@@ -94,7 +96,7 @@ int dma_attention_forward(dma_runtime *runtime, const dma_tensor *q,
  * without a bias), which receive sums by atomics and which the caller
  * converts to its dtypes; delta (float32 [B, H, Lq]) is scratch. The
  * bundle needs the variants `kind=bwd,<forward variant with q_tile=64,
- * k_tile=64>` (or the options' backward tiles) and
+ * k_tile=128>` (64 when d + dv > 256; or the options' backward tiles) and
  * `kind=bwd_delta,dtype=<dtype>,dv=<Dv>`. */
 int dma_attention_backward(
     dma_runtime *runtime, const dma_tensor *grad_o, const dma_tensor *q,

@@ -26,6 +26,13 @@
 
 namespace {
 
+/// The backward's default keys per CTA (dma_runtime.h): 128, the fastest
+/// measured on an H100 (docs/performance.md), while K and V of the tile
+/// fit shared memory next to the query tiles.
+int defaultBackwardKTile(int64_t d, int64_t dv) {
+  return d + dv <= 256 ? 128 : 64;
+}
+
 struct Variant {
   std::string name, kernel, cubin, ptx;
   int64_t threads = 0, sharedBytes = 0, blockM = 0;
@@ -726,7 +733,9 @@ extern "C" int dma_attention_backward(
   // Variant names: the forward's, for the backward's tiles.
   std::string base = launch.variant.substr(0, launch.variant.find(",q_tile="));
   int bq = options && options->backward_q_tile ? options->backward_q_tile : 64;
-  int bk = options && options->backward_k_tile ? options->backward_k_tile : 64;
+  int bk = options && options->backward_k_tile
+               ? options->backward_k_tile
+               : defaultBackwardKTile(q->sizes[3], v->sizes[3]);
   std::string name = "kind=bwd," + base +
                      (deterministic ? ",deterministic=1" : "") +
                      ",q_tile=" + std::to_string(bq) +

@@ -23,8 +23,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "dma/Conversion/DMAToGPU/BackwardKernel.h"
-#include "TileEmitter.h"
+#include "BackwardEmitter.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
@@ -35,13 +34,6 @@
 
 using namespace mlir;
 using namespace mlir::dma;
-
-namespace {
-
-constexpr double kLog2e = 1.4426950408889634;
-using Frag = std::array<Value, 4>;
-
-} // namespace
 
 //===----------------------------------------------------------------------===//
 // Configuration and ABI
@@ -66,7 +58,7 @@ LogicalResult mlir::dma::verifyBackward(
                             "the GPU, got "
                          << d;
   int64_t warps = c.blockN / 16;
-  if ((c.headDim / 8) % warps)
+  if (!useWarpGridBackward(c) && (c.headDim / 8) % warps)
     return emitError() << "the backward splits dQ's " << c.headDim / 8
                        << " column tiles over " << warps
                        << " warps: use a k-tile of at most "
@@ -81,12 +73,25 @@ LogicalResult mlir::dma::verifyBackward(
   return success();
 }
 
+bool mlir::dma::useWarpGridBackward(const ForwardKernelConfig &c) {
+  // Two query groups of 32 and key groups of 32; dK and dV (32 keys x half
+  // the columns each) must fit in registers, dQ's column slices must be
+  // whole 16-column ldmatrix tiles. Deterministic mode keeps the key-rows
+  // loop, whose turns it is written for.
+  if (c.deterministic || c.blockM != 64 || c.blockN % 32)
+    return false;
+  int64_t keyGroups = c.blockN / 32;
+  return c.headDim % 32 == 0 && c.valueDim % 32 == 0 &&
+         c.headDim + c.valueDim <= 256 && c.headDim % (16 * keyGroups) == 0;
+}
+
 int64_t mlir::dma::backwardSharedBytes(const ForwardKernelConfig &c) {
   int64_t bn = c.blockN, bm = c.blockM;
   int64_t kv = bn * (c.headDim + c.valueDim) * 2 + bn * 4;
   int64_t queries = 2 * bm * (c.headDim + c.valueDim) * 2 + 2 * 2 * bm * 4;
-  int64_t dscores = bn * bm * 2;
-  return kv + queries + dscores;
+  // dS^T, and P^T in the warp grid.
+  int64_t scores = bn * bm * 2 * (useWarpGridBackward(c) ? 2 : 1);
+  return kv + queries + scores;
 }
 
 SmallVector<KernelParam>
@@ -167,109 +172,6 @@ SmallVector<KernelParam> mlir::dma::deltaKernelParams() {
 // The main kernel
 //===----------------------------------------------------------------------===//
 
-namespace {
-
-class BackwardEmitter : public TileEmitter {
-public:
-  BackwardEmitter(OpBuilder &b, Location loc, const ForwardKernelConfig &cfg,
-                  gpu::GPUFuncOp func)
-      : TileEmitter(b, loc, cfg, func) {}
-
-  void emit();
-
-private:
-  Value kt, g, group;
-  int64_t kOff = 0, vOff = 0, posOff = 0, qOff = 0, doOff = 0, lseOff = 0,
-          deltaOff = 0, dsOff = 0; // bytes
-
-  /// The first query row of step `it` of the walk.
-  Value firstRow(Value it, Value qtStart) {
-    return k.mul(k.add(qtStart, it), k.c32(cfg.blockM));
-  }
-  /// ptr[0] += a, ptr[1] += b (f32 atomics; one vector atomic on sm_90).
-  void addPair(Value ptr, Value a, Value b) {
-    if (cfg.vectorAtomics) {
-      k.atomicAddF32x2(ptr, a, b);
-      return;
-    }
-    k.atomicAddF32(ptr, a);
-    k.atomicAddF32(k.gep(ptr, k.f32Type, k.c32(1)), b);
-  }
-  /// Copies Q, dO, LSE and Delta of step `it` into buffer `stage`.
-  void loadQueryTile(Value it, Value stage, Value qtStart);
-
-  // Deterministic mode: CTAs adding into the same rows take turns. Thread 0
-  // waits until the semaphore reads `turn` (the CTAs before this one have
-  // added and released), the CTA adds, every thread fences its additions,
-  // and thread 0 releases `turn + 1`.
-  void waitTurn(Value sem, Value turn) {
-    k.ifThen(k.cmpi(ip(IPred::eq), tid, k.c32(0)), [&] {
-      k.whileLoop(
-          {},
-          [&](ValueRange) {
-            Value seen = k.loadAcquireI32(sem);
-            return std::make_pair(k.cmpi(ip(IPred::ne), seen, turn),
-                                  SmallVector<Value>{});
-          },
-          [&](ValueRange) { return SmallVector<Value>{}; });
-    });
-    k.barrier();
-  }
-  /// This CTA's turn at query tile `qt`'s dQ rows. Without causality every
-  /// key tile visits every query tile and they go in key-tile order. With
-  /// it, key tile kt's walk starts at its first visible query tile, which
-  /// grows with kt, so the later tiles reach a query tile first: the turns
-  /// go in descending key-tile order, last(qt) - kt, where last(qt) is the
-  /// last key tile visiting qt. Either order is fixed, which is all
-  /// determinism needs; the descending one rarely makes a CTA wait. For a
-  /// gathered list `last` carries last(qt) from step to step (it never
-  /// decreases, so a step rarely reads more than one list entry).
-  Value dqTurn(Value qt, Value &last) {
-    if (!cfg.causal)
-      return kt;
-    if (!cfg.gathered) {
-      // Contiguous tiles: c visits qt iff c * bn - (Lk - Lq) < (qt + 1) *
-      // bm, so the last visitor is ceil(((qt + 1) bm + Lk - Lq) / bn) - 1.
-      Value reach = k.add(k.mul(k.add(qt, k.c32(1)), k.c32(cfg.blockM)),
-                          keyOffset);
-      Value last = k.sub(k.divsi(k.add(reach, k.c32(cfg.blockN - 1)),
-                                 k.c32(cfg.blockN)),
-                         k.c32(1));
-      return k.sub(k.minsi(last, k.sub(k.gridDimX(), k.c32(1))), kt);
-    }
-    // Key tile c visits qt iff its first key exists and its first causal
-    // row falls in a query tile <= qt (a prefix of the key tiles).
-    auto visits = [&](Value c) {
-      Value pos0 = keyPosition(c, k.c32(0));
-      Value start =
-          k.divsi(k.maxsi(k.sub(pos0, keyOffset), k.c32(0)), k.c32(cfg.blockM));
-      return k.andi(k.cmpi(ip(IPred::sge), pos0, k.c32(0)),
-                    k.cmpi(ip(IPred::sle), start, qt));
-    };
-    Value lastTile = k.sub(k.gridDimX(), k.c32(1));
-    last = k.whileLoop(
-        {last},
-        [&](ValueRange l) {
-          Value next = k.add(l[0], k.c32(1));
-          Value more = k.ifElse(
-              k.cmpi(ip(IPred::sle), next, lastTile), {k.i1Type},
-              [&] { return SmallVector<Value>{visits(next)}; },
-              [&] { return SmallVector<Value>{k.boolean(false)}; })[0];
-          return std::make_pair(more, SmallVector<Value>(l));
-        },
-        [&](ValueRange l) {
-          return SmallVector<Value>{k.add(l[0], k.c32(1))};
-        })[0];
-    return k.sub(last, kt);
-  }
-  void passTurn(Value sem, Value turn) {
-    k.fenceGpu();
-    k.barrier();
-    k.ifThen(k.cmpi(ip(IPred::eq), tid, k.c32(0)),
-             [&] { k.storeReleaseI32(sem, k.add(turn, k.c32(1))); });
-  }
-};
-
 void BackwardEmitter::loadQueryTile(Value it, Value stage, Value qtStart) {
   Value hq = h, q0 = firstRow(it, qtStart);
   int64_t bm = cfg.blockM, d = cfg.headDim, dv = cfg.valueDim;
@@ -305,12 +207,9 @@ void BackwardEmitter::loadQueryTile(Value it, Value stage, Value qtStart) {
   }
 }
 
-void BackwardEmitter::emit() {
-  OpBuilder &ob = k.builder();
+void BackwardEmitter::prologue() {
   setUp(backwardKernelParams(cfg));
-  bool f16 = cfg.element.isF16();
   int64_t bm = cfg.blockM, bn = cfg.blockN, d = cfg.headDim, dv = cfg.valueDim;
-  int64_t warps = bn / 16;
   kOff = 0;
   vOff = kOff + bn * d * 2;
   posOff = vOff + bn * dv * 2;
@@ -319,15 +218,16 @@ void BackwardEmitter::emit() {
   lseOff = doOff + 2 * bm * dv * 2;
   deltaOff = lseOff + 2 * bm * 4;
   dsOff = deltaOff + 2 * bm * 4;
+  pOff = dsOff + bn * bm * 2; // the warp grid's P^T
 
   kt = k.blockId(0);
   h = k.blockId(1);
   b = k.blockId(2);
   group = k.maxsi(k.divsi(H, k.maxsi(Hkv, k.c32(1))), k.c32(1));
   g = k.divsi(h, group);
-  Value zero32 = k.c32(0);
+  zero32 = k.c32(0);
 
-  // Prologue: key positions, K and V of the tile.
+  // Key positions, K and V of the tile.
   for (int64_t r0 = 0; r0 < bn; r0 += cfg.threads()) {
     Value row = k.add(tid, k.c32(r0));
     k.ifThen(k.cmpi(ip(IPred::slt), row, k.c32(bn)), [&] {
@@ -351,23 +251,77 @@ void BackwardEmitter::emit() {
   // The query tiles that see a key of the tile: from the one holding the
   // first key's causal row on (positions ascend within a tile).
   Value pos0 = k.loadAs(k.i32Type, k.gep(smem, k.i32Type, k.c32(posOff / 4)));
-  Value nQT = k.divsi(k.add(Lq, k.c32(bm - 1)), k.c32(bm));
-  Value qtStart = cfg.causal
-                      ? k.divsi(k.maxsi(k.sub(pos0, keyOffset), zero32),
-                                k.c32(bm))
-                      : zero32;
-  Value span = k.select(k.cmpi(ip(IPred::sge), pos0, zero32),
-                        k.maxsi(k.sub(nQT, qtStart), zero32), zero32);
-  Value total = span;
+  nQT = k.divsi(k.add(Lq, k.c32(bm - 1)), k.c32(bm));
+  qtStart = cfg.causal ? k.divsi(k.maxsi(k.sub(pos0, keyOffset), zero32),
+                                 k.c32(bm))
+                       : zero32;
+  total = k.select(k.cmpi(ip(IPred::sge), pos0, zero32),
+                   k.maxsi(k.sub(nQT, qtStart), zero32), zero32);
 
   k.ifThen(k.cmpi(ip(IPred::sgt), total, zero32), [&] {
     loadQueryTile(zero32, zero32, qtStart);
   });
   k.cpAsyncCommit();
 
-  // The tile's last key position (-1 when the tile is not full).
-  Value lastKey = k.loadAs(
-      k.i32Type, k.gep(smem, k.i32Type, k.c32(posOff / 4 + bn - 1)));
+  lastKey = k.loadAs(k.i32Type,
+                     k.gep(smem, k.i32Type, k.c32(posOff / 4 + bn - 1)));
+}
+
+Value BackwardEmitter::fullStep(Value q0) {
+  // All elements are visible when every key and query exists, the keys lie
+  // below the first query's causal diagonal and no mask is per element.
+  if (cfg.mask != MaskKind::None && cfg.mask != MaskKind::SharedTopK)
+    return k.boolean(false);
+  Value full = k.andi(k.cmpi(ip(IPred::sge), lastKey, zero32),
+                      k.cmpi(ip(IPred::sle), k.add(q0, k.c32(cfg.blockM)), Lq));
+  if (cfg.causal)
+    full = k.andi(full,
+                  k.cmpi(ip(IPred::sle), lastKey, k.add(q0, keyOffset)));
+  return full;
+}
+
+BackwardEmitter::ElementProb
+BackwardEmitter::elementProb(Value score, Value visible, Value qs, Value kpos,
+                             Value keyBias, Value lseScaled) {
+  Value x = k.fmul(score, arg("scale"));
+  ElementProb pr;
+  if (cfg.softcap > 0.0) {
+    Value cap = arg("softcap");
+    Value t = math::TanhOp::create(k.builder(), k.location(), k.fdiv(x, cap));
+    x = k.fmul(cap, t);
+    pr.deriv = k.fsub(k.f32(1.0), k.fmul(t, t));
+  }
+  if (Value bias = biasAt(qs, k.maxsi(kpos, zero32), keyBias))
+    x = k.fadd(x, bias);
+  // p = 2^(x log2 e - lse log2 e): one FFMA and one EX2. Invisible elements
+  // (empty rows included, lse = -inf) give 0.
+  Value pv = k.exp2(k.fma(x, k.f32(kLog2e), lseScaled));
+  pr.p = k.select(visible, pv, k.f32(0.0));
+  return pr;
+}
+
+BackwardEmitter::ElementGrads
+BackwardEmitter::elementGrads(const ElementProb &pr, Value dp, Value delta) {
+  ElementGrads gr;
+  gr.p = pr.p;
+  gr.dsLogit = k.fmul(pr.p, k.fsub(dp, delta));
+  gr.dsScore = pr.deriv ? k.fmul(gr.dsLogit, pr.deriv) : gr.dsLogit;
+  return gr;
+}
+
+void BackwardEmitter::emit() {
+  prologue();
+  if (useWarpGridBackward(cfg))
+    emitWarpGrid();
+  else
+    emitKeyRows();
+  gpu::ReturnOp::create(k.builder(), k.location());
+}
+
+void BackwardEmitter::emitKeyRows() {
+  bool f16 = cfg.element.isF16();
+  int64_t bm = cfg.blockM, bn = cfg.blockN, d = cfg.headDim, dv = cfg.valueDim;
+  int64_t warps = bn / 16;
   // The thread's two keys (rows gid and gid + 8 of the warp's 16).
   Value warpKey = k.mul(warp, k.c32(16));
   Value kpos[2], kvalid[2];
@@ -441,17 +395,7 @@ void BackwardEmitter::emit() {
         std::vector<Frag> s = product(kOff, qOff, qStage, d);
         std::vector<Frag> dp = product(vOff, doOff, doStage, dv);
 
-        // Which elements are visible: all of them on a full step (every key
-        // and query exists, the keys lie below the first query's causal
-        // diagonal, no per-element mask), else decided per element.
-        Value full = k.boolean(false);
-        if (cfg.mask == MaskKind::None || cfg.mask == MaskKind::SharedTopK) {
-          full = k.andi(k.cmpi(ip(IPred::sge), lastKey, zero32),
-                        k.cmpi(ip(IPred::sle), k.add(q0, k.c32(bm)), Lq));
-          if (cfg.causal)
-            full = k.andi(full, k.cmpi(ip(IPred::sle), lastKey,
-                                       k.add(q0, keyOffset)));
-        }
+        Value full = fullStep(q0);
         SmallVector<Type> visTypes(nQ * 4, k.i1Type);
         SmallVector<Value> vis = k.ifElse(
             full, visTypes,
@@ -481,31 +425,19 @@ void BackwardEmitter::emit() {
             Value qvalid = k.cmpi(ip(IPred::slt), qpos, Lq);
             Value lse = k.loadAs(k.f32Type,
                                  k.gep(smem, k.f32Type, k.add(lseBase, col)));
-            // p = 2^(x log2 e - lse log2 e): one FFMA and one EX2.
             Value lseScaled = k.fneg(k.fmul(lse, k.f32(kLog2e)));
             Value delta = k.loadAs(
                 k.f32Type, k.gep(smem, k.f32Type, k.add(deltaBase, col)));
             Value qs = k.select(qvalid, qpos, zero32);
             for (int r = 0; r < 2; ++r) {
               int64_t v = 2 * r + e;
-              Value ks = k.maxsi(kpos[r], zero32);
-              Value x = k.fmul(s[j][v], arg("scale"));
-              Value deriv;
-              if (cfg.softcap > 0.0) {
-                Value cap = arg("softcap");
-                Value t = math::TanhOp::create(ob, k.location(),
-                                               k.fdiv(x, cap));
-                x = k.fmul(cap, t);
-                deriv = k.fsub(k.f32(1.0), k.fmul(t, t));
-              }
-              if (Value bias = biasAt(qs, ks, keyBias[r]))
-                x = k.fadd(x, bias);
-              // Invisible elements (incl. empty rows, lse = -inf) -> 0.
-              Value pv = k.exp2(k.fma(x, k.f32(kLog2e), lseScaled));
-              p[j][v] = k.select(vis[4 * j + v], pv, k.f32(0.0));
-              dsLogit[j][v] = k.fmul(p[j][v], k.fsub(dp[j][v], delta));
-              dsScore[j][v] =
-                  deriv ? k.fmul(dsLogit[j][v], deriv) : dsLogit[j][v];
+              ElementGrads gr = elementGrads(
+                  elementProb(s[j][v], vis[4 * j + v], qs, kpos[r], keyBias[r],
+                              lseScaled),
+                  dp[j][v], delta);
+              p[j][v] = gr.p;
+              dsLogit[j][v] = gr.dsLogit;
+              dsScore[j][v] = gr.dsScore;
             }
           }
 
@@ -710,8 +642,9 @@ void BackwardEmitter::emit() {
       });
   if (cfg.deterministic)
     passTurn(dkvSem, turn);
-  gpu::ReturnOp::create(ob, k.location());
 }
+
+namespace {
 
 //===----------------------------------------------------------------------===//
 // The Delta kernel
@@ -773,6 +706,9 @@ gpu::GPUFuncOp mlir::dma::emitBackwardKernel(OpBuilder &b, Location loc,
                                backwardKernelParams(config), config.threads(),
                                backwardSharedBytes(config), "backward");
   func->setAttr("dma.block_n", b.getI64IntegerAttr(config.blockN));
+  func->setAttr("dma.layout", b.getStringAttr(useWarpGridBackward(config)
+                                                  ? "warp_grid"
+                                                  : "key_rows"));
   BackwardEmitter(b, loc, config, func).emit();
   return func;
 }

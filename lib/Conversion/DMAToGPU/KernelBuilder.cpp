@@ -251,6 +251,18 @@ Value KernelBuilder::pack2(Value lo, Value hi, Type elt16) {
   return LLVM::BitcastOp::create(ob, location(), i32Type, t);
 }
 
+std::pair<Value, Value> KernelBuilder::unpack2(Value packed, Type elt16) {
+  OpBuilder &ob = builder();
+  Value t = LLVM::BitcastOp::create(ob, location(),
+                                    VectorType::get({2}, elt16), packed);
+  Value v = arith::ExtFOp::create(ob, location(),
+                                  VectorType::get({2}, f32Type), t);
+  auto at = [&](int64_t i) {
+    return vector::ExtractOp::create(ob, location(), v, i).getResult();
+  };
+  return {at(0), at(1)};
+}
+
 Value KernelBuilder::shuffleXor(Value v, int offset) {
   return NVVM::ShflOp::create(builder(), location(), v.getType(),
                               c32(0xffffffff), v, c32(offset), c32(0x1f),

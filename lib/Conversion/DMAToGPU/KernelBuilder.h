@@ -95,6 +95,8 @@ public:
                            const std::array<Value, 4> &c, bool eltF16);
   /// Packs two f32 into one i32 of two 16-bit floats (`lo` in the low half).
   Value pack2(Value lo, Value hi, Type elt16);
+  /// The two floats of a pack2 result, as f32 (`lo` first).
+  std::pair<Value, Value> unpack2(Value packed, Type elt16);
   Value shuffleXor(Value v, int offset);
   /// The warp's predicate bits (vote.sync.ballot over all 32 lanes).
   Value ballot(Value pred);

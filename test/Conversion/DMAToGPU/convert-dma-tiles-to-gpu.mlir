@@ -114,7 +114,11 @@ func.func @per_query(%q: memref<?x?x?x64xbf16>, %k: memref<?x?x?x64xbf16>,
 // key-tile-outer kernel over (key chunks, KV heads, batch): dK and dV of a
 // chunk in registers, stored once at the keys' positions; dQ and the key
 // bias's gradient added with f32 atomics. The ungathered alternative of the
-// shared top-k walk is dropped (the GPU always walks the list).
+// shared top-k walk is dropped (the GPU always walks the list). With
+// 64-query steps the warps form a grid (32 keys x 32 queries each for S^T
+// and dP^T): P^T and dS^T go to shared memory (a branch skips the
+// visibility tests on full steps), a barrier, then dV, dK and dQ from the
+// shared tiles.
 
 // CHECK-LABEL: func.func @backward_shared_topk
 //       CHECK:   gpu.launch_func @dma_kernels::@dma_attention_bwd_delta_bf16_dv64_0
@@ -127,13 +131,19 @@ func.func @per_query(%q: memref<?x?x?x64xbf16>, %k: memref<?x?x?x64xbf16>,
 //       CHECK:     nvvm.shfl.sync bfly
 //       CHECK:   gpu.func @dma_attention_bwd_bf16_d64_m64n32w2_keep_keybias_causal_1
 //  CHECK-SAME:     "q:ptr", "k:ptr", "v:ptr", "do:ptr", "lse:ptr", "delta:ptr", "dq:ptr", "dk:ptr", "dv:ptr", "bias:ptr", "dbias:ptr", "keep:ptr"
+//  CHECK-SAME:     dma.layout = "warp_grid"
 //  CHECK-SAME:     dma.role = "backward"
 //       CHECK:     scf.for
 //       CHECK:       nvvm.mma.sync
+//       CHECK:       scf.if
+//       CHECK:         llvm.store
+//       CHECK:       nvvm.mma.sync
+//       CHECK:       nvvm.barrier0
 //       CHECK:       nvvm.ldmatrix {{.*}}layout = #nvvm.mma_layout<col>
 //       CHECK:       llvm.atomicrmw fadd
-//       CHECK:       llvm.atomicrmw fadd
-//       CHECK:     llvm.store
+//       CHECK:       scf.yield
+//       CHECK:     llvm.atomicrmw fadd
+//       CHECK:     gpu.return
 // The deterministic backward: zeroed i32 semaphores around the launch; the
 // kernel takes its turn (thread 0 spins on an acquire load, the CTA adds,
 // fences, thread 0 releases turn + 1) for each query tile's dQ and, at the
@@ -147,6 +157,7 @@ func.func @per_query(%q: memref<?x?x?x64xbf16>, %k: memref<?x?x?x64xbf16>,
 //       DET:   memref.dealloc {{.*}} : memref<?xi32>
 //       DET:   gpu.func @dma_attention_bwd_bf16_d64_m64n32w2_keep_keybias_causal_det_1
 //  DET-SAME:     "sem_dq:ptr", "sem_dkv:ptr"]
+//  DET-SAME:     dma.layout = "key_rows"
 //       DET:     scf.for
 //       DET:       scf.while
 //       DET:         llvm.inline_asm {{.*}}"ld.acquire.gpu.global.b32 $0, [$1];"

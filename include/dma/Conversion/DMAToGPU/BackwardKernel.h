@@ -13,7 +13,10 @@
 //    (reduced over the bias's broadcast dimensions) likewise.
 //
 // The kernel configuration is the forward's (ForwardKernelConfig): blockN
-// keys per CTA (16 per warp), blockM queries per step.
+// keys per CTA, blockM queries per step, blockN / 16 warps. With 64-query
+// steps the warps form a grid of 32-key by 32-query groups (the warp-grid
+// loop); otherwise each warp owns 16 keys for every product (the key-rows
+// loop).
 //
 //===----------------------------------------------------------------------===//
 
@@ -27,6 +30,9 @@ namespace mlir::dma {
 /// The backward's configuration checks (on top of the forward's).
 LogicalResult verifyBackward(const ForwardKernelConfig &config,
                              function_ref<InFlightDiagnostic()> emitError);
+/// Whether the main kernel uses the warp-grid loop (64-query steps, head
+/// dims that split over the grid, not deterministic).
+bool useWarpGridBackward(const ForwardKernelConfig &config);
 /// Bytes of dynamic shared memory of the main backward kernel.
 int64_t backwardSharedBytes(const ForwardKernelConfig &config);
 /// Parameters of the main backward kernel, in order.

@@ -1,0 +1,172 @@
+//===- BackwardEmitter.h - the main backward kernel's emitter --*- C++ -*-===//
+//
+// The main backward kernel has two loop bodies sharing one prologue and
+// one per-element gradient: the key-rows layout (BackwardKernel.cpp: every
+// warp owns 16 keys for every product) and the warp-grid layout
+// (BackwardWarpGrid.cpp: warps split the tile 2-D, P^T and dS^T go through
+// shared memory), chosen by useWarpGridBackward.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef DMA_LIB_CONVERSION_DMATOGPU_BACKWARDEMITTER_H
+#define DMA_LIB_CONVERSION_DMATOGPU_BACKWARDEMITTER_H
+
+#include "TileEmitter.h"
+#include "dma/Conversion/DMAToGPU/BackwardKernel.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+
+#include <array>
+
+namespace mlir::dma {
+
+inline constexpr double kLog2e = 1.4426950408889634;
+/// An mma fragment: four 32-bit registers.
+using Frag = std::array<Value, 4>;
+
+class BackwardEmitter : public TileEmitter {
+public:
+  BackwardEmitter(OpBuilder &b, Location loc, const ForwardKernelConfig &cfg,
+                  gpu::GPUFuncOp func)
+      : TileEmitter(b, loc, cfg, func) {}
+
+  void emit();
+
+private:
+  Value kt, g, group, zero32;
+  int64_t kOff = 0, vOff = 0, posOff = 0, qOff = 0, doOff = 0, lseOff = 0,
+          deltaOff = 0, dsOff = 0, pOff = 0; // bytes
+  // Set by the prologue: the first query tile of the walk, its length, the
+  // number of query tiles and the tile's last key position (-1 when the
+  // tile is not full).
+  Value qtStart, total, nQT, lastKey;
+
+  /// Shared-memory layout, kernel arguments, the key positions, K and V
+  /// of the tile, and the first query tile's copy.
+  void prologue();
+  /// The main loop where warp w owns keys [16 w, 16 w + 16) for every
+  /// product (dQ split by columns): see the file comment.
+  void emitKeyRows();
+  /// The main loop over a (key group x query group) warp grid with P^T and
+  /// dS^T exchanged through shared memory (BackwardWarpGrid.cpp).
+  void emitWarpGrid();
+  /// swizzledAt for a column slice starting at chunk `chunk0`, a multiple
+  /// of `chunk0Multiple` known only at run time: a plain byte offset when
+  /// that is a multiple of the swizzle period, else inside the XOR.
+  Value sliceAt(int64_t base, Value stage, Value rowLane, int64_t rowConst,
+                Value chunk0, int64_t chunk0Multiple, Value chunkLane,
+                int64_t chunkConst, int64_t cols);
+  /// Whether every element of the step starting at query row `q0` is
+  /// visible (no per-element test needed).
+  Value fullStep(Value q0);
+
+  /// One element's probability P^T from its score S^T (`visible` says
+  /// whether the key is, `qs` is its query clamped to a valid row,
+  /// `lseScaled` = -LSE log2 e of the row) and with a soft cap the cap's
+  /// derivative.
+  struct ElementProb {
+    Value p, deriv;
+  };
+  ElementProb elementProb(Value score, Value visible, Value qs, Value kpos,
+                          Value keyBias, Value lseScaled);
+  /// One element's gradients from its probability and dP^T: P^T, dS^T
+  /// w.r.t. the logit (for dBias) and w.r.t. the scaled score (for dQ and
+  /// dK).
+  struct ElementGrads {
+    Value p, dsLogit, dsScore;
+  };
+  ElementGrads elementGrads(const ElementProb &pr, Value dp, Value delta);
+
+  /// The first query row of step `it` of the walk.
+  Value firstRow(Value it, Value qtStart) {
+    return k.mul(k.add(qtStart, it), k.c32(cfg.blockM));
+  }
+  /// ptr[0] += a, ptr[1] += b (f32 atomics; one vector atomic on sm_90).
+  void addPair(Value ptr, Value a, Value b) {
+    if (cfg.vectorAtomics) {
+      k.atomicAddF32x2(ptr, a, b);
+      return;
+    }
+    k.atomicAddF32(ptr, a);
+    k.atomicAddF32(k.gep(ptr, k.f32Type, k.c32(1)), b);
+  }
+  /// Copies Q, dO, LSE and Delta of step `it` into buffer `stage`.
+  void loadQueryTile(Value it, Value stage, Value qtStart);
+
+  // Deterministic mode: CTAs adding into the same rows take turns. Thread 0
+  // waits until the semaphore reads `turn` (the CTAs before this one have
+  // added and released), the CTA adds, every thread fences its additions,
+  // and thread 0 releases `turn + 1`.
+  void waitTurn(Value sem, Value turn) {
+    k.ifThen(k.cmpi(ip(IPred::eq), tid, k.c32(0)), [&] {
+      k.whileLoop(
+          {},
+          [&](ValueRange) {
+            Value seen = k.loadAcquireI32(sem);
+            return std::make_pair(k.cmpi(ip(IPred::ne), seen, turn),
+                                  SmallVector<Value>{});
+          },
+          [&](ValueRange) { return SmallVector<Value>{}; });
+    });
+    k.barrier();
+  }
+  /// This CTA's turn at query tile `qt`'s dQ rows. Without causality every
+  /// key tile visits every query tile and they go in key-tile order. With
+  /// it, key tile kt's walk starts at its first visible query tile, which
+  /// grows with kt, so the later tiles reach a query tile first: the turns
+  /// go in descending key-tile order, last(qt) - kt, where last(qt) is the
+  /// last key tile visiting qt. Either order is fixed, which is all
+  /// determinism needs; the descending one rarely makes a CTA wait. For a
+  /// gathered list `last` carries last(qt) from step to step (it never
+  /// decreases, so a step rarely reads more than one list entry).
+  Value dqTurn(Value qt, Value &last) {
+    if (!cfg.causal)
+      return kt;
+    if (!cfg.gathered) {
+      // Contiguous tiles: c visits qt iff c * bn - (Lk - Lq) < (qt + 1) *
+      // bm, so the last visitor is ceil(((qt + 1) bm + Lk - Lq) / bn) - 1.
+      Value reach = k.add(k.mul(k.add(qt, k.c32(1)), k.c32(cfg.blockM)),
+                          keyOffset);
+      Value last = k.sub(k.divsi(k.add(reach, k.c32(cfg.blockN - 1)),
+                                 k.c32(cfg.blockN)),
+                         k.c32(1));
+      return k.sub(k.minsi(last, k.sub(k.gridDimX(), k.c32(1))), kt);
+    }
+    // Key tile c visits qt iff its first key exists and its first causal
+    // row falls in a query tile <= qt (a prefix of the key tiles).
+    auto visits = [&](Value c) {
+      Value pos0 = keyPosition(c, k.c32(0));
+      Value start =
+          k.divsi(k.maxsi(k.sub(pos0, keyOffset), k.c32(0)), k.c32(cfg.blockM));
+      return k.andi(k.cmpi(ip(IPred::sge), pos0, k.c32(0)),
+                    k.cmpi(ip(IPred::sle), start, qt));
+    };
+    Value lastTile = k.sub(k.gridDimX(), k.c32(1));
+    last = k.whileLoop(
+        {last},
+        [&](ValueRange l) {
+          Value next = k.add(l[0], k.c32(1));
+          Value more = k.ifElse(
+              k.cmpi(ip(IPred::sle), next, lastTile), {k.i1Type},
+              [&] { return SmallVector<Value>{visits(next)}; },
+              [&] { return SmallVector<Value>{k.boolean(false)}; })[0];
+          return std::make_pair(more, SmallVector<Value>(l));
+        },
+        [&](ValueRange l) {
+          return SmallVector<Value>{k.add(l[0], k.c32(1))};
+        })[0];
+    return k.sub(last, kt);
+  }
+  void passTurn(Value sem, Value turn) {
+    k.fenceGpu();
+    k.barrier();
+    k.ifThen(k.cmpi(ip(IPred::eq), tid, k.c32(0)),
+             [&] { k.storeReleaseI32(sem, k.add(turn, k.c32(1))); });
+  }
+};
+
+} // namespace mlir::dma
+
+#endif

@@ -1,0 +1,384 @@
+//===- BackwardWarpGrid.cpp - the backward's warp-grid main loop ----------===//
+//
+// The main loop of the backward when the query step is 64 rows
+// (useWarpGridBackward). The key-rows loop (BackwardKernel.cpp) lets every
+// warp own 16 keys for every product, so each warp reads the whole Q and
+// dO tiles twice per step: shared memory, not the tensor cores, bounds it.
+// Here the warps form a grid of key groups (32 keys, kg = warp / 2) by
+// query groups (32 queries, qg = warp % 2), and each product is split the
+// way that reads the fewest operand bytes:
+//
+//   S^T, dP^T (keys x queries)   warp (kg, qg): 32 keys x 32 queries
+//   P^T, dS^T -> shared memory (16-bit, keys x queries)
+//   dV += P^T dO, dK += dS^T Q   warp (kg, qg): 32 keys x columns of half qg
+//   dQ += dS K                   warp (kg, qg): 32 queries of group qg x
+//                                columns of slice kg
+//
+// dK and dV (32 keys x half the columns each) stay in registers; dQ goes
+// out with atomics as in the key-rows loop. Per (key, query) pair this
+// reads about 3/4 of the key-rows loop's shared bytes (the same split as
+// FlashAttention-2's backward) and, with 128-key tiles, half its dQ
+// atomics.
+//
+//===----------------------------------------------------------------------===//
+
+#include "BackwardEmitter.h"
+
+using namespace mlir;
+using namespace mlir::dma;
+
+namespace {
+constexpr int64_t kGroup = 32; // keys or queries per warp-grid group
+} // namespace
+
+Value BackwardEmitter::sliceAt(int64_t base, Value stage, Value rowLane,
+                               int64_t rowConst, Value chunk0,
+                               int64_t chunk0Multiple, Value chunkLane,
+                               int64_t chunkConst, int64_t cols) {
+  int64_t rowBytes = cols * elementBytes();
+  int64_t mask = std::min<int64_t>(rowBytes / 16, 8) - 1;
+  if (chunk0Multiple % (mask + 1) == 0)
+    return swizzledAt(base, k.add(stage, k.mul(chunk0, k.c32(16))), rowLane,
+                      rowConst, chunkLane, chunkConst, cols);
+  // rowConst is a multiple of 8: it leaves row & mask as it is.
+  Value phys = k.xori(k.add(k.add(chunk0, chunkLane), k.c32(chunkConst)),
+                      k.andi(rowLane, k.c32(mask)));
+  Value lanePart =
+      k.add(k.mul(rowLane, k.c32(rowBytes)), k.mul(phys, k.c32(16)));
+  Value p = k.gep(smem, k.i8Type, k.add(stage, lanePart));
+  return k.gep(p, k.i8Type, k.c32(base + rowConst * rowBytes));
+}
+
+void BackwardEmitter::emitWarpGrid() {
+  bool f16 = cfg.element.isF16();
+  int64_t bm = cfg.blockM, bn = cfg.blockN, d = cfg.headDim, dv = cfg.valueDim;
+  int64_t queryGroups = bm / kGroup, keyGroups = bn / kGroup;
+  Value kg = k.divsi(warp, k.c32(queryGroups));
+  Value qg = k.remsi(warp, k.c32(queryGroups));
+  Value keyBase = k.mul(kg, k.c32(kGroup));
+  Value queryBase = k.mul(qg, k.c32(kGroup));
+  // The thread's four keys: rows keyBase + 16 mt + gid + 8 r, index 2 mt + r.
+  // Their positions are read from shared memory where needed rather than
+  // kept in registers across the walk.
+  auto keyPos = [&](int kr) {
+    Value row =
+        k.add(keyBase, k.add(gid, k.c32(16 * (kr / 2) + 8 * (kr % 2))));
+    return k.loadAs(k.i32Type,
+                    k.gep(smem, k.i32Type, k.add(k.c32(posOff / 4), row)));
+  };
+  auto keyValid = [&](Value pos) {
+    return k.cmpi(ip(IPred::sge), pos, zero32);
+  };
+  Value kposHeld[4];
+  for (int kr = 0; kr < 4; ++kr)
+    kposHeld[kr] = keyPos(kr);
+  Value keyBias[4];
+  // A per-key bias does not change along the walk.
+  if (cfg.biasPerKey)
+    for (int kr = 0; kr < 4; ++kr) {
+      Type be = cfg.biasElement;
+      keyBias[kr] = k.loadF32(
+          be, k.gep(ptrArg("bias"), be,
+                    broadcastOffset("bias", zero32,
+                                    k.maxsi(keyPos(kr), zero32))));
+    }
+  Value aRow = k.add(keyBase, lane16);                      // A: key rows
+  Value bRow = k.add(queryBase, k.add(lane8, k.mul(laneHi, k.c32(8))));
+  Value bRowLane = k.add(lane8, k.mul(laneHi, k.c32(8)));   // trans A rows
+  Value tRowLane = k.add(lane8, k.mul(laneMid, k.c32(8)));  // trans B rows
+
+  // Columns of dK and dV per warp (half qg), and of dQ (slice kg).
+  int64_t nDk = d / queryGroups / 8, nDv = dv / queryGroups / 8;
+  int64_t nDq = d / keyGroups / 8;
+  auto zeros = [&] { return Frag{k.f32(0.0), k.f32(0.0), k.f32(0.0), k.f32(0.0)}; };
+  SmallVector<Value> init(2 * (nDk + nDv) * 4, k.f32(0.0));
+
+  SmallVector<Value> fin = k.forLoop(
+      k.index(0), k.i32ToIndex(total), init, [&](Value itIdx, ValueRange st) {
+        Value it = k.indexToI32(itIdx);
+        Value stage = k.remsi(it, k.c32(2));
+        k.cpAsyncWaitAll();
+        k.barrier();
+        Value next = k.add(it, k.c32(1));
+        k.ifThen(k.cmpi(ip(IPred::slt), next, total), [&] {
+          loadQueryTile(next, k.sub(k.c32(1), stage), qtStart);
+        });
+        k.cpAsyncCommit();
+        Value q0 = firstRow(it, qtStart);
+        Value qStage = k.mul(stage, k.c32(bm * d * 2));
+        Value doStage = k.mul(stage, k.c32(bm * dv * 2));
+
+        // S^T = K Q^T and dP^T = V dO^T: 32 keys x 32 queries per warp, as
+        // acc[4 mt + nt] for key tile mt and query tile nt.
+        auto product = [&](int64_t aOff, int64_t bOff, Value bStage,
+                           int64_t cols) {
+          std::vector<Frag> acc(8, zeros());
+          for (int64_t ks = 0; ks < cols / 16; ++ks) {
+            Frag a[2];
+            for (int mt = 0; mt < 2; ++mt)
+              a[mt] = k.ldmatrixX4(swizzledAt(aOff, zero32, aRow, 16 * mt,
+                                              laneHi, 2 * ks, cols),
+                                   /*transpose=*/false);
+            for (int64_t jp = 0; jp < 2; ++jp) {
+              Frag bf = k.ldmatrixX4(swizzledAt(bOff, bStage, bRow, 16 * jp,
+                                                laneMid, 2 * ks, cols),
+                                     /*transpose=*/false);
+              for (int mt = 0; mt < 2; ++mt) {
+                Frag &lo = acc[4 * mt + 2 * jp], &hi = acc[4 * mt + 2 * jp + 1];
+                lo = k.mma(a[mt], {bf[0], bf[1]}, lo, f16);
+                hi = k.mma(a[mt], {bf[2], bf[3]}, hi, f16);
+              }
+            }
+          }
+          return acc;
+        };
+        // Element (mt, nt, v): key 2 mt + v / 2, query column
+        // queryBase + 8 nt + 2 tig + v % 2.
+        auto queryCol = [&](int64_t nt, int64_t e) {
+          return k.add(queryBase,
+                       k.add(k.c32(8 * nt + e), k.mul(tig, k.c32(2))));
+        };
+        // The 16-bit pairs (v, v + 1) of fragment (mt, nt), stored into the
+        // keys x queries tile at `base`.
+        auto storePairs = [&](int64_t base, int mt, int64_t nt,
+                              ArrayRef<Value> pairs) {
+          for (int r = 0; r < 2; ++r) {
+            Value row = k.add(keyBase, k.add(gid, k.c32(16 * mt + 8 * r)));
+            Value chunk = k.add(k.mul(qg, k.c32(4)), k.c32(nt));
+            Value off =
+                k.add(swizzled(row, chunk, bm), k.mul(tig, k.c32(4)));
+            k.storeTo(pairs[r], sharedAt(base, off));
+          }
+        };
+        Value lseBase = k.add(k.c32(lseOff / 4), k.mul(stage, k.c32(bm)));
+        Value deltaBase = k.add(k.c32(deltaOff / 4), k.mul(stage, k.c32(bm)));
+        auto rowValue = [&](Value base, int64_t c) {
+          return k.loadAs(k.f32Type,
+                          k.gep(smem, k.f32Type,
+                                k.add(base, queryCol(c / 2, c % 2))));
+        };
+
+        // S^T, then P^T as 16-bit pairs (into shared memory for dV, and kept
+        // for dS) and, with a soft cap, its derivative. S^T and dP^T are
+        // never live together and P^T is kept at half width: dK and dV
+        // already hold half the registers. (dS is rounded to 16 bits for
+        // the products anyway; dBias sees P's rounding, 2^-9 relative.) A
+        // full step skips the visibility tests: two copies of the pass
+        // rather than 32 live predicates.
+        std::vector<Frag> s = product(kOff, qOff, qStage, d);
+        bool capped = cfg.softcap > 0.0;
+        auto probPass = [&](bool full) {
+          SmallVector<Value> out;
+          Value lseScaled[8];
+          for (int64_t c = 0; c < 8; ++c)
+            lseScaled[c] =
+                k.fneg(k.fmul(rowValue(lseBase, c), k.f32(kLog2e)));
+          for (int mt = 0; mt < 2; ++mt)
+            for (int64_t nt = 0; nt < 4; ++nt) {
+              Value p[4], deriv[4];
+              for (int v = 0; v < 4; ++v) {
+                int kr = 2 * mt + v / 2;
+                Value qpos = k.add(q0, queryCol(nt, v % 2));
+                Value qvalid = k.cmpi(ip(IPred::slt), qpos, Lq);
+                Value kpos = kposHeld[kr];
+                Value vis = full ? k.boolean(true)
+                                 : visible(qpos, qvalid, kpos);
+                ElementProb pr =
+                    elementProb(s[4 * mt + nt][v], vis,
+                                k.select(qvalid, qpos, zero32), kpos,
+                                keyBias[kr], lseScaled[2 * nt + v % 2]);
+                p[v] = pr.p;
+                deriv[v] = pr.deriv;
+              }
+              SmallVector<Value> pairs;
+              for (int r = 0; r < 2; ++r) {
+                pairs.push_back(k.pack2(p[2 * r], p[2 * r + 1], cfg.element));
+                out.push_back(pairs.back());
+              }
+              storePairs(pOff, mt, nt, pairs);
+              if (capped)
+                out.append(std::begin(deriv), std::end(deriv));
+            }
+          return out;
+        };
+        // Per fragment: two packed pairs, then four derivatives if capped.
+        int64_t perFrag = capped ? 6 : 2;
+        SmallVector<Type> probTypes;
+        for (int64_t f = 0; f < 8; ++f)
+          for (int64_t i = 0; i < perFrag; ++i)
+            probTypes.push_back(i < 2 ? k.i32Type : k.f32Type);
+        SmallVector<Value> probs =
+            k.ifElse(fullStep(q0), probTypes,
+                     [&] { return probPass(true); },
+                     [&] { return probPass(false); });
+
+        // dP^T, then dS^T into shared memory, and dBias from dS^T w.r.t.
+        // the logit (per key: the thread's partial sums).
+        std::vector<Frag> dp = product(vOff, doOff, doStage, dv);
+        Value delta[8];
+        for (int64_t c = 0; c < 8; ++c)
+          delta[c] = rowValue(deltaBase, c);
+        Value keyBiasSum[4];
+        for (int kr = 0; kr < 4; ++kr)
+          keyBiasSum[kr] = k.f32(0.0);
+        for (int mt = 0; mt < 2; ++mt)
+          for (int64_t nt = 0; nt < 4; ++nt) {
+            int64_t frag = (4 * mt + nt) * perFrag;
+            Value ds[4];
+            for (int v = 0; v < 4; ++v) {
+              int kr = 2 * mt + v / 2;
+              auto pair = k.unpack2(probs[frag + v / 2], cfg.element);
+              ElementProb pr{v % 2 ? pair.second : pair.first,
+                             capped ? probs[frag + 2 + v] : Value()};
+              ElementGrads gr =
+                  elementGrads(pr, dp[4 * mt + nt][v], delta[2 * nt + v % 2]);
+              ds[v] = gr.dsScore;
+              if (cfg.biasPerKey) {
+                keyBiasSum[kr] = k.fadd(keyBiasSum[kr], gr.dsLogit);
+              } else if (cfg.biasElement) {
+                Value qpos = k.add(q0, queryCol(nt, v % 2));
+                Value kpos = keyPos(kr);
+                Value inside =
+                    k.andi(keyValid(kpos), k.cmpi(ip(IPred::slt), qpos, Lq));
+                k.ifThen(inside, [&] {
+                  k.atomicAddF32(
+                      k.gep(ptrArg("dbias"), k.f32Type,
+                            broadcastOffset("dbias", qpos, kpos)),
+                      gr.dsLogit);
+                });
+              }
+            }
+            storePairs(dsOff, mt, nt,
+                       {k.pack2(ds[0], ds[1], cfg.element),
+                        k.pack2(ds[2], ds[3], cfg.element)});
+          }
+        // Per-key dBias: the sums over the warp's 32 queries (quad
+        // reduction), one atomic per key, step and query group.
+        if (cfg.biasPerKey)
+          for (int kr = 0; kr < 4; ++kr) {
+            Value sum = keyBiasSum[kr];
+            sum = k.fadd(sum, k.shuffleXor(sum, 1));
+            sum = k.fadd(sum, k.shuffleXor(sum, 2));
+            Value kpos = keyPos(kr);
+            k.ifThen(k.andi(keyValid(kpos), k.cmpi(ip(IPred::eq), tig, zero32)),
+                     [&] {
+                       k.atomicAddF32(
+                           k.gep(ptrArg("dbias"), k.f32Type,
+                                 broadcastOffset("dbias", zero32, kpos)),
+                           sum);
+                     });
+          }
+        k.barrier(); // P^T and dS^T of every warp
+
+        // dV += P^T dO and dK += dS^T Q: the warp's 32 keys x its half of
+        // the columns, k-steps over the tile's queries.
+        auto accumulate = [&](ValueRange accIn, int64_t aOff, int64_t bOff,
+                              Value bStage, int64_t cols, int64_t n) {
+          std::vector<Frag> acc(2 * n);
+          for (int64_t j = 0; j < 2 * n; ++j)
+            for (int v = 0; v < 4; ++v)
+              acc[j][v] = accIn[j * 4 + v];
+          for (int64_t ks = 0; ks < bm / 16; ++ks) {
+            Frag a[2];
+            for (int mt = 0; mt < 2; ++mt)
+              a[mt] = k.ldmatrixX4(swizzledAt(aOff, zero32, aRow, 16 * mt,
+                                              laneHi, 2 * ks, bm),
+                                   /*transpose=*/false);
+            for (int64_t jp = 0; jp < n / 2; ++jp) {
+              Frag bf = k.ldmatrixX4(sliceAt(bOff, bStage, tRowLane, 16 * ks,
+                                        k.mul(qg, k.c32(n)), n, laneHi,
+                                        2 * jp, cols),
+                                     /*transpose=*/true);
+              for (int mt = 0; mt < 2; ++mt) {
+                Frag &lo = acc[mt * n + 2 * jp], &hi = acc[mt * n + 2 * jp + 1];
+                lo = k.mma(a[mt], {bf[0], bf[1]}, lo, f16);
+                hi = k.mma(a[mt], {bf[2], bf[3]}, hi, f16);
+              }
+            }
+          }
+          SmallVector<Value> out;
+          for (const Frag &f : acc)
+            out.append(f.begin(), f.end());
+          return out;
+        };
+        SmallVector<Value> dK = accumulate(st.take_front(2 * nDk * 4), dsOff,
+                                           qOff, qStage, d, nDk);
+        SmallVector<Value> dV = accumulate(st.drop_front(2 * nDk * 4), pOff,
+                                           doOff, doStage, dv, nDv);
+
+        // dQ += dS K: the 32 queries of group qg x column slice kg, k-steps
+        // over the tile's keys; A = dS from dS^T (ldmatrix.trans).
+        std::vector<Frag> dq(2 * nDq, zeros());
+        for (int64_t ks = 0; ks < bn / 16; ++ks) {
+          Frag a[2];
+          for (int rt = 0; rt < 2; ++rt)
+            a[rt] = k.ldmatrixX4(sliceAt(dsOff, zero32, bRowLane, 16 * ks,
+                                    k.mul(qg, k.c32(4)), 4, laneMid, 2 * rt,
+                                    bm),
+                                 /*transpose=*/true);
+          for (int64_t jp = 0; jp < nDq / 2; ++jp) {
+            Frag bf = k.ldmatrixX4(sliceAt(kOff, zero32, tRowLane, 16 * ks,
+                                      k.mul(kg, k.c32(nDq)), nDq, laneHi,
+                                      2 * jp, d),
+                                   /*transpose=*/true);
+            for (int rt = 0; rt < 2; ++rt) {
+              Frag &lo = dq[rt * nDq + 2 * jp], &hi = dq[rt * nDq + 2 * jp + 1];
+              lo = k.mma(a[rt], {bf[0], bf[1]}, lo, f16);
+              hi = k.mma(a[rt], {bf[2], bf[3]}, hi, f16);
+            }
+          }
+        }
+        for (int rt = 0; rt < 2; ++rt)
+          for (int r = 0; r < 2; ++r) {
+            Value row = k.add(q0, k.add(queryBase,
+                                        k.add(gid, k.c32(16 * rt + 8 * r))));
+            k.ifThen(k.cmpi(ip(IPred::slt), row, Lq), [&] {
+              Value rowBase =
+                  k.add(k.add(strided("dq", "b", b), strided("dq", "h", h)),
+                        strided("dq", "l", row));
+              for (int64_t j = 0; j < nDq; ++j) {
+                Value col = k.add(
+                    k.mul(k.add(k.mul(kg, k.c32(nDq)), k.c32(j)), k.c32(8)),
+                    k.mul(tig, k.c32(2)));
+                addPair(k.gep(ptrArg("dq"), k.f32Type,
+                              k.add(rowBase, k.sext64(col))),
+                        k.fmul(dq[rt * nDq + j][2 * r], arg("scale")),
+                        k.fmul(dq[rt * nDq + j][2 * r + 1], arg("scale")));
+              }
+            });
+          }
+        SmallVector<Value> out(dK);
+        out.append(dV.begin(), dV.end());
+        return out;
+      });
+  k.cpAsyncWaitAll();
+
+  // dK (times the scale) and dV of the thread's keys and columns, added at
+  // the keys' positions into the f32 accumulators (the query heads of a KV
+  // group add to the same rows).
+  auto store = [&](const char *t, ValueRange acc, int64_t n, bool scaled) {
+    for (int kr = 0; kr < 4; ++kr) {
+      Value kpos = keyPos(kr);
+      k.ifThen(keyValid(kpos), [&] {
+        int mt = kr / 2, r = kr % 2;
+        Value rowBase = k.add(k.add(strided(t, "b", b), strided(t, "h", g)),
+                              strided(t, "l", kpos));
+        for (int64_t j = 0; j < n; ++j) {
+          Value lo = acc[(mt * n + j) * 4 + 2 * r];
+          Value hi = acc[(mt * n + j) * 4 + 2 * r + 1];
+          if (scaled) {
+            lo = k.fmul(lo, arg("scale"));
+            hi = k.fmul(hi, arg("scale"));
+          }
+          Value col = k.add(k.mul(k.add(k.mul(qg, k.c32(n)), k.c32(j)),
+                                  k.c32(8)),
+                            k.mul(tig, k.c32(2)));
+          addPair(k.gep(ptrArg(t), k.f32Type, k.add(rowBase, k.sext64(col))),
+                  lo, hi);
+        }
+      });
+    }
+  };
+  store("dk", ValueRange(fin).take_front(2 * nDk * 4), nDk, /*scaled=*/true);
+  store("dv", ValueRange(fin).drop_front(2 * nDk * 4), nDv, /*scaled=*/false);
+}
