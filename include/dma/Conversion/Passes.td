@@ -105,7 +105,11 @@ def ConvertDMATilesToGPU : Pass<"convert-dma-tiles-to-gpu", "ModuleOp"> {
 
     The tiled backward (dma.delta_tiles and dma.key_tiles loop nests)
     becomes a Delta kernel and a key-tile-outer kernel
-    (`lib/Conversion/DMAToGPU/BackwardKernel.cpp`). The per-query candidate
+    (`lib/Conversion/DMAToGPU/BackwardKernel.cpp`): with 64-query steps
+    (and not deterministic) its warps form a grid of 32-key x 32-query
+    groups exchanging P^T and dS^T through shared memory
+    (`BackwardWarpGrid.cpp`), otherwise each warp owns 16 keys for every
+    product. The per-query candidate
     walk (`dma-gather-keys` with per-query=true) is not generated: the pass
     fails on it with a message.
   }];
