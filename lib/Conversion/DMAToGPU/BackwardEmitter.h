@@ -58,6 +58,20 @@ private:
   Value sliceAt(int64_t base, Value stage, Value rowLane, int64_t rowConst,
                 Value chunk0, int64_t chunk0Multiple, Value chunkLane,
                 int64_t chunkConst, int64_t cols);
+  /// A step of the walk over query tiles: its index, buffer, first query
+  /// row and the byte offsets of its Q and dO buffers.
+  struct Step {
+    Value it, stage, q0, qStage, doStage;
+  };
+  /// Waits for step `itIdx`'s tiles and starts copying the next step's.
+  Step beginStep(Value itIdx);
+  /// acc[lo] += a b[0:2], acc[hi] += a b[2:4]: the two n-tiles of an x4 B
+  /// fragment.
+  void mmaPair(const Frag &a, const Frag &bf, Frag &lo, Frag &hi) {
+    bool f16 = cfg.element.isF16();
+    lo = k.mma(a, {bf[0], bf[1]}, lo, f16);
+    hi = k.mma(a, {bf[2], bf[3]}, hi, f16);
+  }
   /// Whether every element of the step starting at query row `q0` is
   /// visible (no per-element test needed).
   Value fullStep(Value q0);

@@ -267,6 +267,25 @@ void BackwardEmitter::prologue() {
                      k.gep(smem, k.i32Type, k.c32(posOff / 4 + bn - 1)));
 }
 
+BackwardEmitter::Step BackwardEmitter::beginStep(Value itIdx) {
+  Step s;
+  s.it = k.indexToI32(itIdx);
+  s.stage = k.remsi(s.it, k.c32(2));
+  // This step's tiles have landed and every warp is done with the previous
+  // step's: the other buffer takes the next step's copy.
+  k.cpAsyncWaitAll();
+  k.barrier();
+  Value next = k.add(s.it, k.c32(1));
+  k.ifThen(k.cmpi(ip(IPred::slt), next, total), [&] {
+    loadQueryTile(next, k.sub(k.c32(1), s.stage), qtStart);
+  });
+  k.cpAsyncCommit();
+  s.q0 = firstRow(s.it, qtStart);
+  s.qStage = k.mul(s.stage, k.c32(cfg.blockM * cfg.headDim * 2));
+  s.doStage = k.mul(s.stage, k.c32(cfg.blockM * cfg.valueDim * 2));
+  return s;
+}
+
 Value BackwardEmitter::fullStep(Value q0) {
   // All elements are visible when every key and query exists, the keys lie
   // below the first query's causal diagonal and no mask is per element.
@@ -348,18 +367,9 @@ void BackwardEmitter::emitKeyRows() {
     init.push_back(kt);
   SmallVector<Value> fin = k.forLoop(
       k.index(0), k.i32ToIndex(total), init, [&](Value itIdx, ValueRange st) {
-        Value it = k.indexToI32(itIdx);
-        Value stage = k.remsi(it, k.c32(2));
-        k.cpAsyncWaitAll();
-        k.barrier();
-        Value next = k.add(it, k.c32(1));
-        k.ifThen(k.cmpi(ip(IPred::slt), next, total), [&] {
-          loadQueryTile(next, k.sub(k.c32(1), stage), qtStart);
-        });
-        k.cpAsyncCommit();
-        Value q0 = firstRow(it, qtStart);
-        Value qStage = k.mul(stage, k.c32(bm * d * 2));
-        Value doStage = k.mul(stage, k.c32(bm * dv * 2));
+        Step step = beginStep(itIdx);
+        Value it = step.it, stage = step.stage, q0 = step.q0;
+        Value qStage = step.qStage, doStage = step.doStage;
 
         // The keys' bias for this head, when it is per key.
         Value keyBias[2];

@@ -50,7 +50,6 @@ Value BackwardEmitter::sliceAt(int64_t base, Value stage, Value rowLane,
 }
 
 void BackwardEmitter::emitWarpGrid() {
-  bool f16 = cfg.element.isF16();
   int64_t bm = cfg.blockM, bn = cfg.blockN, d = cfg.headDim, dv = cfg.valueDim;
   int64_t queryGroups = bm / kGroup, keyGroups = bn / kGroup;
   Value kg = k.divsi(warp, k.c32(queryGroups));
@@ -95,18 +94,9 @@ void BackwardEmitter::emitWarpGrid() {
 
   SmallVector<Value> fin = k.forLoop(
       k.index(0), k.i32ToIndex(total), init, [&](Value itIdx, ValueRange st) {
-        Value it = k.indexToI32(itIdx);
-        Value stage = k.remsi(it, k.c32(2));
-        k.cpAsyncWaitAll();
-        k.barrier();
-        Value next = k.add(it, k.c32(1));
-        k.ifThen(k.cmpi(ip(IPred::slt), next, total), [&] {
-          loadQueryTile(next, k.sub(k.c32(1), stage), qtStart);
-        });
-        k.cpAsyncCommit();
-        Value q0 = firstRow(it, qtStart);
-        Value qStage = k.mul(stage, k.c32(bm * d * 2));
-        Value doStage = k.mul(stage, k.c32(bm * dv * 2));
+        Step step = beginStep(itIdx);
+        Value stage = step.stage, q0 = step.q0;
+        Value qStage = step.qStage, doStage = step.doStage;
 
         // S^T = K Q^T and dP^T = V dO^T: 32 keys x 32 queries per warp, as
         // acc[4 mt + nt] for key tile mt and query tile nt.
@@ -123,11 +113,9 @@ void BackwardEmitter::emitWarpGrid() {
               Frag bf = k.ldmatrixX4(swizzledAt(bOff, bStage, bRow, 16 * jp,
                                                 laneMid, 2 * ks, cols),
                                      /*transpose=*/false);
-              for (int mt = 0; mt < 2; ++mt) {
-                Frag &lo = acc[4 * mt + 2 * jp], &hi = acc[4 * mt + 2 * jp + 1];
-                lo = k.mma(a[mt], {bf[0], bf[1]}, lo, f16);
-                hi = k.mma(a[mt], {bf[2], bf[3]}, hi, f16);
-              }
+              for (int mt = 0; mt < 2; ++mt)
+                mmaPair(a[mt], bf, acc[4 * mt + 2 * jp],
+                        acc[4 * mt + 2 * jp + 1]);
             }
           }
           return acc;
@@ -289,11 +277,9 @@ void BackwardEmitter::emitWarpGrid() {
                                         k.mul(qg, k.c32(n)), n, laneHi,
                                         2 * jp, cols),
                                      /*transpose=*/true);
-              for (int mt = 0; mt < 2; ++mt) {
-                Frag &lo = acc[mt * n + 2 * jp], &hi = acc[mt * n + 2 * jp + 1];
-                lo = k.mma(a[mt], {bf[0], bf[1]}, lo, f16);
-                hi = k.mma(a[mt], {bf[2], bf[3]}, hi, f16);
-              }
+              for (int mt = 0; mt < 2; ++mt)
+                mmaPair(a[mt], bf, acc[mt * n + 2 * jp],
+                        acc[mt * n + 2 * jp + 1]);
             }
           }
           SmallVector<Value> out;
@@ -321,11 +307,9 @@ void BackwardEmitter::emitWarpGrid() {
                                       k.mul(kg, k.c32(nDq)), nDq, laneHi,
                                       2 * jp, d),
                                    /*transpose=*/true);
-            for (int rt = 0; rt < 2; ++rt) {
-              Frag &lo = dq[rt * nDq + 2 * jp], &hi = dq[rt * nDq + 2 * jp + 1];
-              lo = k.mma(a[rt], {bf[0], bf[1]}, lo, f16);
-              hi = k.mma(a[rt], {bf[2], bf[3]}, hi, f16);
-            }
+            for (int rt = 0; rt < 2; ++rt)
+              mmaPair(a[rt], bf, dq[rt * nDq + 2 * jp],
+                      dq[rt * nDq + 2 * jp + 1]);
           }
         }
         for (int rt = 0; rt < 2; ++rt)
