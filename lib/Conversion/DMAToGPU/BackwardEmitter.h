@@ -141,11 +141,11 @@ private:
     if (!cfg.gathered) {
       // Contiguous tiles: c visits qt iff c * bn - (Lk - Lq) < (qt + 1) *
       // bm, so the last visitor is ceil(((qt + 1) bm + Lk - Lq) / bn) - 1.
-      Value reach = k.add(k.mul(k.add(qt, k.c32(1)), k.c32(cfg.blockM)),
-                          keyOffset);
-      Value last = k.sub(k.divsi(k.add(reach, k.c32(cfg.blockN - 1)),
-                                 k.c32(cfg.blockN)),
-                         k.c32(1));
+      Value reach =
+          k.add(k.mul(k.add(qt, k.c32(1)), k.c32(cfg.blockM)), keyOffset);
+      Value last =
+          k.sub(k.divsi(k.add(reach, k.c32(cfg.blockN - 1)), k.c32(cfg.blockN)),
+                k.c32(1));
       return k.sub(k.minsi(last, k.sub(k.gridDimX(), k.c32(1))), kt);
     }
     // Key tile c visits qt iff its first key exists and its first causal

@@ -57,11 +57,11 @@ void BackwardEmitter::emitWarpGrid() {
   Value keyBase = k.mul(kg, k.c32(kGroup));
   Value queryBase = k.mul(qg, k.c32(kGroup));
   // The thread's four keys: rows keyBase + 16 mt + gid + 8 r, index 2 mt + r.
-  // Their positions are read from shared memory where needed rather than
-  // kept in registers across the walk.
+  // Their positions stay in registers for the visibility tests; the rarer
+  // uses (dBias, the final adds) read them again from shared memory, which
+  // leaves ptxas fewer values to spill.
   auto keyPos = [&](int kr) {
-    Value row =
-        k.add(keyBase, k.add(gid, k.c32(16 * (kr / 2) + 8 * (kr % 2))));
+    Value row = k.add(keyBase, k.add(gid, k.c32(16 * (kr / 2) + 8 * (kr % 2))));
     return k.loadAs(k.i32Type,
                     k.gep(smem, k.i32Type, k.add(k.c32(posOff / 4), row)));
   };
@@ -77,19 +77,21 @@ void BackwardEmitter::emitWarpGrid() {
     for (int kr = 0; kr < 4; ++kr) {
       Type be = cfg.biasElement;
       keyBias[kr] = k.loadF32(
-          be, k.gep(ptrArg("bias"), be,
-                    broadcastOffset("bias", zero32,
-                                    k.maxsi(keyPos(kr), zero32))));
+          be,
+          k.gep(ptrArg("bias"), be,
+                broadcastOffset("bias", zero32, k.maxsi(keyPos(kr), zero32))));
     }
-  Value aRow = k.add(keyBase, lane16);                      // A: key rows
+  Value aRow = k.add(keyBase, lane16); // A: key rows
   Value bRow = k.add(queryBase, k.add(lane8, k.mul(laneHi, k.c32(8))));
-  Value bRowLane = k.add(lane8, k.mul(laneHi, k.c32(8)));   // trans A rows
-  Value tRowLane = k.add(lane8, k.mul(laneMid, k.c32(8)));  // trans B rows
+  Value bRowLane = k.add(lane8, k.mul(laneHi, k.c32(8)));  // trans A rows
+  Value tRowLane = k.add(lane8, k.mul(laneMid, k.c32(8))); // trans B rows
 
   // Columns of dK and dV per warp (half qg), and of dQ (slice kg).
   int64_t nDk = d / queryGroups / 8, nDv = dv / queryGroups / 8;
   int64_t nDq = d / keyGroups / 8;
-  auto zeros = [&] { return Frag{k.f32(0.0), k.f32(0.0), k.f32(0.0), k.f32(0.0)}; };
+  auto zeros = [&] {
+    return Frag{k.f32(0.0), k.f32(0.0), k.f32(0.0), k.f32(0.0)};
+  };
   SmallVector<Value> init(2 * (nDk + nDv) * 4, k.f32(0.0));
 
   SmallVector<Value> fin = k.forLoop(
@@ -106,9 +108,9 @@ void BackwardEmitter::emitWarpGrid() {
           for (int64_t ks = 0; ks < cols / 16; ++ks) {
             Frag a[2];
             for (int mt = 0; mt < 2; ++mt)
-              a[mt] = k.ldmatrixX4(swizzledAt(aOff, zero32, aRow, 16 * mt,
-                                              laneHi, 2 * ks, cols),
-                                   /*transpose=*/false);
+              a[mt] = k.ldmatrixX4(
+                  swizzledAt(aOff, zero32, aRow, 16 * mt, laneHi, 2 * ks, cols),
+                  /*transpose=*/false);
             for (int64_t jp = 0; jp < 2; ++jp) {
               Frag bf = k.ldmatrixX4(swizzledAt(bOff, bStage, bRow, 16 * jp,
                                                 laneMid, 2 * ks, cols),
@@ -133,17 +135,16 @@ void BackwardEmitter::emitWarpGrid() {
           for (int r = 0; r < 2; ++r) {
             Value row = k.add(keyBase, k.add(gid, k.c32(16 * mt + 8 * r)));
             Value chunk = k.add(k.mul(qg, k.c32(4)), k.c32(nt));
-            Value off =
-                k.add(swizzled(row, chunk, bm), k.mul(tig, k.c32(4)));
+            Value off = k.add(swizzled(row, chunk, bm), k.mul(tig, k.c32(4)));
             k.storeTo(pairs[r], sharedAt(base, off));
           }
         };
         Value lseBase = k.add(k.c32(lseOff / 4), k.mul(stage, k.c32(bm)));
         Value deltaBase = k.add(k.c32(deltaOff / 4), k.mul(stage, k.c32(bm)));
         auto rowValue = [&](Value base, int64_t c) {
-          return k.loadAs(k.f32Type,
-                          k.gep(smem, k.f32Type,
-                                k.add(base, queryCol(c / 2, c % 2))));
+          return k.loadAs(
+              k.f32Type,
+              k.gep(smem, k.f32Type, k.add(base, queryCol(c / 2, c % 2))));
         };
 
         // S^T, then P^T as 16-bit pairs (into shared memory for dV, and kept
@@ -159,8 +160,7 @@ void BackwardEmitter::emitWarpGrid() {
           SmallVector<Value> out;
           Value lseScaled[8];
           for (int64_t c = 0; c < 8; ++c)
-            lseScaled[c] =
-                k.fneg(k.fmul(rowValue(lseBase, c), k.f32(kLog2e)));
+            lseScaled[c] = k.fneg(k.fmul(rowValue(lseBase, c), k.f32(kLog2e)));
           for (int mt = 0; mt < 2; ++mt)
             for (int64_t nt = 0; nt < 4; ++nt) {
               Value p[4], deriv[4];
@@ -169,12 +169,11 @@ void BackwardEmitter::emitWarpGrid() {
                 Value qpos = k.add(q0, queryCol(nt, v % 2));
                 Value qvalid = k.cmpi(ip(IPred::slt), qpos, Lq);
                 Value kpos = kposHeld[kr];
-                Value vis = full ? k.boolean(true)
-                                 : visible(qpos, qvalid, kpos);
-                ElementProb pr =
-                    elementProb(s[4 * mt + nt][v], vis,
-                                k.select(qvalid, qpos, zero32), kpos,
-                                keyBias[kr], lseScaled[2 * nt + v % 2]);
+                Value vis =
+                    full ? k.boolean(true) : visible(qpos, qvalid, kpos);
+                ElementProb pr = elementProb(
+                    s[4 * mt + nt][v], vis, k.select(qvalid, qpos, zero32),
+                    kpos, keyBias[kr], lseScaled[2 * nt + v % 2]);
                 p[v] = pr.p;
                 deriv[v] = pr.deriv;
               }
@@ -195,10 +194,9 @@ void BackwardEmitter::emitWarpGrid() {
         for (int64_t f = 0; f < 8; ++f)
           for (int64_t i = 0; i < perFrag; ++i)
             probTypes.push_back(i < 2 ? k.i32Type : k.f32Type);
-        SmallVector<Value> probs =
-            k.ifElse(fullStep(q0), probTypes,
-                     [&] { return probPass(true); },
-                     [&] { return probPass(false); });
+        SmallVector<Value> probs = k.ifElse(
+            fullStep(q0), probTypes, [&] { return probPass(true); },
+            [&] { return probPass(false); });
 
         // dP^T, then dS^T into shared memory, and dBias from dS^T w.r.t.
         // the logit (per key: the thread's partial sums).
@@ -229,10 +227,9 @@ void BackwardEmitter::emitWarpGrid() {
                 Value inside =
                     k.andi(keyValid(kpos), k.cmpi(ip(IPred::slt), qpos, Lq));
                 k.ifThen(inside, [&] {
-                  k.atomicAddF32(
-                      k.gep(ptrArg("dbias"), k.f32Type,
-                            broadcastOffset("dbias", qpos, kpos)),
-                      gr.dsLogit);
+                  k.atomicAddF32(k.gep(ptrArg("dbias"), k.f32Type,
+                                       broadcastOffset("dbias", qpos, kpos)),
+                                 gr.dsLogit);
                 });
               }
             }
@@ -269,13 +266,13 @@ void BackwardEmitter::emitWarpGrid() {
           for (int64_t ks = 0; ks < bm / 16; ++ks) {
             Frag a[2];
             for (int mt = 0; mt < 2; ++mt)
-              a[mt] = k.ldmatrixX4(swizzledAt(aOff, zero32, aRow, 16 * mt,
-                                              laneHi, 2 * ks, bm),
-                                   /*transpose=*/false);
+              a[mt] = k.ldmatrixX4(
+                  swizzledAt(aOff, zero32, aRow, 16 * mt, laneHi, 2 * ks, bm),
+                  /*transpose=*/false);
             for (int64_t jp = 0; jp < n / 2; ++jp) {
               Frag bf = k.ldmatrixX4(sliceAt(bOff, bStage, tRowLane, 16 * ks,
-                                        k.mul(qg, k.c32(n)), n, laneHi,
-                                        2 * jp, cols),
+                                             k.mul(qg, k.c32(n)), n, laneHi,
+                                             2 * jp, cols),
                                      /*transpose=*/true);
               for (int mt = 0; mt < 2; ++mt)
                 mmaPair(a[mt], bf, acc[mt * n + 2 * jp],
@@ -287,8 +284,8 @@ void BackwardEmitter::emitWarpGrid() {
             out.append(f.begin(), f.end());
           return out;
         };
-        SmallVector<Value> dK = accumulate(st.take_front(2 * nDk * 4), dsOff,
-                                           qOff, qStage, d, nDk);
+        SmallVector<Value> dK =
+            accumulate(st.take_front(2 * nDk * 4), dsOff, qOff, qStage, d, nDk);
         SmallVector<Value> dV = accumulate(st.drop_front(2 * nDk * 4), pOff,
                                            doOff, doStage, dv, nDv);
 
@@ -299,13 +296,13 @@ void BackwardEmitter::emitWarpGrid() {
           Frag a[2];
           for (int rt = 0; rt < 2; ++rt)
             a[rt] = k.ldmatrixX4(sliceAt(dsOff, zero32, bRowLane, 16 * ks,
-                                    k.mul(qg, k.c32(4)), 4, laneMid, 2 * rt,
-                                    bm),
+                                         k.mul(qg, k.c32(4)), 4, laneMid,
+                                         2 * rt, bm),
                                  /*transpose=*/true);
           for (int64_t jp = 0; jp < nDq / 2; ++jp) {
             Frag bf = k.ldmatrixX4(sliceAt(kOff, zero32, tRowLane, 16 * ks,
-                                      k.mul(kg, k.c32(nDq)), nDq, laneHi,
-                                      2 * jp, d),
+                                           k.mul(kg, k.c32(nDq)), nDq, laneHi,
+                                           2 * jp, d),
                                    /*transpose=*/true);
             for (int rt = 0; rt < 2; ++rt)
               mmaPair(a[rt], bf, dq[rt * nDq + 2 * jp],
@@ -314,8 +311,8 @@ void BackwardEmitter::emitWarpGrid() {
         }
         for (int rt = 0; rt < 2; ++rt)
           for (int r = 0; r < 2; ++r) {
-            Value row = k.add(q0, k.add(queryBase,
-                                        k.add(gid, k.c32(16 * rt + 8 * r))));
+            Value row =
+                k.add(q0, k.add(queryBase, k.add(gid, k.c32(16 * rt + 8 * r))));
             k.ifThen(k.cmpi(ip(IPred::slt), row, Lq), [&] {
               Value rowBase =
                   k.add(k.add(strided("dq", "b", b), strided("dq", "h", h)),
@@ -354,9 +351,9 @@ void BackwardEmitter::emitWarpGrid() {
             lo = k.fmul(lo, arg("scale"));
             hi = k.fmul(hi, arg("scale"));
           }
-          Value col = k.add(k.mul(k.add(k.mul(qg, k.c32(n)), k.c32(j)),
-                                  k.c32(8)),
-                            k.mul(tig, k.c32(2)));
+          Value col =
+              k.add(k.mul(k.add(k.mul(qg, k.c32(n)), k.c32(j)), k.c32(8)),
+                    k.mul(tig, k.c32(2)));
           addPair(k.gep(ptrArg(t), k.f32Type, k.add(rowBase, k.sext64(col))),
                   lo, hi);
         }
