@@ -10,7 +10,10 @@
 //   dma-compile -o DIR --variant dtype=bf16,d=128,mask=keep,bias=key,causal=1
 //   dma-compile -o DIR --shipped          # the variants every bundle ships
 //
-// A variant with register spills fails unless --allow-spills is given.
+// A variant with register spills is retried with smaller steps (fewer rows
+// per warp, fewer queries per backward step; not with --keep-tiles) and
+// fails unless --allow-spills is given. The warp-grid backward keeps its
+// tiles with up to kWarpGridSpillLimit bytes of spills (measured faster).
 //
 //===----------------------------------------------------------------------===//
 
