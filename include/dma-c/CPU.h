@@ -8,8 +8,21 @@
  * float32: q, k, v, o, bias, the gradients, keep_score/keep_threshold are
  * DMA_F32, mask DMA_BOOL (one byte per element), keep and keep_tiebreak
  * DMA_I32; every tensor is contiguous. Shapes and broadcasting as in
- * docs/semantics.md. A compiled kernel is cached per signature (mask form,
- * bias, causal, scale, softcap), so only the first call of each compiles.
+ * docs/semantics.md. A compiled kernel is cached per signature (shapes,
+ * mask form, bias, causal, scale, softcap), so only the first call of each
+ * compiles; the cache keeps the DMA_CPU_KERNEL_CACHE (default 64) most
+ * recently used kernels (each ~2 MB) and compiles an evicted one again.
+ *
+ * Options (dma_attention_options) on the CPU path: `scale` NaN selects
+ * the default 1/sqrt(D); any other finite value is the scale, 0 included.
+ * `softcap` 0 means no soft cap. The tile fields are ignored. A NULL
+ * options pointer means not causal, default scale, no soft cap.
+ *
+ * Empty sizes are valid: B, H, Hkv or Lq = 0 compute nothing; Lk = 0
+ * gives O = 0 and LSE = -inf (the gradients are then 0, dK/dV empty).
+ * The head dim D must be >= 1. A keep list must hold, per row, key
+ * positions in [0, Lk), strictly ascending, followed only by -1 padding;
+ * otherwise the call fails naming the first offending entry.
  *
  * Every function returns 0 on success, otherwise writes a message to
  * `error` and returns non-zero.
@@ -74,6 +87,10 @@ int dma_cpu_topk(const dma_tensor *score, const dma_tensor *padding,
                  int32_t per_query, int64_t keep,
                  const dma_tensor *keep_or_score, const dma_tensor *threshold,
                  const dma_tensor *tiebreak, char *error, size_t error_size);
+
+/* The number of compiled kernels the cache holds now (at most
+ * DMA_CPU_KERNEL_CACHE). */
+size_t dma_cpu_kernel_cache_size(void);
 
 #ifdef __cplusplus
 }

@@ -45,12 +45,15 @@ bool maskClauses(const Kernel &k, const dma_attention_options *options,
   clauses = os.str();
 
   std::ostringstream as;
-  float scale = options && options->scale != 0.0f
-                    ? options->scale
-                    : 1.0f / std::sqrt(static_cast<float>(headDim));
+  // NaN asks for the default 1/sqrt(D); every other value is the scale
+  // itself, 0 included (0 is a legal scale: uniform attention).
+  float requested = options ? options->scale : NAN;
+  float scale = std::isnan(requested)
+                    ? 1.0f / std::sqrt(static_cast<float>(headDim))
+                    : requested;
   float softcap = options ? options->softcap : 0.0f;
   if (!std::isfinite(scale)) {
-    error = "scale must be finite";
+    error = "scale must be finite (NaN selects the default 1/sqrt(D))";
     return false;
   }
   if (!(softcap >= 0.0f) || std::isinf(softcap)) {
@@ -69,6 +72,62 @@ bool maskClauses(const Kernel &k, const dma_attention_options *options,
   attrs = as.str();
   return true;
 }
+
+/// D = 0 has no default scale (1/sqrt(0)) and no meaning: the caller's
+/// shapes are wrong.
+bool checkHeadDim(const dma_tensor *q, std::string &error) {
+  int64_t d = q->sizes[q->ndim - 1];
+  if (d >= 1)
+    return true;
+  error = "the head dim D (q's last dimension) must be >= 1, got " +
+          std::to_string(d);
+  return false;
+}
+
+/// The keep list's contract, which the kernels rely on but cannot check
+/// (it is data): per row, kept key positions in [0, Lk), strictly
+/// ascending (a repeated position would count its key twice), then only
+/// -1 padding. Names the first entry that breaks it.
+bool checkKeepList(const dma_tensor *keep, const dma_tensor *k,
+                   std::string &error) {
+  // Other ranks are the verifier's to report (with the expected shape).
+  if (!keep || keep->ndim != 3 || k->ndim != 4)
+    return true;
+  const int32_t *data = static_cast<const int32_t *>(keep->data);
+  int64_t heads = keep->sizes[1], w = keep->sizes[2], lk = k->sizes[1];
+  for (int64_t b = 0; b < keep->sizes[0]; ++b)
+    for (int64_t h = 0; h < heads; ++h) {
+      const int32_t *row = data + (b * heads + h) * w;
+      int64_t previous = -1;
+      bool padding = false;
+      for (int64_t i = 0; i < w; ++i) {
+        int64_t v = row[i];
+        std::string entry = "keep[" + std::to_string(b) + ", " +
+                            std::to_string(h) + ", " + std::to_string(i) +
+                            "] = " + std::to_string(v);
+        if (v == -1) {
+          padding = true;
+          continue;
+        }
+        if (v < 0 || v >= lk)
+          error = entry + " is not a key position in [0, " +
+                  std::to_string(lk) + ") nor -1 (padding)";
+        else if (padding)
+          error = entry + " follows -1 padding: kept positions come first, "
+                          "then only -1";
+        else if (v <= previous)
+          error = entry + " is not greater than the entry before it (" +
+                  std::to_string(previous) +
+                  "): kept positions must be strictly ascending, each key "
+                  "once";
+        if (!error.empty())
+          return false;
+        previous = v;
+      }
+    }
+  return true;
+}
+
 bool addMaskOperands(Kernel &k, const dma_tensor *bias, const dma_tensor *mask,
                      const dma_tensor *keep, const dma_tensor *score,
                      const dma_tensor *threshold, const dma_tensor *tiebreak) {
@@ -96,7 +155,8 @@ extern "C" int dma_cpu_attention(
       !kern.add("o", o, DMA_F32) || !kern.add("lse", lse, DMA_F32))
     return fail(error, errorSize, kern.error);
   std::string clauses, attrs, message;
-  if (!maskClauses(kern, options, q->sizes[q->ndim - 1], clauses, attrs,
+  if (!checkHeadDim(q, message) || !checkKeepList(keep, k, message) ||
+      !maskClauses(kern, options, q->sizes[q->ndim - 1], clauses, attrs,
                    message))
     return fail(error, errorSize, message);
   std::string op = "dma.attention q(" + kern.use("q") + ") k(" + kern.use("k") +
@@ -131,7 +191,8 @@ extern "C" int dma_cpu_attention_grad(
       !kern.add("dv", gradV, DMA_F32) || !kern.add("dbias", gradBias, DMA_F32))
     return fail(error, errorSize, kern.error);
   std::string clauses, attrs, message;
-  if (!maskClauses(kern, options, q->sizes[q->ndim - 1], clauses, attrs,
+  if (!checkHeadDim(q, message) || !checkKeepList(keep, k, message) ||
+      !maskClauses(kern, options, q->sizes[q->ndim - 1], clauses, attrs,
                    message))
     return fail(error, errorSize, message);
   std::string outs = "%dq, %dk, %dv";

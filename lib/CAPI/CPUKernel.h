@@ -63,9 +63,12 @@ struct Kernel {
   }
 };
 
-/// Compiles (once per source) and calls `@kernel` around `op` on the
-/// kernel's operands.
+/// Compiles (once per source, kept in a bounded LRU cache) and calls
+/// `@kernel` around `op` on the kernel's operands.
 int run(const Kernel &k, const std::string &op, char *error, size_t size);
+
+/// Compiled kernels in the cache now.
+size_t cachedKernels();
 
 } // namespace mlir::dma::capi
 

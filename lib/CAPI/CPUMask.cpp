@@ -26,6 +26,17 @@ bool addInputs(Kernel &k, const dma_tensor *value, const dma_tensor *weight,
   return true;
 }
 
+/// A value head dim of 0 leaves the score without its input (only b_dt):
+/// the caller's shapes are wrong.
+bool checkValueHeadDim(const dma_tensor *value, std::string &error) {
+  int64_t d = value->sizes[value->ndim - 1];
+  if (d >= 1)
+    return true;
+  error = "the value head dim D (value's last dimension) must be >= 1, got " +
+          std::to_string(d);
+  return false;
+}
+
 } // namespace
 
 extern "C" int dma_cpu_value_bias(const dma_tensor *value,
@@ -40,6 +51,9 @@ extern "C" int dma_cpu_value_bias(const dma_tensor *value,
   if (!addInputs(kern, value, weight, dtBias, a, inputs) ||
       !kern.add("score", score, DMA_F32))
     return fail(error, errorSize, kern.error);
+  std::string message;
+  if (!checkValueHeadDim(value, message))
+    return fail(error, errorSize, message);
   std::string op = std::string("dma.value_bias ") + (expForm ? "exp" : "log") +
                    inputs + " outs(" + kern.use("score") + ")";
   return run(kern, op, error, errorSize);
@@ -65,6 +79,9 @@ extern "C" int dma_cpu_value_bias_grad(
       !kern.add("dw", gradWeight, DMA_F32) ||
       !kern.add("ddt", gradDtBias, DMA_F32) || !kern.add("da", gradA, DMA_F32))
     return fail(error, errorSize, kern.error);
+  std::string message;
+  if (!checkValueHeadDim(value, message))
+    return fail(error, errorSize, message);
   std::string outs = "%dv, %dw",
               types = kern.types["dv"] + ", " + kern.types["dw"];
   if (gradDtBias) {

@@ -1,5 +1,6 @@
 //===- CPUPipeline.cpp - the dma-cpu-pipeline -----------------------------===//
 
+#include "dma/Conversion/DMAToGPU/GPUChips.h"
 #include "dma/Conversion/Passes.h"
 #include "dma/Dialect/DMA/Transforms/Passes.h"
 #include "dma/Pipelines/Pipelines.h"
@@ -72,9 +73,27 @@ void dma::registerPipelines() {
       "Lower dma ops to the LLVM dialect for the CPU: bufferize, tile, skip "
       "or gather, loops, LLVM",
       buildCPUPipeline);
-  PassPipelineRegistration<GPUPipelineOptions>(
+  // Registered by hand to check the chip while the options are parsed: an
+  // unsupported chip is an option error, reported before any input is read
+  // (the pipeline's first pass, dma-check-gpu-chip, reports it for
+  // pipelines built through the C++ API).
+  registerPassPipeline(
       "dma-gpu-pipeline",
       "Generate GPU kernels for dma attention: bufferize, tile, gather, "
       "tensor-core kernels, NVVM, cubin/PTX",
-      buildGPUPipeline);
+      [](OpPassManager &pm, StringRef text,
+         function_ref<LogicalResult(const Twine &)> errorHandler) {
+        GPUPipelineOptions options;
+        if (failed(options.parseFromString(text)))
+          return failure();
+        if (!lookupGPUChip(options.chip))
+          return errorHandler("unsupported GPU chip '" + options.chip +
+                              "': the dma kernels compile for " +
+                              supportedGPUChipList());
+        buildGPUPipeline(pm, options);
+        return success();
+      },
+      [](function_ref<void(const detail::PassOptions &)> optHandler) {
+        optHandler(GPUPipelineOptions());
+      });
 }

@@ -9,6 +9,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "dma/Conversion/DMAToGPU/GPUChips.h"
 #include "dma/Conversion/Passes.h"
 #include "dma/Dialect/DMA/Transforms/Passes.h"
 #include "dma/Pipelines/Pipelines.h"
@@ -33,6 +34,10 @@ std::string dma::cudaToolkitPath(llvm::StringRef requested) {
 
 void dma::buildGPUPipeline(OpPassManager &pm,
                            const GPUPipelineOptions &options) {
+  // An unsupported chip fails here, with the list, before anything else
+  // runs (it would crash or abort in LLVM's NVPTX backend otherwise).
+  pm.addPass(dma::createCheckGPUChip(dma::CheckGPUChipOptions{options.chip}));
+  const dma::GPUChip *chip = dma::lookupGPUChip(options.chip);
   bufferization::OneShotBufferizePassOptions bufferize;
   bufferize.bufferizeFunctionBoundaries = true;
   bufferize.functionBoundaryTypeConversion =
@@ -52,16 +57,15 @@ void dma::buildGPUPipeline(OpPassManager &pm,
   mapping.warps = options.warps;
   mapping.stages = options.stages;
   mapping.deterministic = options.deterministic;
-  mapping.vectorAtomics = llvm::StringRef(options.chip).starts_with("sm_9") ||
-                          llvm::StringRef(options.chip).starts_with("sm_10");
+  mapping.vectorAtomics = chip && chip->vectorAtomics;
   pm.addPass(dma::createConvertDMATilesToGPU(mapping));
   pm.addPass(createCanonicalizerPass());
 
   GpuNVVMAttachTargetOptions target;
   target.moduleMatcher = "dma_kernels";
   target.chip = options.chip;
-  // PTX ISA 8.1: vector red.global (the backward's atomics on sm_90).
-  target.features = "+ptx81";
+  // The chip's PTX ISA (8.1 at least: vector red.global on sm_90).
+  target.features = "+ptx" + std::to_string(chip ? chip->ptxVersion : 81);
   target.optLevel = 3;
   pm.addPass(createGpuNVVMAttachTarget(target));
 

@@ -17,8 +17,11 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "dma/Conversion/DMAToGPU/GPUChips.h"
+#include "dma/Conversion/DMAToGPU/MaskKernels.h"
 #include "dma/InitAll.h"
 #include "dma/Pipelines/Pipelines.h"
+#include "dma/Utils/ToolMain.h"
 
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
@@ -31,10 +34,12 @@
 #include "mlir/Parser/Parser.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Target/LLVMIR/Dialect/All.h"
+#include "llvm/ADT/ScopeExit.h"
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/JSON.h"
+#include "llvm/Support/MD5.h"
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Support/Program.h"
@@ -83,6 +88,11 @@ constexpr int64_t kWarpGridSpillLimit = 128;
 
 static cl::opt<bool> allowSpills("allow-spills",
                                  cl::desc("Accept variants that spill"));
+static cl::opt<unsigned> ptxasTimeout(
+    "ptxas-timeout",
+    cl::desc("Seconds each ptxas run may take before it is killed and its "
+             "variant fails (0: no limit)"),
+    cl::init(300));
 static cl::opt<bool>
     keepTiles("keep-tiles",
               cl::desc("Never fall back to smaller tiles when a variant "
@@ -145,13 +155,35 @@ struct Variant {
   }
 };
 
+/// Parses a `--variant` spec. Every key at most once, every value checked
+/// here, so that a typo is an error naming its key rather than a different
+/// kernel (or a crash further down the pipeline).
 std::optional<Variant> parseVariant(llvm::StringRef spec, std::string &error) {
   Variant v;
+  if (spec.trim().empty()) {
+    error = "empty variant (give comma-separated key=value pairs, e.g. "
+            "dtype=bf16,d=128)";
+    return std::nullopt;
+  }
   llvm::SmallVector<llvm::StringRef> items;
-  spec.split(items, ',', -1, false);
+  spec.split(items, ',', -1, /*KeepEmpty=*/true);
+  std::set<std::string> seen;
+  bool dvGiven = false;
   for (llvm::StringRef item : items) {
+    if (item.trim().empty()) {
+      error = "empty item (a stray ',')";
+      return std::nullopt;
+    }
+    if (!item.contains('=')) {
+      error = "'" + item.trim().str() + "' has no value (write key=value)";
+      return std::nullopt;
+    }
     std::pair<llvm::StringRef, llvm::StringRef> kv = item.split('=');
     llvm::StringRef key = kv.first.trim(), value = kv.second.trim();
+    if (!seen.insert(key.str()).second) {
+      error = "key '" + key.str() + "' given twice";
+      return std::nullopt;
+    }
     auto integer = [&](int64_t &out) {
       if (value.getAsInteger(10, out)) {
         error = "'" + value.str() + "' is not an integer (for " + key.str() +
@@ -167,15 +199,20 @@ std::optional<Variant> parseVariant(llvm::StringRef spec, std::string &error) {
           out = value.str();
           return true;
         }
-      error = "unknown " + key.str() + " '" + value.str() + "'";
+      error = "unknown " + key.str() + " '" + value.str() + "' (one of";
+      for (const char *a : allowed)
+        error += std::string(" ") + a;
+      error += ")";
       return false;
     };
     bool ok = true;
     // A per-query top-k variant writes its three steps' kernels, named
     // <variant>,step=<rank|rows|threshold>: a step names its variant.
+    std::string step;
     if (key == "step")
-      continue;
-    if (key == "kind")
+      ok = oneOf(step, {"rank", "rows", "threshold", "dt", "value",
+                          "params", "reduce"});
+    else if (key == "kind")
       ok = oneOf(v.kind,
                  {"fwd", "bwd", "value_bias", "value_bias_bwd", "topk"});
     else if (key == "form")
@@ -191,7 +228,7 @@ std::optional<Variant> parseVariant(llvm::StringRef spec, std::string &error) {
     else if (key == "d")
       ok = integer(v.d);
     else if (key == "dv")
-      ok = integer(v.dv);
+      ok = integer(v.dv), dvGiven = true;
     else if (key == "q_tile")
       ok = integer(v.qTile);
     else if (key == "k_tile")
@@ -200,6 +237,10 @@ std::optional<Variant> parseVariant(llvm::StringRef spec, std::string &error) {
              key == "padding" || key == "deterministic") {
       int64_t flag = 0;
       ok = integer(flag);
+      if (ok && flag != 0 && flag != 1) {
+        error = key.str() + " must be 0 or 1, got " + value.str();
+        ok = false;
+      }
       (key == "causal"    ? v.causal
        : key == "softcap" ? v.softcap
        : key == "dt_bias" ? v.dtBias
@@ -215,6 +256,36 @@ std::optional<Variant> parseVariant(llvm::StringRef spec, std::string &error) {
     if (!ok)
       return std::nullopt;
   }
+  // Ranges, once the kind is known: what the GPU kernels support
+  // (ForwardKernelConfig::verify, convert-dma-mask-to-gpu), said here
+  // with the key's name instead of a pipeline error about the module.
+  bool attention = !v.isMask();
+  auto headDim = [&](const char *key, int64_t d) {
+    // Attention: 16-column mma tiles up to 256; the value bias: 16-byte
+    // loads (8 elements) up to kMaxValueBiasHeadDim.
+    int64_t step = attention ? 16 : 8;
+    int64_t most = attention ? 256 : dma::kMaxValueBiasHeadDim;
+    if (d < step || d > most || d % step) {
+      error = std::string(key) + " must be a multiple of " +
+              std::to_string(step) + " in [" + std::to_string(step) + ", " +
+              std::to_string(most) + "], got " + std::to_string(d);
+      return false;
+    }
+    return true;
+  };
+  auto tile = [&](const char *key, int64_t t) {
+    if (t < 16 || t > 128 || t % 16) {
+      error = std::string(key) +
+              " must be a multiple of 16 in [16, 128], got " +
+              std::to_string(t);
+      return false;
+    }
+    return true;
+  };
+  if (!headDim("d", v.d) || (dvGiven && !headDim("dv", v.dv)) ||
+      (seen.count("q_tile") && !tile("q_tile", v.qTile)) ||
+      (seen.count("k_tile") && !tile("k_tile", v.kTile)))
+    return std::nullopt;
   return v;
 }
 
@@ -409,25 +480,56 @@ struct Resources {
   std::string log;
 };
 
-/// Runs ptxas -v on a PTX file and reads the register and spill report.
-Resources ptxasReport(llvm::StringRef ptxPath, const std::string &ptxas) {
-  Resources r;
+/// The toolkit's ptxas.
+std::string ptxasPath() {
+  llvm::SmallString<256> ptxas(dma::cudaToolkitPath(toolkit));
+  llvm::sys::path::append(ptxas, "bin", "ptxas");
+  return ptxas.str().str();
+}
+
+/// Runs ptxas with `args` (after the program name) under --ptxas-timeout;
+/// its stdout and stderr go to `log`. Returns its exit status, or -1 when
+/// it could not run or was killed (the reason is then in `log`).
+int runPtxas(llvm::ArrayRef<std::string> args, std::string &log) {
+  std::string ptxas = ptxasPath();
   llvm::SmallString<128> logPath;
-  llvm::sys::fs::createTemporaryFile("dma-ptxas", "log", logPath);
-  std::optional<llvm::StringRef> redirects[] = {std::nullopt, std::nullopt,
-                                                llvm::StringRef(logPath)};
-  std::string arch = "-arch=" + chip;
-  llvm::StringRef argv[] = {ptxas, arch, "-v", ptxPath, "-o", "/dev/null"};
-  std::string err;
-  int rc = llvm::sys::ExecuteAndWait(ptxas, argv, std::nullopt, redirects, 0,
-                                     0, &err);
-  if (auto buf = llvm::MemoryBuffer::getFile(logPath))
-    r.log = (*buf)->getBuffer().str();
-  llvm::sys::fs::remove(logPath);
-  if (rc != 0) {
-    r.log += err;
-    return r;
+  if (std::error_code ec = llvm::sys::fs::createTemporaryFile("dma-ptxas",
+                                                              "log", logPath)) {
+    log = "cannot create a temporary file: " + ec.message();
+    return -1;
   }
+  std::optional<llvm::StringRef> redirects[] = {
+      std::nullopt, llvm::StringRef(logPath), llvm::StringRef(logPath)};
+  llvm::SmallVector<llvm::StringRef> argv = {ptxas};
+  argv.append(args.begin(), args.end());
+  std::string err;
+  bool failedToRun = false;
+  // A hanging ptxas must not hang the build: it is killed after
+  // --ptxas-timeout seconds.
+  int rc = llvm::sys::ExecuteAndWait(ptxas, argv, std::nullopt, redirects,
+                                     ptxasTimeout, 0, &err, &failedToRun);
+  if (auto buf = llvm::MemoryBuffer::getFile(logPath))
+    log = (*buf)->getBuffer().str();
+  llvm::sys::fs::remove(logPath);
+  if (rc == -2 && llvm::StringRef(err).contains("timed out")) {
+    log += "ptxas did not finish within " + std::to_string(ptxasTimeout) +
+           " s and was killed (raise --ptxas-timeout, 0 for no limit)\n";
+    return -1;
+  }
+  if (rc < 0 || failedToRun) {
+    log += "cannot run " + ptxas + ": " + err + "\n";
+    return -1;
+  }
+  return rc;
+}
+
+/// Runs ptxas -v on a PTX file and reads the register and spill report.
+Resources ptxasReport(llvm::StringRef ptxPath) {
+  Resources r;
+  int rc = runPtxas({"-arch=" + chip, "-v", ptxPath.str(), "-o", "/dev/null"},
+                    r.log);
+  if (rc != 0)
+    return r;
   // One section per entry function ("Compiling entry function 'name'").
   llvm::SmallVector<llvm::StringRef> sections;
   llvm::StringRef(r.log).split(sections, "Compiling entry function '");
@@ -449,8 +551,50 @@ Resources ptxasReport(llvm::StringRef ptxPath, const std::string &ptxas) {
   return r;
 }
 
-/// Serialises the (already lowered) kernel module in `format`.
+FailureOr<std::string> serialize(ModuleOp module, const std::string &format);
+
+/// The cubin of the module: its PTX through ptxas (-O3, as
+/// gpu-module-to-binary runs it), under --ptxas-timeout.
+FailureOr<std::string> compileCubin(ModuleOp module) {
+  FailureOr<std::string> ptx = serialize(module, "isa");
+  if (failed(ptx))
+    return failure();
+  llvm::SmallString<128> ptxPath, cubinPath;
+  if (llvm::sys::fs::createTemporaryFile("dma-kernel", "ptx", ptxPath) ||
+      llvm::sys::fs::createTemporaryFile("dma-kernel", "cubin", cubinPath)) {
+    llvm::errs() << "dma-compile: cannot create temporary files\n";
+    return failure();
+  }
+  llvm::scope_exit cleanup([&] {
+    llvm::sys::fs::remove(ptxPath);
+    llvm::sys::fs::remove(cubinPath);
+  });
+  std::string log;
+  std::error_code ec;
+  {
+    llvm::raw_fd_ostream os(ptxPath, ec);
+    os << *ptx;
+  }
+  if (ec || runPtxas({"-arch=" + chip, "--opt-level", "3", ptxPath.str().str(),
+                      "-o", cubinPath.str().str()},
+                     log) != 0) {
+    llvm::errs() << "dma-compile: ptxas failed:\n" << log;
+    return failure();
+  }
+  auto buf = llvm::MemoryBuffer::getFile(cubinPath);
+  if (!buf) {
+    llvm::errs() << "dma-compile: ptxas wrote no cubin\n";
+    return failure();
+  }
+  return (*buf)->getBuffer().str();
+}
+
+/// Serialises the (already lowered) kernel module in `format`: "isa" (PTX)
+/// by gpu-module-to-binary, "bin" (cubin) from that PTX by our own ptxas
+/// run, which has a time limit (gpu-module-to-binary's has none).
 FailureOr<std::string> serialize(ModuleOp module, const std::string &format) {
+  if (format == "bin")
+    return compileCubin(module);
   OwningOpRef<ModuleOp> copy(module.clone());
   PassManager pm(module.getContext());
   GpuModuleToBinaryPassOptions binary;
@@ -531,9 +675,7 @@ compileVariant(MLIRContext &ctx, const Variant &v, int64_t warpCount,
   if (!writeFile(cubinPath, *cubin) || !writeFile(ptxPath, *ptx))
     return std::nullopt;
 
-  llvm::SmallString<256> ptxas(dma::cudaToolkitPath(toolkit));
-  llvm::sys::path::append(ptxas, "bin", "ptxas");
-  Resources res = ptxasReport(ptxPath, ptxas.str().str());
+  Resources res = ptxasReport(ptxPath);
   if (res.registers < 0) {
     llvm::errs() << "dma-compile: ptxas failed on " << ptxPath << ":\n"
                  << res.log;
@@ -690,12 +832,143 @@ compileVariant(MLIRContext &ctx, const Variant &v, int64_t warpCount,
   return entries;
 }
 
-} // namespace
+/// The bundle's manifest.json before this run: its variants stay listed
+/// unless this run recompiles them (or overwrites their files), so a
+/// failed or partial run never unlists kernels that are still there.
+struct PreviousManifest {
+  llvm::json::Array variants;
+  /// MD5 of each file the old entries name, to notice one overwritten.
+  std::map<std::string, llvm::MD5::MD5Result> files;
+};
 
-int main(int argc, char **argv) {
+/// Reads DIR/manifest.json if there is one; fails (with a message) when it
+/// cannot be read or belongs to another chip, format or compiler.
+std::optional<PreviousManifest> readPreviousManifest(llvm::StringRef path) {
+  PreviousManifest previous;
+  if (!llvm::sys::fs::exists(path))
+    return previous;
+  auto buf = llvm::MemoryBuffer::getFile(path);
+  llvm::Expected<llvm::json::Value> json =
+      buf ? llvm::json::parse((*buf)->getBuffer())
+          : llvm::Expected<llvm::json::Value>(
+                llvm::errorCodeToError(buf.getError()));
+  const llvm::json::Object *root = json ? json->getAsObject() : nullptr;
+  const llvm::json::Array *variants =
+      root ? root->getArray("variants") : nullptr;
+  if (!variants) {
+    llvm::errs() << "dma-compile: " << path
+                 << " is not a bundle manifest"
+                 << (json ? "" : " (" + llvm::toString(json.takeError()) + ")")
+                 << "; remove it or compile into another directory\n";
+    return std::nullopt;
+  }
+  auto field = [&](llvm::StringRef key) {
+    std::optional<llvm::StringRef> v = root->getString(key);
+    return v ? v->str() : std::string("?");
+  };
+  if (field("chip") != chip || field("compiler") != kCompilerVersion ||
+      root->getInteger("format") != 1) {
+    llvm::errs() << "dma-compile: " << path << " is a bundle for "
+                 << field("chip") << " by " << field("compiler")
+                 << "; this run compiles for " << chip << " by "
+                 << kCompilerVersion
+                 << ": a bundle holds one chip and compiler, use another "
+                    "directory\n";
+    return std::nullopt;
+  }
+  previous.variants = *variants;
+  for (const llvm::json::Value &v : previous.variants)
+    if (const llvm::json::Object *entry = v.getAsObject())
+      for (llvm::StringRef key : {"cubin", "ptx"})
+        if (std::optional<llvm::StringRef> file = entry->getString(key)) {
+          llvm::SmallString<256> at(outputDir);
+          llvm::sys::path::append(at, *file);
+          if (auto md5 = llvm::sys::fs::md5_contents(at))
+            previous.files[file->str()] = *md5;
+        }
+  return previous;
+}
+
+/// The previous entries to keep: not recompiled now (by name) and with
+/// their files unchanged (a failed variant may have overwritten a cubin
+/// another entry names; such an entry is dropped, with a warning).
+void keepPrevious(const PreviousManifest &previous, llvm::json::Array &entries,
+                  const std::set<std::string> &written) {
+  for (const llvm::json::Value &v : previous.variants) {
+    const llvm::json::Object *entry = v.getAsObject();
+    std::optional<llvm::StringRef> name =
+        entry ? entry->getString("name") : std::nullopt;
+    if (!name || written.count(name->str()))
+      continue;
+    bool intact = true;
+    for (llvm::StringRef key : {"cubin", "ptx"}) {
+      std::optional<llvm::StringRef> file = entry->getString(key);
+      auto before = file ? previous.files.find(file->str())
+                         : previous.files.end();
+      llvm::SmallString<256> at(outputDir);
+      if (file)
+        llvm::sys::path::append(at, *file);
+      auto now = llvm::sys::fs::md5_contents(at);
+      intact &= before != previous.files.end() && now && *now == before->second;
+    }
+    if (!intact) {
+      llvm::errs() << "dma-compile: dropping " << *name
+                   << " from the manifest: its files are missing or were "
+                      "overwritten\n";
+      continue;
+    }
+    entries.push_back(v);
+  }
+}
+
+/// Writes the manifest atomically: a temporary file in the bundle, renamed
+/// over manifest.json, so a reader (or a run killed midway) sees the old
+/// manifest or the new one, whole.
+bool writeManifest(llvm::StringRef path, llvm::json::Object manifest) {
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  os << llvm::formatv("{0:2}", llvm::json::Value(std::move(manifest)))
+     << "\n";
+  llvm::SmallString<256> temp;
+  int fd = -1;
+  if (std::error_code ec = llvm::sys::fs::createUniqueFile(
+          path + ".%%%%%%.tmp", fd, temp)) {
+    llvm::errs() << "dma-compile: cannot write " << path << ": "
+                 << ec.message() << "\n";
+    return false;
+  }
+  {
+    llvm::raw_fd_ostream out(fd, /*shouldClose=*/true);
+    out << text;
+    out.flush();
+    if (out.has_error()) {
+      llvm::errs() << "dma-compile: cannot write " << temp << ": "
+                   << out.error().message() << "\n";
+      out.clear_error();
+      llvm::sys::fs::remove(temp);
+      return false;
+    }
+  }
+  if (std::error_code ec = llvm::sys::fs::rename(temp, path)) {
+    llvm::errs() << "dma-compile: cannot replace " << path << ": "
+                 << ec.message() << "\n";
+    llvm::sys::fs::remove(temp);
+    return false;
+  }
+  return true;
+}
+
+int compileMain(int argc, char **argv) {
   mlir::registerAllPasses();
   dma::registerAllPasses();
   cl::ParseCommandLineOptions(argc, argv, "dma kernel bundle compiler\n");
+
+  if (!dma::lookupGPUChip(chip)) {
+    llvm::errs() << "dma-compile: unsupported --chip '" << chip
+                 << "': the kernels compile for "
+                 << dma::supportedGPUChipList() << "\n";
+    return 2;
+  }
 
   std::vector<Variant> variants;
   if (shipped)
@@ -724,8 +997,7 @@ int main(int argc, char **argv) {
                     "--shipped)\n";
     return 2;
   }
-  llvm::SmallString<256> ptxas(dma::cudaToolkitPath(toolkit));
-  llvm::sys::path::append(ptxas, "bin", "ptxas");
+  std::string ptxas = ptxasPath();
   if (!llvm::sys::fs::can_execute(ptxas)) {
     llvm::errs() << "dma-compile: no ptxas at " << ptxas
                  << "; install the CUDA toolkit or pass --toolkit / set "
@@ -737,6 +1009,11 @@ int main(int argc, char **argv) {
                  << ec.message() << "\n";
     return 2;
   }
+  llvm::SmallString<256> path(outputDir);
+  llvm::sys::path::append(path, "manifest.json");
+  std::optional<PreviousManifest> previous = readPreviousManifest(path);
+  if (!previous)
+    return 2;
 
   DialectRegistry registry;
   registerAllDialects(registry);
@@ -767,18 +1044,25 @@ int main(int argc, char **argv) {
       entries.push_back(std::move(entry));
     }
   }
+  // What was there and is still valid, then what this run compiled.
+  llvm::json::Array all;
+  keepPrevious(*previous, all, written);
+  for (llvm::json::Value &entry : entries)
+    all.push_back(std::move(entry));
   llvm::json::Object manifest{{"format", 1},
                               {"compiler", kCompilerVersion},
                               {"chip", chip},
-                              {"variants", std::move(entries)}};
-  llvm::SmallString<256> path(outputDir);
-  llvm::sys::path::append(path, "manifest.json");
-  std::string text;
-  llvm::raw_string_ostream os(text);
-  os << llvm::formatv("{0:2}", llvm::json::Value(std::move(manifest)));
-  if (!writeFile(path, text + "\n"))
+                              {"variants", std::move(all)}};
+  if (!writeManifest(path, std::move(manifest)))
     return 1;
   llvm::outs() << variants.size() - failures << " variants compiled, "
                << failures << " failed; manifest: " << path << "\n";
   return failures ? 1 : 0;
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  // The pipeline's parser and passes recurse; a large stack as in dma-opt.
+  return dma::runWithLargeStack([&] { return compileMain(argc, argv); });
 }

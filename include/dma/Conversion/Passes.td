@@ -138,6 +138,28 @@ def ConvertDMATilesToGPU : Pass<"convert-dma-tiles-to-gpu", "ModuleOp"> {
   ];
 }
 
+def CheckGPUChip : Pass<"dma-check-gpu-chip", "ModuleOp"> {
+  let summary = "Fail unless `chip` is a GPU the kernels compile for";
+  let description = [{
+    The first pass of `--dma-gpu-pipeline`: the generated kernels use
+    mma.sync m16n8k16 with bf16/f16 inputs, ldmatrix and cp.async (sm_80
+    and newer), and each chip needs its own PTX version. An empty, older
+    (sm_70, sm_75) or unknown chip would otherwise end in a crash or a
+    fatal error deep in LLVM's instruction selection; this pass fails
+    instead, with a message listing the supported chips:
+
+    sm_80, sm_86, sm_87, sm_89, sm_90, sm_90a, sm_100, sm_100a, sm_103,
+    sm_103a, sm_110, sm_110a, sm_120, sm_120a, sm_121, sm_121a.
+
+    Each compiles end to end (NVVM, PTX, ptxas of CUDA 13); the IR is not
+    changed.
+  }];
+  let options = [
+    Option<"chip", "chip", "std::string", /*default=*/"\"sm_90a\"",
+           "The target GPU, as --dma-gpu-pipeline's `chip`">
+  ];
+}
+
 def ConvertDMAMaskToGPU : Pass<"convert-dma-mask-to-gpu", "ModuleOp"> {
   let summary = "Generate the GPU kernels of dma.value_bias and dma.topk";
   let description = [{

@@ -52,8 +52,10 @@ struct CPUPipelineOptions : public PassPipelineOptions<CPUPipelineOptions> {
 struct GPUPipelineOptions : public PassPipelineOptions<GPUPipelineOptions> {
   PassOptions::Option<std::string> chip{
       *this, "chip",
-      llvm::cl::desc("Target GPU: sm_80, sm_90 or sm_90a (the kernels use "
-                     "mma.sync, ldmatrix and cp.async, sm_80 and newer)"),
+      llvm::cl::desc("Target GPU: sm_80, sm_86, sm_87, sm_89, sm_90, "
+                     "sm_90a, sm_100(a), sm_103(a), sm_110(a), sm_120(a) or "
+                     "sm_121(a) (the kernels use mma.sync, ldmatrix and "
+                     "cp.async; dma-check-gpu-chip rejects others)"),
       llvm::cl::init("sm_90a")};
   PassOptions::Option<int64_t> qTile{
       *this, "q-tile",

@@ -64,6 +64,32 @@ LogicalResult checkScore(Operation *op, Value score) {
   return success();
 }
 
+/// The kernels read and write these element types, converting to and from
+/// f32 (KernelBuilder::loadF32x8 and friends); anything else (f64, f8, an
+/// integer) would become an invalid conversion in the generated IR.
+LogicalResult checkFloat(Operation *op, StringRef what, Value v) {
+  Type t = eltOf(v);
+  if (t.isBF16() || t.isF16() || t.isF32())
+    return success();
+  return op->emitError("convert-dma-mask-to-gpu: the GPU kernels take bf16, "
+                       "f16 or f32 ")
+         << what << ", got " << t << " (use the CPU pipeline)";
+}
+
+/// The value's head dim: static (the kernels are specialised on it), whole
+/// 16-byte loads, and small enough for the kernels' i32 sizes. Checked
+/// before any IR is built.
+LogicalResult checkValueHeadDim(Operation *op, int64_t d) {
+  if (ShapedType::isDynamic(d) || d % 8 || d < 8)
+    return op->emitError("convert-dma-mask-to-gpu: the value's head dim must "
+                         "be static and a multiple of 8 (16-byte loads)");
+  if (d > kMaxValueBiasHeadDim)
+    return op->emitError("convert-dma-mask-to-gpu: the value's head dim must "
+                         "be at most ")
+           << kMaxValueBiasHeadDim << " for the GPU kernels, got " << d;
+  return success();
+}
+
 std::string typeName(Type t) {
   std::string s;
   llvm::raw_string_ostream os(s);
@@ -88,9 +114,10 @@ LogicalResult convertValueBias(OpBuilder &b, gpu::GPUModuleOp kernels,
   c.headDim = dimOf(v, 3);
   c.dtBias = static_cast<bool>(dtBias);
   c.expForm = op.getForm() == ScoreForm::exp;
-  if (ShapedType::isDynamic(c.headDim) || c.headDim % 8)
-    return op.emitError("convert-dma-mask-to-gpu: the value's head dim must "
-                        "be static and a multiple of 8 (16-byte loads)");
+  if (failed(checkValueHeadDim(op, c.headDim)) ||
+      failed(checkFloat(op, "values", v)) ||
+      failed(checkFloat(op, "weight, dt_bias and a", w)))
+    return failure();
   if (eltOf(a) != c.paramElement || (dtBias && eltOf(dtBias) != c.paramElement))
     return op.emitError("convert-dma-mask-to-gpu: weight, dt_bias and a must "
                         "have one element type");
@@ -135,9 +162,12 @@ LogicalResult convertValueBiasGrad(OpBuilder &b, gpu::GPUModuleOp kernels,
   c.forward.expForm = op.getForm() == ScoreForm::exp;
   c.gradValueElement = eltOf(outs[0]);
   c.gradParamElement = eltOf(outs[1]);
-  if (ShapedType::isDynamic(c.forward.headDim) || c.forward.headDim % 8)
-    return op.emitError("convert-dma-mask-to-gpu: the value's head dim must "
-                        "be static and a multiple of 8 (16-byte loads)");
+  if (failed(checkValueHeadDim(op, c.forward.headDim)) ||
+      failed(checkFloat(op, "values", v)) ||
+      failed(checkFloat(op, "weight, dt_bias and a", w)) ||
+      failed(checkFloat(op, "value gradients", outs[0])) ||
+      failed(checkFloat(op, "parameter gradients", outs[1])))
+    return failure();
   if (eltOf(a) != c.forward.paramElement ||
       (dtBias && eltOf(dtBias) != c.forward.paramElement))
     return op.emitError("convert-dma-mask-to-gpu: weight, dt_bias and a must "

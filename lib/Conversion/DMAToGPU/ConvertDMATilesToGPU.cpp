@@ -194,6 +194,25 @@ struct ConvertDMATilesToGPUPass
     if (forwards.empty() && deltas.empty() && keyTiles.empty())
       return;
 
+    // Every limit first: the generators unroll over head dims and tiles, so
+    // a size out of range (D = 2^32) must fail here, before any kernel of
+    // any nest is built (the Delta kernel of a backward comes before the
+    // backward's own checks otherwise).
+    bool ok = true;
+    for (scf::ForallOp tiles : deltas)
+      ok &= succeeded(checkDeltaTiles(tiles));
+    for (scf::ForallOp tiles : keyTiles)
+      ok &= succeeded(checkKeyTiles(tiles, deterministic));
+    SmallVector<TiledForward> analyzed;
+    for (scf::ForallOp tiles : forwards) {
+      FailureOr<TiledForward> f = analyze(tiles, warps, stages);
+      ok &= succeeded(f);
+      if (succeeded(f))
+        analyzed.push_back(*f);
+    }
+    if (!ok)
+      return signalPassFailure();
+
     OpBuilder b(&getContext());
     gpu::GPUModuleOp kernels = kernelModule(b, module);
     unsigned backwardIndex = 0;
@@ -205,10 +224,8 @@ struct ConvertDMATilesToGPUPass
                                  vectorAtomics, deterministic)))
         return signalPassFailure();
     unsigned index = 0;
-    for (scf::ForallOp tiles : forwards) {
-      FailureOr<TiledForward> f = analyze(tiles, warps, stages);
-      if (failed(f))
-        return signalPassFailure();
+    for (auto [tiles, forward] : llvm::zip_equal(forwards, analyzed)) {
+      TiledForward *f = &forward;
       std::string name = "dma_attention_fwd_" + f->config.variantName() +
                          "_" + std::to_string(index++);
       gpu::GPUFuncOp kernel =

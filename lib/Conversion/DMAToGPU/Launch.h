@@ -88,6 +88,14 @@ FailureOr<MaskOperands> readLogitsConfig(scf::ForallOp tiles,
                                          Operation *keyPositions, Value q,
                                          Value v, ForwardKernelConfig &c);
 
+/// Check a Delta or key-tile loop nest against every limit of its kernel
+/// (head dims, tiles, element types, the deterministic mode's lists)
+/// without building IR: convert-dma-tiles-to-gpu checks every nest before
+/// it generates any kernel, so that a size out of range never reaches a
+/// generator (they unroll over head dims and tiles).
+LogicalResult checkDeltaTiles(scf::ForallOp tiles);
+LogicalResult checkKeyTiles(scf::ForallOp tiles, bool deterministic);
+
 /// Replaces the tiled backward's Delta loop nest (dma.delta_tiles) by a
 /// launch of a generated Delta kernel.
 LogicalResult convertDeltaTiles(OpBuilder &b, gpu::GPUModuleOp kernels,

@@ -56,7 +56,9 @@ TileDotOp updateOf(Value result) {
   return inner.getBody()->getTerminator()->getOperand(j).getDefiningOp<TileDotOp>();
 }
 
-FailureOr<TiledBackward> analyze(scf::ForallOp tiles) {
+/// Reads the tiled backward and checks every limit of the generator (and
+/// of the deterministic mode when asked) without building anything.
+FailureOr<TiledBackward> analyze(scf::ForallOp tiles, bool deterministic) {
   TiledBackward f;
   TileLogitsOp logits;
   TileDScoresOp dscores;
@@ -126,9 +128,53 @@ FailureOr<TiledBackward> analyze(scf::ForallOp tiles) {
     f.dbias = biasGrad.getDbias();
   }
   c.warpCount = c.blockN / 16;
+  c.deterministic = deterministic;
   if (failed(verifyBackward(c, [&] { return tiles.emitError(); })))
     return failure();
+  if (deterministic && f.keep && dimOf(f.keep, 1) != 1 &&
+      dimOf(f.keep, 1) != dimOf(f.k, 2))
+    return tiles.emitError("convert-dma-tiles-to-gpu: the deterministic "
+                           "backward needs the kept-key lists per KV head "
+                           "(or shared): per query head, the heads of a "
+                           "group add to different rows in any order");
   return f;
+}
+
+/// The operands of a Delta loop nest (Delta = rowsum(dO * O)).
+struct DeltaNest {
+  Value dO, o, delta;
+};
+
+/// Reads a Delta loop nest and checks what its kernel takes: bf16/f16 and
+/// the backward's static value head dims (the kernel is unrolled over Dv).
+FailureOr<DeltaNest> analyzeDelta(scf::ForallOp tiles) {
+  TileRowDotOp rowdot;
+  TileScatterOp scatter;
+  tiles->walk([&](Operation *op) {
+    if (auto r = dyn_cast<TileRowDotOp>(op))
+      rowdot = r;
+    if (auto s = dyn_cast<TileScatterOp>(op))
+      scatter = s;
+  });
+  DeltaNest n;
+  n.dO = rowdot ? gatheredFrom(rowdot.getLhs()) : Value();
+  n.o = rowdot ? gatheredFrom(rowdot.getRhs()) : Value();
+  if (!n.dO || !n.o || !scatter)
+    return tiles.emitError("convert-dma-tiles-to-gpu: not the Delta loop "
+                           "nest of a tiled backward");
+  n.delta = scatter.getDest();
+  Type element = eltOf(n.dO);
+  if (!(element.isBF16() || element.isF16()))
+    return tiles.emitError("the GPU kernels take bf16 or f16 q/k/v (use the "
+                           "CPU pipeline for f32)");
+  int64_t dv = dimOf(n.dO, 3);
+  if (ShapedType::isDynamic(dv))
+    return tiles.emitError("the GPU kernels need static head dims");
+  if (dv % 16 || dv < 16 || dv > 256)
+    return tiles.emitError("head dims must be multiples of 16 up to 256 for "
+                           "the GPU, got ")
+           << dv;
+  return n;
 }
 
 SmallVector<Value> launchOperands(LaunchArgs &a, const TiledBackward &f) {
@@ -197,6 +243,22 @@ bool isUngatheredSharedWalk(scf::ForallOp tiles) {
 
 } // namespace
 
+LogicalResult mlir::dma::checkKeyTiles(scf::ForallOp tiles,
+                                       bool deterministic) {
+  if (isUngatheredSharedWalk(tiles)) {
+    auto choice = dyn_cast<scf::IfOp>(tiles->getParentOp());
+    if (!choice || tiles->getParentRegion() != &choice.getElseRegion())
+      return tiles.emitError("convert-dma-tiles-to-gpu: a shared top-k "
+                             "backward must be gathered (dma-gather-keys)");
+    return success();
+  }
+  return analyze(tiles, deterministic);
+}
+
+LogicalResult mlir::dma::checkDeltaTiles(scf::ForallOp tiles) {
+  return analyzeDelta(tiles);
+}
+
 LogicalResult mlir::dma::convertKeyTiles(OpBuilder &b,
                                          gpu::GPUModuleOp kernels,
                                          scf::ForallOp tiles,
@@ -206,27 +268,19 @@ LogicalResult mlir::dma::convertKeyTiles(OpBuilder &b,
   if (isUngatheredSharedWalk(tiles)) {
     // dma-gather-keys chose between walking the list and walking every
     // tile at run time; the GPU always walks the list.
-    auto choice = dyn_cast<scf::IfOp>(tiles->getParentOp());
-    if (!choice || tiles->getParentRegion() != &choice.getElseRegion())
-      return tiles.emitError("convert-dma-tiles-to-gpu: a shared top-k "
-                             "backward must be gathered (dma-gather-keys)");
+    if (failed(checkKeyTiles(tiles, deterministic)))
+      return failure();
+    auto choice = cast<scf::IfOp>(tiles->getParentOp());
     b.setInsertionPoint(choice);
     choice.getConditionMutable().assign(
         arith::ConstantOp::create(b, tiles.getLoc(), b.getBoolAttr(true)));
     tiles.erase();
     return success();
   }
-  FailureOr<TiledBackward> f = analyze(tiles);
+  FailureOr<TiledBackward> f = analyze(tiles, deterministic);
   if (failed(f))
     return failure();
   f->config.vectorAtomics = vectorAtomics;
-  f->config.deterministic = deterministic;
-  if (deterministic && f->keep && dimOf(f->keep, 1) != 1 &&
-      dimOf(f->keep, 1) != dimOf(f->k, 2))
-    return tiles.emitError("convert-dma-tiles-to-gpu: the deterministic "
-                           "backward needs the kept-key lists per KV head "
-                           "(or shared): per query head, the heads of a "
-                           "group add to different rows in any order");
   std::string name = "dma_attention_bwd_" + f->config.variantName() + "_" +
                      std::to_string(index++);
   gpu::GPUFuncOp kernel =
@@ -282,24 +336,11 @@ LogicalResult mlir::dma::convertDeltaTiles(OpBuilder &b,
                                            gpu::GPUModuleOp kernels,
                                            scf::ForallOp tiles,
                                            unsigned &index) {
-  TileRowDotOp rowdot;
-  TileScatterOp scatter;
-  tiles->walk([&](Operation *op) {
-    if (auto r = dyn_cast<TileRowDotOp>(op))
-      rowdot = r;
-    if (auto s = dyn_cast<TileScatterOp>(op))
-      scatter = s;
-  });
-  Value dO = rowdot ? gatheredFrom(rowdot.getLhs()) : Value();
-  Value o = rowdot ? gatheredFrom(rowdot.getRhs()) : Value();
-  if (!dO || !o || !scatter)
-    return tiles.emitError("convert-dma-tiles-to-gpu: not the Delta loop "
-                           "nest of a tiled backward");
+  FailureOr<DeltaNest> n = analyzeDelta(tiles);
+  if (failed(n))
+    return failure();
+  Value dO = n->dO, o = n->o, delta = n->delta;
   Type element = eltOf(dO);
-  if (!(element.isBF16() || element.isF16()))
-    return tiles.emitError("the GPU kernels take bf16 or f16 q/k/v (use the "
-                           "CPU pipeline for f32)");
-  Value delta = scatter.getDest();
   std::string name = std::string("dma_attention_bwd_delta_") +
                      (element.isF16() ? "f16" : "bf16") + "_dv" +
                      std::to_string(dimOf(dO, 3)) + "_" +

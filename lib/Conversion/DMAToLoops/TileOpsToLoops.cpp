@@ -234,11 +234,16 @@ void mlir::dma::lowerTileDotToLoops(OpBuilder &b, TileDotOp op) {
       return;
     }
     // AXPY order: the accumulator row and the rhs row are contiguous in n.
+    // A zero weight adds nothing and is skipped: in P V, dS K, P^T dO and
+    // dS^T Q it is a hidden key's (or query's) probability, and 0 * NaN
+    // would let a NaN or Inf in that hidden row reach the output.
     e.forLoop(e.index(0), K, [&](Value k) {
       Value av = a(m, k);
-      e.forLoop(e.index(0), N, [&](Value n) {
-        e.store(e.fadd(e.load(acc, {m, n}), e.fmul(av, bv(k, n))), acc,
-                {m, n});
+      e.ifThen(e.cmpf(fp(FPred::UNE), av, e.f32(0.0)), [&] {
+        e.forLoop(e.index(0), N, [&](Value n) {
+          e.store(e.fadd(e.load(acc, {m, n}), e.fmul(av, bv(k, n))), acc,
+                  {m, n});
+        });
       });
     });
   });
@@ -442,11 +447,15 @@ void mlir::dma::lowerTileDScoresToLoops(OpBuilder &b, TileDScoresOp op) {
   Value ds = op.getOuts()[0], dx = op.getOuts()[1];
   Value scale = e.f32(op.getScaleAttr().getValueAsDouble());
   double softcap = op.getSoftcapAttr().getValueAsDouble();
+  Value zero = e.f32(0.0);
   e.forLoop(e.index(0), e.dim(p, 0), [&](Value i) {
     Value delta = e.load(op.getDelta(), {i});
     e.forLoop(e.index(0), e.dim(p, 1), [&](Value j) {
-      Value s = e.fmul(e.load(p, {i, j}), e.fsub(e.load(dp, {i, j}), delta));
-      e.store(s, ds, {i, j});
+      Value pij = e.load(p, {i, j});
+      // P = 0 (a hidden key) gives exactly 0: dP and raw of a hidden key
+      // come from its K and V rows, which may hold NaN or Inf.
+      Value hidden = e.cmpf(fp(FPred::OEQ), pij, zero);
+      Value s = e.fmul(pij, e.fsub(e.load(dp, {i, j}), delta));
       Value x = e.fmul(scale, s);
       if (softcap > 0.0) {
         Value cap = e.f32(softcap);
@@ -454,7 +463,8 @@ void mlir::dma::lowerTileDScoresToLoops(OpBuilder &b, TileDScoresOp op) {
                                 cap));
         x = e.fmul(x, e.fsub(e.f32(1.0), e.fmul(t, t)));
       }
-      e.store(x, dx, {i, j});
+      e.store(e.select(hidden, zero, s), ds, {i, j});
+      e.store(e.select(hidden, zero, x), dx, {i, j});
     });
   });
 }

@@ -26,6 +26,10 @@ inline constexpr int64_t kTopKSharedThreads = 512;
 /// kTopKRegisterKeys * kTopKSharedThreads keys, 3/4 of that with a padding
 /// mask; longer rows recompute the keys from the scores at every step).
 inline constexpr int64_t kTopKRegisterKeys = 32;
+/// The largest value head dim the value-bias kernels take (a multiple of
+/// 8): sizes are i32 in the kernels, and a bound checked before any IR is
+/// built keeps a huge static D from reaching the generators.
+inline constexpr int64_t kMaxValueBiasHeadDim = 1024;
 
 struct ValueBiasKernelConfig {
   Type element;      // of the values (bf16, f16 or f32)

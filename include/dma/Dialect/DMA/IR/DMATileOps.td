@@ -187,6 +187,9 @@ def DMA_TileDotOp : DMA_TileDPSOp<"dot"> {
     transpose when `transpose_lhs` / `transpose_rhs` is set. Products and
     sums are f32; the accumulator is f32. Q K^T, P V, P^T dO, dS K, ... of
     the forward and backward are all this op (the mma of the GPU lowering).
+    A zero entry of `op(lhs)` contributes nothing, even against a NaN or
+    Inf in `op(rhs)`: in P V, dS K, P^T dO and dS^T Q it is the probability
+    of a hidden key, whose V or K row must not reach the result.
 
     ```mlir
     %s = dma.tile.dot %q, %k transpose_rhs : tensor<64x64xbf16>, tensor<64x64xbf16>
@@ -308,7 +311,9 @@ def DMA_TileDScoresOp : DMA_TileDPSOp<"dscores", [AttrSizedOperandSegments]> {
     `dS[i, j] = P[i, j] * (dP[i, j] - delta[i])` (the bias gradient) and
     `dX[i, j] = scale * dS[i, j] * (1 - tanh^2(scale * raw[i, j] / softcap))`
     (the factor is 1 without a soft cap; `raw` is then not needed), from
-    which dQ = dX K and dK = dX^T Q.
+    which dQ = dX K and dK = dX^T Q. Where `P[i, j]` is 0 (key j hidden
+    from row i) both are exactly 0, whatever `dP` and `raw` hold (a NaN or
+    Inf in the hidden key's K or V row).
   }];
   let arguments = (ins DMA_Shaped:$probs, DMA_Shaped:$dprobs,
                        DMA_Shaped:$delta, Optional<DMA_Shaped>:$raw,
