@@ -42,6 +42,8 @@ bool innermostContiguous(Value v) {
 }
 
 LogicalResult checkOperands(Operation *op, ValueRange operands) {
+  if (failed(checkI32Sizes(op, operands)))
+    return failure();
   for (Value v : operands) {
     if (!v)
       continue;
@@ -101,26 +103,34 @@ Value ceilDiv(LoopEmitter &e, Value a, int64_t b) {
   return e.divui(e.add(a, e.index(b - 1)), e.index(b));
 }
 
+/// What the value-bias kernel takes (no IR is built).
+LogicalResult checkValueBias(ValueBiasOp op) {
+  Value v = op.getValue(), w = op.getWeight(), a = op.getA(),
+        dtBias = op.getDtBias(), score = op.getOuts()[0];
+  if (failed(checkOperands(op, {v, w, a, dtBias, score})) ||
+      failed(checkScore(op, score)) ||
+      failed(checkValueHeadDim(op, dimOf(v, 3))) ||
+      failed(checkFloat(op, "values", v)) ||
+      failed(checkFloat(op, "weight, dt_bias and a", w)))
+    return failure();
+  if (eltOf(a) != eltOf(w) || (dtBias && eltOf(dtBias) != eltOf(w)))
+    return op.emitError("convert-dma-mask-to-gpu: weight, dt_bias and a must "
+                        "have one element type");
+  return success();
+}
+
+/// Emits the kernel of a checked dma.value_bias and replaces the op by its
+/// launch.
 LogicalResult convertValueBias(OpBuilder &b, gpu::GPUModuleOp kernels,
                                ValueBiasOp op, unsigned index) {
   Value v = op.getValue(), w = op.getWeight(), a = op.getA(),
         dtBias = op.getDtBias(), score = op.getOuts()[0];
-  if (failed(checkOperands(op, {v, w, a, dtBias, score})) ||
-      failed(checkScore(op, score)))
-    return failure();
   ValueBiasKernelConfig c;
   c.element = eltOf(v);
   c.paramElement = eltOf(w);
   c.headDim = dimOf(v, 3);
   c.dtBias = static_cast<bool>(dtBias);
   c.expForm = op.getForm() == ScoreForm::exp;
-  if (failed(checkValueHeadDim(op, c.headDim)) ||
-      failed(checkFloat(op, "values", v)) ||
-      failed(checkFloat(op, "weight, dt_bias and a", w)))
-    return failure();
-  if (eltOf(a) != c.paramElement || (dtBias && eltOf(dtBias) != c.paramElement))
-    return op.emitError("convert-dma-mask-to-gpu: weight, dt_bias and a must "
-                        "have one element type");
   std::string name = "dma_value_bias_" + typeName(c.element) + "_d" +
                      std::to_string(c.headDim) + (c.expForm ? "_exp" : "_log") +
                      (c.dtBias ? "_dtbias" : "") + "_" + std::to_string(index);
@@ -145,15 +155,38 @@ LogicalResult convertValueBias(OpBuilder &b, gpu::GPUModuleOp kernels,
   return success();
 }
 
-LogicalResult convertValueBiasGrad(OpBuilder &b, gpu::GPUModuleOp kernels,
-                                   ValueBiasGradOp op, unsigned index) {
+/// What the value-bias backward kernels take (no IR is built).
+LogicalResult checkValueBiasGrad(ValueBiasGradOp op) {
   Value grad = op.getGrad(), v = op.getValue(), w = op.getWeight(),
         a = op.getA(), dtBias = op.getDtBias();
   SmallVector<Value> outs(op.getOuts());
   SmallVector<Value> all = {grad, v, w, a, dtBias};
   all.append(outs);
-  if (failed(checkOperands(op, all)) || failed(checkScore(op, grad)))
+  if (failed(checkOperands(op, all)) || failed(checkScore(op, grad)) ||
+      failed(checkValueHeadDim(op, dimOf(v, 3))) ||
+      failed(checkFloat(op, "values", v)) ||
+      failed(checkFloat(op, "weight, dt_bias and a", w)) ||
+      failed(checkFloat(op, "value gradients", outs[0])) ||
+      failed(checkFloat(op, "parameter gradients", outs[1])))
     return failure();
+  if (eltOf(a) != eltOf(w) || (dtBias && eltOf(dtBias) != eltOf(w)))
+    return op.emitError("convert-dma-mask-to-gpu: weight, dt_bias and a must "
+                        "have one element type");
+  for (Value o : ArrayRef<Value>(outs).drop_front(2))
+    if (eltOf(o) != eltOf(outs[1]))
+      return op.emitError("convert-dma-mask-to-gpu: grad_weight, "
+                          "grad_dt_bias and grad_a must have one element "
+                          "type");
+  return success();
+}
+
+/// Emits the kernels of a checked dma.value_bias_grad and replaces the op
+/// by their launches.
+LogicalResult convertValueBiasGrad(OpBuilder &b, gpu::GPUModuleOp kernels,
+                                   ValueBiasGradOp op, unsigned index) {
+  Value grad = op.getGrad(), v = op.getValue(), w = op.getWeight(),
+        a = op.getA(), dtBias = op.getDtBias();
+  SmallVector<Value> outs(op.getOuts());
   ValueBiasGradKernelConfig c;
   c.forward.element = eltOf(v);
   c.forward.paramElement = eltOf(w);
@@ -162,21 +195,6 @@ LogicalResult convertValueBiasGrad(OpBuilder &b, gpu::GPUModuleOp kernels,
   c.forward.expForm = op.getForm() == ScoreForm::exp;
   c.gradValueElement = eltOf(outs[0]);
   c.gradParamElement = eltOf(outs[1]);
-  if (failed(checkValueHeadDim(op, c.forward.headDim)) ||
-      failed(checkFloat(op, "values", v)) ||
-      failed(checkFloat(op, "weight, dt_bias and a", w)) ||
-      failed(checkFloat(op, "value gradients", outs[0])) ||
-      failed(checkFloat(op, "parameter gradients", outs[1])))
-    return failure();
-  if (eltOf(a) != c.forward.paramElement ||
-      (dtBias && eltOf(dtBias) != c.forward.paramElement))
-    return op.emitError("convert-dma-mask-to-gpu: weight, dt_bias and a must "
-                        "have one element type");
-  for (Value o : ArrayRef<Value>(outs).drop_front(2))
-    if (eltOf(o) != c.gradParamElement)
-      return op.emitError("convert-dma-mask-to-gpu: grad_weight, "
-                          "grad_dt_bias and grad_a must have one element "
-                          "type");
 
   b.setInsertionPoint(op);
   LaunchArgs args(b, op.getLoc());
@@ -243,21 +261,35 @@ LogicalResult convertValueBiasGrad(OpBuilder &b, gpu::GPUModuleOp kernels,
   return success();
 }
 
-LogicalResult convertTopK(OpBuilder &b, gpu::GPUModuleOp kernels, TopKOp op,
-                          unsigned index) {
+/// What the top-k kernels take (no IR is built).
+LogicalResult checkTopK(TopKOp op) {
   Value score = op.getScore(), padding = op.getPadding();
   SmallVector<Value> outs(op.getOuts());
   SmallVector<Value> all = {score, padding};
   all.append(outs);
   if (failed(checkOperands(op, all)) || failed(checkScore(op, score)))
     return failure();
+  if (op.getKeep() > INT32_MAX)
+    return op.emitError("convert-dma-mask-to-gpu: keep must be below 2^31 "
+                        "for the GPU kernels (i32 sizes), got ")
+           << op.getKeep();
+  if (op.getSelection() == TopKSelection::per_query &&
+      (!eltOf(outs[0]).isF32() || !eltOf(outs[1]).isF32()))
+    return op.emitError("convert-dma-mask-to-gpu: the per-query score and "
+                        "threshold must be f32");
+  return success();
+}
+
+/// Emits the kernels of a checked dma.topk and replaces the op by their
+/// launches.
+LogicalResult convertTopK(OpBuilder &b, gpu::GPUModuleOp kernels, TopKOp op,
+                          unsigned index) {
+  Value score = op.getScore(), padding = op.getPadding();
+  SmallVector<Value> outs(op.getOuts());
   bool perQuery = op.getSelection() == TopKSelection::per_query;
   TopKKernelConfig c;
   c.padding = static_cast<bool>(padding);
   c.indexElement = eltOf(perQuery ? outs[2] : outs[0]);
-  if (perQuery && !eltOf(outs[0]).isF32())
-    return op.emitError("convert-dma-mask-to-gpu: the per-query score and "
-                        "threshold must be f32");
   std::string suffix = typeName(c.indexElement) +
                        (c.padding ? "_padded_" : "_") + std::to_string(index);
 
@@ -324,6 +356,17 @@ struct ConvertDMAMaskToGPUPass
     });
     if (ops.empty())
       return;
+    // Every op is checked before any kernel is generated: a size or type
+    // the kernels do not take fails here, never inside a generator.
+    for (Operation *op : ops) {
+      LogicalResult ok = isa<ValueBiasOp>(op)
+                             ? checkValueBias(cast<ValueBiasOp>(op))
+                         : isa<ValueBiasGradOp>(op)
+                             ? checkValueBiasGrad(cast<ValueBiasGradOp>(op))
+                             : checkTopK(cast<TopKOp>(op));
+      if (failed(ok))
+        return signalPassFailure();
+    }
     OpBuilder b(&getContext());
     gpu::GPUModuleOp kernels = kernelModule(b, module);
     unsigned index = 0;

@@ -127,7 +127,10 @@ FailureOr<TiledForward> analyze(scf::ForallOp tiles, int64_t warps,
   f.keepTiebreak = masks->keepTiebreak;
   c.warpCount = warps;
   c.stages = stages;
-  if (failed(c.verify([&] { return tiles.emitError(); })))
+  if (failed(c.verify([&] { return tiles.emitError(); })) ||
+      failed(checkI32Sizes(tiles, {f.q, f.k, f.v, f.o, f.lse, f.bias, f.mask,
+                                   f.keep, f.keepScore, f.keepThreshold,
+                                   f.keepTiebreak})))
     return failure();
   return f;
 }
@@ -191,6 +194,24 @@ struct ConvertDMATilesToGPUPass
       if (tiles->hasAttr("dma.key_tiles"))
         keyTiles.push_back(tiles);
     });
+    // An attention left untiled would silently never run on the GPU.
+    WalkResult untiled = module.walk([&](Operation *op) {
+      if (!isa<AttentionOp, AttentionGradOp>(op))
+        return WalkResult::advance();
+      // q, k, v, o and their gradients: [B, L, H, D].
+      bool dynamic = false;
+      for (Value v : op->getOperands())
+        if (auto t = dyn_cast<ShapedType>(v.getType());
+            t && t.getRank() == 4 && ShapedType::isDynamic(t.getDimSize(3)))
+          dynamic = true;
+      op->emitError("convert-dma-tiles-to-gpu: ")
+          << (dynamic ? "the GPU kernels need static head dims (an op with "
+                        "dynamic ones is not tiled)"
+                      : "not tiled (run dma-tile-attention first)");
+      return WalkResult::interrupt();
+    });
+    if (untiled.wasInterrupted())
+      return signalPassFailure();
     if (forwards.empty() && deltas.empty() && keyTiles.empty())
       return;
 
@@ -198,20 +219,19 @@ struct ConvertDMATilesToGPUPass
     // a size out of range (D = 2^32) must fail here, before any kernel of
     // any nest is built (the Delta kernel of a backward comes before the
     // backward's own checks otherwise).
-    bool ok = true;
     for (scf::ForallOp tiles : deltas)
-      ok &= succeeded(checkDeltaTiles(tiles));
+      if (failed(checkDeltaTiles(tiles)))
+        return signalPassFailure();
     for (scf::ForallOp tiles : keyTiles)
-      ok &= succeeded(checkKeyTiles(tiles, deterministic));
+      if (failed(checkKeyTiles(tiles, deterministic)))
+        return signalPassFailure();
     SmallVector<TiledForward> analyzed;
     for (scf::ForallOp tiles : forwards) {
       FailureOr<TiledForward> f = analyze(tiles, warps, stages);
-      ok &= succeeded(f);
-      if (succeeded(f))
-        analyzed.push_back(*f);
+      if (failed(f))
+        return signalPassFailure();
+      analyzed.push_back(*f);
     }
-    if (!ok)
-      return signalPassFailure();
 
     OpBuilder b(&getContext());
     gpu::GPUModuleOp kernels = kernelModule(b, module);

@@ -18,6 +18,8 @@
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 
+#include <cstdint>
+
 namespace mlir::dma {
 
 inline Type eltOf(Value v) {
@@ -25,6 +27,22 @@ inline Type eltOf(Value v) {
 }
 inline int64_t dimOf(Value v, unsigned d) {
   return cast<ShapedType>(v.getType()).getDimSize(d);
+}
+
+/// The kernels take sizes as i32 (LaunchArgs::dimI32): a static size
+/// past INT32_MAX would be truncated into a wrong, silent answer. Fails at
+/// `op` naming the first such size.
+inline LogicalResult checkI32Sizes(Operation *op, ValueRange shaped) {
+  for (Value v : shaped) {
+    auto type = v ? dyn_cast<ShapedType>(v.getType()) : ShapedType();
+    if (!type || !type.hasRank())
+      continue;
+    for (int64_t size : type.getShape())
+      if (!ShapedType::isDynamic(size) && size > INT32_MAX)
+        return op->emitError("the GPU kernels take sizes below 2^31, got ")
+               << size << " in " << v.getType();
+  }
+  return success();
 }
 
 /// Host-side values of the kernel parameters, from the memrefs.

@@ -129,7 +129,11 @@ FailureOr<TiledBackward> analyze(scf::ForallOp tiles, bool deterministic) {
   }
   c.warpCount = c.blockN / 16;
   c.deterministic = deterministic;
-  if (failed(verifyBackward(c, [&] { return tiles.emitError(); })))
+  if (failed(verifyBackward(c, [&] { return tiles.emitError(); })) ||
+      failed(checkI32Sizes(tiles, {f.q, f.k, f.v, f.dO, f.lse, f.delta, f.dq,
+                                   f.dk, f.dv, f.bias, f.dbias, f.mask, f.keep,
+                                   f.keepScore, f.keepThreshold,
+                                   f.keepTiebreak})))
     return failure();
   if (deterministic && f.keep && dimOf(f.keep, 1) != 1 &&
       dimOf(f.keep, 1) != dimOf(f.k, 2))
@@ -174,6 +178,8 @@ FailureOr<DeltaNest> analyzeDelta(scf::ForallOp tiles) {
     return tiles.emitError("head dims must be multiples of 16 up to 256 for "
                            "the GPU, got ")
            << dv;
+  if (failed(checkI32Sizes(tiles, {n.dO, n.o, n.delta})))
+    return failure();
   return n;
 }
 
