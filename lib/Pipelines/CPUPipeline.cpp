@@ -20,6 +20,9 @@ using namespace mlir;
 
 void dma::buildLowerLoopsToLLVM(OpPassManager &pm) {
   pm.addPass(createSCFToControlFlowPass());
+  // expand-strided-metadata crashes on an expand_shape whose static
+  // output_shape is not in its result type: refine those first.
+  pm.addPass(dma::createDMAStaticExpandShape());
   pm.addPass(memref::createExpandStridedMetadataPass());
   pm.addPass(createLowerAffinePass());
   // bf16/f16 <-> f32 conversions become integer code: no soft-float

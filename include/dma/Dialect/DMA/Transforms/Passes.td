@@ -167,4 +167,35 @@ def DMAGatherKeys : Pass<"dma-gather-keys"> {
   ];
 }
 
+def DMAStaticExpandShape : Pass<"dma-static-expand-shape"> {
+  let summary = "Give memref.expand_shape the static sizes its output_shape "
+                "states";
+  let description = [{
+    A `memref.expand_shape` whose `output_shape` holds a static size where
+    its result type has `?` is valid IR (canonicalization folds constant
+    output sizes into `output_shape` without refining the type, and
+    bufferization carries a `tensor.expand_shape` of that form over), but
+    upstream `expand-strided-metadata` crashes on it. The CPU pipeline runs
+    this pass just before `expand-strided-metadata`: the result type takes
+    the static sizes and a `memref.cast` restores the old type for the
+    users, so the crashing form never reaches it.
+
+    Before:
+
+    ```mlir
+    %e = memref.expand_shape %m [[0, 1]] output_shape [2, 4]
+        : memref<?xf32> into memref<?x?xf32>
+    ```
+
+    After:
+
+    ```mlir
+    %s = memref.expand_shape %m [[0, 1]] output_shape [2, 4]
+        : memref<?xf32> into memref<2x4xf32>
+    %e = memref.cast %s : memref<2x4xf32> to memref<?x?xf32>
+    ```
+  }];
+  let dependentDialects = ["::mlir::memref::MemRefDialect"];
+}
+
 #endif // DMA_DIALECT_DMA_TRANSFORMS_PASSES
