@@ -23,6 +23,7 @@ llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
 tool_dirs = [config.dma_tools_dir, config.llvm_tools_dir]
 tools = [
     ToolSubst("dma-opt", unresolved="fatal"),
+    ToolSubst("dma-compile", unresolved="fatal"),
 ]
 llvm_config.add_tool_substitutions(tools, tool_dirs)
 

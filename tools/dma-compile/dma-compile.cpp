@@ -46,10 +46,13 @@
 #include "llvm/Support/Regex.h"
 #include "llvm/Support/raw_ostream.h"
 
+#include <chrono>
+#include <csignal>
 #include <map>
 #include <set>
 #include <optional>
 #include <string>
+#include <thread>
 
 using namespace mlir;
 namespace cl = llvm::cl;
@@ -504,23 +507,42 @@ int runPtxas(llvm::ArrayRef<std::string> args, std::string &log) {
   argv.append(args.begin(), args.end());
   std::string err;
   bool failedToRun = false;
-  // A hanging ptxas must not hang the build: it is killed after
-  // --ptxas-timeout seconds.
-  int rc = llvm::sys::ExecuteAndWait(ptxas, argv, std::nullopt, redirects,
-                                     ptxasTimeout, 0, &err, &failedToRun);
+  llvm::sys::ProcessInfo child = llvm::sys::ExecuteNoWait(
+      ptxas, argv, std::nullopt, redirects, 0, &err, &failedToRun);
+  // A hanging ptxas must not hang the build: it is polled and killed after
+  // --ptxas-timeout seconds. (ExecuteAndWait's own time limit rests on
+  // SIGALRM, which another thread of this process may take: it never fires
+  // here.)
+  auto start = std::chrono::steady_clock::now();
+  bool timedOut = false;
+  llvm::sys::ProcessInfo done;
+  while (!failedToRun) {
+    done = llvm::sys::Wait(child, /*SecondsToWait=*/0, &err);
+    if (done.Pid != 0)
+      break; // exited (or could not be waited for: ReturnCode < 0)
+    if (ptxasTimeout && std::chrono::steady_clock::now() - start >
+                            std::chrono::seconds(ptxasTimeout)) {
+      ::kill(child.Pid, SIGKILL);
+      llvm::sys::Wait(child, std::nullopt, &err);
+      timedOut = true;
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
   if (auto buf = llvm::MemoryBuffer::getFile(logPath))
     log = (*buf)->getBuffer().str();
   llvm::sys::fs::remove(logPath);
-  if (rc == -2 && llvm::StringRef(err).contains("timed out")) {
+  if (timedOut) {
     log += "ptxas did not finish within " + std::to_string(ptxasTimeout) +
            " s and was killed (raise --ptxas-timeout, 0 for no limit)\n";
     return -1;
   }
-  if (rc < 0 || failedToRun) {
-    log += "cannot run " + ptxas + ": " + err + "\n";
+  if (failedToRun || done.ReturnCode < 0) {
+    log += "cannot run " + ptxas + (failedToRun ? "" : " (it crashed)") +
+           (err.empty() ? "" : ": " + err) + "\n";
     return -1;
   }
-  return rc;
+  return done.ReturnCode;
 }
 
 /// Runs ptxas -v on a PTX file and reads the register and spill report.
