@@ -313,6 +313,15 @@ func.func @att_gqa(%q: tensor<1x16x4x8xf32>, %k: tensor<1x32x3x8xf32>, %v: tenso
 
 // -----
 
+// Query heads without KV heads (H = 0, Hkv = 0 is an empty problem: valid).
+func.func @att_no_kv_heads(%q: tensor<1x16x4x8xf32>, %k: tensor<1x32x0x8xf32>, %v: tensor<1x32x0x8xf32>, %o: tensor<1x16x4x8xf32>, %l: tensor<1x4x16xf32>) {
+  // expected-error @+1 {{query heads (4) must be a multiple of KV heads (0)}}
+  %r:2 = dma.attention q(%q : tensor<1x16x4x8xf32>) k(%k : tensor<1x32x0x8xf32>) v(%v : tensor<1x32x0x8xf32>) outs(%o, %l : tensor<1x16x4x8xf32>, tensor<1x4x16xf32>) -> tensor<1x16x4x8xf32>, tensor<1x4x16xf32>
+  return
+}
+
+// -----
+
 func.func @att_bias_rank(%q: tensor<1x16x4x8xf32>, %k: tensor<1x32x2x8xf32>, %v: tensor<1x32x2x8xf32>, %o: tensor<1x16x4x8xf32>, %l: tensor<1x4x16xf32>, %b: tensor<1x1x32xf32>) {
   // expected-error @+1 {{bias must have rank 4 [{B|1}, {H|Hkv|1}, {Lq|1}, Lk], got rank 3}}
   %r:2 = dma.attention q(%q : tensor<1x16x4x8xf32>) k(%k : tensor<1x32x2x8xf32>) v(%v : tensor<1x32x2x8xf32>) bias(%b : tensor<1x1x32xf32>) outs(%o, %l : tensor<1x16x4x8xf32>, tensor<1x4x16xf32>) -> tensor<1x16x4x8xf32>, tensor<1x4x16xf32>

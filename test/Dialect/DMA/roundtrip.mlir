@@ -152,3 +152,20 @@ func.func @attention_grad_memref_dense(%do: memref<1x64x4x32xf16>, %q: memref<1x
       outs(%dq, %dk, %dv : memref<1x64x4x32xf16>, memref<1x64x4x32xf16>, memref<1x64x4x32xf16>)
   return
 }
+
+// Empty problems are valid: no heads at all (H = Hkv = 0), no keys.
+// CHECK-LABEL: func @attention_empty
+// CHECK: dma.attention {{.*}} memref<1x8x0x16xf32>
+// CHECK: dma.attention {{.*}} memref<1x0x2x16xf32>
+func.func @attention_empty(%q: memref<1x8x0x16xf32>, %k: memref<1x8x0x16xf32>,
+    %o: memref<1x8x0x16xf32>, %l: memref<1x0x8xf32>,
+    %q2: memref<1x8x2x16xf32>, %k2: memref<1x0x2x16xf32>,
+    %o2: memref<1x8x2x16xf32>, %l2: memref<1x2x8xf32>) {
+  dma.attention q(%q : memref<1x8x0x16xf32>) k(%k : memref<1x8x0x16xf32>)
+      v(%k : memref<1x8x0x16xf32>)
+      outs(%o, %l : memref<1x8x0x16xf32>, memref<1x0x8xf32>)
+  dma.attention q(%q2 : memref<1x8x2x16xf32>) k(%k2 : memref<1x0x2x16xf32>)
+      v(%k2 : memref<1x0x2x16xf32>)
+      outs(%o2, %l2 : memref<1x8x2x16xf32>, memref<1x2x8xf32>) causal
+  return
+}

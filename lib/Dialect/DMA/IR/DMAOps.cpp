@@ -363,8 +363,9 @@ FailureOr<AttentionDims> verifyAttentionInputs(OpTy op) {
                             << dimStr(dims.lk) << ", " << dimStr(dims.hkv)
                             << "), got (" << dimStr(vs[1]) << ", "
                             << dimStr(vs[2]) << ")";
+  // No heads at all (H = Hkv = 0) is an empty problem, not an error.
   if (!ShapedType::isDynamic(dims.h) && !ShapedType::isDynamic(dims.hkv) &&
-      (dims.hkv == 0 || dims.h % dims.hkv != 0))
+      (dims.hkv == 0 ? dims.h != 0 : dims.h % dims.hkv != 0))
     return op.emitOpError() << "query heads (" << dims.h
                             << ") must be a multiple of KV heads (" << dims.hkv
                             << ")";
