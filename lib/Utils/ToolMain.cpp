@@ -2,9 +2,27 @@
 
 #include "dma/Utils/ToolMain.h"
 
+#include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/ProgramStack.h"
 
 using namespace mlir;
+
+/// Whether the '<' at `at` opens `array<index`: MLIR 22's parser reads
+/// the element width of a dense array as a float's and crashes on index.
+static bool isIndexArray(llvm::StringRef text, size_t at) {
+  llvm::StringRef before = text.take_front(at).rtrim();
+  if (!before.ends_with("array"))
+    return false;
+  before = before.drop_back(5);
+  if (!before.empty() &&
+      (llvm::isAlnum(before.back()) || before.back() == '_' ||
+       before.back() == '.' || before.back() == '$'))
+    return false;
+  llvm::StringRef after = text.drop_front(at + 1).ltrim();
+  return after.consume_front("index") &&
+         (after.empty() || !(llvm::isAlnum(after.front()) ||
+                             after.front() == '_' || after.front() == '.'));
+}
 
 LogicalResult dma::checkNesting(llvm::StringRef text, llvm::StringRef name,
                                 llvm::raw_ostream &os, unsigned limit) {
@@ -31,10 +49,17 @@ LogicalResult dma::checkNesting(llvm::StringRef text, llvm::StringRef name,
       if (i + 1 < n && text[i + 1] == '>')
         ++i;
       break;
+    case '<':
+      if (isIndexArray(text, i)) {
+        os << name << ":" << line << ":" << i - lineStart + 1
+           << ": error: dense arrays of index (array<index: ...>) crash "
+              "MLIR's parser; use an integer type such as i64\n";
+        return failure();
+      }
+      [[fallthrough]];
     case '(':
     case '[':
     case '{':
-    case '<':
       if (++depth > limit) {
         os << name << ":" << line << ":" << i - lineStart + 1
            << ": error: the input nests brackets more than " << limit

@@ -19,6 +19,10 @@
 // RUN: not dma-opt %s --dma-cpu-pipeline="no-such-option=1" 2>&1 | FileCheck %s --check-prefix=OPTION
 // OPTION: no-such-option
 
+// Found by test/fuzz: a dense array of index crashed MLIR's parser.
+// RUN: printf 'func.func @f() attributes {a = array<index: 0, 1>} { return }' | not dma-opt 2>&1 | FileCheck %s --check-prefix=INDEXARRAY
+// INDEXARRAY: <stdin>:1:37: error: dense arrays of index (array<index: ...>) crash MLIR's parser; use an integer type such as i64
+
 func.func @valid() {
   return
 }

@@ -6,7 +6,9 @@
 // reject input nested deeper than kMaxNesting levels with a diagnostic
 // before parsing it, and run on a thread whose stack leaves a wide margin
 // for every input under that limit (deep recursion that brackets do not
-// show, such as long chains of unary minus in affine expressions).
+// show, such as long chains of unary minus in affine expressions). The
+// same scan rejects the one construct the fuzzer (test/fuzz) found to
+// crash the upstream parser itself.
 //
 //===----------------------------------------------------------------------===//
 
@@ -29,8 +31,9 @@ inline constexpr unsigned kMaxNesting = 1000;
 inline constexpr unsigned kToolStackBytes = 512u << 20;
 
 /// Fails, printing `name:line:col: error: ...` to `os`, where `text` nests
-/// brackets more than `limit` levels deep (string literals and // comments
-/// are skipped).
+/// brackets more than `limit` levels deep, or holds a construct that
+/// crashes MLIR 22's parser (`array<index: ...>`). String literals and //
+/// comments are skipped.
 LogicalResult checkNesting(llvm::StringRef text, llvm::StringRef name,
                            llvm::raw_ostream &os,
                            unsigned limit = kMaxNesting);
