@@ -44,6 +44,7 @@ PIPELINES = [
     ["--dma-gpu-pipeline=format=none"],
     ["--dma-gpu-pipeline=format=none q-tile=64 k-tile=64"],
     ["--dma-gpu-pipeline=format=none chip=sm_80 deterministic=true"],
+    ["--dma-gpu-pipeline=format=isa chip=sm_120a"],
     ["--one-shot-bufferize=bufferize-function-boundaries",
      "--dma-tile-attention", "--dma-block-skip", "--dma-gather-keys"],
     ["--dma-tile-attention=q-tile=64 k-tile=32",
