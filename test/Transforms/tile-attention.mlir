@@ -1,5 +1,10 @@
 // RUN: dma-opt %s -split-input-file --dma-tile-attention="q-tile=32 k-tile=16" | FileCheck %s
 // RUN: dma-opt %s -split-input-file --dma-tile-attention="q-tile=32 k-tile=16 count-visits=true" | FileCheck %s --check-prefix=COUNT
+// Tile sizes out of range are an error, not a huge allocation at run time.
+// RUN: not dma-opt %s -split-input-file --dma-tile-attention="q-tile=0" 2>&1 | FileCheck %s --check-prefix=ZERO
+// RUN: not dma-opt %s -split-input-file --dma-tile-attention="k-tile=4294967296" 2>&1 | FileCheck %s --check-prefix=HUGE
+// ZERO: error: dma-tile-attention: q-tile and k-tile must be at least 1
+// HUGE: error: dma-tile-attention: q-tile and k-tile must be at most 4096, got 64 and 4294967296
 
 // Forward: parallel over (batch, head, query tile); the key loop carries
 // (acc, max, sum) and, with causal, stops at the last row's causal limit.

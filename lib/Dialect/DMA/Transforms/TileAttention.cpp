@@ -319,6 +319,10 @@ bool tileable(Operation *op, Value q, Value v) {
          !ShapedType::isDynamic(staticDim(v, 3));
 }
 
+/// The largest tile side dma-tile-attention accepts (a 4096 x 4096 f32
+/// logits tile is 64 MiB).
+constexpr int64_t kMaxTile = 4096;
+
 struct DMATileAttentionPass
     : public dma::impl::DMATileAttentionBase<DMATileAttentionPass> {
   using Base::Base;
@@ -327,6 +331,15 @@ struct DMATileAttentionPass
     if (qTile < 1 || kTile < 1) {
       getOperation()->emitError("dma-tile-attention: q-tile and k-tile must "
                                 "be at least 1");
+      return signalPassFailure();
+    }
+    // A tile's logits are q-tile x k-tile f32 (buffers per tile on the
+    // CPU): a huge tile size is a huge allocation at run time, and sizes
+    // that overflow when multiplied.
+    if (qTile > kMaxTile || kTile > kMaxTile) {
+      getOperation()->emitError("dma-tile-attention: q-tile and k-tile must "
+                                "be at most ")
+          << kMaxTile << ", got " << qTile << " and " << kTile;
       return signalPassFailure();
     }
     SmallVector<Operation *> ops;
