@@ -511,10 +511,14 @@ compileVariant(MLIRContext &ctx, const Variant &v, int64_t warpCount,
     if (f->hasAttr("dma.kernel_params"))
       kernels.push_back(f);
   });
+  // The variant's own kernel; a backward also brings its Delta and
+  // conversion kernels (manifest entries of their own names).
   Operation *main = nullptr;
-  for (Operation *k : kernels)
-    if (k->getAttrOfType<StringAttr>("dma.role").getValue() != "delta")
+  for (Operation *k : kernels) {
+    StringRef role = k->getAttrOfType<StringAttr>("dma.role").getValue();
+    if (role != "delta" && role != "convert")
       main = k;
+  }
   if (!main) {
     llvm::errs() << "dma-compile: no kernel generated for " << v.str() << "\n";
     return std::nullopt;
@@ -604,6 +608,8 @@ compileVariant(MLIRContext &ctx, const Variant &v, int64_t warpCount,
     if (role == "delta")
       name = "kind=bwd_delta,dtype=" + v.dtype + ",dv=" +
              std::to_string(v.dv ? v.dv : v.d);
+    if (role == "convert")
+      name = "kind=bwd_convert,dtype=" + v.dtype;
     if (llvm::StringRef(role).starts_with("topk_") && role != "topk_shared")
       name += ",step=" + role.substr(5);
     if (llvm::StringRef(role).starts_with("value_bias_bwd_"))
@@ -612,6 +618,7 @@ compileVariant(MLIRContext &ctx, const Variant &v, int64_t warpCount,
     // W when the keys are a gathered shared top-k list; the per-query
     // top-k steps) or (key, KV head) pairs (value_bias).
     std::string extent = role == "backward"        ? "keys"
+                         : role == "convert"       ? "max(n0..n3)"
                          : role == "value_bias"    ? "Lk"
                          : role == "value_bias_bwd_dt" ? "Lk"
                          : role == "value_bias_bwd_value" ? "Lk*Hkv*D/8"
@@ -622,6 +629,8 @@ compileVariant(MLIRContext &ctx, const Variant &v, int64_t warpCount,
                                                    : "Lq";
     int64_t block = role == "backward"
                         ? kernel->getAttrOfType<IntegerAttr>("dma.block_n").getInt()
+                    : role == "convert"
+                        ? kernel->getAttrOfType<IntegerAttr>("dma.block_m").getInt()
                     : role == "topk_shared" ? 1
                     // a warp per key
                     : role == "value_bias" || role == "value_bias_bwd_dt"
@@ -629,7 +638,7 @@ compileVariant(MLIRContext &ctx, const Variant &v, int64_t warpCount,
                     : v.isMask() ? threads
                         : kernel->getAttrOfType<IntegerAttr>("dma.block_m").getInt();
     llvm::json::Array grid{"ceil(" + extent + "/" + std::to_string(block) + ")",
-                           role == "backward" ? "Hkv" : "H", "B"};
+                           "H", "B"};
     if (role == "value_bias" || role == "value_bias_bwd_dt" ||
         role == "value_bias_bwd_value")
       grid = llvm::json::Array{"ceil(" + extent + "/" + std::to_string(block) +
@@ -645,6 +654,10 @@ compileVariant(MLIRContext &ctx, const Variant &v, int64_t warpCount,
                                "1", "1"};
     else if (role == "topk_shared")
       grid = llvm::json::Array{"Hkv", "B", "1"};
+    else if (role == "convert")
+      grid = llvm::json::Array{"ceil(max(n0..n3)/" + std::to_string(block) +
+                                   ")",
+                               "pairs", "1"};
     else if (v.kind == "topk")
       grid = llvm::json::Array{"ceil(Lk/" + std::to_string(block) + ")",
                                "Hkv", "B"};
