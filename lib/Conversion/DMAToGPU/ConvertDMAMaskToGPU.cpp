@@ -263,21 +263,12 @@ LogicalResult convertTopK(OpBuilder &b, gpu::GPUModuleOp kernels, TopKOp op,
     gpu::KernelDim3 grid{ceilDiv(e, e.dim(score, 2), kMaskThreads),
                          e.dim(score, 1), e.dim(score, 0)};
     gpu::KernelDim3 block{e.index(kMaskThreads), one, one};
-    std::pair<TopKPerQueryStep, const char *> steps[] = {
-        {TopKPerQueryStep::Rank, "rank"},
-        {TopKPerQueryStep::Rows, "rows"},
-        {TopKPerQueryStep::Threshold, "threshold"}};
-    for (auto [step, stepName] : steps) {
-      gpu::GPUFuncOp kernel = emitTopKPerQueryKernel(
-          b, op.getLoc(), kernels,
-          std::string("dma_topk_per_query_") + stepName + "_" + suffix, c,
-          step);
-      b.setInsertionPoint(op);
-      int64_t shared = topkPerQuerySharedBytes(step);
-      Value smem = shared ? e.intOf(b.getI32Type(), shared) : Value();
-      gpu::LaunchFuncOp::create(b, op.getLoc(), kernel, grid, block, smem,
-                                ops);
-    }
+    gpu::GPUFuncOp kernel = emitTopKPerQueryKernel(
+        b, op.getLoc(), kernels, "dma_topk_per_query_" + suffix, c);
+    b.setInsertionPoint(op);
+    gpu::LaunchFuncOp::create(
+        b, op.getLoc(), kernel, grid, block,
+        e.intOf(b.getI32Type(), kTopKPerQuerySharedBytes), ops);
   }
   op.erase();
   return success();

@@ -90,32 +90,34 @@ func.func @shared(%s: memref<?x?x?xf32>, %p: memref<?x?xi1>,
 
 // -----
 
-// Per-query top-k: three launches over (key blocks, KV heads, batch) with
-// the same arguments: ranks (the scores staged in shared memory 256 at a
-// time: 2048 bytes), then each prefix's w-th key in rank order (the
-// kernel's W argument is keep(16)), then its score.
+// Per-query top-k: one launch over (blocks of 256 prefix ends, KV heads,
+// batch), 10496 bytes of shared memory (histograms, scan state, two lists
+// of 520 64-bit keys). Blocks whose earlier keys are at most w - 257 keep
+// all (INT64_MAX tiebreak, -inf threshold); the others radix-select the
+// earlier keys' bounds in 8 passes (shared-memory histograms, a shuffle
+// scan), gather the keys between them and the block's own, rank them by
+// counting and walk them per prefix end.
 
 // CHECK-LABEL: func.func @per_query
-//       CHECK:   gpu.launch_func @dma_kernels::@dma_topk_per_query_rank_i64_0
-//  CHECK-SAME:     dynamic_shared_memory_size %c2048_i32
-//       CHECK:   gpu.launch_func @dma_kernels::@dma_topk_per_query_rows_i64_0
-//       CHECK:   gpu.launch_func @dma_kernels::@dma_topk_per_query_threshold_i64_0
-//       CHECK:   gpu.func @dma_topk_per_query_rank_i64_0
-//  CHECK-SAME:     dma.role = "topk_rank"
-//       CHECK:     scf.for
-//       CHECK:       llvm.store {{.*}} : f32, !llvm.ptr<3>
-//       CHECK:       nvvm.barrier0
-//       CHECK:       scf.for
-//       CHECK:         arith.cmpf ogt
-//       CHECK:       nvvm.barrier0
-//       CHECK:   gpu.func @dma_topk_per_query_rows_i64_0
-//  CHECK-SAME:     dma.role = "topk_rows"
-//       CHECK:     scf.while
-//       CHECK:     llvm.store {{.*}} : i64, !llvm.ptr<1>
-//       CHECK:   gpu.func @dma_topk_per_query_threshold_i64_0
-//  CHECK-SAME:     dma.role = "topk_threshold"
-//       CHECK:     llvm.load {{.*}} -> i64
+//       CHECK:   gpu.launch_func @dma_kernels::@dma_topk_per_query_i64_0
+//  CHECK-SAME:     threads in (%c256
+//  CHECK-SAME:     dynamic_shared_memory_size %c10496_i32
+//       CHECK:   gpu.func @dma_topk_per_query_i64_0
+//  CHECK-SAME:     dma.role = "topk_per_query"
 //       CHECK:     llvm.store {{.*}} : f32, !llvm.ptr<1>
+//       CHECK:     nvvm.shfl.sync bfly
+//       CHECK:     scf.if
+//       CHECK:       llvm.store %c9223372036854775807_i64, {{.*}} : i64, !llvm.ptr<1>
+//       CHECK:     } else {
+//       CHECK:       scf.for
+//       CHECK:         llvm.atomicrmw add {{.*}} monotonic : !llvm.ptr<3>, i32
+//       CHECK:       nvvm.shfl.sync up
+//       CHECK:       scf.for
+//       CHECK:         arith.cmpi ugt
+//       CHECK:       scf.for
+//       CHECK:         arith.cmpi sle
+//       CHECK:       llvm.store {{.*}} : i64, !llvm.ptr<1>
+//       CHECK:       llvm.store {{.*}} : f32, !llvm.ptr<1>
 func.func @per_query(%s: memref<?x?x?xf32>, %ms: memref<?x?x?xf32>,
     %thr: memref<?x?x?xf32>, %tie: memref<?x?x?xi64>) {
   dma.topk per_query keep(16) score(%s : memref<?x?x?xf32>)

@@ -88,28 +88,23 @@ gpu::GPUFuncOp emitTopKSharedKernel(OpBuilder &b, Location loc,
                                     gpu::GPUModuleOp module, StringRef name,
                                     const TopKKernelConfig &c);
 
-/// Per-query top-k in three steps over grid (ceil(Lk / kMaskThreads), Hkv,
-/// B), one thread per key / prefix end c:
-///  * `rank`: the masked score, and each allowed key's rank (score
-///    descending, index ascending) by counting over tiles of the scores
-///    staged in shared memory; key j is written at slot
-///    rank(j) of the threshold buffer (as i32), which holds the keys in
-///    rank order until the last step;
-///  * `rows`: the w-th key of prefix [0, c] in rank order, the first w
-///    entries of that order that are <= c (the tiebreak);
-///  * `threshold`: the score of that key, -inf where the prefix keeps all.
-/// O(Lk) per thread: the per-query attention is O(Lq * Lk) as well.
-enum class TopKPerQueryStep { Rank, Rows, Threshold };
+/// Per-query top-k, one kernel over grid (ceil(Lk / kMaskThreads), Hkv, B):
+/// a CTA per block of kMaskThreads prefix ends [c0, c0 + T) finds, for
+/// each, the w-th best allowed key of [0, c] among A's keys of rank s+1 to
+/// w (A = the allowed keys of [0, c0), s = w - T - 1; a radix select over
+/// [0, c0)) and the block's own keys, sorted in shared memory; writes the
+/// masked score of the block's keys and the threshold and tiebreak of its
+/// prefix ends (TopKPerQueryKernel.cpp says why that is exact). O(Lk^2 / T)
+/// work per (b, h) row, every CTA independent.
 SmallVector<KernelParam> topkPerQueryKernelParams(const TopKKernelConfig &c);
-/// Dynamic shared memory of a per-query step: the rank step stages tiles of
-/// kMaskThreads scores and flags.
-inline int64_t topkPerQuerySharedBytes(TopKPerQueryStep step) {
-  return step == TopKPerQueryStep::Rank ? 2 * 4 * kMaskThreads : 0;
-}
+/// Slots of the per-query kernel's key lists (at most 2 T + 1 keys).
+inline constexpr int64_t kTopKListSlots = 2 * kMaskThreads + 8;
+/// Its dynamic shared memory: histograms, scan and selection state, and
+/// two key lists of 64-bit keys.
+inline constexpr int64_t kTopKPerQuerySharedBytes = 2176 + 16 * kTopKListSlots;
 gpu::GPUFuncOp emitTopKPerQueryKernel(OpBuilder &b, Location loc,
                                       gpu::GPUModuleOp module, StringRef name,
-                                      const TopKKernelConfig &c,
-                                      TopKPerQueryStep step);
+                                      const TopKKernelConfig &c);
 
 } // namespace mlir::dma
 
