@@ -255,7 +255,7 @@ LogicalResult convertTopK(OpBuilder &b, gpu::GPUModuleOp kernels, TopKOp op,
         b, op.getLoc(), kernels, "dma_topk_shared_" + suffix, c);
     gpu::KernelDim3 grid{e.dim(score, 1), e.dim(score, 0), one};
     gpu::KernelDim3 block{e.index(kTopKSharedThreads), one, one};
-    Value smem = e.intOf(b.getI32Type(), 4 * kTopKSharedThreads / 32);
+    Value smem = e.intOf(b.getI32Type(), kTopKSharedBytes);
     b.setInsertionPoint(op);
     gpu::LaunchFuncOp::create(b, op.getLoc(), kernel, grid, block, smem, ops);
   } else {

@@ -107,6 +107,115 @@ inline void addTopKParams(SmallVector<KernelParam> &p, const TopKKernelConfig &c
 }
 
 
+/// The shared-memory machinery of a radix select for a CTA of `threads`
+/// (a multiple of 32, at least 256): `selections` (1 or 2) selections at
+/// once, each with a 256-bin histogram of its candidates' current 8-bit
+/// digit. A pass clears the histograms, counts every candidate's digit and
+/// picks, per selection, the digit whose bin holds the rank-th best
+/// candidate (bins counted from the top) and the rank left within it.
+/// Layout from byte `base`: the histograms (1 KB each), per-warp sums of
+/// the scan (two sets), the picked (digit, rank) pairs.
+class RadixSelect {
+public:
+  static constexpr int64_t sharedBytes(int64_t threads, int64_t selections) {
+    return selections * 1024 + 2 * (threads / 32) * 4 + selections * 8;
+  }
+
+  RadixSelect(KernelBuilder &k, Value smem, int64_t base, Value tid,
+              int64_t threads, int64_t selections)
+      : k(k), smem(smem), base(base), tid(tid), threads(threads),
+        selections(selections) {
+    lane = k.remsi(tid, k.c32(32));
+    warp = k.divsi(tid, k.c32(32));
+  }
+
+  /// Zeroes the histograms; a barrier follows.
+  void clear() {
+    for (int64_t sel = 0; sel < selections; ++sel)
+      k.ifThen(k.cmpi(ip(IPred::slt), tid, k.c32(256)),
+               [&] { k.storeTo(k.c32(0), bin(sel, tid)); });
+    k.barrier();
+  }
+
+  /// Counts one candidate with digit `digit` (i32 in [0, 256)).
+  void count(int64_t sel, Value digit) {
+    k.atomicAddI32(bin(sel, digit), k.c32(1));
+  }
+
+  /// After the counts (this starts with a barrier): per selection, the
+  /// digit of its ranks[sel]-th best candidate and the rank left within
+  /// that digit's bin, in every thread.
+  SmallVector<std::pair<Value, Value>> pick(ArrayRef<Value> ranks) {
+    k.barrier();
+    // Thread t < 256 holds bin 255 - t: the scan counts from the top.
+    Value inBins = k.cmpi(ip(IPred::slt), tid, k.c32(256));
+    Value top = k.sub(k.c32(255), k.select(inBins, tid, k.c32(0)));
+    SmallVector<Value> n, incl;
+    for (int64_t sel = 0; sel < selections; ++sel) {
+      Value v = k.loadAs(k.i32Type, bin(sel, top));
+      n.push_back(k.select(inBins, v, k.c32(0)));
+    }
+    incl = inclusiveScan(n);
+    for (int64_t sel = 0; sel < selections; ++sel) {
+      Value excl = k.sub(incl[sel], n[sel]);
+      k.ifThen(k.andi(k.cmpi(ip(IPred::slt), excl, ranks[sel]),
+                      k.cmpi(ip(IPred::sle), ranks[sel], incl[sel])),
+               [&] {
+                 k.storeTo(top, picked(sel, 0));
+                 k.storeTo(k.sub(ranks[sel], excl), picked(sel, 1));
+               });
+    }
+    k.barrier();
+    SmallVector<std::pair<Value, Value>> out;
+    for (int64_t sel = 0; sel < selections; ++sel)
+      out.push_back({k.loadAs(k.i32Type, picked(sel, 0)),
+                     k.loadAs(k.i32Type, picked(sel, 1))});
+    return out;
+  }
+
+private:
+  KernelBuilder &k;
+  Value smem;
+  int64_t base;
+  Value tid, lane, warp;
+  int64_t threads, selections;
+
+  Value at(int64_t offset, Value index) {
+    return k.gep(k.gep(smem, k.i8Type, k.c32(base + offset)), k.i32Type,
+                 index);
+  }
+  Value bin(int64_t sel, Value digit) { return at(sel * 1024, digit); }
+  Value warpSum(int64_t set, Value w) {
+    return at(selections * 1024 + set * (threads / 32) * 4, w);
+  }
+  Value picked(int64_t sel, int64_t which) {
+    return at(selections * 1024 + 2 * (threads / 32) * 4,
+              k.c32(2 * sel + which));
+  }
+
+  /// Inclusive prefix sums over the threads of each value.
+  SmallVector<Value> inclusiveScan(SmallVector<Value> x) {
+    for (int offset : {1, 2, 4, 8, 16}) {
+      Value take = k.cmpi(ip(IPred::sge), lane, k.c32(offset));
+      for (Value &v : x)
+        v = k.add(v, k.select(take, k.shuffleUp(v, offset), k.c32(0)));
+    }
+    k.ifThen(k.cmpi(ip(IPred::eq), lane, k.c32(31)), [&] {
+      for (size_t i = 0; i < x.size(); ++i)
+        k.storeTo(x[i], warpSum(i, warp));
+    });
+    k.barrier();
+    for (int64_t w = 0; w + 1 < threads / 32; ++w) {
+      Value earlier = k.cmpi(ip(IPred::sgt), warp, k.c32(w));
+      for (size_t i = 0; i < x.size(); ++i)
+        x[i] = k.add(x[i], k.select(earlier,
+                                    k.loadAs(k.i32Type, warpSum(i, k.c32(w))),
+                                    k.c32(0)));
+    }
+    return x;
+  }
+};
+
 } // namespace mlir::dma
 
 #endif

@@ -483,10 +483,17 @@ gpu::GPUFuncOp mlir::dma::emitTopKSharedKernel(OpBuilder &b, Location loc,
   OpBuilder::InsertionGuard guard(b);
   SmallVector<KernelParam> params = topkSharedKernelParams(c);
   auto func = createKernelFunc(b, loc, module, name, params, kTopKSharedThreads,
-                               4 * kTopKSharedThreads / 32, "topk_shared");
+                               kTopKSharedBytes, "topk_shared");
   MaskEmitter m(b, loc, func, params);
   KernelBuilder &k = m.k;
   BlockReduce block(k, m.tid);
+  // The radix select's shared memory follows BlockReduce's warp slots.
+  static_assert(kTopKSharedBytes ==
+                    4 * kTopKSharedThreads / 32 +
+                        RadixSelect::sharedBytes(kTopKSharedThreads, 1),
+                "MaskKernels.h states the kernel's shared memory");
+  Value smem = LLVM::AddressOfOp::create(b, loc, k.ptrShared,
+                                         kSharedMemoryGlobal);
   Value h = k.blockId(0), bi = k.blockId(1);
   Value Lk = m.arg("Lk"), W = m.arg("W");
   constexpr int64_t T = kTopKSharedThreads;
@@ -530,16 +537,39 @@ gpu::GPUFuncOp mlir::dma::emitTopKSharedKernel(OpBuilder &b, Location loc,
       })[0];
       return block.sum(local);
     };
-    // The w-th largest key, bit by bit from the top: the largest t with at
-    // least W keys >= t (0 when fewer than W keys are allowed).
-    Value threshold = m.loop(k.c32(32), {zero}, [&](Value it, ValueRange acc) {
-      Value bit = k.shli(k.c32(1), k.sub(k.c32(31), it));
-      Value candidate = k.ori(acc[0], bit);
-      Value n = countKeys(
-          [&](Value key) { return k.cmpi(ip(IPred::uge), key, candidate); });
-      return SmallVector<Value>{
-          k.select(k.cmpi(ip(IPred::sge), n, W), candidate, acc[0])};
-    })[0];
+    // The w-th largest key (0 when fewer than W keys are allowed): a radix
+    // select, one 8-bit digit per pass from the top, histograms in shared
+    // memory (4 passes, against 32 counting steps of a bitwise search).
+    Value allowed = countKeys(
+        [&](Value key) { return k.cmpi(ip(IPred::ne), key, zero); });
+    Value threshold = k.ifElse(
+        k.cmpi(ip(IPred::slt), allowed, W), {k.i32Type},
+        [&] { return SmallVector<Value>{zero}; },
+        [&] {
+          RadixSelect radix(k, smem, 4 * kTopKSharedThreads / 32, m.tid, T,
+                            1);
+          Value prefix = zero, rank = W;
+          for (int64_t pass = 0; pass < 4; ++pass) {
+            int64_t shift = 24 - 8 * pass;
+            radix.clear();
+            overKeys({}, [&](Value, Value key, ValueRange) {
+              Value match = k.cmpi(ip(IPred::ne), key, zero);
+              if (pass > 0)
+                match = k.andi(
+                    match, k.cmpi(ip(IPred::eq), k.shrui(key, k.c32(shift + 8)),
+                                  k.shrui(prefix, k.c32(shift + 8))));
+              k.ifThen(match, [&] {
+                radix.count(0, k.andi(k.shrui(key, k.c32(shift)),
+                                      k.c32(255)));
+              });
+              return SmallVector<Value>{};
+            });
+            auto picked = radix.pick({rank});
+            prefix = k.ori(prefix, k.shli(picked[0].first, k.c32(shift)));
+            rank = picked[0].second;
+          }
+          return SmallVector<Value>{prefix};
+        })[0];
     Value greater = countKeys(
         [&](Value key) { return k.cmpi(ip(IPred::ugt), key, threshold); });
     Value tiesNeeded = k.sub(W, greater);

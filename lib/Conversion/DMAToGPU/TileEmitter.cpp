@@ -128,10 +128,45 @@ Value TileEmitter::strided(const std::string &t, const char *d,
   return k.mul(k.sext64(index), arg(t + "_stride_" + d));
 }
 
+namespace {
+
+/// The swizzle groups of a row of `chunks` 16-byte chunks: groups of 8,
+/// then one each of 4, 2 and 1 as the rest allows (D = 80: 8 + 2 chunks;
+/// D = 96: 8 + 4). Each group is aligned to its size, so XOR-ing a chunk
+/// index with (row & (size - 1)) keeps it inside its group and its row.
+SmallVector<std::pair<int64_t, int64_t>> swizzleGroups(int64_t chunks) {
+  SmallVector<std::pair<int64_t, int64_t>> groups; // (first chunk, size)
+  int64_t start = 0;
+  for (; start + 8 <= chunks; start += 8)
+    groups.push_back({start, 8});
+  for (int64_t size : {4, 2, 1})
+    if (start + size <= chunks) {
+      groups.push_back({start, size});
+      start += size;
+    }
+  return groups;
+}
+
+} // namespace
+
+Value TileEmitter::swizzleMask(Value chunk, int64_t cols) {
+  // Groups shrink towards the row's end: the last one the chunk reaches.
+  Value mask = k.c32(0);
+  for (auto [start, size] : swizzleGroups(cols * elementBytes() / 16))
+    mask = k.select(k.cmpi(ip(IPred::sge), chunk, k.c32(start)),
+                    k.c32(size - 1), mask);
+  return mask;
+}
+
+int64_t TileEmitter::swizzleMask(int64_t chunk, int64_t cols) {
+  for (auto [start, size] : swizzleGroups(cols * elementBytes() / 16))
+    if (chunk < start + size)
+      return size - 1;
+  return 0;
+}
+
 Value TileEmitter::swizzled(Value row, Value chunk, int64_t cols) {
-  int64_t chunks = cols * elementBytes() / 16;
-  int64_t mask = std::min<int64_t>(chunks, 8) - 1;
-  Value phys = k.xori(chunk, k.andi(row, k.c32(mask)));
+  Value phys = k.xori(chunk, k.andi(row, swizzleMask(chunk, cols)));
   return k.add(k.mul(row, k.c32(cols * elementBytes())),
                k.mul(phys, k.c32(16)));
 }
@@ -145,7 +180,8 @@ Value TileEmitter::swizzledAt(int64_t base, Value stageOffset,
                                  Value chunkLane, int64_t chunkConst,
                                  int64_t cols) {
   int64_t rowBytes = cols * elementBytes();
-  int64_t mask = std::min<int64_t>(rowBytes / 16, 8) - 1;
+  // chunkConst and chunkConst + 1 share a group (chunk counts are even).
+  int64_t mask = swizzleMask(chunkConst, cols);
   assert(rowConst % 8 == 0 && chunkConst % 2 == 0 && "not a split offset");
   Value phys = k.xori(k.add(chunkLane, k.c32(chunkConst & mask)),
                       k.andi(rowLane, k.c32(mask)));

@@ -65,6 +65,12 @@ protected:
   Value strided(const std::string &t, const char *d, Value index);
 
   int64_t elementBytes() const { return 2; }
+  /// The XOR mask of chunk `chunk`'s swizzle group in rows of `cols`
+  /// 16-bit columns: groups of 8 chunks, then of 4, 2, 1 at the row's end
+  /// (D = 80, 96: 8 + 2, 8 + 4), each aligned to its size so the swizzled
+  /// chunk stays in its row.
+  Value swizzleMask(Value chunk, int64_t cols);
+  int64_t swizzleMask(int64_t chunk, int64_t cols);
   /// Byte offset of 16-byte chunk `chunk` of row `row` in a swizzled tile
   /// with `cols` 16-bit columns.
   Value swizzled(Value row, Value chunk, int64_t cols);

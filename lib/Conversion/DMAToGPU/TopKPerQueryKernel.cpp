@@ -48,15 +48,16 @@ namespace {
 constexpr int64_t T = kMaskThreads;
 constexpr int64_t kWarps = T / 32;
 static_assert(T == 256, "one histogram bin per thread");
-// Shared memory (bytes): two 256-bin histograms, two sets of per-warp
-// sums, the selection's state, then the gathered and the sorted list.
-constexpr int64_t kHistogram = 0, kWarpSums = 2048, kState = 2112,
-                  kList = 2176, kSorted = kList + 8 * kTopKListSlots;
+// Shared memory (bytes): the radix select's histograms and scan state,
+// per-warp sums of blockSum, the list's length, then the gathered and the
+// sorted list.
+constexpr int64_t kRadix = 0;
+constexpr int64_t kWarpSums = kRadix + RadixSelect::sharedBytes(T, 2);
+constexpr int64_t kCount = kWarpSums + 4 * kWarps;
+constexpr int64_t kList = 2176, kSorted = kList + 8 * kTopKListSlots;
+static_assert(kCount + 4 <= kList, "the shared layout overlaps");
 static_assert(kSorted + 8 * kTopKListSlots == kTopKPerQuerySharedBytes,
               "MaskKernels.h states the kernel's shared memory");
-// kState slots (i32): the selected digits and remaining ranks, the list's
-// length.
-enum StateSlot { kDigitHi, kRankHi, kDigitLo, kRankLo, kCount };
 
 class PerQueryEmitter {
 public:
@@ -170,41 +171,14 @@ private:
     return total;
   }
 
-  /// Inclusive prefix sums over threads of two i32 values at once.
-  std::pair<Value, Value> inclusiveScan(Value x0, Value x1) {
-    for (int offset : {1, 2, 4, 8, 16}) {
-      Value y0 = k.shuffleUp(x0, offset), y1 = k.shuffleUp(x1, offset);
-      Value take = k.cmpi(ip(IPred::sge), lane, k.c32(offset));
-      x0 = k.add(x0, k.select(take, y0, k.c32(0)));
-      x1 = k.add(x1, k.select(take, y1, k.c32(0)));
-    }
-    k.ifThen(k.cmpi(ip(IPred::eq), lane, k.c32(31)), [&] {
-      k.storeTo(x0, shared(kWarpSums, k.i32Type, warp));
-      k.storeTo(x1, shared(kWarpSums, k.i32Type, k.add(warp, k.c32(kWarps))));
-    });
-    k.barrier();
-    for (int64_t w = 0; w + 1 < kWarps; ++w) {
-      Value earlier = k.cmpi(ip(IPred::sgt), warp, k.c32(w));
-      Value s0 = k.loadAs(k.i32Type, shared(kWarpSums, k.i32Type, k.c32(w)));
-      Value s1 = k.loadAs(k.i32Type,
-                          shared(kWarpSums, k.i32Type, k.c32(w + kWarps)));
-      x0 = k.add(x0, k.select(earlier, s0, k.c32(0)));
-      x1 = k.add(x1, k.select(earlier, s1, k.c32(0)));
-    }
-    return {x0, x1};
-  }
-
   /// The keys of A at ranks rankHi and rankLo (1 = the best): a radix
   /// select, one 8-bit digit per pass from the top, both at once.
   std::pair<Value, Value> select(Value blocks, Value rankHi, Value rankLo) {
+    RadixSelect radix(k, smem, kRadix, tid, T, 2);
     Value prefixHi = k.c64(0), prefixLo = k.c64(0);
-    Value hist0 = shared(kHistogram, k.i32Type, k.c32(0));
-    Value hist1 = shared(kHistogram + 1024, k.i32Type, k.c32(0));
     for (int64_t pass = 0; pass < 8; ++pass) {
       int64_t shift = 56 - 8 * pass;
-      k.storeTo(k.c32(0), k.gep(hist0, k.i32Type, tid));
-      k.storeTo(k.c32(0), k.gep(hist1, k.i32Type, tid));
-      k.barrier();
+      radix.clear();
       // Keys whose digits above this one are the selection's so far.
       auto matches = [&](Value key, Value prefix) {
         if (pass == 0)
@@ -214,57 +188,31 @@ private:
       };
       overPrior(blocks, {}, [&](Value key, ValueRange) {
         Value digit = trunc32(k.andi(shr64(key, shift), k.c64(255)));
-        k.ifThen(matches(key, prefixHi),
-                 [&] { k.atomicAddI32(k.gep(hist0, k.i32Type, digit),
-                                      k.c32(1)); });
-        k.ifThen(matches(key, prefixLo),
-                 [&] { k.atomicAddI32(k.gep(hist1, k.i32Type, digit),
-                                      k.c32(1)); });
+        k.ifThen(matches(key, prefixHi), [&] { radix.count(0, digit); });
+        k.ifThen(matches(key, prefixLo), [&] { radix.count(1, digit); });
         return SmallVector<Value>{};
       });
-      k.barrier();
-      // Thread t holds bin 255 - t: the scan counts from the best digit.
-      Value bin = k.sub(k.c32(255), tid);
-      Value n0 = k.loadAs(k.i32Type, k.gep(hist0, k.i32Type, bin));
-      Value n1 = k.loadAs(k.i32Type, k.gep(hist1, k.i32Type, bin));
-      auto [incl0, incl1] = inclusiveScan(n0, n1);
-      auto pick = [&](Value incl, Value n, Value rank, StateSlot digitSlot,
-                      StateSlot rankSlot) {
-        Value excl = k.sub(incl, n);
-        k.ifThen(k.andi(k.cmpi(ip(IPred::slt), excl, rank),
-                        k.cmpi(ip(IPred::sle), rank, incl)),
-                 [&] {
-                   k.storeTo(bin, state(digitSlot));
-                   k.storeTo(k.sub(rank, excl), state(rankSlot));
-                 });
-      };
-      pick(incl0, n0, rankHi, kDigitHi, kRankHi);
-      pick(incl1, n1, rankLo, kDigitLo, kRankLo);
-      k.barrier();
-      auto append = [&](Value prefix, StateSlot digitSlot) {
-        Value digit = zext64(k.loadAs(k.i32Type, state(digitSlot)));
-        return k.ori(prefix, k.shli(digit, k.c64(shift)));
-      };
-      prefixHi = append(prefixHi, kDigitHi);
-      prefixLo = append(prefixLo, kDigitLo);
-      rankHi = k.loadAs(k.i32Type, state(kRankHi));
-      rankLo = k.loadAs(k.i32Type, state(kRankLo));
+      auto picked = radix.pick({rankHi, rankLo});
+      prefixHi = k.ori(prefixHi,
+                       k.shli(zext64(picked[0].first), k.c64(shift)));
+      prefixLo = k.ori(prefixLo,
+                       k.shli(zext64(picked[1].first), k.c64(shift)));
+      rankHi = picked[0].second;
+      rankLo = picked[1].second;
     }
     return {prefixHi, prefixLo};
   }
 
-  Value state(StateSlot slot) {
-    return shared(kState, k.i32Type, k.c32(slot));
-  }
+  Value listLength() { return shared(kCount, k.i32Type, k.c32(0)); }
 
   /// Gathers A's keys in [lo, hi] and the block's allowed keys into the
   /// list (unordered); returns its length (at most 2 T + 1).
   Value gather(Value blocks, Value c0, Value hi, Value lo) {
     k.ifThen(k.cmpi(ip(IPred::eq), tid, k.c32(0)),
-             [&] { k.storeTo(k.c32(0), state(kCount)); });
+             [&] { k.storeTo(k.c32(0), listLength()); });
     k.barrier();
     auto append = [&](Value key) {
-      Value slot = k.atomicAddI32(state(kCount), k.c32(1));
+      Value slot = k.atomicAddI32(listLength(), k.c32(1));
       k.storeTo(key, shared(kList, k.i64Type, slot));
     };
     overPrior(blocks, {}, [&](Value key, ValueRange) {
@@ -280,7 +228,7 @@ private:
       k.ifThen(nonzero(key), [&] { append(key); });
     });
     k.barrier();
-    return k.loadAs(k.i32Type, state(kCount));
+    return k.loadAs(k.i32Type, listLength());
   }
 
   /// The list in descending order into the sorted slots: each key's rank

@@ -53,31 +53,36 @@ func.func @value_bias_exp(%v: memref<2x100x4x128xf16>, %w: memref<4x512xf32>,
 
 // -----
 
-// Shared top-k: one 512-thread CTA per (KV head, batch) and 16 i32 slots
-// of shared memory for the CTA-wide counts. Rows of up to 24 x 512 keys
-// (with padding; 32 x 512 without) keep each thread's keys in registers
-// (the unrolled branch), longer rows recompute them per step (the loop). W (a kernel argument) comes from the
-// destination's last dimension.
-// The kernel: a 32-step bitwise search (a count per step: warp shuffles,
-// one slot per warp, a barrier), then the kept keys' slots by ballots and
-// popcounts, and -1 after the kept keys.
+// Shared top-k: one 512-thread CTA per (KV head, batch); 1224 bytes of
+// shared memory: 16 i32 slots for the CTA-wide counts, then the radix
+// select's histogram, scan sums and picked digit. Rows of up to 24 x 512
+// keys (with padding; 32 x 512 without) keep each thread's keys in
+// registers (the unrolled branch), longer rows recompute them per pass
+// (the loop). W (a kernel argument) comes from the destination's last
+// dimension.
+// The kernel: the allowed keys' count (warp shuffles, one slot per warp, a
+// barrier); unless fewer than W, a 4-pass radix select of the W-th key
+// (shared-memory atomics into the histogram, a shuffle scan over its
+// bins); then the kept keys' slots by ballots and popcounts, and -1 after
+// the kept keys.
 
 // CHECK-LABEL: func.func @shared
 //       CHECK:   gpu.launch_func @dma_kernels::@dma_topk_shared_i32_padded_0
 //  CHECK-SAME:     threads in (%c512, %c1{{[_0-9]*}}, %c1{{[_0-9]*}})
-//  CHECK-SAME:     dynamic_shared_memory_size %c64_i32
+//  CHECK-SAME:     dynamic_shared_memory_size %c1224_i32
 //       CHECK:   gpu.func @dma_topk_shared_i32_padded_0
 //  CHECK-SAME:     dma.kernel_params = ["score:ptr", "padding:ptr", "keep:ptr", "B:i32", "Hkv:i32", "Lk:i32", "W:i32",
 //  CHECK-SAME:     dma.role = "topk_shared"
-//       CHECK:     scf.for
-//       CHECK:       arith.cmpi uge
+//       CHECK:     scf.if
 //       CHECK:       nvvm.shfl.sync bfly
 //       CHECK:       nvvm.barrier0
-//       CHECK:     arith.cmpi ugt
-//       CHECK:     scf.for
+//       CHECK:       scf.if
+//       CHECK:       } else {
+//       CHECK:         llvm.atomicrmw add {{.*}} monotonic : !llvm.ptr<3>, i32
+//       CHECK:         nvvm.shfl.sync up
+//       CHECK:       arith.cmpi ugt
 //       CHECK:       nvvm.vote.sync  ballot
 //       CHECK:       llvm.intr.ctpop
-//       CHECK:       nvvm.vote.sync  ballot
 //       CHECK:       llvm.store {{.*}} : i32, !llvm.ptr<1>
 //       CHECK:     scf.for
 //       CHECK:       llvm.store %c-1_i32

@@ -22,6 +22,11 @@ inline constexpr int64_t kMaskThreads = 256;
 inline constexpr int64_t kMaskKeysPerCTA = kMaskThreads / 32;
 /// Threads of the shared top-k CTA (one per (batch, KV head)).
 inline constexpr int64_t kTopKSharedThreads = 512;
+/// Dynamic shared memory of the shared top-k: per-warp slots of its block
+/// sums, then the radix select's histogram, scan sums and picked digit.
+inline constexpr int64_t kTopKSharedBytes =
+    4 * kTopKSharedThreads / 32 + 1024 + 2 * (kTopKSharedThreads / 32) * 4 +
+    8;
 /// Keys per thread the shared top-k keeps in registers (rows up to
 /// kTopKRegisterKeys * kTopKSharedThreads keys, 3/4 of that with a padding
 /// mask; longer rows recompute the keys from the scores at every step).
@@ -80,9 +85,10 @@ struct TopKKernelConfig {
 };
 
 /// Shared top-k: one CTA of kTopKSharedThreads per (KV head, batch), grid
-/// (Hkv, B): the w-th largest score by a 32-step bitwise search over the
-/// scores' order-preserving integer keys, then the kept positions in
-/// ascending order by block-wide prefix sums, -1 padded.
+/// (Hkv, B): the w-th largest score by a radix select over the scores'
+/// order-preserving integer keys (4 passes of 8-bit digits, histograms in
+/// shared memory), then the kept positions in ascending order by
+/// block-wide prefix sums, -1 padded.
 SmallVector<KernelParam> topkSharedKernelParams(const TopKKernelConfig &c);
 gpu::GPUFuncOp emitTopKSharedKernel(OpBuilder &b, Location loc,
                                     gpu::GPUModuleOp module, StringRef name,
