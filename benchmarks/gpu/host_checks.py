@@ -73,7 +73,7 @@ def check_layer_compile(device):
     if not hasattr(torch, "compile"):
         yield "compile: whole layer", True, {"skipped_reason": "no torch.compile"}
         return
-    import torch._dynamo
+    from torch import _dynamo
     for selection in ("shared", "per_query"):
         inputs = _layer_inputs(device, seed=1)
         fn = _layer(selection, 96)
@@ -81,17 +81,17 @@ def check_layer_compile(device):
         do = torch.randn(inputs[0].shape, generator=g).to(
             inputs[0].dtype).to(device)
         eager = _step(fn, inputs, do)
-        torch._dynamo.reset()
-        torch._dynamo.utils.counters.clear()
+        _dynamo.reset()
+        _dynamo.utils.counters.clear()
         compiled = torch.compile(fn, fullgraph=True, dynamic=False)
         first = _step(compiled, inputs, do)
         # A second call on new data of the same shapes: no recompilation.
         again_inputs = _layer_inputs(device, seed=3)
         again = _step(compiled, again_inputs, do)
         eager_again = _step(fn, again_inputs, do)
-        frames = dict(torch._dynamo.utils.counters["frames"])
-        recompiles = torch._dynamo.utils.counters["recompiles"]
-        breaks = sum(torch._dynamo.utils.counters["graph_break"].values())
+        frames = dict(_dynamo.utils.counters["frames"])
+        recompiles = _dynamo.utils.counters["recompiles"]
+        breaks = sum(_dynamo.utils.counters["graph_break"].values())
         diff = max(_max_rel(first, eager), _max_rel(again, eager_again))
         ok = diff < 1e-2 and breaks == 0 and not recompiles
         yield (f"compile: layer {selection} fwd+bwd fullgraph", ok,

@@ -42,8 +42,9 @@ def main():
     print(f"forward + backward:      {per_call_us(step):7.1f} us")
     sdpa = _sdpa("default", 2, 2)
     sl = leaves[:3]
+    do_t = do.transpose(1, 2)  # SDPA's output is [B, H, L, D]
     print(f"SDPA forward + backward: "
-          f"{per_call_us(lambda: torch.autograd.grad(sdpa(*sl), sl, do)):7.1f} us")
+          f"{per_call_us(lambda: torch.autograd.grad(sdpa(*sl), sl, do_t)):7.1f} us")
     with torch.no_grad():
         print(f"SDPA forward:            {per_call_us(lambda: sdpa(*sl)):7.1f} us")
     # Launch-bound or not: the same loop's kernels under the profiler.

@@ -25,7 +25,7 @@
 //     keys at positions <= c: the (w - s)-th is the answer.
 // The work is O(c0) per CTA instead of the O(Lk) per prefix end of a
 // rank-by-counting walk: O(Lk^2 / T) per row, with every CTA independent.
-// When |A| <= s the whole block keeps all its prefixes' keys.
+// When |A| + T <= w the whole block keeps all its prefixes' keys.
 //
 //===----------------------------------------------------------------------===//
 
@@ -89,19 +89,32 @@ public:
                                              [&](Value key, ValueRange acc) {
       return SmallVector<Value>{count(acc[0], nonzero(key))};
     })[0]);
-    // Keys of A certainly above the answer: s = max(0, w - T - 1).
+    // Keys of A certainly above the answer: s = max(0, w - T - 1). When
+    // |A| + T <= w no prefix of the block has more than w allowed keys:
+    // all keep all. Otherwise |A| > s (s > 0 means |A| > w - T > s), so
+    // A's (s+1)-th best exists unless A is empty (then w < T and only the
+    // block's own keys count).
     Value s = k.maxsi(k.sub(W, k.c32(T + 1)), k.c32(0));
     k.ifThenElse(
-        k.cmpi(ip(IPred::sle), allowedBefore, s),
+        k.cmpi(ip(IPred::sle), k.add(allowedBefore, k.c32(T)), W),
         [&] { store(inRow, cEnd, Value()); },
         [&] {
-          Value rankHi = k.add(s, k.c32(1));
-          Value rankLo = k.minsi(W, allowedBefore);
-          auto [hi, lo] = select(blocks, rankHi, rankLo);
-          Value n = gather(blocks, c0, hi, lo);
+          Value none = k.cmpi(ip(IPred::eq), allowedBefore, k.c32(0));
+          SmallVector<Value> bounds = k.ifElse(
+              none, {k.i64Type, k.i64Type},
+              [&] { // an empty range: lo > hi
+                return SmallVector<Value>{k.c64(0), k.c64(-1)};
+              },
+              [&] {
+                auto [hi, lo] = select(blocks, k.add(s, k.c32(1)),
+                                       k.minsi(W, allowedBefore));
+                return SmallVector<Value>{hi, lo};
+              });
+          Value n = gather(blocks, c0, bounds[0], bounds[1]);
           sortList(n);
           Value need = k.sub(W, s);
-          store(inRow, cEnd, walk(n, cEnd, need));
+          store(inRow, cEnd,
+                walk(n, c0, cEnd, need, k.sub(W, allowedBefore)));
         });
     gpu::ReturnOp::create(k.builder(), k.location());
   }
@@ -249,15 +262,24 @@ private:
     k.barrier();
   }
 
-  /// The need-th key of the sorted list at a position <= cEnd, or 0.
-  Value walk(Value n, Value cEnd, Value need) {
-    return m.loop(n, {k.c32(0), k.c64(0)}, [&](Value i, ValueRange acc) {
-      Value key = k.loadAs(k.i64Type, shared(kSorted, k.i64Type, i));
-      Value present = k.cmpi(ip(IPred::sle), positionOf(key), cEnd);
-      Value seen = count(acc[0], present);
-      Value hit = k.andi(present, k.cmpi(ip(IPred::eq), seen, need));
-      return SmallVector<Value>{seen, k.select(hit, key, acc[1])};
-    })[1];
+  /// The need-th key of the sorted list at a position <= cEnd, or 0 when
+  /// the prefix [0, cEnd] keeps all: at most w allowed keys, that is at
+  /// most w - |A| = `blockRoom` of the block's (positions >= c0).
+  Value walk(Value n, Value c0, Value cEnd, Value need, Value blockRoom) {
+    SmallVector<Value> r = m.loop(
+        n, {k.c32(0), k.c32(0), k.c64(0)}, [&](Value i, ValueRange acc) {
+          Value key = k.loadAs(k.i64Type, shared(kSorted, k.i64Type, i));
+          Value pos = positionOf(key);
+          Value present = k.cmpi(ip(IPred::sle), pos, cEnd);
+          Value seen = count(acc[0], present);
+          Value ownSeen = count(
+              acc[1], k.andi(present, k.cmpi(ip(IPred::sge), pos, c0)));
+          Value hit = k.andi(present, k.cmpi(ip(IPred::eq), seen, need));
+          return SmallVector<Value>{seen, ownSeen,
+                                    k.select(hit, key, acc[2])};
+        });
+    return k.select(k.cmpi(ip(IPred::sgt), r[1], blockRoom), r[2],
+                    k.c64(0));
   }
 
   /// Writes prefix end cEnd's tiebreak and threshold: the position and the
