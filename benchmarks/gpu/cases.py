@@ -175,6 +175,11 @@ def host_variants():
     for mask in ("keep", "keep_rows"):
         c = Case(1, 1, 1, 4, 2, 64, "bf16", mask, "key", True)
         out += [c.variant(), c.backward_variant()]
+    # check_hidden_nan: every form without a bias, causal or not.
+    for mask in ("mask", "keep", "keep_rows"):
+        for causal in (False, True):
+            c = Case(1, 1, 1, 4, 2, 64, "bf16", mask, "none", causal)
+            out += [c.variant(), c.backward_variant()]
     return out
 
 

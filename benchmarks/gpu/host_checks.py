@@ -212,10 +212,82 @@ def check_edge_cases(device):
         yield "edge: D=0 is refused", "head dim" in str(e), {"error": str(e)}
 
 
+def check_hidden_nan(device):
+    """A hidden key's NaN value row (an uninitialised KV-cache row, say)
+    reaches no output or gradient: each result equals the same call with
+    those rows zeroed, bit for bit. Keys hidden by a mask broadcast over
+    queries, never kept by the per-query top-k, left out of a shared top-k
+    list, and (backward) beyond a row's causal bound."""
+    g = torch.Generator(device="cpu").manual_seed(11)
+    bf = torch.bfloat16
+    B, L, H, Hkv, D = 2, 300, 4, 2, 64
+    q, k, v = (torch.randn(B, L, h, D, generator=g).to(bf).to(device)
+               for h in (H, Hkv, Hkv))
+    hidden = torch.zeros(L, dtype=torch.bool)
+    hidden[250:] = True          # the cache's unwritten tail
+    hidden[7::31] = True         # and some rows in between
+    dev_hidden = hidden.to(device)
+    poisoned = v.clone()
+    poisoned[:, dev_hidden] = float("nan")
+    clean = v.clone()
+    clean[:, dev_hidden] = 0
+    score = torch.randn(B, Hkv, L, generator=g).to(device)
+    score[:, :, dev_hidden] = float("nan")   # never kept by top-k
+    forms = {
+        "mask broadcast over queries": dict(
+            mask=(~dev_hidden)[None, None, None, :].expand(B, 1, 1, L)),
+        "per-query top-k": dict(keep_rows=dma.topk(score, 64, "per_query")),
+        "shared top-k": dict(keep=dma.topk(score, 64, "shared")),
+    }
+    do = torch.randn(B, L, H, D, generator=g).to(bf).to(device)
+    for name, kw in forms.items():
+        for causal in (False, True):
+            outs = []
+            for values in (poisoned, clean):
+                leaves = [x.detach().clone().requires_grad_()
+                          for x in (q, k, values)]
+                o = dma.attention(*leaves, causal=causal, **kw)
+                o.backward(do)
+                outs.append([o.detach(), leaves[0].grad, leaves[1].grad,
+                             leaves[2].grad.masked_fill(
+                                 dev_hidden[None, :, None, None], 0)])
+            same = all(torch.equal(a, b) for a, b in zip(*outs))
+            finite = all(bool(torch.isfinite(x).all()) for x in outs[0])
+            yield (f"hidden NaN values: {name}{', causal' if causal else ''}",
+                   same and finite, {"finite": finite, "equal": same})
+
+
+def check_keep_order(device):
+    """A keep list that repeats or does not ascend stops the kernel with a
+    device-side assert saying so (a fresh process: the assert ends the CUDA
+    context, as PyTorch's own index checks do)."""
+    import os
+    import subprocess
+    import sys
+    script = (
+        "import torch, dma_attention as dma\n"
+        "q = torch.randn(1, 64, 2, 64, device='cuda', dtype=torch.bfloat16)\n"
+        "k = torch.randn(1, 64, 2, 64, device='cuda', dtype=torch.bfloat16)\n"
+        "keep = torch.tensor([[[1, 5, 5, 9], [2, 3, 4, 6]]], device='cuda',"
+        " dtype=torch.int32)\n"
+        "dma.attention(q, k, k, keep=keep)\n"
+        "torch.cuda.synchronize()\n")
+    for name, keep in (("a repeated position", "[[[1, 5, 5, 9], [2, 3, 4, 6]]]"),
+                       ("a descending pair", "[[[1, 9, 5, -1], [2, 3, 4, 6]]]"),
+                       ("a position after padding", "[[[1, -1, 5, -1], [2, 3, 4, 6]]]")):
+        r = subprocess.run([sys.executable, "-c", script.replace(
+            "[[[1, 5, 5, 9], [2, 3, 4, 6]]]", keep)], capture_output=True,
+            text=True, env=dict(os.environ), timeout=300)
+        said = "keep lists must hold ascending" in (r.stdout + r.stderr)
+        yield (f"keep list with {name} is refused", r.returncode != 0 and said,
+               {"returncode": r.returncode})
+
+
 def host_checks(quick=False):
     """The checks, each a generator function of the device; `quick` leaves
     out CUDA graphs and torch.compile (for runs under compute-sanitizer)."""
-    checks = [check_plans, check_edge_cases]
+    checks = [check_plans, check_edge_cases, check_hidden_nan,
+              check_keep_order]
     if not quick:
         checks += [check_cuda_graph, check_layer_compile]
     return checks

@@ -108,7 +108,7 @@ def _scores(B, H, L, seed, ties, nan):
 
 def _same(got, want):
     got = got.cpu()
-    want = torch.as_tensor(want)
+    want = torch.as_tensor(want).cpu()
     if got.dtype.is_floating_point:
         return bool(((got == want) | (got.isnan() & want.isnan())).all())
     return bool((got == want).all())

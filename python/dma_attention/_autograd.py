@@ -41,11 +41,15 @@ class AttentionFunction(torch.autograd.Function):
                               keep_threshold, keep_tiebreak)
         ctx.options = options
         ctx.mark_non_differentiable(lse)
+        # LSE carries no gradient: no zeros for it in the backward.
+        ctx.set_materialize_grads(False)
         return o, lse
 
     @staticmethod
     def backward(ctx, grad_o, grad_lse):
         saved = ctx.saved_tensors
+        if grad_o is None:  # O was not used: no gradient flows
+            return (None,) * 10
         if ctx.backward_call is not None:
             from . import _gpu
             dq, dk, dv, dbias = ctx.backward_call(_gpu.dense_grad_o(grad_o),

@@ -112,11 +112,14 @@ def topk(score, keep, selection="shared", padding=None, bundle=None):
         raise ValueError(f"padding must be [{score.shape[0]}, {score.shape[2]}], "
                          f"got {tuple(padding.shape)}")
     if _is_torch(score) and _compiling() and custom_ops:
+        # The top-k choice carries no gradient (nor do its outputs).
         if selection == "shared":
-            return _torch.ops.dma_attention.topk_shared(score, int(keep),
-                                                        padding, bundle)
-        return _torch.ops.dma_attention.topk_per_query(score, int(keep),
-                                                       padding, bundle)
+            return _torch.ops.dma_attention.topk_shared(score.detach(),
+                                                        int(keep), padding,
+                                                        bundle)
+        return _torch.ops.dma_attention.topk_per_query(score.detach(),
+                                                       int(keep), padding,
+                                                       bundle)
     if _cuda_tensor(score):
         from . import _gpu
         return _gpu.topk(score, int(keep), selection, padding, bundle)

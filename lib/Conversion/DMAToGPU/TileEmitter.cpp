@@ -3,6 +3,7 @@
 #include "TileEmitter.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/ControlFlow/IR/ControlFlowOps.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/LLVMIR/NVVMDialect.h"
@@ -203,15 +204,33 @@ Value TileEmitter::keyPosition(Value t, Value row) {
   Value kh = k.divsi(h, per);
   Value inList = k.cmpi(ip(IPred::slt), idx, w);
   Value safe = k.select(inList, idx, k.c32(0));
-  Value off = k.add(k.add(strided("keep", "b", b), strided("keep", "h", kh)),
-                    k.sext64(safe));
-  Value raw = k.loadAs(cfg.keepElement,
-                       k.gep(ptrArg("keep"), cfg.keepElement, off));
-  if (!cfg.keepElement.isInteger(32))
-    raw = arith::TruncIOp::create(k.builder(), k.location(), k.i32Type, raw);
-  Value valid = k.andi(inList, k.andi(k.cmpi(ip(IPred::sge), raw, k.c32(0)),
-                                      k.cmpi(ip(IPred::slt), raw, Lk)));
-  return k.select(valid, raw, k.c32(-1));
+  auto entry = [&](Value i) {
+    Value at = k.add(k.add(strided("keep", "b", b), strided("keep", "h", kh)),
+                     k.sext64(i));
+    Value v = k.loadAs(cfg.keepElement,
+                       k.gep(ptrArg("keep"), cfg.keepElement, at));
+    if (!cfg.keepElement.isInteger(32))
+      v = arith::TruncIOp::create(k.builder(), k.location(), k.i32Type, v);
+    return v;
+  };
+  Value raw = entry(safe);
+  // The walk relies on the list's order (its chunks are bounded causally
+  // by a binary search) and a repeated position would count a key twice:
+  // an entry that does not ascend from the one before, or a position past
+  // Lk, stops the kernel with a device-side assert (as PyTorch's own index
+  // checks do) instead of a silently wrong result.
+  Value prev = entry(k.maxsi(k.sub(safe, k.c32(1)), k.c32(0)));
+  Value present = k.andi(inList, k.cmpi(ip(IPred::sge), raw, k.c32(0)));
+  // (After -1 padding, prev < 0: any position is out of order.)
+  Value misordered = k.andi(k.cmpi(ip(IPred::sgt), safe, k.c32(0)),
+                            k.ori(k.cmpi(ip(IPred::sle), raw, prev),
+                                  k.cmpi(ip(IPred::slt), prev, k.c32(0))));
+  Value bad = k.andi(present, k.ori(misordered,
+                                    k.cmpi(ip(IPred::sge), raw, Lk)));
+  cf::AssertOp::create(k.builder(), k.location(), k.notb(bad),
+                       "dma: keep lists must hold ascending, unique key "
+                       "positions below Lk, then -1 padding");
+  return k.select(present, raw, k.c32(-1));
 }
 
 Value TileEmitter::broadcastOffset(const std::string &t, Value row,
@@ -238,28 +257,31 @@ Value TileEmitter::visible(Value qpos, Value qvalid, Value kpos) {
     vis = k.andi(vis, k.cmpi(ip(IPred::ne), m, k.intOf(k.i8Type, 0)));
   }
   if (cfg.mask == MaskKind::PerQueryTopK) {
-    Value heads = arg("keep_rows_heads");
-    Value per = k.maxsi(k.divsi(H, k.maxsi(heads, k.c32(1))), k.c32(1));
-    Value base = k.add(strided("keep_rows", "b", b),
-                       strided("keep_rows", "h", k.divsi(h, per)));
     Value entry = cfg.causal ? k.maxsi(k.select(qvalid, cLim, k.c32(0)),
                                        k.c32(0))
                              : k.sub(Lk, k.c32(1));
-    Value eOff = k.add(base, k.sext64(entry));
-    Type se = cfg.rowsScoreElement;
-    Value s = k.loadF32(se, k.gep(ptrArg("keep_score"), se,
-                                  k.add(base, k.sext64(ks))));
-    Value thr = k.loadF32(se, k.gep(ptrArg("keep_threshold"), se, eOff));
-    Value tie = k.loadAs(cfg.tiebreakElement,
-                         k.gep(ptrArg("keep_tiebreak"), cfg.tiebreakElement,
-                               eOff));
-    Value kw = cfg.tiebreakElement.isInteger(32) ? kpos : k.sext64(kpos);
-    Value kept = k.ori(k.cmpf(fpr(FPred::OGT), s, thr),
-                       k.andi(k.cmpf(fpr(FPred::OEQ), s, thr),
-                              k.cmpi(ip(IPred::sle), kw, tie)));
-    vis = k.andi(vis, kept);
+    vis = k.andi(vis, keptAt(kpos, ks, entry));
   }
   return vis;
+}
+
+Value TileEmitter::keptAt(Value kpos, Value ks, Value entry) {
+  Value heads = arg("keep_rows_heads");
+  Value per = k.maxsi(k.divsi(H, k.maxsi(heads, k.c32(1))), k.c32(1));
+  Value base = k.add(strided("keep_rows", "b", b),
+                     strided("keep_rows", "h", k.divsi(h, per)));
+  Value eOff = k.add(base, k.sext64(entry));
+  Type se = cfg.rowsScoreElement;
+  Value s = k.loadF32(se, k.gep(ptrArg("keep_score"), se,
+                                k.add(base, k.sext64(ks))));
+  Value thr = k.loadF32(se, k.gep(ptrArg("keep_threshold"), se, eOff));
+  Value tie = k.loadAs(cfg.tiebreakElement,
+                       k.gep(ptrArg("keep_tiebreak"), cfg.tiebreakElement,
+                             eOff));
+  Value kw = cfg.tiebreakElement.isInteger(32) ? kpos : k.sext64(kpos);
+  return k.ori(k.cmpf(fpr(FPred::OGT), s, thr),
+               k.andi(k.cmpf(fpr(FPred::OEQ), s, thr),
+                      k.cmpi(ip(IPred::sle), kw, tie)));
 }
 
 Value TileEmitter::logit(Value raw, Value qpos, Value qvalid, Value kpos,

@@ -102,6 +102,9 @@ protected:
   /// Whether key `kpos` is visible to query `qpos` (causality and the mask
   /// form); `qvalid` says the query row exists, kpos < 0 means no key.
   Value visible(Value qpos, Value qvalid, Value kpos);
+  /// Whether the per-query top-k keeps key `kpos` (clamped: `ks`) for the
+  /// rows whose prefix ends at `entry`.
+  Value keptAt(Value kpos, Value ks, Value entry);
   /// The logit of the thread's element (row r, key position kpos), -inf
   /// where invisible; `keyBias` is the bias of the key when it does not
   /// depend on the row.
