@@ -654,9 +654,10 @@ compileVariant(MLIRContext &ctx, const Variant &v, int64_t warpCount,
                     : role == "convert"
                         ? kernel->getAttrOfType<IntegerAttr>("dma.block_m").getInt()
                     : role == "topk_shared" ? 1
-                    // a warp per key
+                    // keys per CTA (a warp per 4 keys)
                     : role == "value_bias" || role == "value_bias_bwd_dt"
-                        ? threads / 32
+                        ? kernel->getAttrOfType<IntegerAttr>("dma.block_m")
+                              .getInt()
                     : v.isMask() ? threads
                         : kernel->getAttrOfType<IntegerAttr>("dma.block_m").getInt();
     llvm::json::Array grid{"ceil(" + extent + "/" + std::to_string(block) + ")",

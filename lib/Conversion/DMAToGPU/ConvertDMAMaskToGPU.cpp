@@ -110,7 +110,7 @@ LogicalResult convertValueBias(OpBuilder &b, gpu::GPUModuleOp kernels,
               args.stride(v, 1), args.stride(v, 2), args.stride(w, 0),
               args.stride(score, 0), args.stride(score, 1)});
   assert(ops.size() == valueBiasKernelParams(c).size());
-  gpu::KernelDim3 grid{ceilDiv(e, e.dim(v, 1), kMaskKeysPerCTA), e.dim(v, 0),
+  gpu::KernelDim3 grid{ceilDiv(e, e.dim(v, 1), kValueBiasKeysPerCTA), e.dim(v, 0),
                        e.index(1)};
   gpu::KernelDim3 block{e.index(kMaskThreads), e.index(1), e.index(1)};
   gpu::LaunchFuncOp::create(b, op.getLoc(), kernel, grid, block, Value(), ops);
@@ -183,7 +183,7 @@ LogicalResult convertValueBiasGrad(OpBuilder &b, gpu::GPUModuleOp kernels,
   Value one = e.index(1), threads = e.index(kMaskThreads);
   Value keysHeads = e.mul(Lk, Hkv);
   std::tuple<ValueBiasGradStep, const char *, gpu::KernelDim3> steps[] = {
-      {ValueBiasGradStep::Dt, "dt", {ceilDiv(e, Lk, kMaskKeysPerCTA), B, one}},
+      {ValueBiasGradStep::Dt, "dt", {ceilDiv(e, Lk, kValueBiasKeysPerCTA), B, one}},
       {ValueBiasGradStep::Value,
        "value",
        {ceilDiv(e, e.mul(keysHeads, e.index(D / 8)), kMaskThreads), B, one}},

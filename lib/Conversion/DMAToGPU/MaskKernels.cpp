@@ -50,59 +50,88 @@ mlir::dma::valueBiasKernelParams(const ValueBiasKernelConfig &c) {
 
 namespace {
 
-/// Heads per pass of the warp-per-key value-bias kernels.
+/// Heads per pass of the value-bias kernels: with kValueBiasKeysPerWarp
+/// keys, one (key, head) dot product per lane.
 constexpr int kHeadGroup = 8;
+static_assert(kHeadGroup * kValueBiasKeysPerWarp == 32, "a result per lane");
 
-/// dt[b, j, h0 + lane] = W[h] . V[b, j] (+ b_dt[h]) in f32 for the group of
-/// kHeadGroup KV heads from h0, computed by the whole warp: lanes take 8
-/// consecutive elements of the key's Hkv * D values each (one 16-byte load,
-/// coalesced across the warp, shared by the group's heads; the weight rows
-/// are L1-resident), one accumulator per head, butterfly sums; lane i
-/// returns head h0 + i's dt (lanes without a head: garbage). D % 8 == 0.
+/// dt[b, j0 + r, h0 + i] = W[h0 + i] . V[b, j0 + r] (+ b_dt[h0 + i]) in f32
+/// for the warp's kValueBiasKeysPerWarp keys r and the group of kHeadGroup
+/// KV heads from h0. Lanes take 8 consecutive elements of each key's
+/// Hkv * D values (16-byte loads, coalesced across the warp); each weight
+/// load (L1-resident rows) serves all the warp's keys, so the weights are
+/// read once per 4 keys. The 32 partial sums of a lane are then reduced
+/// across the warp by a transposing butterfly (31 shuffles for all of
+/// them, where a sum per (key, head) would take 5 each): lane l returns
+/// the total of key l / kHeadGroup, head h0 + l % kHeadGroup (lanes of keys
+/// past Lk or heads past Hkv: garbage). D % 8 == 0.
 Value emitWarpDt(MaskEmitter &m, const ValueBiasKernelConfig &c, Value lane,
-                 Value bi, Value j, Value h0) {
+                 Value bi, Value j0, Value h0) {
   KernelBuilder &k = m.k;
-  Value Hkv = m.arg("Hkv");
+  constexpr int R = kValueBiasKeysPerWarp;
+  Value Hkv = m.arg("Hkv"), Lk = m.arg("Lk");
   int64_t D = c.headDim;
   Value rowLen = k.mul(Hkv, k.c32(D));
   Value steps = k.divsi(k.add(rowLen, k.c32(255)), k.c32(256));
-  Value vRow = k.add(m.strided("value", "b", bi), m.strided("value", "l", j));
-  SmallVector<Value> wRows;
+  SmallVector<Value> vRows, wRows;
+  for (int r = 0; r < R; ++r) {
+    // Keys past Lk read the last one (their sums are never stored).
+    Value j = k.minsi(k.add(j0, k.c32(r)), k.sub(Lk, k.c32(1)));
+    vRows.push_back(
+        k.add(m.strided("value", "b", bi), m.strided("value", "l", j)));
+  }
   for (int i = 0; i < kHeadGroup; ++i) {
     Value h = k.add(h0, k.c32(i));
     h = k.select(k.cmpi(ip(IPred::slt), h, Hkv), h, k.c32(0));
     wRows.push_back(m.strided("weight", "h", h));
   }
-  SmallVector<Value> init(kHeadGroup, k.f32(0.0));
+  // acc[r * kHeadGroup + i]: key r, head h0 + i.
+  SmallVector<Value> init(R * kHeadGroup, k.f32(0.0));
   SmallVector<Value> sums = m.loop(steps, init, [&](Value it, ValueRange acc) {
     Value col = k.add(k.mul(it, k.c32(256)), k.mul(lane, k.c32(8)));
     Value valid = k.cmpi(ip(IPred::slt), col, rowLen);
     col = k.select(valid, col, k.c32(0));
     Value hp = k.divsi(col, k.c32(D)), d = k.remsi(col, k.c32(D));
-    Value vOff = k.add(k.add(vRow, m.strided("value", "h", hp)), k.sext64(d));
-    SmallVector<Value> v =
-        k.loadF32x8(c.element, k.gep(m.ptr("value"), c.element, vOff));
-    SmallVector<Value> next;
+    Value within = k.add(m.strided("value", "h", hp), k.sext64(d));
+    SmallVector<SmallVector<Value>> v;
+    for (int r = 0; r < R; ++r)
+      v.push_back(k.loadF32x8(
+          c.element,
+          k.gep(m.ptr("value"), c.element, k.add(vRows[r], within))));
+    SmallVector<Value> next(acc.begin(), acc.end());
     for (int i = 0; i < kHeadGroup; ++i) {
       SmallVector<Value> w =
           k.loadF32x8(c.paramElement, k.gep(m.ptr("weight"), c.paramElement,
                                             k.add(wRows[i], k.sext64(col))));
-      Value sum = acc[i];
-      for (int e = 0; e < 8; ++e)
-        sum = k.fma(v[e], w[e], sum);
-      next.push_back(k.select(valid, sum, acc[i]));
+      for (int r = 0; r < R; ++r) {
+        Value sum = acc[r * kHeadGroup + i];
+        for (int e = 0; e < 8; ++e)
+          sum = k.fma(v[r][e], w[e], sum);
+        next[r * kHeadGroup + i] =
+            k.select(valid, sum, acc[r * kHeadGroup + i]);
+      }
     }
     return next;
   });
-  Value mine = k.f32(0.0);
-  for (int i = 0; i < kHeadGroup; ++i) {
-    Value x = sums[i];
-    for (int offset : {16, 8, 4, 2, 1})
-      x = k.fadd(x, k.shuffleXor(x, offset));
-    mine = k.select(k.cmpi(ip(IPred::eq), lane, k.c32(i)), x, mine);
+  // The transposing butterfly: at offset o the lane keeps the half of its
+  // values whose index bit matches its lane bit and adds its partner's
+  // copy of that half, so after offsets 16 .. 1 lane l holds value l.
+  SmallVector<Value> x(sums);
+  for (int offset = 16; offset >= 1; offset /= 2) {
+    Value upper = k.cmpi(ip(IPred::ne), k.andi(lane, k.c32(offset)),
+                         k.c32(0));
+    SmallVector<Value> kept;
+    for (int i = 0; i < offset; ++i) {
+      Value lo = x[i], hi = x[i + offset];
+      Value give = k.select(upper, lo, hi);
+      Value keep = k.select(upper, hi, lo);
+      kept.push_back(k.fadd(keep, k.shuffleXor(give, offset)));
+    }
+    x = kept;
   }
+  Value mine = x[0];
   if (c.dtBias) {
-    Value h = k.add(h0, lane);
+    Value h = k.add(h0, k.remsi(lane, k.c32(kHeadGroup)));
     h = k.select(k.cmpi(ip(IPred::slt), h, Hkv), h, k.c32(0));
     mine = k.fadd(
         mine, k.loadF32(c.paramElement,
@@ -111,33 +140,39 @@ Value emitWarpDt(MaskEmitter &m, const ValueBiasKernelConfig &c, Value lane,
   return mine;
 }
 
-/// Runs `body(h)` on the lanes whose head h = h0 + lane of the group
-/// exists, for every group of kHeadGroup heads; `dt` gives each lane its
-/// head's dt (warp-wide: called outside the lane condition).
-void forHeadGroups(MaskEmitter &m, Value lane,
+/// Runs `body(h, j, dt)` on the lanes whose (head h = h0 + lane % 8, key
+/// j = j0 + lane / 8) exists, for every group of kHeadGroup heads; `dtOf`
+/// gives each lane its (key, head)'s dt (warp-wide: called outside the
+/// lane condition).
+void forHeadGroups(MaskEmitter &m, Value lane, Value j0,
                    function_ref<Value(Value h0)> dtOf,
-                   function_ref<void(Value h, Value dt)> body) {
+                   function_ref<void(Value h, Value j, Value dt)> body) {
   KernelBuilder &k = m.k;
   Value Hkv = m.arg("Hkv");
   Value groups = k.divsi(k.add(Hkv, k.c32(kHeadGroup - 1)), k.c32(kHeadGroup));
   m.loop(groups, {}, [&](Value g, ValueRange) {
     Value h0 = k.mul(g, k.c32(kHeadGroup));
     Value dt = dtOf(h0);
-    Value h = k.add(h0, lane);
-    k.ifThen(k.andi(k.cmpi(ip(IPred::slt), lane, k.c32(kHeadGroup)),
+    Value h = k.add(h0, k.remsi(lane, k.c32(kHeadGroup)));
+    Value j = k.add(j0, k.divsi(lane, k.c32(kHeadGroup)));
+    k.ifThen(k.andi(k.cmpi(ip(IPred::slt), j, m.arg("Lk")),
                     k.cmpi(ip(IPred::slt), h, Hkv)),
-             [&] { body(h, dt); });
+             [&] { body(h, j, dt); });
     return SmallVector<Value>{};
   });
 }
 
-/// Runs `body(j, lane)` for the warp's key j = blockIdx.x * warps + warp
-/// (uniform per warp, so the warp's shuffles stay converged).
-void forWarpKey(MaskEmitter &m, function_ref<void(Value j, Value lane)> body) {
+/// Runs `body(j0, lane)` for the warp's keys j0 .. j0 + 3, j0 =
+/// (blockIdx.x * warps + warp) * kValueBiasKeysPerWarp (uniform per warp,
+/// so the warp's shuffles stay converged).
+void forWarpKeys(MaskEmitter &m,
+                 function_ref<void(Value j0, Value lane)> body) {
   KernelBuilder &k = m.k;
   Value warp = k.divsi(m.tid, k.c32(32)), lane = k.remsi(m.tid, k.c32(32));
-  Value j = k.add(k.mul(k.blockId(0), k.c32(kMaskKeysPerCTA)), warp);
-  k.ifThen(k.cmpi(ip(IPred::slt), j, m.arg("Lk")), [&] { body(j, lane); });
+  Value j0 = k.mul(
+      k.add(k.mul(k.blockId(0), k.c32(kMaskThreads / 32)), warp),
+      k.c32(kValueBiasKeysPerWarp));
+  k.ifThen(k.cmpi(ip(IPred::slt), j0, m.arg("Lk")), [&] { body(j0, lane); });
 }
 
 Value paramAt(MaskEmitter &m, const ValueBiasKernelConfig &c, const char *name,
@@ -165,11 +200,13 @@ gpu::GPUFuncOp mlir::dma::emitValueBiasKernel(OpBuilder &b, Location loc,
                                "value_bias");
   MaskEmitter m(b, loc, func, params);
   KernelBuilder &k = m.k;
+  func->setAttr("dma.block_m", b.getI64IntegerAttr(kValueBiasKeysPerCTA));
   Value bi = k.blockId(1);
-  forWarpKey(m, [&](Value j, Value lane) {
+  forWarpKeys(m, [&](Value j0, Value lane) {
     forHeadGroups(
-        m, lane, [&](Value h0) { return emitWarpDt(m, c, lane, bi, j, h0); },
-        [&](Value h, Value dt) {
+        m, lane, j0,
+        [&](Value h0) { return emitWarpDt(m, c, lane, bi, j0, h0); },
+        [&](Value h, Value j, Value dt) {
           Value s = k.fmul(paramAt(m, c, "a", h), k.softplus(dt));
           if (c.expForm)
             s = k.exp(s);
@@ -243,15 +280,16 @@ gpu::GPUFuncOp mlir::dma::emitValueBiasGradKernel(
   // Columns of [W | b_dt | A] per KV head.
   Value cols = k.add(k.mul(Hkv, k.c32(D)), k.c32(2));
   Value columnsAll = k.mul(Hkv, cols);
-  Value rows = k.mul(m.arg("B"), Lk);
 
   switch (step) {
   case ValueBiasGradStep::Dt: {
+    func->setAttr("dma.block_m", b.getI64IntegerAttr(kValueBiasKeysPerCTA));
     Value bi = k.blockId(1);
-    forWarpKey(m, [&](Value j, Value lane) {
+    forWarpKeys(m, [&](Value j0, Value lane) {
       forHeadGroups(
-          m, lane, [&](Value h0) { return emitWarpDt(m, f, lane, bi, j, h0); },
-          [&](Value h, Value dt) {
+          m, lane, j0,
+          [&](Value h0) { return emitWarpDt(m, f, lane, bi, j0, h0); },
+          [&](Value h, Value j, Value dt) {
             Value sp = k.softplus(dt);
             // softplus' = sigmoid, and exactly 1 where softplus returns dt.
             Value sigmoid =

@@ -1,11 +1,13 @@
 // RUN: dma-opt %s -split-input-file --convert-dma-mask-to-gpu | FileCheck %s
 
-// value_bias: one warp per key, 8 keys per 256-thread CTA, a grid of
-// ceil(Lk / 8) x B CTAs. For each group of 8 KV heads the warp's lanes take
-// 8 consecutive values each (one 16-byte load of bf16, shared by the 8
-// heads; two of each f32 weight row), fused multiply-adds into one
-// accumulator per head, butterfly sums; lane i applies softplus and A for
-// head i of the group and stores its score.
+// value_bias: one warp per 4 keys, 32 keys per 256-thread CTA, a grid of
+// ceil(Lk / 32) x B CTAs. For each group of 8 KV heads the warp's lanes
+// take 8 consecutive values of each of the 4 keys (16-byte loads of bf16)
+// and each weight row's 8 values once for all 4 keys (two 16-byte f32
+// loads), fused multiply-adds into 32 accumulators (key, head); a
+// transposing butterfly (16 + 8 + 4 + 2 + 1 shuffles) leaves lane l the sum
+// of key l / 8, head l % 8, which applies softplus and A and stores its
+// score.
 
 // CHECK-LABEL: func.func @value_bias
 //   CHECK-NOT:   dma.value_bias
@@ -13,6 +15,7 @@
 //  CHECK-SAME:     threads in (%c256{{[_0-9]*}}, %c1{{[_0-9]*}}, %c1{{[_0-9]*}})
 //       CHECK: gpu.module @dma_kernels
 //       CHECK:   gpu.func @dma_value_bias_bf16_d64_log_dtbias_0
+//  CHECK-SAME:     dma.block_m = 32
 //  CHECK-SAME:     dma.kernel_params = ["value:ptr", "weight:ptr", "dt_bias:ptr", "a:ptr", "score:ptr", "B:i32", "Lk:i32", "Hkv:i32",
 //  CHECK-SAME:     dma.role = "value_bias"
 //       CHECK:     scf.for
@@ -20,7 +23,8 @@
 //       CHECK:         llvm.load {{.*}} {alignment = 16 : i64} : !llvm.ptr<1> -> vector<8xbf16>
 //       CHECK:         llvm.load {{.*}} {alignment = 16 : i64} : !llvm.ptr<1> -> vector<4xf32>
 //       CHECK:         llvm.intr.fma
-//       CHECK:       nvvm.shfl.sync bfly
+//   CHECK-COUNT-31:   nvvm.shfl.sync bfly
+//   CHECK-NOT:        nvvm.shfl.sync
 //       CHECK:       scf.if
 //       CHECK:         math.log1p
 //       CHECK:         llvm.store {{.*}} : f32, !llvm.ptr<1>

@@ -18,8 +18,11 @@ namespace mlir::dma {
 /// Threads per CTA of the element-wise mask kernels (value_bias, the
 /// per-query top-k steps).
 inline constexpr int64_t kMaskThreads = 256;
-/// Keys per CTA of the value-bias kernels: a warp per key.
-inline constexpr int64_t kMaskKeysPerCTA = kMaskThreads / 32;
+/// Keys per warp and per CTA of the value-bias kernels (4 keys x 8 heads:
+/// one dot product per lane).
+inline constexpr int64_t kValueBiasKeysPerWarp = 4;
+inline constexpr int64_t kValueBiasKeysPerCTA =
+    kMaskThreads / 32 * kValueBiasKeysPerWarp;
 /// Threads of the shared top-k CTA (one per (batch, KV head)).
 inline constexpr int64_t kTopKSharedThreads = 512;
 /// Dynamic shared memory of the shared top-k: per-warp slots of its block
@@ -41,9 +44,10 @@ struct ValueBiasKernelConfig {
 };
 
 /// score[b, h, j] = A[h] * softplus(W[h] . V[b, j] + b_dt[h]) (or its exp),
-/// one warp per key (its lanes split the Hkv * D dot products, 16-byte
-/// loads), grid (ceil(Lk / kMaskKeysPerCTA), B). D % 8 == 0; value rows
-/// and weight rows 16-byte aligned.
+/// a warp per kValueBiasKeysPerWarp keys (its lanes split the Hkv * D dot
+/// products, 16-byte loads, each weight load serving the warp's keys; a
+/// transposing butterfly sums them), grid (ceil(Lk / kValueBiasKeysPerCTA),
+/// B). D % 8 == 0; value rows and weight rows 16-byte aligned.
 SmallVector<KernelParam> valueBiasKernelParams(const ValueBiasKernelConfig &c);
 gpu::GPUFuncOp emitValueBiasKernel(OpBuilder &b, Location loc,
                                    gpu::GPUModuleOp module, StringRef name,
@@ -52,8 +56,8 @@ gpu::GPUFuncOp emitValueBiasKernel(OpBuilder &b, Location loc,
 /// The value-bias backward, from dScore = `grad` [B, Hkv, Lk] (f32), in
 /// four launches sharing one parameter list (valueBiasGradKernelParams);
 /// every sum runs in a fixed order (deterministic, no atomics):
-///  * `dt`, one warp per key as in the forward, grid (ceil(Lk /
-///    kMaskKeysPerCTA), B): recomputes dt, writes g = dScore * dscore/ddt
+///  * `dt`, a warp per 4 keys as in the forward, grid (ceil(Lk /
+///    kValueBiasKeysPerCTA), B): recomputes dt, writes g = dScore * dscore/ddt
 ///    and e = dScore * dscore/dA into f32 scratch [B, Lk, Hkv];
 ///  * `value`, one thread per 8 columns (j, h', d..d+7), grid (ceil(Lk *
 ///    Hkv * D / 8 / kMaskThreads), B): dV[b, j, h', d] = sum_h g[b, j, h]
