@@ -492,6 +492,12 @@ extern "C" dma_plan *dma_attention_backward_plan(
                           dtypeName(q->dtype) + ",dv=" + std::to_string(a.Dv);
   std::string convertName =
       std::string("kind=bwd_convert,dtype=") + dtypeName(q->dtype);
+  if ((a.D > 192 || a.Dv > 192) && !plan.has(name))
+    return failed("no variant '" + name + "' in bundle " + rt->dir +
+                  ": the GPU backward of head dims above 192 is not shipped "
+                  "(on mma.sync tiles it spills; the Hopper lowering will "
+                  "bring it). dma-compile --allow-spills --variant " + name +
+                  " builds a slow one");
   int64_t keys = a.keepW >= 0 ? a.keepW : a.Lk;
   int64_t keyTiles = ceilDiv(keys, std::max<int64_t>(plan.blockOf(name), 1));
 

@@ -142,6 +142,8 @@ public:
   void memset32(Arg target, int64_t words, uint32_t fill = 0);
   /// The variant's block_m (rows, keys or elements per CTA), or 0.
   int64_t blockOf(const std::string &name) const;
+  /// Whether the bundle has variant `name`.
+  bool has(const std::string &name) const;
   /// The finished plan (the runtime gains a reference), or null with
   /// `error` set when there is no CUDA context for the device.
   dma_plan *finish(std::string &error);

@@ -354,6 +354,13 @@ Arg PlanBuilder::workspace(int64_t offset) const {
   return Arg::slotAt(static_cast<int>(slots.size()) - 1, offset);
 }
 
+bool PlanBuilder::has(const std::string &name) const {
+  for (const Variant &v : rt->variants)
+    if (v.name == name)
+      return true;
+  return false;
+}
+
 int64_t PlanBuilder::blockOf(const std::string &name) const {
   for (const Variant &v : rt->variants)
     if (v.name == name)
