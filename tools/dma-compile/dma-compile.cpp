@@ -389,14 +389,16 @@ std::vector<Variant> shippedVariants() {
     v.acceptSpills = v.d >= 192 && (v.mask == "mask" || v.mask == "keep_rows");
   // The backward of the forms training uses, at its own tiles. d = 256
   // waits for the Hopper lowering (it spills at every tile on mma.sync);
-  // d = 192 spills some 170 bytes at 16-query steps and ships so.
+  // d = 192 spills some 170 bytes at 16-query steps and ships so, and so
+  // does the per-query layer's backward at d = 128 (8 bytes at 16-query
+  // steps: per-row keep lists, key bias and the causal bound all live).
   std::vector<Variant> backward;
   for (const Variant &f : out)
     if (f.d != 256 && (f.mask == "none" || f.mask == "keep" ||
                        (f.mask == "keep_rows" && f.bias == "key"))) {
       Variant b = f;
       b.kind = "bwd";
-      b.acceptSpills = f.d == 192;
+      b.acceptSpills = f.d == 192 || (f.mask == "keep_rows" && f.d >= 128);
       backward.push_back(b);
     }
   out.insert(out.end(), backward.begin(), backward.end());
