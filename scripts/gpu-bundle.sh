@@ -10,4 +10,8 @@ while read -r v; do args+=(--variant "$v"); done < <(python3 benchmarks/gpu/case
 # Full [B, H, Lq, Lk] biases load per element and may spill a few bytes.
 # STAGES=3 scripts/gpu-bundle.sh gpu-bundle-s3 builds the same variants with
 # three K/V buffers in flight (for comparing; the runtime takes any bundle).
-build/bin/dma-compile -o "$out" --shipped --allow-spills --stages "${STAGES:-2}" "${args[@]}" | tail -n 1
+# HEAD_DIMS=64,128 scripts/gpu-bundle.sh ships only those head dims' shipped
+# variants (the cases' own variants of other dims are always built).
+dims=()
+[ -n "${HEAD_DIMS:-}" ] && dims=(--head-dims "$HEAD_DIMS")
+build/bin/dma-compile -o "$out" --shipped "${dims[@]}" --allow-spills --stages "${STAGES:-2}" "${args[@]}" | tail -n 1

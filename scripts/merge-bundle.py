@@ -21,6 +21,7 @@ names = {v["name"] for v in sm["variants"]}
 dm["variants"] = [v for v in dm["variants"] if v["name"] not in names]
 dm["variants"] += sm["variants"]
 for v in sm["variants"]:
-    shutil.copy2(src / v["cubin"], dst / v["cubin"])
+    for key in ("cubin", "ptx"):
+        shutil.copy2(src / v[key], dst / v[key])
 (dst / "manifest.json").write_text(json.dumps(dm, indent=1))
 print(f"merge-bundle: {len(names)} variants from {src} into {dst}")

@@ -30,6 +30,7 @@ from triton.testing import do_bench
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "python"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 import dma_attention as dma  # noqa: E402
 
 B, H, HKV, D, W = 1, 32, 8, 128, 1024
@@ -58,14 +59,18 @@ def fwd_bwd(fn, inputs):
     return run
 
 
-def sdpa_dense(q, k, v):
+def sdpa_dense(q, k, v, backend="fa2"):
+    """SDPA dense causal with the FlashAttention-2 ("fa2") or the cuDNN
+    ("cudnn", FlashAttention-3-class on Hopper) backend."""
     from torch.nn.attention import SDPBackend, sdpa_kernel
+    chosen = {"fa2": SDPBackend.FLASH_ATTENTION,
+              "cudnn": SDPBackend.CUDNN_ATTENTION}[backend]
     qt, kt, vt = (x.transpose(1, 2) for x in (q, k, v))
     kt = kt.repeat_interleave(H // HKV, dim=1)
     vt = vt.repeat_interleave(H // HKV, dim=1)
 
     def run():
-        with sdpa_kernel(SDPBackend.FLASH_ATTENTION):
+        with sdpa_kernel(chosen):
             return F.scaled_dot_product_attention(qt, kt, vt, is_causal=True)
     return run
 
@@ -99,7 +104,10 @@ def flex_callable(L, bias, kept_bool):
         return score + bias[b, h // g, 0, kv].float()
 
     block_mask = create_block_mask(mask_mod, B, H, L, L, device="cuda")
-    compiled = torch.compile(flex_attention)
+    # Static shapes, as the peer runs at its best: a callable compiled with
+    # dynamic=None turns dynamic after the first new shape and runs ~3x
+    # slower (bench rows of earlier runs measured exactly that).
+    compiled = torch.compile(flex_attention, dynamic=False)
 
     def run(q, k, v):
         qt, kt, vt = (x.transpose(1, 2) for x in (q, k, v))
@@ -132,6 +140,8 @@ def main():
                     help="only the forward + backward rows")
     ap.add_argument("--mask-only", action="store_true",
                     help="only the mask-generation rows (value_bias, topk)")
+    ap.add_argument("--host-only", action="store_true",
+                    help="only the host-path rows (bench_host.py)")
     ap.add_argument("--tiles", default="0x0,128x32,64x64,128x64,64x32",
                     help="kernel tiles to time (q_tile x k_tile, 0x0 = the "
                          "runtime's default); the first is the one the "
@@ -159,10 +169,17 @@ def main():
     torch.cuda.synchronize()
     del a
 
+    # The host path: per-call cost, medium shapes, mask generation's share.
+    if not (args.mask_only or args.backward_only):
+        from bench_host import host_rows
+        host_rows(record, timed)
+    if args.host_only:
+        args.mask_only = args.backward_only = True
+
     # Mask generation: the generated value_bias and top-k kernels against
     # the same functions in PyTorch ops.
     mask_lengths = [4096] if args.quick else [4096, 16384]
-    if args.backward_only and not args.mask_only:
+    if args.backward_only and not args.mask_only or args.host_only:
         mask_lengths = []
     for L in mask_lengths:
         from dma_attention import _reference
@@ -209,6 +226,8 @@ def main():
             raise SystemExit(f"non-finite output in {case}")
         ours_timed(case, L, "dma (generated)", ours)
         record(case, "SDPA FA2 dense causal", timed(sdpa_dense(q, k, v)), L)
+        record(case, "SDPA cuDNN dense causal",
+               timed(sdpa_dense(q, k, v, "cudnn")), L)
         record(case, "gather floor (SDPA, w keys)",
                timed(gather_floor(q, k, v, keep)), L)
         if L == 4096:
@@ -250,6 +269,8 @@ def main():
                        lambda qt, kt: dma.attention(q, k, v, bias=bias, causal=True,
                                                     q_tile=qt, k_tile=kt))
             record(case, "SDPA FA2 dense causal", timed(sdpa_dense(q, k, v)), L)
+            record(case, "SDPA cuDNN dense causal",
+                   timed(sdpa_dense(q, k, v, "cudnn")), L)
 
     # Forward + backward (gradients of q, k, v and the bias).
     for L in ([] if args.mask_only else [4096] if args.quick else [4096, 16384]):
@@ -265,6 +286,9 @@ def main():
         record(case, "SDPA FA2 dense causal",
                timed(fwd_bwd(lambda q, k, v: sdpa_dense(q, k, v)(), (q, k, v))),
                L, 3.5)
+        record(case, "SDPA cuDNN dense causal",
+               timed(fwd_bwd(lambda q, k, v: sdpa_dense(q, k, v, "cudnn")(),
+                             (q, k, v))), L, 3.5)
         if L == 4096:
             kept = torch.zeros(B, HKV, L, dtype=torch.bool, device="cuda")
             kept.scatter_(2, keep.long(), True)
@@ -287,6 +311,9 @@ def main():
         record(case, "SDPA FA2 dense causal",
                timed(fwd_bwd(lambda q, k, v: sdpa_dense(q, k, v)(), (q, k, v))),
                L, 3.5)
+        record(case, "SDPA cuDNN dense causal",
+               timed(fwd_bwd(lambda q, k, v: sdpa_dense(q, k, v, "cudnn")(),
+                             (q, k, v))), L, 3.5)
         del q, k, v, bias
 
     if args.json:

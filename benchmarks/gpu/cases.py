@@ -13,6 +13,15 @@ def default_tiles(mask):
     return (64, 64) if mask == "keep_rows" else (128, 32)
 
 
+def backward_k_tile(d, dv):
+    """The backward's default keys per CTA: include/dma/KernelDefaults.h's
+    rule, repeated here so the case list needs neither torch nor the
+    runtime library."""
+    cap = 128 if d + dv <= 256 else 64
+    return next((k for k in range(cap, 16, -16) if (d // 8) % (k // 16) == 0),
+                16)
+
+
 # Other tile sizes: checked on a few cases and timed by bench.py --tiles.
 OTHER_TILES = [(64, 64), (128, 64), (64, 32), (128, 32)]
 
@@ -52,11 +61,10 @@ class Case:
             f"k_tile={self.tiles[1] or default_tiles(self.mask)[1]}")
 
     def backward_variant(self):
-        """The backward's variant (the runtime's default backward tiles:
-        64 x 128, 64 x 64 when 2 D > 256)."""
+        """The backward's variant (the runtime's default backward tiles)."""
         return ("kind=bwd," + self.base_variant() +
                 (",deterministic=1" if self.deterministic else "") +
-                f",q_tile=64,k_tile={128 if 2 * self.D <= 256 else 64}")
+                f",q_tile=64,k_tile={backward_k_tile(self.D, self.D)}")
 
     def base_variant(self):
         # A "full" bias with one query row is per key by shape.
@@ -100,14 +108,31 @@ def check_cases(quick=False):
                               0.0, max(1, shape[2] // 3), seed=100 + n + j,
                               tiles=tiles))
         n += len(SHAPES)
+    cases += head_dim_cases()
     if quick:  # a subset for compute-sanitizer
         cases = [c for c in cases if c.Lq * c.Lk <= 130 * 520][::5]
     return cases
 
 
+def head_dim_cases():
+    """The other head dims models use (64 and 128 are in SHAPES): forward
+    and backward at each (d = 256: forward only, its backward waits for
+    the Hopper lowering), in the DMA layer's forms."""
+    return [Case(2, 200, 200, 4, 2, 80, "bf16", "keep", "key", True, w=64,
+                 seed=300),
+            Case(1, 130, 170, 4, 1, 96, "f16", "none", "none", True, seed=301),
+            Case(1, 150, 150, 4, 2, 96, "bf16", "keep_rows", "key", True,
+                 w=50, seed=302),
+            Case(1, 100, 100, 2, 2, 192, "bf16", "keep", "key", True, w=40,
+                 seed=303),
+            Case(1, 90, 90, 2, 1, 192, "bf16", "none", "none", False,
+                 seed=304),
+            Case(1, 70, 70, 2, 2, 256, "bf16", "none", "key", True, seed=305)]
+
+
 def backward_cases(quick=False):
     """The forward matrix's cases at the default tiles, for gradients."""
-    cases = [c for c in check_cases() if c.tiles == (0, 0)]
+    cases = [c for c in check_cases() if c.tiles == (0, 0) and c.D != 256]
     if quick:
         cases = [c for c in cases if c.Lq * c.Lk <= 130 * 520][::5]
     return cases
@@ -142,10 +167,25 @@ def bench_variants():
     return out
 
 
+def host_variants():
+    """The variants of host_checks.py (a DMA layer at D = 64, shared and
+    per-query, forward and backward) and bench_host.py."""
+    out = []
+    for mask in ("keep", "keep_rows"):
+        c = Case(1, 1, 1, 4, 2, 64, "bf16", mask, "key", True)
+        out += [c.variant(), c.backward_variant()]
+    # check_hidden_nan: every form without a bias, causal or not.
+    for mask in ("mask", "keep", "keep_rows"):
+        for causal in (False, True):
+            c = Case(1, 1, 1, 4, 2, 64, "bf16", mask, "none", causal)
+            out += [c.variant(), c.backward_variant()]
+    return out
+
+
 if __name__ == "__main__":
     if "--variants" in sys.argv:
         names = ({c.variant() for c in check_cases()} |
                  {c.backward_variant() for c in backward_cases()} |
                  {c.backward_variant() for c in deterministic_cases()} |
-                 set(bench_variants()))
+                 set(bench_variants()) | set(host_variants()))
         print("\n".join(sorted(names)))

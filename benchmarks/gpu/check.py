@@ -33,6 +33,7 @@ import dma_attention as dma  # noqa: E402
 # Outputs start as NaN, so an element the kernel never writes fails.
 os.environ["DMA_POISON_OUTPUTS"] = "1"
 from cases import backward_cases, check_cases, deterministic_cases  # noqa: E402
+from host_checks import host_checks  # noqa: E402
 from mask_checks import mask_checks  # noqa: E402
 
 TOL = {"bf16": 1e-2, "f16": 5e-3}
@@ -270,6 +271,21 @@ def main():
         failed += not ok
         results.append(entry)
         report(entry, ok)
+    # The host path: plans, edge cases, and (not under the sanitizers)
+    # CUDA graph capture and torch.compile of a whole layer.
+    for check in host_checks(quick=args.no_compile):
+        try:
+            for name, ok, details in check(device):
+                entry = dict(case=name, ok=ok, **details)
+                failed += not ok
+                results.append(entry)
+                report(entry, ok)
+        except Exception as e:  # report and go on with the next check
+            entry = {"case": check.__name__, "ok": False,
+                     "error": f"{type(e).__name__}: {e}"}
+            failed += 1
+            results.append(entry)
+            report(entry, False)
     try:
         info, ok = ({"skipped_reason": "--no-compile"}, True) if args.no_compile \
             else check_compile(device)

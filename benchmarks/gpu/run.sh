@@ -4,10 +4,18 @@
 # beforehand on the build machine (scripts/gpu-bundle.sh -> gpu-bundle/) and
 # carried along. Results land in $OUT (or ./gpu-results).
 #
-#   benchmarks/gpu/run.sh [check|sanitize|train|bench|all]
+#   benchmarks/gpu/run.sh [check] [package] [sanitize] [train] [bench] [host] | all
+#
+# package: `pip install --no-build-isolation ./python` with the carried
+# bundle (DMA_BUNDLE_DIR), then `python -m dma_attention` outside the
+# checkout with none of the variables below: the installed package alone.
+# host: only bench.py's host-path rows (per-call cost, medium shapes, mask
+# generation's share).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
-what="${1:-all}"
+steps=" ${*:-all} "
+# Whether step $1 was asked for ("all" asks for every step but host).
+want() { [[ "$steps" == *" $1 "* || ( "$steps" == *" all "* && "$1" != host ) ]]; }
 out="${OUT:-gpu-results}"
 mkdir -p "$out"
 export PYTHONUNBUFFERED=1
@@ -21,7 +29,7 @@ export DMA_KERNEL_DIR="${DMA_KERNEL_DIR:-$PWD/gpu-bundle}"
 export PYTHONPATH="$PWD/python${PYTHONPATH:+:$PYTHONPATH}"
 
 status=0
-if [ "$what" = all ] || [ "$what" = check ]; then
+if want check; then
   ctest --test-dir build-runtime --output-on-failure 2>&1 | tail -n 3
   [ "${PIPESTATUS[0]}" = 0 ] || status=1
   python3 benchmarks/gpu/check.py --json "$out/check.json" 2>&1 | tee "$out/check.log" | tail -n 25
@@ -29,7 +37,17 @@ if [ "$what" = all ] || [ "$what" = check ]; then
   python3 examples/dma-layer/gpu_demo.py 2>&1 | tee "$out/demo.log"
   [ "${PIPESTATUS[0]}" = 0 ] || status=1
 fi
-if [ "$what" = all ] || [ "$what" = sanitize ]; then
+if want package; then
+  DMA_BUNDLE_DIR="$DMA_KERNEL_DIR" DMA_REQUIRE_BUNDLE=1 \
+    python3 -m pip install --no-build-isolation --no-deps --force-reinstall \
+      ./python > "$out/package-install.log" 2>&1
+  [ $? = 0 ] || { status=1; tail -n 20 "$out/package-install.log"; }
+  (cd /tmp && env -u PYTHONPATH -u DMA_RUNTIME_LIB -u DMA_KERNEL_DIR \
+     python3 -m dma_attention) 2>&1 | tee "$out/package.log"
+  [ "${PIPESTATUS[0]}" = 0 ] || status=1
+  python3 -m pip uninstall -y dma_attention > /dev/null 2>&1
+fi
+if want sanitize; then
   compute-sanitizer --tool memcheck --print-limit 20 python3 benchmarks/gpu/check.py --quick --no-compile \
     > "$out/memcheck.log" 2>&1
   [ $? = 0 ] || status=1
@@ -40,11 +58,15 @@ if [ "$what" = all ] || [ "$what" = sanitize ]; then
   [ $? = 0 ] || status=1
   tail -n 4 "$out/racecheck.log"
 fi
-if [ "$what" = all ] || [ "$what" = train ]; then
+if want train; then
   python3 examples/training/train_dma_llama.py --json "$out/train.json" 2>&1 | tee "$out/train.log" | tail -n 32
   [ "${PIPESTATUS[0]}" = 0 ] || status=1
 fi
-if [ "$what" = all ] || [ "$what" = bench ]; then
+if want host; then
+  python3 benchmarks/gpu/bench.py --host-only --json "$out/bench-host.json" 2>&1 | tee "$out/bench-host.log" | tail -n 40
+  [ "${PIPESTATUS[0]}" = 0 ] || status=1
+fi
+if want bench; then
   python3 benchmarks/gpu/bench.py --json "$out/bench.json" 2>&1 | tee "$out/bench.log" | tail -n 30
   [ "${PIPESTATUS[0]}" = 0 ] || status=1
 fi

@@ -1,9 +1,11 @@
 """Finding kernel bundles, and compiling missing variants on demand.
 
-A variant is looked for in, in order: the `bundle` argument, $DMA_KERNEL_DIR
-and the on-demand cache. When none has it and the compiler (dma-compile) is
-installed, it is compiled into the cache, a directory keyed by the chip and
-the compiler version, so a cached variant loads without compiling again.
+A variant is looked for in, in order: the `bundle` argument, $DMA_KERNEL_DIR,
+the bundle shipped in the package for the GPU's chip (bundles/<chip>/, see
+setup.py) and the on-demand cache. When none has it and the compiler
+(dma-compile) is installed, it is compiled into the cache, a directory keyed
+by the chip and the compiler version, so a cached variant loads without
+compiling again.
 """
 
 import hashlib
@@ -91,10 +93,32 @@ def _add_to_cache(cache, staging):
     os.replace(tmp, path)  # readers see the old or the new manifest, whole
 
 
+SHIPPED = Path(__file__).resolve().parent / "bundles"
+
+
+def shipped_for(chip):
+    """The package's bundle for `chip`: its own (sm_90a on Hopper), else the
+    sm_80 one (its cubins run on every 8.x GPU, its PTX is compiled by the
+    driver for newer ones), or None."""
+    for name in (chip, "sm_80"):
+        if (SHIPPED / name / "manifest.json").exists():
+            return SHIPPED / name
+    return None
+
+
+def shipped_bundles():
+    """Every bundle shipped in the package."""
+    if not SHIPPED.is_dir():
+        return []
+    return sorted(p for p in SHIPPED.iterdir()
+                  if (p / "manifest.json").exists())
+
+
 def find(variant, chip, bundle=None):
     """A directory holding `variant`, compiling it on demand if possible."""
     searched = []
-    for directory in (bundle, os.environ.get("DMA_KERNEL_DIR")):
+    for directory in (bundle, os.environ.get("DMA_KERNEL_DIR"),
+                      shipped_for(chip)):
         if directory:
             searched.append(str(directory))
             if variant in _variants_in(directory):
@@ -103,7 +127,7 @@ def find(variant, chip, bundle=None):
     if exe is None:
         raise LookupError(
             f"no kernel bundle has variant '{variant}' (searched: "
-            f"{', '.join(searched) or 'nothing: pass bundle= or set DMA_KERNEL_DIR'}) "
+            f"{', '.join(searched) or 'nothing: pass bundle=, set DMA_KERNEL_DIR or install the package with a bundle'}) "
             "and the compiler (dma-compile) is not installed to build it")
     cache = cache_dir(chip, exe)
     if variant in _variants_in(cache):

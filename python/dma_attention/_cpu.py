@@ -33,7 +33,7 @@ def library():
     global _lib
     if _lib is not None:
         return _lib
-    lib = load_first(
+    lib, _ = load_first(
         _candidates(),
         "the CPU path needs libdma_cpu.so, the compiler's C library; build "
         "the project with `make build` or set DMA_CPU_LIB")

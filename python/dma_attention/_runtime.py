@@ -2,7 +2,8 @@
 
 The runtime is a small C library over the CUDA driver API that loads kernel
 bundles (dma-compile output) and launches them; this module finds the
-library, mirrors its structs and turns its error codes into exceptions.
+library, mirrors its structs, wraps its launch plans and turns its error
+codes into exceptions.
 """
 
 import ctypes
@@ -25,7 +26,7 @@ class Tensor(ctypes.Structure):
 class Options(ctypes.Structure):
     _fields_ = [
         ("causal", ctypes.c_int32),
-        ("scale", ctypes.c_float),
+        ("scale", ctypes.c_float),  # NaN: the default 1/sqrt(D)
         ("softcap", ctypes.c_float),
         ("q_tile", ctypes.c_int32),
         ("k_tile", ctypes.c_int32),
@@ -40,65 +41,76 @@ def _candidates():
     if env:
         yield Path(env)
     here = Path(__file__).resolve().parent
-    yield here / "libdma_runtime.so"
+    yield here / "libdma_runtime.so"  # inside an installed package
     root = here.parent.parent
     for build in ("build-runtime", "build/runtime", "build"):
         yield root / build / "libdma_runtime.so"
 
 
-_lib = None
-
-
-def load_first(candidates, how_to_get):
+def load_first(candidates, how_to_get, loader=ctypes.CDLL):
     """The first existing library of `candidates`, loaded; RuntimeError
     listing what was tried and `how_to_get` when there is none."""
     tried = []
     for path in candidates:
         tried.append(str(path))
         if path.exists():
-            return ctypes.CDLL(str(path))
+            return loader(str(path)), path
     raise RuntimeError(f"{how_to_get} (tried: {', '.join(tried)})")
+
+
+_lib = None
+_launch = None
+library_path = None
 
 
 def library():
     """The loaded runtime library (RuntimeError if it cannot be found)."""
-    global _lib
+    global _lib, _launch, library_path
     if _lib is not None:
         return _lib
-    lib = load_first(
+    lib, library_path = load_first(
         _candidates(),
-        "the dma runtime library was not found; build it with `cmake -S "
-        "runtime -B build-runtime && cmake --build build-runtime` or set "
-        "DMA_RUNTIME_LIB")
-    P = ctypes.POINTER(Tensor)
-    lib.dma_runtime_open.restype = ctypes.c_void_p
-    lib.dma_runtime_open.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_size_t]
-    lib.dma_runtime_close.argtypes = [ctypes.c_void_p]
-    lib.dma_attention_variant.restype = ctypes.c_int
-    lib.dma_attention_variant.argtypes = [P] * 11 + [
-        ctypes.POINTER(Options), ctypes.c_char_p, ctypes.c_size_t,
-        ctypes.c_char_p, ctypes.c_size_t]
-    lib.dma_attention_backward.restype = ctypes.c_int
-    lib.dma_attention_backward.argtypes = [ctypes.c_void_p] + [P] * 17 + [
-        ctypes.POINTER(Options), ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t]
-    lib.dma_attention_forward.restype = ctypes.c_int
-    lib.dma_attention_forward.argtypes = [ctypes.c_void_p] + [P] * 11 + [
-        ctypes.POINTER(Options), ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t]
+        "the dma runtime library was not found; install the package with "
+        "`pip install --no-build-isolation ./python`, or build it with "
+        "`cmake -S runtime -B build-runtime && cmake --build build-runtime`, "
+        "or set DMA_RUNTIME_LIB")
     c = ctypes
-    lib.dma_value_bias.restype = c.c_int
-    lib.dma_value_bias.argtypes = [c.c_void_p] + [P] * 5 + [
-        c.c_int32, c.c_void_p, c.c_char_p, c.c_size_t]
-    lib.dma_value_bias_backward.restype = c.c_int
-    lib.dma_value_bias_backward.argtypes = [c.c_void_p] + [P] * 10 + [
-        c.c_int32, c.c_void_p, c.c_char_p, c.c_size_t]
+    P = c.POINTER(Tensor)
+    err = [c.c_char_p, c.c_size_t]
+    lib.dma_runtime_open.restype = c.c_void_p
+    lib.dma_runtime_open.argtypes = [c.c_char_p] + err
+    lib.dma_runtime_close.argtypes = [c.c_void_p]
+    lib.dma_attention_variant.restype = c.c_int
+    lib.dma_attention_variant.argtypes = [P] * 11 + [
+        c.POINTER(Options), c.c_char_p, c.c_size_t] + err
+    plan = c.c_void_p
+    for name, tensors, extra in (
+            ("dma_attention_forward_plan", 11, [c.POINTER(Options)]),
+            ("dma_attention_backward_plan", 16, [c.POINTER(Options)]),
+            ("dma_value_bias_plan", 5, [c.c_int32]),
+            ("dma_value_bias_backward_plan", 9, [c.c_int32]),
+            ("dma_topk_shared_plan", 3, [])):
+        fn = getattr(lib, name)
+        fn.restype = plan
+        fn.argtypes = [c.c_void_p, c.c_int] + [P] * tensors + extra + err
+    lib.dma_topk_per_query_plan.restype = plan
+    lib.dma_topk_per_query_plan.argtypes = [c.c_void_p, c.c_int, P, P,
+                                            c.c_int64, P, P, P] + err
+    lib.dma_plan_slots.restype = c.c_int
+    lib.dma_plan_slots.argtypes = [plan]
+    lib.dma_plan_workspace_bytes.restype = c.c_int64
+    lib.dma_plan_workspace_bytes.argtypes = [plan]
+    lib.dma_plan_destroy.argtypes = [plan]
+    lib.dma_attention_backward_default_k_tile.restype = c.c_int
+    lib.dma_attention_backward_default_k_tile.argtypes = [c.c_int64] * 2
     lib.dma_value_bias_backward_scratch.restype = c.c_int64
     lib.dma_value_bias_backward_scratch.argtypes = [c.c_int64] * 4
-    lib.dma_topk_shared.restype = c.c_int
-    lib.dma_topk_shared.argtypes = [c.c_void_p, P, P, P, c.c_void_p,
-                                    c.c_char_p, c.c_size_t]
-    lib.dma_topk_per_query.restype = c.c_int
-    lib.dma_topk_per_query.argtypes = [c.c_void_p, P, P, c.c_int64, P, P, P,
-                                       c.c_void_p, c.c_char_p, c.c_size_t]
+    # The launch keeps the GIL (a PyDLL function): a plan's pointer array
+    # is filled and read under it, so threads sharing a plan cannot mix
+    # their pointers. It only enqueues work, so holding the GIL is brief.
+    _launch = ctypes.PyDLL(str(library_path)).dma_plan_launch
+    _launch.restype = c.c_int
+    _launch.argtypes = [plan, c.POINTER(c.c_void_p), c.c_void_p] + err
     _lib = lib
     return lib
 
@@ -110,7 +122,8 @@ class Runtime:
         self.bundle_dir = str(bundle_dir)
         lib = library()
         err = ctypes.create_string_buffer(4096)
-        self._handle = lib.dma_runtime_open(self.bundle_dir.encode(), err, len(err))
+        self._handle = lib.dma_runtime_open(self.bundle_dir.encode(), err,
+                                            len(err))
         if not self._handle:
             raise RuntimeError(err.value.decode())
 
@@ -136,22 +149,46 @@ class Runtime:
             raise ValueError(err.value.decode())
         return name.value.decode()
 
-    def call(self, function, *args):
-        """Calls runtime entry point `function` with this bundle, `args`,
-        and an error buffer; raises LookupError for a missing variant and
-        ValueError for any other error."""
+    def plan(self, builder, device, *args):
+        """A Plan from runtime function `builder` (a dma_*_plan) for CUDA
+        device `device` with `args`; LookupError for a variant the bundle
+        lacks, ValueError for any other error."""
         err = ctypes.create_string_buffer(4096)
-        rc = getattr(library(), function)(self._handle, *args, err, len(err))
-        if rc != 0:
-            message = err.value.decode()
-            if message.startswith("no variant"):
-                raise LookupError(message)
-            raise ValueError(message)
+        handle = getattr(library(), builder)(self._handle, device, *args, err,
+                                             len(err))
+        if not handle:
+            raise error_of(err.value.decode())
+        return Plan(handle)
 
-    def backward(self, tensors, options, stream):
-        self.call("dma_attention_backward", *tensors, ctypes.byref(options),
-                  stream)
 
-    def forward(self, tensors, options, stream):
-        self.call("dma_attention_forward", *tensors, ctypes.byref(options),
-                  stream)
+def error_of(message):
+    return (LookupError if message.startswith("no variant") else
+            ValueError)(message)
+
+
+class Plan:
+    """A launch plan (dma_plan): `launch(pointers, stream)` enqueues it
+    with one data pointer per slot (0 for absent tensors)."""
+
+    __slots__ = ("_handle", "_pointers", "_error", "slots", "workspace_bytes")
+
+    def __init__(self, handle):
+        lib = library()
+        self._handle = handle
+        self.slots = lib.dma_plan_slots(handle)
+        self.workspace_bytes = lib.dma_plan_workspace_bytes(handle)
+        self._pointers = (ctypes.c_void_p * self.slots)()
+        self._error = ctypes.create_string_buffer(1024)
+
+    def launch(self, pointers, stream):
+        self._pointers[:] = pointers
+        if _launch(self._handle, self._pointers, stream, self._error, 1024):
+            raise error_of(self._error.value.decode())
+
+    def __del__(self):
+        try:
+            if self._handle and _lib is not None:
+                _lib.dma_plan_destroy(self._handle)
+                self._handle = None
+        except Exception:
+            pass

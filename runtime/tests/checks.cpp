@@ -128,6 +128,30 @@ int main(int argc, char **argv) {
     expectError("per-query tiebreak dtype", b, "int32 tiebreak");
   }
 
+  // Empty inputs are valid (nothing to compute, or O = 0 with no keys).
+  for (int d : {0, 1, 2}) {
+    Args e;
+    e.q.sizes[d] = e.o.sizes[d] = 0;
+    e.lse.sizes[d == 0 ? 0 : d == 1 ? 2 : 1] = 0;
+    if (d == 2) {
+      e.k.sizes[2] = e.v.sizes[2] = 0;
+    }
+    if (d == 0)
+      e.k.sizes[0] = e.v.sizes[0] = 0;
+    expectVariant(d == 0 ? "B = 0" : d == 1 ? "Lq = 0" : "H = Hkv = 0", e,
+                  plain + ",q_tile=128,k_tile=32");
+  }
+  {
+    Args e;
+    e.k.sizes[1] = e.v.sizes[1] = 0;
+    expectVariant("Lk = 0", e, plain + ",q_tile=128,k_tile=32");
+  }
+  {
+    dma_attention_options o = dma_attention_default_options();
+    expect(o.scale != o.scale && o.causal == 0 && o.q_tile == 0,
+           "default options", "scale must be NaN (the default scale)");
+  }
+
   // Bad arguments: each names what is wrong.
   {
     Args b;
@@ -150,6 +174,15 @@ int main(int argc, char **argv) {
     b = Args();
     b.q.strides[3] = 2;
     expectError("inner stride", b, "contiguous");
+    b = Args();
+    b.q = b.o = tensor(DMA_BF16, {2, 100, 8, 0});
+    b.k = b.v = tensor(DMA_BF16, {2, 120, 2, 0});
+    expectError("D = 0", b, "head dims that are multiples of 16 from 16 to "
+                            "256, got D = 0");
+    b = Args();
+    b.q = tensor(DMA_BF16, {2, 100, 8, 72});
+    b.k = tensor(DMA_BF16, {2, 120, 2, 72});
+    expectError("D = 72", b, "got D = 72");
     b = Args();
     b.options.q_tile = 40;
     expectError("q_tile", b, "multiples of 16");
@@ -193,46 +226,51 @@ int main(int argc, char **argv) {
                        std::strstr(error, "cannot read") ||
                        std::strstr(error, "CUDA")),
            "unloadable kernel", std::string("got '") + error + "'");
-    // The backward: its arguments are checked, then its variants looked up.
-    dma_tensor dO = c.o, delta = c.lse, dqAccum = c.q, dk = c.k, dv = c.v;
-    dqAccum.dtype = dk.dtype = dv.dtype = DMA_F32;
-    error[0] = 0;
-    rc = dma_attention_backward(rt, &dO, &c.q, &c.k, &c.v, &c.o, &c.lse,
-                                nullptr, nullptr, nullptr, nullptr, nullptr,
-                                nullptr, &delta, &dqAccum, &dk, &dv, nullptr,
-                                &c.options, nullptr, error, sizeof error);
-    expect(rc != 0 && std::strstr(error, "kind=bwd_delta,dtype=bf16,dv=64"),
+    // The backward plan: its arguments are checked, then its variants
+    // looked up (here: no driver, or the test bundle lacks them).
+    dma_tensor dO = c.o, gq = c.q, gk = c.k, gv = c.v;
+    auto backward = [&](const Args &g, const dma_tensor *bias,
+                        const dma_tensor *keep, const dma_tensor *dq,
+                        const dma_tensor *dbias) {
+      error[0] = 0;
+      dma_plan *plan = dma_attention_backward_plan(
+          rt, -1, &dO, &g.q, &g.k, &g.v, &g.o, &g.lse, bias, nullptr, keep,
+          nullptr, nullptr, nullptr, dq, &gk, &gv, dbias, &g.options, error,
+          sizeof error);
+      dma_plan_destroy(plan);
+      return plan != nullptr;
+    };
+    expect(!backward(c, nullptr, nullptr, &gq, nullptr) &&
+               (std::strstr(error, "NVIDIA driver") ||
+                std::strstr(error, "kind=bwd_delta,dtype=bf16,dv=64")),
            "backward variant not in bundle", std::string("got '") + error + "'");
-    dqAccum.dtype = DMA_BF16;
-    rc = dma_attention_backward(rt, &dO, &c.q, &c.k, &c.v, &c.o, &c.lse,
-                                nullptr, nullptr, nullptr, nullptr, nullptr,
-                                nullptr, &delta, &dqAccum, &dk, &dv, nullptr,
-                                &c.options, nullptr, error, sizeof error);
-    expect(rc != 0 && std::strstr(error, "grad_q_accum must be f32"),
-           "backward accumulator dtype", std::string("got '") + error + "'");
-    dqAccum.dtype = DMA_F32;
+    gq.dtype = DMA_F32;
+    expect(!backward(c, nullptr, nullptr, &gq, nullptr) &&
+               std::strstr(error, "grad_q must be bf16 shaped"),
+           "backward gradient dtype", std::string("got '") + error + "'");
+    gq.dtype = DMA_BF16;
     dma_tensor bias = tensor(DMA_BF16, {2, 2, 1, 120});
-    rc = dma_attention_backward(rt, &dO, &c.q, &c.k, &c.v, &c.o, &c.lse,
-                                &bias, nullptr, nullptr, nullptr, nullptr,
-                                nullptr, &delta, &dqAccum, &dk, &dv, nullptr,
-                                &c.options, nullptr, error, sizeof error);
-    expect(rc != 0 && std::strstr(error, "grad_bias_accum is given exactly"),
+    expect(!backward(c, &bias, nullptr, &gq, nullptr) &&
+               std::strstr(error, "grad_bias is given exactly"),
            "backward bias gradient", std::string("got '") + error + "'");
+    gq.strides[1] = 2 * 8 * 64;
+    expect(!backward(c, nullptr, nullptr, &gq, nullptr) &&
+               std::strstr(error, "grad_q must be contiguous"),
+           "backward gradient layout", std::string("got '") + error + "'");
+    gq = c.q;
     // The deterministic backward refuses lists per query head under GQA.
     {
       Args g;
       dma_tensor keep = tensor(DMA_I32, {2, 8, 16});
-      g.keep = &keep;
-      dma_tensor gdO = g.o, gdelta = g.lse, gdq = g.q, gdk = g.k, gdv = g.v;
-      gdq.dtype = gdk.dtype = gdv.dtype = DMA_F32;
       g.options.deterministic = 1;
-      error[0] = 0;
-      rc = dma_attention_backward(rt, &gdO, &g.q, &g.k, &g.v, &g.o, &g.lse,
-                                  nullptr, nullptr, &keep, nullptr, nullptr,
-                                  nullptr, &gdelta, &gdq, &gdk, &gdv, nullptr,
-                                  &g.options, nullptr, error, sizeof error);
-      expect(rc != 0 && std::strstr(error, "kept-key lists per KV head"),
-             "deterministic per-head lists", std::string("got '") + error + "'");
+      dO = g.o;
+      gq = g.q;
+      gk = g.k;
+      gv = g.v;
+      expect(!backward(g, nullptr, &keep, &gq, nullptr) &&
+                 std::strstr(error, "kept-key lists per KV head"),
+             "deterministic per-head lists",
+             std::string("got '") + error + "'");
     }
     dma_runtime_close(rt);
   }

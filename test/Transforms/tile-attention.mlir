@@ -53,7 +53,8 @@ func.func @forward_causal(%q: memref<?x?x?x8xf32>, %k: memref<?x?x?x8xf32>,
 // Backward: Delta in its own parallel loop; then parallel over (batch, KV
 // head, key tile), dK/dV carried over the group's heads and the query tiles
 // (causally from the first one that can see the key tile), dQ and dBias
-// added atomically into f32 accumulators, converted at the end.
+// added atomically into f32 accumulators, converted at the end by one
+// dma.tile.convert.
 
 // CHECK-LABEL: func @backward
 //       CHECK:   %[[DELTA:[a-z0-9_#]+]] = memref.alloc({{.*}}) : memref<?x?x?xf32>
@@ -78,8 +79,7 @@ func.func @forward_causal(%q: memref<?x?x?x8xf32>, %k: memref<?x?x?x8xf32>,
 //       CHECK:     dma.tile.scatter %{{.*}} rows(%[[KPOS]]) into %arg8[%[[B]], %[[G]]] :
 //       CHECK:     dma.tile.scatter %{{.*}} rows(%[[KPOS]]) into %arg9[%[[B]], %[[G]]] :
 //       CHECK:   } {dma.key_tiles}
-//       CHECK:   arith.truncf %{{.*}} : f32 to bf16
-//       CHECK:   arith.truncf %{{.*}} : f32 to bf16
+//       CHECK:   dma.tile.convert %[[DQ]], %[[DB]] into %arg7, %arg10 : memref<?x?x?x8xf32>, memref<?x?x?x?xf32> -> memref<?x?x?x8xbf16>, memref<?x?x?x?xbf16>
 //   CHECK-NOT:   dma.attention_grad
 func.func @backward(%do: memref<?x?x?x8xbf16>, %q: memref<?x?x?x8xbf16>,
     %k: memref<?x?x?x8xbf16>, %v: memref<?x?x?x8xbf16>, %o: memref<?x?x?x8xbf16>,

@@ -323,7 +323,11 @@ BackwardEmitter::ElementGrads
 BackwardEmitter::elementGrads(const ElementProb &pr, Value dp, Value delta) {
   ElementGrads gr;
   gr.p = pr.p;
-  gr.dsLogit = k.fmul(pr.p, k.fsub(dp, delta));
+  // P = 0 (hidden, or underflowed) gives dS = 0 even where dP is not
+  // finite: a hidden key's NaN or Inf value row (dP = dO V^T) must not
+  // reach dQ, dK or dBias through 0 x NaN.
+  gr.dsLogit = k.select(k.cmpf(fpr(FPred::OEQ), pr.p, k.f32(0.0)), k.f32(0.0),
+                        k.fmul(pr.p, k.fsub(dp, delta)));
   gr.dsScore = pr.deriv ? k.fmul(gr.dsLogit, pr.deriv) : gr.dsLogit;
   return gr;
 }

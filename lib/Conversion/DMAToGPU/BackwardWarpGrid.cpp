@@ -36,13 +36,15 @@ Value BackwardEmitter::sliceAt(int64_t base, Value stage, Value rowLane,
                                int64_t chunk0Multiple, Value chunkLane,
                                int64_t chunkConst, int64_t cols) {
   int64_t rowBytes = cols * elementBytes();
-  int64_t mask = std::min<int64_t>(rowBytes / 16, 8) - 1;
-  if (chunk0Multiple % (mask + 1) == 0)
+  // Whole groups of 8 chunks per row: a chunk0 that is a multiple of 8
+  // moves by whole groups, the rest swizzles like swizzledAt.
+  if (rowBytes / 16 % 8 == 0 && chunk0Multiple % 8 == 0)
     return swizzledAt(base, k.add(stage, k.mul(chunk0, k.c32(16))), rowLane,
                       rowConst, chunkLane, chunkConst, cols);
   // rowConst is a multiple of 8: it leaves row & mask as it is.
-  Value phys = k.xori(k.add(k.add(chunk0, chunkLane), k.c32(chunkConst)),
-                      k.andi(rowLane, k.c32(mask)));
+  Value chunk = k.add(k.add(chunk0, chunkLane), k.c32(chunkConst));
+  Value phys =
+      k.xori(chunk, k.andi(rowLane, swizzleMask(chunk, cols)));
   Value lanePart =
       k.add(k.mul(rowLane, k.c32(rowBytes)), k.mul(phys, k.c32(16)));
   Value p = k.gep(smem, k.i8Type, k.add(stage, lanePart));

@@ -147,7 +147,7 @@ LogicalResult convertValueBias(OpBuilder &b, gpu::GPUModuleOp kernels,
               args.stride(v, 1), args.stride(v, 2), args.stride(w, 0),
               args.stride(score, 0), args.stride(score, 1)});
   assert(ops.size() == valueBiasKernelParams(c).size());
-  gpu::KernelDim3 grid{ceilDiv(e, e.dim(v, 1), kMaskKeysPerCTA), e.dim(v, 0),
+  gpu::KernelDim3 grid{ceilDiv(e, e.dim(v, 1), kValueBiasKeysPerCTA), e.dim(v, 0),
                        e.index(1)};
   gpu::KernelDim3 block{e.index(kMaskThreads), e.index(1), e.index(1)};
   gpu::LaunchFuncOp::create(b, op.getLoc(), kernel, grid, block, Value(), ops);
@@ -231,7 +231,7 @@ LogicalResult convertValueBiasGrad(OpBuilder &b, gpu::GPUModuleOp kernels,
   Value one = e.index(1), threads = e.index(kMaskThreads);
   Value keysHeads = e.mul(Lk, Hkv);
   std::tuple<ValueBiasGradStep, const char *, gpu::KernelDim3> steps[] = {
-      {ValueBiasGradStep::Dt, "dt", {ceilDiv(e, Lk, kMaskKeysPerCTA), B, one}},
+      {ValueBiasGradStep::Dt, "dt", {ceilDiv(e, Lk, kValueBiasKeysPerCTA), B, one}},
       {ValueBiasGradStep::Value,
        "value",
        {ceilDiv(e, e.mul(keysHeads, e.index(D / 8)), kMaskThreads), B, one}},
@@ -317,7 +317,7 @@ LogicalResult convertTopK(OpBuilder &b, gpu::GPUModuleOp kernels, TopKOp op,
         b, op.getLoc(), kernels, "dma_topk_shared_" + suffix, c);
     gpu::KernelDim3 grid{e.dim(score, 1), e.dim(score, 0), one};
     gpu::KernelDim3 block{e.index(kTopKSharedThreads), one, one};
-    Value smem = e.intOf(b.getI32Type(), 4 * kTopKSharedThreads / 32);
+    Value smem = e.intOf(b.getI32Type(), kTopKSharedBytes);
     b.setInsertionPoint(op);
     gpu::LaunchFuncOp::create(b, op.getLoc(), kernel, grid, block, smem, ops);
   } else {
@@ -325,21 +325,12 @@ LogicalResult convertTopK(OpBuilder &b, gpu::GPUModuleOp kernels, TopKOp op,
     gpu::KernelDim3 grid{ceilDiv(e, e.dim(score, 2), kMaskThreads),
                          e.dim(score, 1), e.dim(score, 0)};
     gpu::KernelDim3 block{e.index(kMaskThreads), one, one};
-    std::pair<TopKPerQueryStep, const char *> steps[] = {
-        {TopKPerQueryStep::Rank, "rank"},
-        {TopKPerQueryStep::Rows, "rows"},
-        {TopKPerQueryStep::Threshold, "threshold"}};
-    for (auto [step, stepName] : steps) {
-      gpu::GPUFuncOp kernel = emitTopKPerQueryKernel(
-          b, op.getLoc(), kernels,
-          std::string("dma_topk_per_query_") + stepName + "_" + suffix, c,
-          step);
-      b.setInsertionPoint(op);
-      int64_t shared = topkPerQuerySharedBytes(step);
-      Value smem = shared ? e.intOf(b.getI32Type(), shared) : Value();
-      gpu::LaunchFuncOp::create(b, op.getLoc(), kernel, grid, block, smem,
-                                ops);
-    }
+    gpu::GPUFuncOp kernel = emitTopKPerQueryKernel(
+        b, op.getLoc(), kernels, "dma_topk_per_query_" + suffix, c);
+    b.setInsertionPoint(op);
+    gpu::LaunchFuncOp::create(
+        b, op.getLoc(), kernel, grid, block,
+        e.intOf(b.getI32Type(), kTopKPerQuerySharedBytes), ops);
   }
   op.erase();
   return success();

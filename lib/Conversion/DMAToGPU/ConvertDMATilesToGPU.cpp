@@ -11,6 +11,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "Launch.h"
+#include "dma/Conversion/DMAToGPU/BackwardKernel.h"
 #include "dma/Conversion/DMAToGPU/ForwardKernel.h"
 #include "dma/Conversion/Passes.h"
 #include "dma/Dialect/DMA/IR/DMAOps.h"
@@ -180,12 +181,86 @@ SmallVector<Value> launchOperands(LaunchArgs &a, const TiledForward &f) {
   return ops;
 }
 
+/// Replaces a dma.tile.convert by launches of the generated conversion
+/// kernel: the pairs grouped by element types, kConvertSegments per launch.
+LogicalResult lowerConvert(OpBuilder &b, gpu::GPUModuleOp kernels,
+                           TileConvertOp op) {
+  Location loc = op.getLoc();
+  for (Value m : op.getOperands())
+    if (!cast<MemRefType>(m.getType()).getLayout().isIdentity())
+      return op.emitError("convert-dma-tiles-to-gpu: dma.tile.convert on the "
+                          "GPU takes contiguous (identity-layout) memrefs");
+  SmallVector<std::pair<Value, Value>> pairs;
+  for (auto [from, to] : llvm::zip(op.getSources(), op.getDests()))
+    pairs.push_back({from, to});
+  // Stable grouping by (source, destination) element types.
+  llvm::stable_sort(pairs, [](auto &x, auto &y) {
+    auto key = [](auto &p) {
+      return std::make_pair(eltOf(p.first).getIntOrFloatBitWidth(),
+                            eltOf(p.second).getIntOrFloatBitWidth());
+    };
+    return key(x) < key(y);
+  });
+  b.setInsertionPoint(op);
+  LaunchArgs a(b, loc);
+  LoopEmitter &e = a.e;
+  auto numel = [&](Value m) {
+    Value n = e.index(1);
+    for (unsigned d = 0; d < cast<MemRefType>(m.getType()).getRank(); ++d)
+      n = e.mul(n, e.dim(m, d));
+    return n;
+  };
+  for (size_t start = 0; start < pairs.size();) {
+    Type from = eltOf(pairs[start].first), to = eltOf(pairs[start].second);
+    size_t end = start;
+    while (end < pairs.size() && end - start < size_t(kConvertSegments) &&
+           eltOf(pairs[end].first) == from && eltOf(pairs[end].second) == to)
+      ++end;
+    std::string name;
+    llvm::raw_string_ostream os(name);
+    os << "dma_convert_" << from << "_to_" << to;
+    auto kernel = kernels.lookupSymbol<gpu::GPUFuncOp>(name);
+    if (!kernel) {
+      kernel = emitConvertKernel(b, loc, kernels, name, from, to);
+      b.setInsertionPoint(op);
+    }
+    SmallVector<Value> pointers, counts;
+    Value largest = e.index(0);
+    Value null = LLVM::ZeroOp::create(b, loc, LLVM::LLVMPointerType::get(b.getContext()));
+    for (size_t s = start; s < start + kConvertSegments; ++s) {
+      if (s < end) {
+        Value n = numel(pairs[s].first);
+        largest = arith::MaxUIOp::create(b, loc, largest, n);
+        pointers.append({a.pointer(pairs[s].first), a.pointer(pairs[s].second)});
+        counts.push_back(e.indexCast(b.getI64Type(), n));
+      } else {
+        pointers.append({null, null});
+        counts.push_back(e.intOf(b.getI64Type(), 0));
+      }
+    }
+    SmallVector<Value> operands(pointers);
+    operands.append(counts);
+    int64_t perCTA = 8 * kConvertThreads;
+    gpu::KernelDim3 grid{e.divui(e.add(largest, e.index(perCTA - 1)),
+                                 e.index(perCTA)),
+                         e.index(end - start), e.index(1)};
+    gpu::KernelDim3 block{e.index(kConvertThreads), e.index(1), e.index(1)};
+    gpu::LaunchFuncOp::create(b, loc, kernel, grid, block,
+                              e.intOf(b.getI32Type(), 0), operands);
+    start = end;
+  }
+  op.erase();
+  return success();
+}
+
 struct ConvertDMATilesToGPUPass
     : public dma::impl::ConvertDMATilesToGPUBase<ConvertDMATilesToGPUPass> {
   using ConvertDMATilesToGPUBase::ConvertDMATilesToGPUBase;
   void runOnOperation() override {
     ModuleOp module = getOperation();
     SmallVector<scf::ForallOp> forwards, deltas, keyTiles;
+    bool converts = false;
+    module.walk([&](TileConvertOp) { converts = true; });
     module.walk([&](scf::ForallOp tiles) {
       if (tiles->hasAttr("dma.query_tiles"))
         forwards.push_back(tiles);
@@ -212,7 +287,7 @@ struct ConvertDMATilesToGPUPass
     });
     if (untiled.wasInterrupted())
       return signalPassFailure();
-    if (forwards.empty() && deltas.empty() && keyTiles.empty())
+    if (forwards.empty() && deltas.empty() && keyTiles.empty() && !converts)
       return;
 
     // Every limit first: the generators unroll over head dims and tiles, so
@@ -264,6 +339,12 @@ struct ConvertDMATilesToGPUPass
                                 launchOperands(args, *f));
       tiles.erase();
     }
+    // After the key tiles: their dK/dV conversions joined these ops.
+    SmallVector<TileConvertOp> conversions;
+    module.walk([&](TileConvertOp op) { conversions.push_back(op); });
+    for (TileConvertOp op : conversions)
+      if (failed(lowerConvert(b, kernels, op)))
+        return signalPassFailure();
   }
 };
 

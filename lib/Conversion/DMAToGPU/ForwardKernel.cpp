@@ -228,6 +228,7 @@ private:
   /// need no masking: all rows exist, all keys exist, the tile is wholly
   /// below the causal diagonal and no mask is read per element.
   Value tileFullyVisible(Value lastKeyPos);
+  Value neededByTile(Value pos, Value safePos);
 };
 
 
@@ -256,7 +257,8 @@ void ForwardEmitter::loadKeyTile(Value t, Value stage) {
         Value src = k.gep(src0, cfg.element, off);
         Value dst = sharedAt(smemBase, k.add(k.mul(stage, k.c32(tileBytes)),
                                              swizzled(row, chunk, cols)));
-        k.cpAsync16(dst, src, k.select(valid, k.c32(16), k.c32(0)));
+        Value load = k.andi(valid, neededByTile(pos, safePos));
+        k.cpAsync16(dst, src, k.select(load, k.c32(16), k.c32(0)));
         if (writePositions)
           k.ifThen(k.cmpi(ip(IPred::eq), chunk, k.c32(0)), [&] {
             Value slot = k.add(k.mul(stage, k.c32(cfg.blockN)), row);
@@ -371,6 +373,41 @@ Value ForwardEmitter::keyTileCount() {
 
 
 
+
+/// Whether some row of this CTA may see key `pos`. Keys none of them sees
+/// are zero-filled instead of loaded: P is 0 for them, and 0 x NaN in P V
+/// would carry a NaN or Inf of a hidden key's value row (an uninitialised
+/// KV-cache row, say) into every row of the tile. Exact for keys past the
+/// tile's causal bound, masks broadcast over queries and the per-query
+/// top-k; a per-element mask leaves a key some row sees loaded.
+Value ForwardEmitter::neededByTile(Value pos, Value safePos) {
+  Value needed = k.boolean(true);
+  if (cfg.causal) {
+    Value lastRow = k.sub(k.minsi(k.add(q0, k.c32(cfg.blockM)), Lq),
+                          k.c32(1));
+    needed = k.cmpi(ip(IPred::sle), pos, k.add(lastRow, keyOffset));
+  }
+  if (cfg.mask == MaskKind::Dense) {
+    // A mask broadcast over queries (stride 0) decides for every row.
+    Value perRow = k.cmpi(ip(IPred::ne), arg("mask_stride_q"), k.c64(0));
+    Value m = k.loadAs(k.i8Type, k.gep(ptrArg("mask"), k.i8Type,
+                                       broadcastOffset("mask", k.c32(0),
+                                                       safePos)));
+    needed = k.andi(needed, k.ori(perRow, k.cmpi(ip(IPred::ne), m,
+                                                 k.intOf(k.i8Type, 0))));
+  }
+  if (cfg.mask == MaskKind::PerQueryTopK) {
+    // Thresholds grow with the prefix: the first row whose prefix reaches
+    // the key keeps it if any row does.
+    Value entry = cfg.causal
+                      ? k.minsi(k.maxsi(safePos, k.maxsi(k.add(q0, keyOffset),
+                                                         k.c32(0))),
+                                k.sub(Lk, k.c32(1)))
+                      : k.sub(Lk, k.c32(1));
+    needed = k.andi(needed, keptAt(safePos, safePos, entry));
+  }
+  return needed;
+}
 
 Value ForwardEmitter::tileFullyVisible(Value lastKeyPos) {
   if (cfg.mask == MaskKind::Dense || cfg.mask == MaskKind::PerQueryTopK)

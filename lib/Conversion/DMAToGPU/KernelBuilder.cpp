@@ -139,6 +139,11 @@ void KernelBuilder::atomicAddF32(Value globalPtr, Value v) {
   LLVM::AtomicRMWOp::create(builder(), location(), LLVM::AtomicBinOp::fadd,
                             globalPtr, v, LLVM::AtomicOrdering::monotonic);
 }
+Value KernelBuilder::atomicAddI32(Value ptr, Value v) {
+  return LLVM::AtomicRMWOp::create(builder(), location(),
+                                   LLVM::AtomicBinOp::add, ptr, v,
+                                   LLVM::AtomicOrdering::monotonic);
+}
 void KernelBuilder::atomicAddF32x2(Value globalPtr, Value a, Value b) {
   OpBuilder &ob = builder();
   Value address = LLVM::PtrToIntOp::create(ob, location(), i64Type, globalPtr);
@@ -267,6 +272,14 @@ Value KernelBuilder::shuffleXor(Value v, int offset) {
   return NVVM::ShflOp::create(builder(), location(), v.getType(),
                               c32(0xffffffff), v, c32(offset), c32(0x1f),
                               NVVM::ShflKind::bfly, UnitAttr());
+}
+
+Value KernelBuilder::shuffleUp(Value v, int offset) {
+  // c = 0: no clamp segment (the whole warp), lanes below `offset` get
+  // their own value back.
+  return NVVM::ShflOp::create(builder(), location(), v.getType(),
+                              c32(0xffffffff), v, c32(offset), c32(0),
+                              NVVM::ShflKind::up, UnitAttr());
 }
 
 Value KernelBuilder::ballot(Value pred) {

@@ -72,6 +72,8 @@ public:
   void cpAsync4(Value dst, Value src, Value srcBytes);
   /// *ptr += v on a global f32 (red.global.add.f32; unordered).
   void atomicAddF32(Value globalPtr, Value v);
+  /// *ptr += v on an i32 (shared or global), returning the old value.
+  Value atomicAddI32(Value ptr, Value v);
   /// ptr[0] += a, ptr[1] += b in one instruction (red.global.add.v2.f32,
   /// sm_90 and newer; ptr 8-byte aligned).
   void atomicAddF32x2(Value globalPtr, Value a, Value b);
@@ -98,6 +100,8 @@ public:
   /// The two floats of a pack2 result, as f32 (`lo` first).
   std::pair<Value, Value> unpack2(Value packed, Type elt16);
   Value shuffleXor(Value v, int offset);
+  /// The value of lane - offset (lanes below offset keep their own).
+  Value shuffleUp(Value v, int offset);
   /// The warp's predicate bits (vote.sync.ballot over all 32 lanes).
   Value ballot(Value pred);
   /// Number of set bits of an i32.

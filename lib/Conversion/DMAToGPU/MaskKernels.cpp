@@ -9,6 +9,7 @@
 
 #include "dma/Conversion/DMAToGPU/MaskKernels.h"
 #include "KernelBuilder.h"
+#include "MaskEmitter.h"
 #include "TileEmitter.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -22,94 +23,6 @@
 using namespace mlir;
 using namespace mlir::dma;
 
-namespace {
-
-/// The kernel's arguments by name, and the index helpers every mask kernel
-/// uses. The constructor positions the builder in the kernel's entry block.
-class MaskEmitter {
-public:
-  MaskEmitter(OpBuilder &b, Location loc, gpu::GPUFuncOp func,
-              ArrayRef<KernelParam> params)
-      : k(b, loc) {
-    Block &entry = func.getBody().front();
-    b.setInsertionPointToStart(&entry);
-    for (auto [i, p] : llvm::enumerate(params))
-      args[p.name] = entry.getArgument(i);
-    tid = k.threadIdX();
-  }
-
-  KernelBuilder k;
-  std::map<std::string, Value> args;
-  Value tid;
-
-  Value arg(const std::string &name) { return args.at(name); }
-  Value ptr(const std::string &name) { return k.toGlobal(arg(name)); }
-  Value strided(const std::string &t, const char *d, Value index) {
-    return k.mul(k.sext64(index), arg(t + "_stride_" + d));
-  }
-  /// Element offset of [b, h, j] in a [B, H, L] tensor (L contiguous).
-  Value bhj(const std::string &t, Value b, Value h, Value j) {
-    return k.add(k.add(strided(t, "b", b), strided(t, "h", h)), k.sext64(j));
-  }
-  /// blockIdx.x * threads + threadIdx.x.
-  Value globalX(int64_t threads) {
-    return k.add(k.mul(k.blockId(0), k.c32(threads)), tid);
-  }
-  /// An i32 loop [0, n) (n i32) over `body`, carrying `init`.
-  SmallVector<Value>
-  loop(Value n, ValueRange init,
-       function_ref<SmallVector<Value>(Value, ValueRange)> body) {
-    return k.forLoop(
-        k.index(0), k.i32ToIndex(n), init,
-        [&](Value iv, ValueRange acc) { return body(k.indexToI32(iv), acc); });
-  }
-  Value count(Value acc, Value pred) {
-    return k.add(acc, k.select(pred, k.c32(1), k.c32(0)));
-  }
-  void finish() { gpu::ReturnOp::create(k.builder(), k.location()); }
-};
-
-/// The score of key j of (b, h) and whether top-k may keep it (not NaN,
-/// not padded).
-struct KeyScore {
-  Value score, allowed;
-};
-
-KeyScore keyScore(MaskEmitter &m, bool padding, Value b, Value h, Value j) {
-  KernelBuilder &k = m.k;
-  Value s = k.loadAs(k.f32Type,
-                     k.gep(m.ptr("score"), k.f32Type, m.bhj("score", b, h, j)));
-  Value allowed = k.notb(k.isNaN(s));
-  if (padding) {
-    Value off = k.add(m.strided("padding", "b", b), k.sext64(j));
-    Value byte = k.loadAs(k.i8Type, k.gep(m.ptr("padding"), k.i8Type, off));
-    allowed =
-        k.andi(allowed, k.cmpi(ip(IPred::ne), byte, k.intOf(k.i8Type, 0)));
-  }
-  return {s, allowed};
-}
-
-void addTopKParams(SmallVector<KernelParam> &p, const TopKKernelConfig &c,
-                   ArrayRef<const char *> outputs) {
-  using K = KernelParam;
-  p.push_back({"score", K::Pointer});
-  if (c.padding)
-    p.push_back({"padding", K::Pointer});
-  for (const char *o : outputs)
-    p.push_back({o, K::Pointer});
-  for (const char *n : {"B", "Hkv", "Lk", "W"})
-    p.push_back({n, K::I32});
-  p.push_back({"score_stride_b", K::I64});
-  p.push_back({"score_stride_h", K::I64});
-  if (c.padding)
-    p.push_back({"padding_stride_b", K::I64});
-  for (const char *o : outputs) {
-    p.push_back({std::string(o) + "_stride_b", K::I64});
-    p.push_back({std::string(o) + "_stride_h", K::I64});
-  }
-}
-
-} // namespace
 
 //===----------------------------------------------------------------------===//
 // value_bias
@@ -137,59 +50,88 @@ mlir::dma::valueBiasKernelParams(const ValueBiasKernelConfig &c) {
 
 namespace {
 
-/// Heads per pass of the warp-per-key value-bias kernels.
+/// Heads per pass of the value-bias kernels: with kValueBiasKeysPerWarp
+/// keys, one (key, head) dot product per lane.
 constexpr int kHeadGroup = 8;
+static_assert(kHeadGroup * kValueBiasKeysPerWarp == 32, "a result per lane");
 
-/// dt[b, j, h0 + lane] = W[h] . V[b, j] (+ b_dt[h]) in f32 for the group of
-/// kHeadGroup KV heads from h0, computed by the whole warp: lanes take 8
-/// consecutive elements of the key's Hkv * D values each (one 16-byte load,
-/// coalesced across the warp, shared by the group's heads; the weight rows
-/// are L1-resident), one accumulator per head, butterfly sums; lane i
-/// returns head h0 + i's dt (lanes without a head: garbage). D % 8 == 0.
+/// dt[b, j0 + r, h0 + i] = W[h0 + i] . V[b, j0 + r] (+ b_dt[h0 + i]) in f32
+/// for the warp's kValueBiasKeysPerWarp keys r and the group of kHeadGroup
+/// KV heads from h0. Lanes take 8 consecutive elements of each key's
+/// Hkv * D values (16-byte loads, coalesced across the warp); each weight
+/// load (L1-resident rows) serves all the warp's keys, so the weights are
+/// read once per 4 keys. The 32 partial sums of a lane are then reduced
+/// across the warp by a transposing butterfly (31 shuffles for all of
+/// them, where a sum per (key, head) would take 5 each): lane l returns
+/// the total of key l / kHeadGroup, head h0 + l % kHeadGroup (lanes of keys
+/// past Lk or heads past Hkv: garbage). D % 8 == 0.
 Value emitWarpDt(MaskEmitter &m, const ValueBiasKernelConfig &c, Value lane,
-                 Value bi, Value j, Value h0) {
+                 Value bi, Value j0, Value h0) {
   KernelBuilder &k = m.k;
-  Value Hkv = m.arg("Hkv");
+  constexpr int R = kValueBiasKeysPerWarp;
+  Value Hkv = m.arg("Hkv"), Lk = m.arg("Lk");
   int64_t D = c.headDim;
   Value rowLen = k.mul(Hkv, k.c32(D));
   Value steps = k.divsi(k.add(rowLen, k.c32(255)), k.c32(256));
-  Value vRow = k.add(m.strided("value", "b", bi), m.strided("value", "l", j));
-  SmallVector<Value> wRows;
+  SmallVector<Value> vRows, wRows;
+  for (int r = 0; r < R; ++r) {
+    // Keys past Lk read the last one (their sums are never stored).
+    Value j = k.minsi(k.add(j0, k.c32(r)), k.sub(Lk, k.c32(1)));
+    vRows.push_back(
+        k.add(m.strided("value", "b", bi), m.strided("value", "l", j)));
+  }
   for (int i = 0; i < kHeadGroup; ++i) {
     Value h = k.add(h0, k.c32(i));
     h = k.select(k.cmpi(ip(IPred::slt), h, Hkv), h, k.c32(0));
     wRows.push_back(m.strided("weight", "h", h));
   }
-  SmallVector<Value> init(kHeadGroup, k.f32(0.0));
+  // acc[r * kHeadGroup + i]: key r, head h0 + i.
+  SmallVector<Value> init(R * kHeadGroup, k.f32(0.0));
   SmallVector<Value> sums = m.loop(steps, init, [&](Value it, ValueRange acc) {
     Value col = k.add(k.mul(it, k.c32(256)), k.mul(lane, k.c32(8)));
     Value valid = k.cmpi(ip(IPred::slt), col, rowLen);
     col = k.select(valid, col, k.c32(0));
     Value hp = k.divsi(col, k.c32(D)), d = k.remsi(col, k.c32(D));
-    Value vOff = k.add(k.add(vRow, m.strided("value", "h", hp)), k.sext64(d));
-    SmallVector<Value> v =
-        k.loadF32x8(c.element, k.gep(m.ptr("value"), c.element, vOff));
-    SmallVector<Value> next;
+    Value within = k.add(m.strided("value", "h", hp), k.sext64(d));
+    SmallVector<SmallVector<Value>> v;
+    for (int r = 0; r < R; ++r)
+      v.push_back(k.loadF32x8(
+          c.element,
+          k.gep(m.ptr("value"), c.element, k.add(vRows[r], within))));
+    SmallVector<Value> next(acc.begin(), acc.end());
     for (int i = 0; i < kHeadGroup; ++i) {
       SmallVector<Value> w =
           k.loadF32x8(c.paramElement, k.gep(m.ptr("weight"), c.paramElement,
                                             k.add(wRows[i], k.sext64(col))));
-      Value sum = acc[i];
-      for (int e = 0; e < 8; ++e)
-        sum = k.fma(v[e], w[e], sum);
-      next.push_back(k.select(valid, sum, acc[i]));
+      for (int r = 0; r < R; ++r) {
+        Value sum = acc[r * kHeadGroup + i];
+        for (int e = 0; e < 8; ++e)
+          sum = k.fma(v[r][e], w[e], sum);
+        next[r * kHeadGroup + i] =
+            k.select(valid, sum, acc[r * kHeadGroup + i]);
+      }
     }
     return next;
   });
-  Value mine = k.f32(0.0);
-  for (int i = 0; i < kHeadGroup; ++i) {
-    Value x = sums[i];
-    for (int offset : {16, 8, 4, 2, 1})
-      x = k.fadd(x, k.shuffleXor(x, offset));
-    mine = k.select(k.cmpi(ip(IPred::eq), lane, k.c32(i)), x, mine);
+  // The transposing butterfly: at offset o the lane keeps the half of its
+  // values whose index bit matches its lane bit and adds its partner's
+  // copy of that half, so after offsets 16 .. 1 lane l holds value l.
+  SmallVector<Value> x(sums);
+  for (int offset = 16; offset >= 1; offset /= 2) {
+    Value upper = k.cmpi(ip(IPred::ne), k.andi(lane, k.c32(offset)),
+                         k.c32(0));
+    SmallVector<Value> kept;
+    for (int i = 0; i < offset; ++i) {
+      Value lo = x[i], hi = x[i + offset];
+      Value give = k.select(upper, lo, hi);
+      Value keep = k.select(upper, hi, lo);
+      kept.push_back(k.fadd(keep, k.shuffleXor(give, offset)));
+    }
+    x = kept;
   }
+  Value mine = x[0];
   if (c.dtBias) {
-    Value h = k.add(h0, lane);
+    Value h = k.add(h0, k.remsi(lane, k.c32(kHeadGroup)));
     h = k.select(k.cmpi(ip(IPred::slt), h, Hkv), h, k.c32(0));
     mine = k.fadd(
         mine, k.loadF32(c.paramElement,
@@ -198,33 +140,39 @@ Value emitWarpDt(MaskEmitter &m, const ValueBiasKernelConfig &c, Value lane,
   return mine;
 }
 
-/// Runs `body(h)` on the lanes whose head h = h0 + lane of the group
-/// exists, for every group of kHeadGroup heads; `dt` gives each lane its
-/// head's dt (warp-wide: called outside the lane condition).
-void forHeadGroups(MaskEmitter &m, Value lane,
+/// Runs `body(h, j, dt)` on the lanes whose (head h = h0 + lane % 8, key
+/// j = j0 + lane / 8) exists, for every group of kHeadGroup heads; `dtOf`
+/// gives each lane its (key, head)'s dt (warp-wide: called outside the
+/// lane condition).
+void forHeadGroups(MaskEmitter &m, Value lane, Value j0,
                    function_ref<Value(Value h0)> dtOf,
-                   function_ref<void(Value h, Value dt)> body) {
+                   function_ref<void(Value h, Value j, Value dt)> body) {
   KernelBuilder &k = m.k;
   Value Hkv = m.arg("Hkv");
   Value groups = k.divsi(k.add(Hkv, k.c32(kHeadGroup - 1)), k.c32(kHeadGroup));
   m.loop(groups, {}, [&](Value g, ValueRange) {
     Value h0 = k.mul(g, k.c32(kHeadGroup));
     Value dt = dtOf(h0);
-    Value h = k.add(h0, lane);
-    k.ifThen(k.andi(k.cmpi(ip(IPred::slt), lane, k.c32(kHeadGroup)),
+    Value h = k.add(h0, k.remsi(lane, k.c32(kHeadGroup)));
+    Value j = k.add(j0, k.divsi(lane, k.c32(kHeadGroup)));
+    k.ifThen(k.andi(k.cmpi(ip(IPred::slt), j, m.arg("Lk")),
                     k.cmpi(ip(IPred::slt), h, Hkv)),
-             [&] { body(h, dt); });
+             [&] { body(h, j, dt); });
     return SmallVector<Value>{};
   });
 }
 
-/// Runs `body(j, lane)` for the warp's key j = blockIdx.x * warps + warp
-/// (uniform per warp, so the warp's shuffles stay converged).
-void forWarpKey(MaskEmitter &m, function_ref<void(Value j, Value lane)> body) {
+/// Runs `body(j0, lane)` for the warp's keys j0 .. j0 + 3, j0 =
+/// (blockIdx.x * warps + warp) * kValueBiasKeysPerWarp (uniform per warp,
+/// so the warp's shuffles stay converged).
+void forWarpKeys(MaskEmitter &m,
+                 function_ref<void(Value j0, Value lane)> body) {
   KernelBuilder &k = m.k;
   Value warp = k.divsi(m.tid, k.c32(32)), lane = k.remsi(m.tid, k.c32(32));
-  Value j = k.add(k.mul(k.blockId(0), k.c32(kMaskKeysPerCTA)), warp);
-  k.ifThen(k.cmpi(ip(IPred::slt), j, m.arg("Lk")), [&] { body(j, lane); });
+  Value j0 = k.mul(
+      k.add(k.mul(k.blockId(0), k.c32(kMaskThreads / 32)), warp),
+      k.c32(kValueBiasKeysPerWarp));
+  k.ifThen(k.cmpi(ip(IPred::slt), j0, m.arg("Lk")), [&] { body(j0, lane); });
 }
 
 Value paramAt(MaskEmitter &m, const ValueBiasKernelConfig &c, const char *name,
@@ -252,11 +200,13 @@ gpu::GPUFuncOp mlir::dma::emitValueBiasKernel(OpBuilder &b, Location loc,
                                "value_bias");
   MaskEmitter m(b, loc, func, params);
   KernelBuilder &k = m.k;
+  func->setAttr("dma.block_m", b.getI64IntegerAttr(kValueBiasKeysPerCTA));
   Value bi = k.blockId(1);
-  forWarpKey(m, [&](Value j, Value lane) {
+  forWarpKeys(m, [&](Value j0, Value lane) {
     forHeadGroups(
-        m, lane, [&](Value h0) { return emitWarpDt(m, c, lane, bi, j, h0); },
-        [&](Value h, Value dt) {
+        m, lane, j0,
+        [&](Value h0) { return emitWarpDt(m, c, lane, bi, j0, h0); },
+        [&](Value h, Value j, Value dt) {
           Value s = k.fmul(paramAt(m, c, "a", h), k.softplus(dt));
           if (c.expForm)
             s = k.exp(s);
@@ -330,15 +280,16 @@ gpu::GPUFuncOp mlir::dma::emitValueBiasGradKernel(
   // Columns of [W | b_dt | A] per KV head.
   Value cols = k.add(k.mul(Hkv, k.c32(D)), k.c32(2));
   Value columnsAll = k.mul(Hkv, cols);
-  Value rows = k.mul(m.arg("B"), Lk);
 
   switch (step) {
   case ValueBiasGradStep::Dt: {
+    func->setAttr("dma.block_m", b.getI64IntegerAttr(kValueBiasKeysPerCTA));
     Value bi = k.blockId(1);
-    forWarpKey(m, [&](Value j, Value lane) {
+    forWarpKeys(m, [&](Value j0, Value lane) {
       forHeadGroups(
-          m, lane, [&](Value h0) { return emitWarpDt(m, f, lane, bi, j, h0); },
-          [&](Value h, Value dt) {
+          m, lane, j0,
+          [&](Value h0) { return emitWarpDt(m, f, lane, bi, j0, h0); },
+          [&](Value h, Value j, Value dt) {
             Value sp = k.softplus(dt);
             // softplus' = sigmoid, and exactly 1 where softplus returns dt.
             Value sigmoid =
@@ -570,10 +521,17 @@ gpu::GPUFuncOp mlir::dma::emitTopKSharedKernel(OpBuilder &b, Location loc,
   OpBuilder::InsertionGuard guard(b);
   SmallVector<KernelParam> params = topkSharedKernelParams(c);
   auto func = createKernelFunc(b, loc, module, name, params, kTopKSharedThreads,
-                               4 * kTopKSharedThreads / 32, "topk_shared");
+                               kTopKSharedBytes, "topk_shared");
   MaskEmitter m(b, loc, func, params);
   KernelBuilder &k = m.k;
   BlockReduce block(k, m.tid);
+  // The radix select's shared memory follows BlockReduce's warp slots.
+  static_assert(kTopKSharedBytes ==
+                    4 * kTopKSharedThreads / 32 +
+                        RadixSelect::sharedBytes(kTopKSharedThreads, 1),
+                "MaskKernels.h states the kernel's shared memory");
+  Value smem = LLVM::AddressOfOp::create(b, loc, k.ptrShared,
+                                         kSharedMemoryGlobal);
   Value h = k.blockId(0), bi = k.blockId(1);
   Value Lk = m.arg("Lk"), W = m.arg("W");
   constexpr int64_t T = kTopKSharedThreads;
@@ -617,16 +575,39 @@ gpu::GPUFuncOp mlir::dma::emitTopKSharedKernel(OpBuilder &b, Location loc,
       })[0];
       return block.sum(local);
     };
-    // The w-th largest key, bit by bit from the top: the largest t with at
-    // least W keys >= t (0 when fewer than W keys are allowed).
-    Value threshold = m.loop(k.c32(32), {zero}, [&](Value it, ValueRange acc) {
-      Value bit = k.shli(k.c32(1), k.sub(k.c32(31), it));
-      Value candidate = k.ori(acc[0], bit);
-      Value n = countKeys(
-          [&](Value key) { return k.cmpi(ip(IPred::uge), key, candidate); });
-      return SmallVector<Value>{
-          k.select(k.cmpi(ip(IPred::sge), n, W), candidate, acc[0])};
-    })[0];
+    // The w-th largest key (0 when fewer than W keys are allowed): a radix
+    // select, one 8-bit digit per pass from the top, histograms in shared
+    // memory (4 passes, against 32 counting steps of a bitwise search).
+    Value allowed = countKeys(
+        [&](Value key) { return k.cmpi(ip(IPred::ne), key, zero); });
+    Value threshold = k.ifElse(
+        k.cmpi(ip(IPred::slt), allowed, W), {k.i32Type},
+        [&] { return SmallVector<Value>{zero}; },
+        [&] {
+          RadixSelect radix(k, smem, 4 * kTopKSharedThreads / 32, m.tid, T,
+                            1);
+          Value prefix = zero, rank = W;
+          for (int64_t pass = 0; pass < 4; ++pass) {
+            int64_t shift = 24 - 8 * pass;
+            radix.clear();
+            overKeys({}, [&](Value, Value key, ValueRange) {
+              Value match = k.cmpi(ip(IPred::ne), key, zero);
+              if (pass > 0)
+                match = k.andi(
+                    match, k.cmpi(ip(IPred::eq), k.shrui(key, k.c32(shift + 8)),
+                                  k.shrui(prefix, k.c32(shift + 8))));
+              k.ifThen(match, [&] {
+                radix.count(0, k.andi(k.shrui(key, k.c32(shift)),
+                                      k.c32(255)));
+              });
+              return SmallVector<Value>{};
+            });
+            auto picked = radix.pick({rank});
+            prefix = k.ori(prefix, k.shli(picked[0].first, k.c32(shift)));
+            rank = picked[0].second;
+          }
+          return SmallVector<Value>{prefix};
+        })[0];
     Value greater = countKeys(
         [&](Value key) { return k.cmpi(ip(IPred::ugt), key, threshold); });
     Value tiesNeeded = k.sub(W, greater);
@@ -686,145 +667,3 @@ gpu::GPUFuncOp mlir::dma::emitTopKSharedKernel(OpBuilder &b, Location loc,
   return func;
 }
 
-//===----------------------------------------------------------------------===//
-// Per-query top-k
-//===----------------------------------------------------------------------===//
-
-SmallVector<KernelParam>
-mlir::dma::topkPerQueryKernelParams(const TopKKernelConfig &c) {
-  SmallVector<KernelParam> p;
-  addTopKParams(p, c, {"masked_score", "threshold", "tiebreak"});
-  return p;
-}
-
-gpu::GPUFuncOp mlir::dma::emitTopKPerQueryKernel(OpBuilder &b, Location loc,
-                                                 gpu::GPUModuleOp module,
-                                                 StringRef name,
-                                                 const TopKKernelConfig &c,
-                                                 TopKPerQueryStep step) {
-  OpBuilder::InsertionGuard guard(b);
-  SmallVector<KernelParam> params = topkPerQueryKernelParams(c);
-  const char *role = step == TopKPerQueryStep::Rank   ? "topk_rank"
-                     : step == TopKPerQueryStep::Rows ? "topk_rows"
-                                                      : "topk_threshold";
-  auto func = createKernelFunc(b, loc, module, name, params, kMaskThreads,
-                               topkPerQuerySharedBytes(step), role);
-  MaskEmitter m(b, loc, func, params);
-  KernelBuilder &k = m.k;
-  Value x = m.globalX(kMaskThreads), h = k.blockId(1), bi = k.blockId(2);
-  Value Lk = m.arg("Lk"), W = m.arg("W");
-  Type tieType = c.indexElement;
-  Value keepAll = k.intOf(tieType, tieType.isInteger(32)
-                                       ? std::numeric_limits<int32_t>::max()
-                                       : std::numeric_limits<int64_t>::max());
-  auto at = [&](const char *t, Type elt, Value j) {
-    return k.gep(m.ptr(t), elt, m.bhj(t, bi, h, j));
-  };
-  // The threshold buffer holds the allowed keys in rank order (i32) between
-  // the rank and threshold steps.
-  auto rankSlot = [&](Value r) { return at("threshold", k.i32Type, r); };
-
-  if (step == TopKPerQueryStep::Rank) {
-    // Every thread ranks its key against all keys. The CTA stages them in
-    // tiles of kMaskThreads (score, and whether top-k may keep it) in shared
-    // memory, so each comparison is a broadcast read, not a global load.
-    constexpr int64_t T = kMaskThreads;
-    Value smem =
-        LLVM::AddressOfOp::create(b, loc, k.ptrShared, kSharedMemoryGlobal);
-    Value okTile = k.gep(smem, k.i32Type, k.c32(T));
-    Value j = x, valid = k.cmpi(ip(IPred::slt), x, Lk);
-    KeyScore own = keyScore(m, c.padding, bi, h, k.select(valid, j, k.c32(0)));
-    Value nan = k.f32(std::numeric_limits<double>::quiet_NaN());
-    k.ifThen(valid, [&] {
-      k.storeTo(k.select(own.allowed, own.score, nan),
-                at("masked_score", k.f32Type, j));
-    });
-    Value tiles = k.divsi(k.add(Lk, k.c32(T - 1)), k.c32(T));
-    Value rank = m.loop(tiles, {k.c32(0)}, [&](Value t, ValueRange acc) {
-      Value first = k.mul(t, k.c32(T));
-      Value kk = k.add(first, m.tid);
-      Value in = k.cmpi(ip(IPred::slt), kk, Lk);
-      KeyScore other = keyScore(m, c.padding, bi, h, k.select(in, kk, k.c32(0)));
-      k.storeTo(other.score, k.gep(smem, k.f32Type, m.tid));
-      k.storeTo(k.select(k.andi(in, other.allowed), k.c32(1), k.c32(0)),
-                k.gep(okTile, k.i32Type, m.tid));
-      k.barrier();
-      Value r = k.forLoop(
-          k.index(0), k.index(T), {acc[0]}, [&](Value iv, ValueRange a) {
-            Value i = k.indexToI32(iv);
-            Value sk = k.loadAs(k.f32Type, k.gep(smem, k.f32Type, i));
-            Value ok = k.loadAs(k.i32Type, k.gep(okTile, k.i32Type, i));
-            Value higher = k.cmpf(fpr(FPred::OGT), sk, own.score);
-            Value tieLower =
-                k.andi(k.cmpf(fpr(FPred::OEQ), sk, own.score),
-                       k.cmpi(ip(IPred::slt), k.add(first, i), j));
-            Value better = k.andi(k.cmpi(ip(IPred::ne), ok, k.c32(0)),
-                                  k.ori(higher, tieLower));
-            return SmallVector<Value>{m.count(a[0], better)};
-          })[0];
-      k.barrier();
-      return SmallVector<Value>{r};
-    })[0];
-    k.ifThen(k.andi(valid, own.allowed),
-             [&] { k.storeTo(j, rankSlot(rank)); });
-    m.finish();
-    return func;
-  }
-
-  k.ifThen(k.cmpi(ip(IPred::slt), x, Lk), [&] {
-    switch (step) {
-    case TopKPerQueryStep::Rank:
-      break; // above
-    case TopKPerQueryStep::Rows: {
-      Value cEnd = x;
-      Value allowed = m.loop(
-          k.add(cEnd, k.c32(1)), {k.c32(0)}, [&](Value i, ValueRange acc) {
-            KeyScore ks = keyScore(m, c.padding, bi, h, i);
-            return SmallVector<Value>{m.count(acc[0], ks.allowed)};
-          })[0];
-      Value tie = k.ifElse(
-          k.cmpi(ip(IPred::sgt), allowed, W), {tieType},
-          [&] {
-            // Walk the rank order until W keys of the prefix are seen: the
-            // last one is the prefix's w-th best. The prefix has more than
-            // W allowed keys, so the walk ends within the allowed ranks.
-            SmallVector<Value> state = k.whileLoop(
-                {k.c32(0), k.c32(0), k.c32(0)},
-                [&](ValueRange s) {
-                  return std::make_pair(k.cmpi(ip(IPred::slt), s[1], W),
-                                        SmallVector<Value>(s));
-                },
-                [&](ValueRange s) {
-                  Value pos = k.loadAs(k.i32Type, rankSlot(s[0]));
-                  Value in = k.cmpi(ip(IPred::sle), pos, cEnd);
-                  return SmallVector<Value>{k.add(s[0], k.c32(1)),
-                                            m.count(s[1], in),
-                                            k.select(in, pos, s[2])};
-                });
-            Value last = state[2];
-            return SmallVector<Value>{tieType.isInteger(32) ? last
-                                                            : k.sext64(last)};
-          },
-          [&] { return SmallVector<Value>{keepAll}; })[0];
-      k.storeTo(tie, at("tiebreak", tieType, cEnd));
-      break;
-    }
-    case TopKPerQueryStep::Threshold: {
-      Value cEnd = x;
-      Value tie = k.loadAs(tieType, at("tiebreak", tieType, cEnd));
-      Value all = k.cmpi(ip(IPred::eq), tie, keepAll);
-      Value pos =
-          tieType.isInteger(32)
-              ? tie
-              : arith::TruncIOp::create(b, loc, k.i32Type, tie).getResult();
-      pos = k.select(all, k.c32(0), pos);
-      Value s = k.loadAs(k.f32Type, at("masked_score", k.f32Type, pos));
-      Value ninf = k.f32(-std::numeric_limits<double>::infinity());
-      k.storeTo(k.select(all, ninf, s), at("threshold", k.f32Type, cEnd));
-      break;
-    }
-    }
-  });
-  m.finish();
-  return func;
-}

@@ -3,6 +3,7 @@
 #include "TileEmitter.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/ControlFlow/IR/ControlFlowOps.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/LLVMIR/NVVMDialect.h"
@@ -128,10 +129,45 @@ Value TileEmitter::strided(const std::string &t, const char *d,
   return k.mul(k.sext64(index), arg(t + "_stride_" + d));
 }
 
+namespace {
+
+/// The swizzle groups of a row of `chunks` 16-byte chunks: groups of 8,
+/// then one each of 4, 2 and 1 as the rest allows (D = 80: 8 + 2 chunks;
+/// D = 96: 8 + 4). Each group is aligned to its size, so XOR-ing a chunk
+/// index with (row & (size - 1)) keeps it inside its group and its row.
+SmallVector<std::pair<int64_t, int64_t>> swizzleGroups(int64_t chunks) {
+  SmallVector<std::pair<int64_t, int64_t>> groups; // (first chunk, size)
+  int64_t start = 0;
+  for (; start + 8 <= chunks; start += 8)
+    groups.push_back({start, 8});
+  for (int64_t size : {4, 2, 1})
+    if (start + size <= chunks) {
+      groups.push_back({start, size});
+      start += size;
+    }
+  return groups;
+}
+
+} // namespace
+
+Value TileEmitter::swizzleMask(Value chunk, int64_t cols) {
+  // Groups shrink towards the row's end: the last one the chunk reaches.
+  Value mask = k.c32(0);
+  for (auto [start, size] : swizzleGroups(cols * elementBytes() / 16))
+    mask = k.select(k.cmpi(ip(IPred::sge), chunk, k.c32(start)),
+                    k.c32(size - 1), mask);
+  return mask;
+}
+
+int64_t TileEmitter::swizzleMask(int64_t chunk, int64_t cols) {
+  for (auto [start, size] : swizzleGroups(cols * elementBytes() / 16))
+    if (chunk < start + size)
+      return size - 1;
+  return 0;
+}
+
 Value TileEmitter::swizzled(Value row, Value chunk, int64_t cols) {
-  int64_t chunks = cols * elementBytes() / 16;
-  int64_t mask = std::min<int64_t>(chunks, 8) - 1;
-  Value phys = k.xori(chunk, k.andi(row, k.c32(mask)));
+  Value phys = k.xori(chunk, k.andi(row, swizzleMask(chunk, cols)));
   return k.add(k.mul(row, k.c32(cols * elementBytes())),
                k.mul(phys, k.c32(16)));
 }
@@ -145,7 +181,8 @@ Value TileEmitter::swizzledAt(int64_t base, Value stageOffset,
                                  Value chunkLane, int64_t chunkConst,
                                  int64_t cols) {
   int64_t rowBytes = cols * elementBytes();
-  int64_t mask = std::min<int64_t>(rowBytes / 16, 8) - 1;
+  // chunkConst and chunkConst + 1 share a group (chunk counts are even).
+  int64_t mask = swizzleMask(chunkConst, cols);
   assert(rowConst % 8 == 0 && chunkConst % 2 == 0 && "not a split offset");
   Value phys = k.xori(k.add(chunkLane, k.c32(chunkConst & mask)),
                       k.andi(rowLane, k.c32(mask)));
@@ -167,15 +204,33 @@ Value TileEmitter::keyPosition(Value t, Value row) {
   Value kh = k.divsi(h, per);
   Value inList = k.cmpi(ip(IPred::slt), idx, w);
   Value safe = k.select(inList, idx, k.c32(0));
-  Value off = k.add(k.add(strided("keep", "b", b), strided("keep", "h", kh)),
-                    k.sext64(safe));
-  Value raw = k.loadAs(cfg.keepElement,
-                       k.gep(ptrArg("keep"), cfg.keepElement, off));
-  if (!cfg.keepElement.isInteger(32))
-    raw = arith::TruncIOp::create(k.builder(), k.location(), k.i32Type, raw);
-  Value valid = k.andi(inList, k.andi(k.cmpi(ip(IPred::sge), raw, k.c32(0)),
-                                      k.cmpi(ip(IPred::slt), raw, Lk)));
-  return k.select(valid, raw, k.c32(-1));
+  auto entry = [&](Value i) {
+    Value at = k.add(k.add(strided("keep", "b", b), strided("keep", "h", kh)),
+                     k.sext64(i));
+    Value v = k.loadAs(cfg.keepElement,
+                       k.gep(ptrArg("keep"), cfg.keepElement, at));
+    if (!cfg.keepElement.isInteger(32))
+      v = arith::TruncIOp::create(k.builder(), k.location(), k.i32Type, v);
+    return v;
+  };
+  Value raw = entry(safe);
+  // The walk relies on the list's order (its chunks are bounded causally
+  // by a binary search) and a repeated position would count a key twice:
+  // an entry that does not ascend from the one before, or a position past
+  // Lk, stops the kernel with a device-side assert (as PyTorch's own index
+  // checks do) instead of a silently wrong result.
+  Value prev = entry(k.maxsi(k.sub(safe, k.c32(1)), k.c32(0)));
+  Value present = k.andi(inList, k.cmpi(ip(IPred::sge), raw, k.c32(0)));
+  // (After -1 padding, prev < 0: any position is out of order.)
+  Value misordered = k.andi(k.cmpi(ip(IPred::sgt), safe, k.c32(0)),
+                            k.ori(k.cmpi(ip(IPred::sle), raw, prev),
+                                  k.cmpi(ip(IPred::slt), prev, k.c32(0))));
+  Value bad = k.andi(present, k.ori(misordered,
+                                    k.cmpi(ip(IPred::sge), raw, Lk)));
+  cf::AssertOp::create(k.builder(), k.location(), k.notb(bad),
+                       "dma: keep lists must hold ascending, unique key "
+                       "positions below Lk, then -1 padding");
+  return k.select(present, raw, k.c32(-1));
 }
 
 Value TileEmitter::broadcastOffset(const std::string &t, Value row,
@@ -202,28 +257,31 @@ Value TileEmitter::visible(Value qpos, Value qvalid, Value kpos) {
     vis = k.andi(vis, k.cmpi(ip(IPred::ne), m, k.intOf(k.i8Type, 0)));
   }
   if (cfg.mask == MaskKind::PerQueryTopK) {
-    Value heads = arg("keep_rows_heads");
-    Value per = k.maxsi(k.divsi(H, k.maxsi(heads, k.c32(1))), k.c32(1));
-    Value base = k.add(strided("keep_rows", "b", b),
-                       strided("keep_rows", "h", k.divsi(h, per)));
     Value entry = cfg.causal ? k.maxsi(k.select(qvalid, cLim, k.c32(0)),
                                        k.c32(0))
                              : k.sub(Lk, k.c32(1));
-    Value eOff = k.add(base, k.sext64(entry));
-    Type se = cfg.rowsScoreElement;
-    Value s = k.loadF32(se, k.gep(ptrArg("keep_score"), se,
-                                  k.add(base, k.sext64(ks))));
-    Value thr = k.loadF32(se, k.gep(ptrArg("keep_threshold"), se, eOff));
-    Value tie = k.loadAs(cfg.tiebreakElement,
-                         k.gep(ptrArg("keep_tiebreak"), cfg.tiebreakElement,
-                               eOff));
-    Value kw = cfg.tiebreakElement.isInteger(32) ? kpos : k.sext64(kpos);
-    Value kept = k.ori(k.cmpf(fpr(FPred::OGT), s, thr),
-                       k.andi(k.cmpf(fpr(FPred::OEQ), s, thr),
-                              k.cmpi(ip(IPred::sle), kw, tie)));
-    vis = k.andi(vis, kept);
+    vis = k.andi(vis, keptAt(kpos, ks, entry));
   }
   return vis;
+}
+
+Value TileEmitter::keptAt(Value kpos, Value ks, Value entry) {
+  Value heads = arg("keep_rows_heads");
+  Value per = k.maxsi(k.divsi(H, k.maxsi(heads, k.c32(1))), k.c32(1));
+  Value base = k.add(strided("keep_rows", "b", b),
+                     strided("keep_rows", "h", k.divsi(h, per)));
+  Value eOff = k.add(base, k.sext64(entry));
+  Type se = cfg.rowsScoreElement;
+  Value s = k.loadF32(se, k.gep(ptrArg("keep_score"), se,
+                                k.add(base, k.sext64(ks))));
+  Value thr = k.loadF32(se, k.gep(ptrArg("keep_threshold"), se, eOff));
+  Value tie = k.loadAs(cfg.tiebreakElement,
+                       k.gep(ptrArg("keep_tiebreak"), cfg.tiebreakElement,
+                             eOff));
+  Value kw = cfg.tiebreakElement.isInteger(32) ? kpos : k.sext64(kpos);
+  return k.ori(k.cmpf(fpr(FPred::OGT), s, thr),
+               k.andi(k.cmpf(fpr(FPred::OEQ), s, thr),
+                      k.cmpi(ip(IPred::sle), kw, tie)));
 }
 
 Value TileEmitter::logit(Value raw, Value qpos, Value qvalid, Value kpos,

@@ -65,6 +65,12 @@ protected:
   Value strided(const std::string &t, const char *d, Value index);
 
   int64_t elementBytes() const { return 2; }
+  /// The XOR mask of chunk `chunk`'s swizzle group in rows of `cols`
+  /// 16-bit columns: groups of 8 chunks, then of 4, 2, 1 at the row's end
+  /// (D = 80, 96: 8 + 2, 8 + 4), each aligned to its size so the swizzled
+  /// chunk stays in its row.
+  Value swizzleMask(Value chunk, int64_t cols);
+  int64_t swizzleMask(int64_t chunk, int64_t cols);
   /// Byte offset of 16-byte chunk `chunk` of row `row` in a swizzled tile
   /// with `cols` 16-bit columns.
   Value swizzled(Value row, Value chunk, int64_t cols);
@@ -96,6 +102,9 @@ protected:
   /// Whether key `kpos` is visible to query `qpos` (causality and the mask
   /// form); `qvalid` says the query row exists, kpos < 0 means no key.
   Value visible(Value qpos, Value qvalid, Value kpos);
+  /// Whether the per-query top-k keeps key `kpos` (clamped: `ks`) for the
+  /// rows whose prefix ends at `entry`.
+  Value keptAt(Value kpos, Value ks, Value entry);
   /// The logit of the thread's element (row r, key position kpos), -inf
   /// where invisible; `keyBias` is the bias of the key when it does not
   /// depend on the row.

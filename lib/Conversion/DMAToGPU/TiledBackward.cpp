@@ -11,15 +11,18 @@
 //
 // This file reads the memrefs of each role off those ops and replaces the
 // loop nests by launches of the generated kernels (BackwardKernel.cpp). The
-// accumulators the loop nests write (Delta, f32 dQ and dBias) stay the
-// host's allocations: filling them and converting dQ/dBias to the output
-// dtype is host work here, done by the runtime for generated bundles.
+// accumulators the loop nests write (Delta, f32 dQ, dK, dV and dBias) stay
+// the host's allocations (filled with zeros by host loops here, by one
+// memset in the runtime); their conversion to the outputs' dtype is one
+// dma.tile.convert, which convert-dma-tiles-to-gpu lowers to a kernel.
 //
 //===----------------------------------------------------------------------===//
 
 #include "Launch.h"
 #include "dma/Conversion/DMAToGPU/BackwardKernel.h"
 #include "dma/Dialect/DMA/IR/DMAOps.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
 
 using namespace mlir;
 using namespace mlir::dma;
@@ -234,6 +237,39 @@ SmallVector<Value> launchOperands(LaunchArgs &a, const TiledBackward &f) {
   return ops;
 }
 
+/// The dma.tile.convert that follows `anchor` in its block or an
+/// enclosing one (dma-tile-attention writes one after the backward's loop
+/// nests), or null.
+TileConvertOp followingConversions(Operation *anchor) {
+  for (Operation *op = anchor; op && !isa<func::FuncOp>(op);
+       op = op->getParentOp())
+    for (Operation *next = op->getNextNode(); next; next = next->getNextNode())
+      if (auto convert = dyn_cast<TileConvertOp>(next))
+        return convert;
+  return {};
+}
+
+/// Adds the pairs (sources[i] -> dests[i]) to `existing` (replacing it), or
+/// to a new dma.tile.convert right after `anchor` when there is none.
+TileConvertOp addConversions(OpBuilder &b, Operation *anchor,
+                             TileConvertOp existing, ValueRange sources,
+                             ValueRange dests) {
+  SmallVector<Value> from, to;
+  if (existing) {
+    from.assign(existing.getSources().begin(), existing.getSources().end());
+    to.assign(existing.getDests().begin(), existing.getDests().end());
+    b.setInsertionPoint(existing);
+  } else {
+    b.setInsertionPointAfter(anchor);
+  }
+  from.append(sources.begin(), sources.end());
+  to.append(dests.begin(), dests.end());
+  auto merged = TileConvertOp::create(b, anchor->getLoc(), from, to);
+  if (existing)
+    existing.erase();
+  return merged;
+}
+
 /// Whether `tiles` walks every key tile of a shared top-k mask: the
 /// alternative dma-gather-keys keeps next to the gathered walk.
 bool isUngatheredSharedWalk(scf::ForallOp tiles) {
@@ -292,16 +328,22 @@ LogicalResult mlir::dma::convertKeyTiles(OpBuilder &b,
   gpu::GPUFuncOp kernel =
       emitBackwardKernel(b, tiles.getLoc(), kernels, name, f->config);
 
-  b.setInsertionPoint(tiles);
+  // dK and dV are summed over the query heads of a KV group (one CTA
+  // each) in f32 scratch, converted into the outputs by the backward's
+  // dma.tile.convert (after the walk, perhaps outside the region of a
+  // runtime walk choice): the scratch is allocated where it dominates that.
+  TileConvertOp conversions = followingConversions(tiles);
+  b.setInsertionPoint(conversions ? conversions->getBlock()
+                                        ->findAncestorOpInBlock(*tiles)
+                                  : tiles.getOperation());
   LaunchArgs args(b, tiles.getLoc());
   LoopEmitter &e = args.e;
-  // dK and dV are summed over the query heads of a KV group (one CTA
-  // each) in f32, then converted into the outputs.
   Value dk = f->dk, dv = f->dv;
   f->dk = e.allocLike(dk, b.getF32Type());
   f->dv = e.allocLike(dv, b.getF32Type());
   e.fill(f->dk, 0.0);
   e.fill(f->dv, 0.0);
+  b.setInsertionPoint(tiles);
   // The loop nest runs over (batch, KV head, key tile); the grid over
   // (key tile, query head, batch).
   SmallVector<Value> ub = getValueOrCreateConstantIndexOp(
@@ -326,14 +368,17 @@ LogicalResult mlir::dma::convertKeyTiles(OpBuilder &b,
   Value smem = e.intOf(b.getI32Type(), backwardSharedBytes(f->config));
   gpu::LaunchFuncOp::create(b, tiles.getLoc(), kernel, grid, block, smem,
                             launchOperands(args, *f));
-  e.copyConvert(f->dk, dk);
-  e.copyConvert(f->dv, dv);
-  e.dealloc(f->dk);
-  e.dealloc(f->dv);
   if (deterministic) {
     e.dealloc(f->semDq);
     e.dealloc(f->semDkv);
   }
+  // The f32 sums of dK and dV join the backward's other conversions (one
+  // kernel for every gradient), then their scratch goes.
+  TileConvertOp convert =
+      addConversions(b, tiles, conversions, {f->dk, f->dv}, {dk, dv});
+  b.setInsertionPointAfter(convert);
+  e.dealloc(f->dk);
+  e.dealloc(f->dv);
   tiles.erase();
   return success();
 }

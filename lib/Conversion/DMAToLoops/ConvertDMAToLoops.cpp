@@ -70,6 +70,7 @@ struct ConvertDMAToLoopsPass
           .Case([&](TileBiasGradOp o) {
             lowerTileBiasGradToLoops(rewriter, o);
           })
+          .Case([&](TileConvertOp o) { lowerTileConvertToLoops(rewriter, o); })
           .Case([&](MaskSummaryOp o) { lowerMaskSummaryToLoops(rewriter, o); });
       rewriter.eraseOp(op);
     }

@@ -30,6 +30,7 @@ void lowerTileProbsToLoops(OpBuilder &b, TileProbsOp op);
 void lowerTileDScoresToLoops(OpBuilder &b, TileDScoresOp op);
 void lowerTileRowDotToLoops(OpBuilder &b, TileRowDotOp op);
 void lowerTileBiasGradToLoops(OpBuilder &b, TileBiasGradOp op);
+void lowerTileConvertToLoops(OpBuilder &b, TileConvertOp op);
 void lowerMaskSummaryToLoops(OpBuilder &b, MaskSummaryOp op);
 } // namespace mlir::dma
 

@@ -560,3 +560,9 @@ void mlir::dma::lowerMaskSummaryToLoops(OpBuilder &b, MaskSummaryOp op) {
                e.storeIndex(n, count, {mb, mh, qt});
              });
 }
+
+void mlir::dma::lowerTileConvertToLoops(OpBuilder &b, TileConvertOp op) {
+  LoopEmitter e(b, op.getLoc());
+  for (auto [from, to] : llvm::zip(op.getSources(), op.getDests()))
+    e.copyConvert(from, to);
+}

@@ -1,11 +1,13 @@
 // RUN: dma-opt %s -split-input-file --convert-dma-mask-to-gpu | FileCheck %s
 
-// value_bias: one warp per key, 8 keys per 256-thread CTA, a grid of
-// ceil(Lk / 8) x B CTAs. For each group of 8 KV heads the warp's lanes take
-// 8 consecutive values each (one 16-byte load of bf16, shared by the 8
-// heads; two of each f32 weight row), fused multiply-adds into one
-// accumulator per head, butterfly sums; lane i applies softplus and A for
-// head i of the group and stores its score.
+// value_bias: one warp per 4 keys, 32 keys per 256-thread CTA, a grid of
+// ceil(Lk / 32) x B CTAs. For each group of 8 KV heads the warp's lanes
+// take 8 consecutive values of each of the 4 keys (16-byte loads of bf16)
+// and each weight row's 8 values once for all 4 keys (two 16-byte f32
+// loads), fused multiply-adds into 32 accumulators (key, head); a
+// transposing butterfly (16 + 8 + 4 + 2 + 1 shuffles) leaves lane l the sum
+// of key l / 8, head l % 8, which applies softplus and A and stores its
+// score.
 
 // CHECK-LABEL: func.func @value_bias
 //   CHECK-NOT:   dma.value_bias
@@ -13,6 +15,7 @@
 //  CHECK-SAME:     threads in (%c256{{[_0-9]*}}, %c1{{[_0-9]*}}, %c1{{[_0-9]*}})
 //       CHECK: gpu.module @dma_kernels
 //       CHECK:   gpu.func @dma_value_bias_bf16_d64_log_dtbias_0
+//  CHECK-SAME:     dma.block_m = 32
 //  CHECK-SAME:     dma.kernel_params = ["value:ptr", "weight:ptr", "dt_bias:ptr", "a:ptr", "score:ptr", "B:i32", "Lk:i32", "Hkv:i32",
 //  CHECK-SAME:     dma.role = "value_bias"
 //       CHECK:     scf.for
@@ -20,7 +23,8 @@
 //       CHECK:         llvm.load {{.*}} {alignment = 16 : i64} : !llvm.ptr<1> -> vector<8xbf16>
 //       CHECK:         llvm.load {{.*}} {alignment = 16 : i64} : !llvm.ptr<1> -> vector<4xf32>
 //       CHECK:         llvm.intr.fma
-//       CHECK:       nvvm.shfl.sync bfly
+//   CHECK-COUNT-31:   nvvm.shfl.sync bfly
+//   CHECK-NOT:        nvvm.shfl.sync
 //       CHECK:       scf.if
 //       CHECK:         math.log1p
 //       CHECK:         llvm.store {{.*}} : f32, !llvm.ptr<1>
@@ -53,31 +57,36 @@ func.func @value_bias_exp(%v: memref<2x100x4x128xf16>, %w: memref<4x512xf32>,
 
 // -----
 
-// Shared top-k: one 512-thread CTA per (KV head, batch) and 16 i32 slots
-// of shared memory for the CTA-wide counts. Rows of up to 24 x 512 keys
-// (with padding; 32 x 512 without) keep each thread's keys in registers
-// (the unrolled branch), longer rows recompute them per step (the loop). W (a kernel argument) comes from the
-// destination's last dimension.
-// The kernel: a 32-step bitwise search (a count per step: warp shuffles,
-// one slot per warp, a barrier), then the kept keys' slots by ballots and
-// popcounts, and -1 after the kept keys.
+// Shared top-k: one 512-thread CTA per (KV head, batch); 1224 bytes of
+// shared memory: 16 i32 slots for the CTA-wide counts, then the radix
+// select's histogram, scan sums and picked digit. Rows of up to 24 x 512
+// keys (with padding; 32 x 512 without) keep each thread's keys in
+// registers (the unrolled branch), longer rows recompute them per pass
+// (the loop). W (a kernel argument) comes from the destination's last
+// dimension.
+// The kernel: the allowed keys' count (warp shuffles, one slot per warp, a
+// barrier); unless fewer than W, a 4-pass radix select of the W-th key
+// (shared-memory atomics into the histogram, a shuffle scan over its
+// bins); then the kept keys' slots by ballots and popcounts, and -1 after
+// the kept keys.
 
 // CHECK-LABEL: func.func @shared
 //       CHECK:   gpu.launch_func @dma_kernels::@dma_topk_shared_i32_padded_0
 //  CHECK-SAME:     threads in (%c512, %c1{{[_0-9]*}}, %c1{{[_0-9]*}})
-//  CHECK-SAME:     dynamic_shared_memory_size %c64_i32
+//  CHECK-SAME:     dynamic_shared_memory_size %c1224_i32
 //       CHECK:   gpu.func @dma_topk_shared_i32_padded_0
 //  CHECK-SAME:     dma.kernel_params = ["score:ptr", "padding:ptr", "keep:ptr", "B:i32", "Hkv:i32", "Lk:i32", "W:i32",
 //  CHECK-SAME:     dma.role = "topk_shared"
-//       CHECK:     scf.for
-//       CHECK:       arith.cmpi uge
+//       CHECK:     scf.if
 //       CHECK:       nvvm.shfl.sync bfly
 //       CHECK:       nvvm.barrier0
-//       CHECK:     arith.cmpi ugt
-//       CHECK:     scf.for
+//       CHECK:       scf.if
+//       CHECK:       } else {
+//       CHECK:         llvm.atomicrmw add {{.*}} monotonic : !llvm.ptr<3>, i32
+//       CHECK:         nvvm.shfl.sync up
+//       CHECK:       arith.cmpi ugt
 //       CHECK:       nvvm.vote.sync  ballot
 //       CHECK:       llvm.intr.ctpop
-//       CHECK:       nvvm.vote.sync  ballot
 //       CHECK:       llvm.store {{.*}} : i32, !llvm.ptr<1>
 //       CHECK:     scf.for
 //       CHECK:       llvm.store %c-1_i32
@@ -90,32 +99,34 @@ func.func @shared(%s: memref<?x?x?xf32>, %p: memref<?x?xi1>,
 
 // -----
 
-// Per-query top-k: three launches over (key blocks, KV heads, batch) with
-// the same arguments: ranks (the scores staged in shared memory 256 at a
-// time: 2048 bytes), then each prefix's w-th key in rank order (the
-// kernel's W argument is keep(16)), then its score.
+// Per-query top-k: one launch over (blocks of 256 prefix ends, KV heads,
+// batch), 10496 bytes of shared memory (histograms, scan state, two lists
+// of 520 64-bit keys). Blocks whose earlier keys are at most w - 257 keep
+// all (INT64_MAX tiebreak, -inf threshold); the others radix-select the
+// earlier keys' bounds in 8 passes (shared-memory histograms, a shuffle
+// scan), gather the keys between them and the block's own, rank them by
+// counting and walk them per prefix end.
 
 // CHECK-LABEL: func.func @per_query
-//       CHECK:   gpu.launch_func @dma_kernels::@dma_topk_per_query_rank_i64_0
-//  CHECK-SAME:     dynamic_shared_memory_size %c2048_i32
-//       CHECK:   gpu.launch_func @dma_kernels::@dma_topk_per_query_rows_i64_0
-//       CHECK:   gpu.launch_func @dma_kernels::@dma_topk_per_query_threshold_i64_0
-//       CHECK:   gpu.func @dma_topk_per_query_rank_i64_0
-//  CHECK-SAME:     dma.role = "topk_rank"
-//       CHECK:     scf.for
-//       CHECK:       llvm.store {{.*}} : f32, !llvm.ptr<3>
-//       CHECK:       nvvm.barrier0
-//       CHECK:       scf.for
-//       CHECK:         arith.cmpf ogt
-//       CHECK:       nvvm.barrier0
-//       CHECK:   gpu.func @dma_topk_per_query_rows_i64_0
-//  CHECK-SAME:     dma.role = "topk_rows"
-//       CHECK:     scf.while
-//       CHECK:     llvm.store {{.*}} : i64, !llvm.ptr<1>
-//       CHECK:   gpu.func @dma_topk_per_query_threshold_i64_0
-//  CHECK-SAME:     dma.role = "topk_threshold"
-//       CHECK:     llvm.load {{.*}} -> i64
+//       CHECK:   gpu.launch_func @dma_kernels::@dma_topk_per_query_i64_0
+//  CHECK-SAME:     threads in (%c256
+//  CHECK-SAME:     dynamic_shared_memory_size %c10496_i32
+//       CHECK:   gpu.func @dma_topk_per_query_i64_0
+//  CHECK-SAME:     dma.role = "topk_per_query"
 //       CHECK:     llvm.store {{.*}} : f32, !llvm.ptr<1>
+//       CHECK:     nvvm.shfl.sync bfly
+//       CHECK:     scf.if
+//       CHECK:       llvm.store %c9223372036854775807_i64, {{.*}} : i64, !llvm.ptr<1>
+//       CHECK:     } else {
+//       CHECK:       scf.for
+//       CHECK:         llvm.atomicrmw add {{.*}} monotonic : !llvm.ptr<3>, i32
+//       CHECK:       nvvm.shfl.sync up
+//       CHECK:       scf.for
+//       CHECK:         arith.cmpi ugt
+//       CHECK:       scf.for
+//       CHECK:         arith.cmpi sle
+//       CHECK:       llvm.store {{.*}} : i64, !llvm.ptr<1>
+//       CHECK:       llvm.store {{.*}} : f32, !llvm.ptr<1>
 func.func @per_query(%s: memref<?x?x?xf32>, %ms: memref<?x?x?xf32>,
     %thr: memref<?x?x?xf32>, %tie: memref<?x?x?xi64>) {
   dma.topk per_query keep(16) score(%s : memref<?x?x?xf32>)

@@ -118,13 +118,18 @@ func.func @per_query(%q: memref<?x?x?x64xbf16>, %k: memref<?x?x?x64xbf16>,
 // 64-query steps the warps form a grid (32 keys x 32 queries each for S^T
 // and dP^T): P^T and dS^T go to shared memory (a branch skips the
 // visibility tests on full steps), a barrier, then dV, dK and dQ from the
-// shared tiles.
+// shared tiles. Last, one launch of the conversion kernel turns the four f32
+// sums (dQ, dBias, dK, dV: one per grid row) into bf16, 8 elements per
+// thread with 16-byte accesses and a scalar tail.
 
 // CHECK-LABEL: func.func @backward_shared_topk
 //       CHECK:   gpu.launch_func @dma_kernels::@dma_attention_bwd_delta_bf16_dv64_0
 //  CHECK-SAME:     threads in (%c128{{[_0-9]*}}, %c1{{[_0-9]*}}, %c1{{[_0-9]*}})
 //       CHECK:   scf.if %true
 //       CHECK:     gpu.launch_func @dma_kernels::@dma_attention_bwd_bf16_d64_m64n32w2_keep_keybias_causal_1
+//       CHECK:   gpu.launch_func @dma_kernels::@dma_convert_f32_to_bf16 blocks in (%{{.*}}, %c4{{[_0-9]*}}, %c1{{[_0-9]*}}) threads in (%c256
+//       CHECK:   memref.dealloc
+//       CHECK:   memref.dealloc
 //   CHECK-NOT:     dma.tile
 //       CHECK:   gpu.func @dma_attention_bwd_delta_bf16_dv64_0
 //  CHECK-SAME:     dma.role = "delta"
@@ -144,6 +149,13 @@ func.func @per_query(%q: memref<?x?x?x64xbf16>, %k: memref<?x?x?x64xbf16>,
 //       CHECK:       scf.yield
 //       CHECK:     llvm.atomicrmw fadd
 //       CHECK:     gpu.return
+//       CHECK:   gpu.func @dma_convert_f32_to_bf16
+//  CHECK-SAME:     "src0:ptr", "dst0:ptr", "src1:ptr", "dst1:ptr", "src2:ptr", "dst2:ptr", "src3:ptr", "dst3:ptr", "n0:i64", "n1:i64", "n2:i64", "n3:i64"
+//  CHECK-SAME:     dma.role = "convert"
+//       CHECK:     llvm.load {{.*}} {alignment = 16 : i64} : !llvm.ptr<1> -> vector<4xf32>
+//       CHECK:     arith.truncf {{.*}} : vector<8xf32> to vector<8xbf16>
+//       CHECK:     scf.for
+//       CHECK:       arith.truncf {{.*}} : f32 to bf16
 // The deterministic backward: zeroed i32 semaphores around the launch; the
 // kernel takes its turn (thread 0 spins on an acquire load, the CTA adds,
 // fences, thread 0 releases turn + 1) for each query tile's dQ and, at the

@@ -214,3 +214,27 @@ func.func @f(%i: index, %s: memref<?x?x?x?xi32>, %c: memref<?x?x?xi32>, %m: memr
   dma.tile.mask_summary %m rows(%i) q_tile(64) k_tile(64) : memref<?x?x?x?xi1> outs(%s, %s, %s : memref<?x?x?x?xi32>, memref<?x?x?x?xi32>, memref<?x?x?x?xi32>)
   return
 }
+
+// -----
+
+func.func @f() {
+  // expected-error @+1 {{converts at least one memref}}
+  "dma.tile.convert"() : () -> ()
+  return
+}
+
+// -----
+
+func.func @f(%a: memref<?x8xi32>, %b: memref<?x8xbf16>) {
+  // expected-error @+1 {{converts float memrefs only (pair 0)}}
+  dma.tile.convert %a into %b : memref<?x8xi32> -> memref<?x8xbf16>
+  return
+}
+
+// -----
+
+func.func @f(%a: memref<?x8xf32>, %b: memref<?x16xbf16>) {
+  // expected-error @+1 {{source and destination 0 must have one shape}}
+  dma.tile.convert %a into %b : memref<?x8xf32> -> memref<?x16xbf16>
+  return
+}

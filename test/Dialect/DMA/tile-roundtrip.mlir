@@ -111,3 +111,12 @@ func.func @summary(%mask: memref<?x?x?x?xi1>, %lq: index, %st: memref<?x?x?x?xi3
       outs(%st, %tiles, %count : memref<?x?x?x?xi32>, memref<?x?x?x?xi32>, memref<?x?x?xi32>)
   return
 }
+
+// CHECK-LABEL: func @convert
+func.func @convert(%dq32: memref<?x?x?x64xf32>, %db32: memref<?x?x1x?xf32>,
+    %dq: memref<?x?x?x64xbf16>, %db: memref<?x?x1x?xbf16>) {
+  // CHECK: dma.tile.convert %{{.*}}, %{{.*}} into %{{.*}}, %{{.*}} : memref<?x?x?x64xf32>, memref<?x?x1x?xf32> -> memref<?x?x?x64xbf16>, memref<?x?x1x?xbf16>
+  dma.tile.convert %dq32, %db32 into %dq, %db
+      : memref<?x?x?x64xf32>, memref<?x?x1x?xf32> -> memref<?x?x?x64xbf16>, memref<?x?x1x?xbf16>
+  return
+}

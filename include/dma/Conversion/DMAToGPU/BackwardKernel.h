@@ -55,6 +55,18 @@ gpu::GPUFuncOp emitDeltaKernel(OpBuilder &b, Location loc,
                                gpu::GPUModuleOp module, StringRef name,
                                Type element, int64_t valueDim);
 
+/// The conversion kernel of dma.tile.convert: up to kConvertSegments pairs
+/// (src_i, dst_i, n_i elements, both contiguous and 16-byte aligned) per
+/// launch. Grid (ceil(max n_i / (8 * kConvertThreads)), pairs, 1).
+constexpr int64_t kConvertSegments = 4;
+constexpr int64_t kConvertThreads = 256;
+/// Parameters of the conversion kernel: src0, dst0, ..., then n0, ....
+SmallVector<KernelParam> convertKernelParams();
+/// Emits the conversion kernel from `source` to `dest` elements.
+gpu::GPUFuncOp emitConvertKernel(OpBuilder &b, Location loc,
+                                 gpu::GPUModuleOp module, StringRef name,
+                                 Type source, Type dest);
+
 } // namespace mlir::dma
 
 #endif

@@ -18,10 +18,18 @@ namespace mlir::dma {
 /// Threads per CTA of the element-wise mask kernels (value_bias, the
 /// per-query top-k steps).
 inline constexpr int64_t kMaskThreads = 256;
-/// Keys per CTA of the value-bias kernels: a warp per key.
-inline constexpr int64_t kMaskKeysPerCTA = kMaskThreads / 32;
+/// Keys per warp and per CTA of the value-bias kernels (4 keys x 8 heads:
+/// one dot product per lane).
+inline constexpr int64_t kValueBiasKeysPerWarp = 4;
+inline constexpr int64_t kValueBiasKeysPerCTA =
+    kMaskThreads / 32 * kValueBiasKeysPerWarp;
 /// Threads of the shared top-k CTA (one per (batch, KV head)).
 inline constexpr int64_t kTopKSharedThreads = 512;
+/// Dynamic shared memory of the shared top-k: per-warp slots of its block
+/// sums, then the radix select's histogram, scan sums and picked digit.
+inline constexpr int64_t kTopKSharedBytes =
+    4 * kTopKSharedThreads / 32 + 1024 + 2 * (kTopKSharedThreads / 32) * 4 +
+    8;
 /// Keys per thread the shared top-k keeps in registers (rows up to
 /// kTopKRegisterKeys * kTopKSharedThreads keys, 3/4 of that with a padding
 /// mask; longer rows recompute the keys from the scores at every step).
@@ -40,9 +48,10 @@ struct ValueBiasKernelConfig {
 };
 
 /// score[b, h, j] = A[h] * softplus(W[h] . V[b, j] + b_dt[h]) (or its exp),
-/// one warp per key (its lanes split the Hkv * D dot products, 16-byte
-/// loads), grid (ceil(Lk / kMaskKeysPerCTA), B). D % 8 == 0; value rows
-/// and weight rows 16-byte aligned.
+/// a warp per kValueBiasKeysPerWarp keys (its lanes split the Hkv * D dot
+/// products, 16-byte loads, each weight load serving the warp's keys; a
+/// transposing butterfly sums them), grid (ceil(Lk / kValueBiasKeysPerCTA),
+/// B). D % 8 == 0; value rows and weight rows 16-byte aligned.
 SmallVector<KernelParam> valueBiasKernelParams(const ValueBiasKernelConfig &c);
 gpu::GPUFuncOp emitValueBiasKernel(OpBuilder &b, Location loc,
                                    gpu::GPUModuleOp module, StringRef name,
@@ -51,8 +60,8 @@ gpu::GPUFuncOp emitValueBiasKernel(OpBuilder &b, Location loc,
 /// The value-bias backward, from dScore = `grad` [B, Hkv, Lk] (f32), in
 /// four launches sharing one parameter list (valueBiasGradKernelParams);
 /// every sum runs in a fixed order (deterministic, no atomics):
-///  * `dt`, one warp per key as in the forward, grid (ceil(Lk /
-///    kMaskKeysPerCTA), B): recomputes dt, writes g = dScore * dscore/ddt
+///  * `dt`, a warp per 4 keys as in the forward, grid (ceil(Lk /
+///    kValueBiasKeysPerCTA), B): recomputes dt, writes g = dScore * dscore/ddt
 ///    and e = dScore * dscore/dA into f32 scratch [B, Lk, Hkv];
 ///  * `value`, one thread per 8 columns (j, h', d..d+7), grid (ceil(Lk *
 ///    Hkv * D / 8 / kMaskThreads), B): dV[b, j, h', d] = sum_h g[b, j, h]
@@ -84,36 +93,32 @@ struct TopKKernelConfig {
 };
 
 /// Shared top-k: one CTA of kTopKSharedThreads per (KV head, batch), grid
-/// (Hkv, B): the w-th largest score by a 32-step bitwise search over the
-/// scores' order-preserving integer keys, then the kept positions in
-/// ascending order by block-wide prefix sums, -1 padded.
+/// (Hkv, B): the w-th largest score by a radix select over the scores'
+/// order-preserving integer keys (4 passes of 8-bit digits, histograms in
+/// shared memory), then the kept positions in ascending order by
+/// block-wide prefix sums, -1 padded.
 SmallVector<KernelParam> topkSharedKernelParams(const TopKKernelConfig &c);
 gpu::GPUFuncOp emitTopKSharedKernel(OpBuilder &b, Location loc,
                                     gpu::GPUModuleOp module, StringRef name,
                                     const TopKKernelConfig &c);
 
-/// Per-query top-k in three steps over grid (ceil(Lk / kMaskThreads), Hkv,
-/// B), one thread per key / prefix end c:
-///  * `rank`: the masked score, and each allowed key's rank (score
-///    descending, index ascending) by counting over tiles of the scores
-///    staged in shared memory; key j is written at slot
-///    rank(j) of the threshold buffer (as i32), which holds the keys in
-///    rank order until the last step;
-///  * `rows`: the w-th key of prefix [0, c] in rank order, the first w
-///    entries of that order that are <= c (the tiebreak);
-///  * `threshold`: the score of that key, -inf where the prefix keeps all.
-/// O(Lk) per thread: the per-query attention is O(Lq * Lk) as well.
-enum class TopKPerQueryStep { Rank, Rows, Threshold };
+/// Per-query top-k, one kernel over grid (ceil(Lk / kMaskThreads), Hkv, B):
+/// a CTA per block of kMaskThreads prefix ends [c0, c0 + T) finds, for
+/// each, the w-th best allowed key of [0, c] among A's keys of rank s+1 to
+/// w (A = the allowed keys of [0, c0), s = w - T - 1; a radix select over
+/// [0, c0)) and the block's own keys, sorted in shared memory; writes the
+/// masked score of the block's keys and the threshold and tiebreak of its
+/// prefix ends (TopKPerQueryKernel.cpp says why that is exact). O(Lk^2 / T)
+/// work per (b, h) row, every CTA independent.
 SmallVector<KernelParam> topkPerQueryKernelParams(const TopKKernelConfig &c);
-/// Dynamic shared memory of a per-query step: the rank step stages tiles of
-/// kMaskThreads scores and flags.
-inline int64_t topkPerQuerySharedBytes(TopKPerQueryStep step) {
-  return step == TopKPerQueryStep::Rank ? 2 * 4 * kMaskThreads : 0;
-}
+/// Slots of the per-query kernel's key lists (at most 2 T + 1 keys).
+inline constexpr int64_t kTopKListSlots = 2 * kMaskThreads + 8;
+/// Its dynamic shared memory: histograms, scan and selection state, and
+/// two key lists of 64-bit keys.
+inline constexpr int64_t kTopKPerQuerySharedBytes = 2176 + 16 * kTopKListSlots;
 gpu::GPUFuncOp emitTopKPerQueryKernel(OpBuilder &b, Location loc,
                                       gpu::GPUModuleOp module, StringRef name,
-                                      const TopKKernelConfig &c,
-                                      TopKPerQueryStep step);
+                                      const TopKKernelConfig &c);
 
 } // namespace mlir::dma
 

@@ -10,6 +10,7 @@
 #include "dma/Dialect/DMA/IR/DMAOps.h"
 
 #include "mlir/IR/Builders.h"
+#include "mlir/IR/TypeUtilities.h"
 #include "llvm/ADT/STLExtras.h"
 
 using namespace mlir;
@@ -173,6 +174,15 @@ void TileBiasGradOp::getEffects(Effects &effects) {
       getOperation(), effects,
       [&](OpOperand &o) { return o.get() == getDbias(); },
       [](OpOperand &) { return true; });
+}
+
+void TileConvertOp::getEffects(Effects &effects) {
+  addMemrefEffects(
+      getOperation(), effects,
+      [&](OpOperand &o) {
+        return o.getOperandNumber() >= getSources().size();
+      },
+      [](OpOperand &) { return false; });
 }
 
 //===----------------------------------------------------------------------===//
@@ -384,6 +394,23 @@ LogicalResult TileBiasGradOp::verify() {
   auto dbias = cast<MemRefType>(getDbias().getType());
   if (dbias.getRank() != 4 || !dbias.getElementType().isF32())
     return emitOpError("dbias must be an f32 memref of rank 4");
+  return success();
+}
+
+LogicalResult TileConvertOp::verify() {
+  if (getSources().empty())
+    return emitOpError("converts at least one memref");
+  for (auto [i, pair] : llvm::enumerate(llvm::zip(getSources(), getDests()))) {
+    auto from = cast<MemRefType>(std::get<0>(pair).getType());
+    auto to = cast<MemRefType>(std::get<1>(pair).getType());
+    if (!isa<FloatType>(from.getElementType()) ||
+        !isa<FloatType>(to.getElementType()))
+      return emitOpError() << "converts float memrefs only (pair " << i << ")";
+    if (from.getRank() != to.getRank() ||
+        failed(verifyCompatibleShape(from.getShape(), to.getShape())))
+      return emitOpError() << "source and destination " << i
+                           << " must have one shape";
+  }
   return success();
 }
 

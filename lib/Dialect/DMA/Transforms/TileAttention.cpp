@@ -170,7 +170,7 @@ void tileForward(OpBuilder &b, AttentionOp op, TileSizes ts, bool countVisits) {
 //===----------------------------------------------------------------------===//
 
 /// An f32 buffer to accumulate into: the destination when it is f32 (zeroed
-/// here), else new scratch converted into the destination by `finish`.
+/// here), else new scratch that `convertAccumulators` converts into it.
 struct Accumulator {
   Value dest, buffer;
 
@@ -181,11 +181,21 @@ struct Accumulator {
     t.fill(acc.buffer, 0.0);
     return acc;
   }
-  void finish(TileBuilder &t) {
-    if (buffer != dest)
-      t.copyConvert(buffer, dest);
-  }
 };
+
+/// One dma.tile.convert of every f32 scratch accumulator into its
+/// destination (one kernel launch on the GPU, not one per gradient).
+void convertAccumulators(OpBuilder &b, Location loc,
+                         ArrayRef<const Accumulator *> accumulators) {
+  SmallVector<Value> sums, dests;
+  for (const Accumulator *acc : accumulators)
+    if (acc && acc->buffer != acc->dest) {
+      sums.push_back(acc->buffer);
+      dests.push_back(acc->dest);
+    }
+  if (!sums.empty())
+    TileConvertOp::create(b, loc, sums, dests);
+}
 
 void tileBackward(OpBuilder &b, AttentionGradOp op, TileSizes ts,
                   bool countVisits) {
@@ -306,9 +316,7 @@ void tileBackward(OpBuilder &b, AttentionGradOp op, TileSizes ts,
     TileScatterOp::create(b, loc, grads[1], kpos, dests[2], bIv, g, false);
   }
 
-  dQ.finish(t);
-  if (dBias)
-    dBias->finish(t);
+  convertAccumulators(b, loc, {&dQ, dBias ? &*dBias : nullptr});
 }
 
 /// The attention ops the pass can tile: on memrefs, static head dims.

@@ -353,6 +353,30 @@ def DMA_TileBiasGradOp : DMA_TileSinkOp<"bias_grad"> {
   }];
 }
 
+def DMA_TileConvertOp : DMA_TileSinkOp<"convert", [SameVariadicOperandSize]> {
+  let summary = "convert f32 accumulators into the outputs, pairwise";
+  let description = [{
+    `dests[i] = sources[i]`, element by element, converted to the element
+    type of `dests[i]` (round to nearest even): the last step of a tiled
+    backward, whose gradients are summed in f32 scratch (`dma.tile.scatter
+    accumulate`, `dma.tile.bias_grad`) and returned in the inputs' dtype.
+    One op for all of a backward's gradients, so the GPU lowering converts
+    them in one kernel launch (convert-dma-tiles-to-gpu); the CPU lowering
+    writes a loop nest per pair.
+
+    ```mlir
+    dma.tile.convert %dq32, %dbias32 into %dq, %dbias
+        : memref<?x?x?x64xf32>, memref<?x?x1x?xf32>
+        -> memref<?x?x?x64xbf16>, memref<?x?x1x?xbf16>
+    ```
+  }];
+  let arguments = (ins Variadic<AnyMemRef>:$sources,
+                       Variadic<AnyMemRef>:$dests);
+  let assemblyFormat = [{
+    $sources `into` $dests attr-dict `:` type($sources) `->` type($dests)
+  }];
+}
+
 //===----------------------------------------------------------------------===//
 // Summaries for block skipping
 //===----------------------------------------------------------------------===//
