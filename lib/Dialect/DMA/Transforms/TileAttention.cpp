@@ -347,7 +347,8 @@ struct DMATileAttentionPass
     if (qTile > kMaxTile || kTile > kMaxTile) {
       getOperation()->emitError("dma-tile-attention: q-tile and k-tile must "
                                 "be at most ")
-          << kMaxTile << ", got " << qTile << " and " << kTile;
+          << kMaxTile << ", got " << int64_t(qTile) << " and "
+          << int64_t(kTile); // a bare pass option picks the char overload
       return signalPassFailure();
     }
     SmallVector<Operation *> ops;
