@@ -161,7 +161,11 @@ def _inputs(q, k, v, bias, mask, keep, keep_rows):
 
 
 def _options(causal, scale, softcap):
-    return Options(int(bool(causal)), float(scale or 0.0), float(softcap), 0, 0)
+    # The C API's scale: NaN asks for 1/sqrt(D); 0 is a legal scale (uniform
+    # attention), so None must not become 0.
+    return Options(int(bool(causal)),
+                   float("nan") if scale is None else float(scale),
+                   float(softcap), 0, 0)
 
 
 def _call(fn, *args):

@@ -77,6 +77,20 @@ def test_matches_oracle(shape, mask, causal, bias_kind, softcap, seed):
     assert (o.transpose(0, 2, 1, 3)[empty] == 0).all()
 
 
+def test_zero_scale_is_uniform_attention():
+    # scale=0 is a scale, not "the default": every visible key weighs the
+    # same, so each output row is the mean of the values it sees.
+    rng = np.random.default_rng(3)
+    q = rng.standard_normal((1, 5, 2, 8)).astype(np.float32)
+    k = rng.standard_normal((1, 6, 1, 8)).astype(np.float32)
+    v = rng.standard_normal((1, 6, 1, 8)).astype(np.float32)
+    o = dma.attention(q, k, v, scale=0.0)
+    mean = np.broadcast_to(v.mean(axis=1, keepdims=True), (1, 5, 2, 8))
+    assert oracle.rel_err(o, mean) < TOL
+    assert oracle.rel_err(dma.attention(q, k, v),
+                          oracle.attention(q, k, v)[0]) < TOL
+
+
 def test_float16_and_float64_inputs_keep_their_dtype():
     rng = np.random.default_rng(1)
     q = rng.standard_normal((1, 5, 2, 8))
