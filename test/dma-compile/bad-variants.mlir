@@ -41,6 +41,13 @@
 // RUN: not dma-compile -o %t --variant "colour=red" 2>&1 | FileCheck %s --check-prefix=KEY
 // KEY: unknown key 'colour'
 
+// RUN: not dma-compile -o %t --shipped --head-dims=64,72 2>&1 | FileCheck %s --check-prefix=DIMS
+// DIMS: dma-compile: bad --head-dims: a head dim must be a multiple of 16 in [16, 256], got 72
+// RUN: not dma-compile -o %t --head-dims=64 --variant d=64 2>&1 | FileCheck %s --check-prefix=DIMSONLY
+// DIMSONLY: dma-compile: --head-dims selects among the shipped variants: give --shipped too
+// RUN: not dma-compile -o %t --variant "kind=value_bias_bwd,step=rank" 2>&1 | FileCheck %s --check-prefix=STEP
+// STEP: unknown step 'rank' (one of dt value params reduce)
+
 // RUN: not dma-compile -o %t --chip= --variant d=64 2>&1 | FileCheck %s --check-prefix=CHIP
 // RUN: not dma-compile -o %t --chip=sm_75 --shipped 2>&1 | FileCheck %s --check-prefix=CHIP75
 // CHIP: dma-compile: unsupported --chip '': the kernels compile for sm_80, sm_86, sm_87, sm_89, sm_90, sm_90a, sm_100, sm_100a, sm_103, sm_103a, sm_110, sm_110a, sm_120, sm_120a, sm_121, sm_121a

@@ -94,7 +94,7 @@ VARIANT_KEYS = {
     "dt_bias": ["0", "1", "9"],
     "selection": ["shared", "per_query", "all"],
     "padding": ["0", "1", "3"],
-    "step": ["rank", "rows", "x"],
+    "step": ["dt", "reduce", "rank", "x"],
 }
 
 NUMBER = re.compile(r"(?<![\w%#@^.])-?\d+(\.\d+)?(e[+-]?\d+)?")

@@ -1029,6 +1029,21 @@ int compileMain(int argc, char **argv) {
     return 2;
   }
 
+  // --head-dims narrows --shipped; its dims become variants' d, so they
+  // are checked as a --variant's d would be, before anything compiles.
+  if (!headDims.empty() && !shipped) {
+    llvm::errs() << "dma-compile: --head-dims selects among the shipped "
+                    "variants: give --shipped too\n";
+    return 2;
+  }
+  for (int64_t d : headDims)
+    if (d < 16 || d > 256 || d % 16) {
+      llvm::errs() << "dma-compile: bad --head-dims: a head dim must be a "
+                      "multiple of 16 in [16, 256], got "
+                   << d << "\n";
+      return 2;
+    }
+
   std::vector<Variant> variants;
   if (shipped)
     variants = shippedVariants();
