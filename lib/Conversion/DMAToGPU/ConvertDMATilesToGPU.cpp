@@ -186,10 +186,8 @@ SmallVector<Value> launchOperands(LaunchArgs &a, const TiledForward &f) {
 LogicalResult lowerConvert(OpBuilder &b, gpu::GPUModuleOp kernels,
                            TileConvertOp op) {
   Location loc = op.getLoc();
-  for (Value m : op.getOperands())
-    if (!cast<MemRefType>(m.getType()).getLayout().isIdentity())
-      return op.emitError("convert-dma-tiles-to-gpu: dma.tile.convert on the "
-                          "GPU takes contiguous (identity-layout) memrefs");
+  if (failed(checkConvertible(op, op.getOperands())))
+    return failure();
   SmallVector<std::pair<Value, Value>> pairs;
   for (auto [from, to] : llvm::zip(op.getSources(), op.getDests()))
     pairs.push_back({from, to});
@@ -300,6 +298,13 @@ struct ConvertDMATilesToGPUPass
     for (scf::ForallOp tiles : keyTiles)
       if (failed(checkKeyTiles(tiles, deterministic)))
         return signalPassFailure();
+    WalkResult badConvert = module.walk([&](TileConvertOp op) {
+      return failed(checkConvertible(op, op.getOperands()))
+                 ? WalkResult::interrupt()
+                 : WalkResult::advance();
+    });
+    if (badConvert.wasInterrupted())
+      return signalPassFailure();
     SmallVector<TiledForward> analyzed;
     for (scf::ForallOp tiles : forwards) {
       FailureOr<TiledForward> f = analyze(tiles, warps, stages);

@@ -45,6 +45,19 @@ inline LogicalResult checkI32Sizes(Operation *op, ValueRange shaped) {
   return success();
 }
 
+/// The conversion kernel of dma.tile.convert (ConvertKernel.cpp) walks
+/// each pair as flat arrays: every memref it converts must be contiguous
+/// (identity layout). Fails at `op` otherwise.
+inline LogicalResult checkConvertible(Operation *op, ValueRange memrefs) {
+  for (Value m : memrefs)
+    if (!cast<MemRefType>(m.getType()).getLayout().isIdentity())
+      return op->emitError("convert-dma-tiles-to-gpu: dma.tile.convert on "
+                           "the GPU takes contiguous (identity-layout) "
+                           "memrefs, got ")
+             << m.getType();
+  return success();
+}
+
 /// Host-side values of the kernel parameters, from the memrefs.
 class LaunchArgs {
 public:

@@ -138,6 +138,10 @@ FailureOr<TiledBackward> analyze(scf::ForallOp tiles, bool deterministic) {
                                    f.keepScore, f.keepThreshold,
                                    f.keepTiebreak})))
     return failure();
+  // dK and dV are summed in f32 scratch and reach their outputs through
+  // the backward's dma.tile.convert (convertKeyTiles).
+  if (failed(checkConvertible(tiles, {f.dk, f.dv})))
+    return failure();
   if (deterministic && f.keep && dimOf(f.keep, 1) != 1 &&
       dimOf(f.keep, 1) != dimOf(f.k, 2))
     return tiles.emitError("convert-dma-tiles-to-gpu: the deterministic "

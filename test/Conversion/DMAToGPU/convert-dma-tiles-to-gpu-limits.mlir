@@ -83,3 +83,43 @@ func.func @backward_dynamic_value_dim(%do: memref<1x64x4x?xbf16>,
            memref<1x64x2x?xbf16>)
   return
 }
+
+// -----
+
+// The gradients reach their outputs through dma.tile.convert, whose GPU
+// kernel walks flat arrays: a strided output fails before any kernel is
+// built (dQ through the backward's convert op, dK/dV through the key-tile
+// nest's checks).
+func.func @backward_strided_dq(%do: memref<1x64x4x64xbf16>,
+    %q: memref<1x64x4x64xbf16>, %k: memref<1x64x2x64xbf16>,
+    %v: memref<1x64x2x64xbf16>, %o: memref<1x64x4x64xbf16>,
+    %lse: memref<1x4x64xf32>,
+    %dq: memref<1x64x4x64xbf16, strided<[32768, 512, 128, 1]>>,
+    %dk: memref<1x64x2x64xbf16>, %dv: memref<1x64x2x64xbf16>) {
+  // expected-error @+1 {{dma.tile.convert on the GPU takes contiguous (identity-layout) memrefs, got 'memref<1x64x4x64xbf16, strided<[32768, 512, 128, 1]>>'}}
+  dma.attention_grad grad(%do : memref<1x64x4x64xbf16>)
+      q(%q : memref<1x64x4x64xbf16>) k(%k : memref<1x64x2x64xbf16>)
+      v(%v : memref<1x64x2x64xbf16>) out(%o : memref<1x64x4x64xbf16>)
+      lse(%lse : memref<1x4x64xf32>)
+      outs(%dq, %dk, %dv : memref<1x64x4x64xbf16, strided<[32768, 512, 128, 1]>>,
+           memref<1x64x2x64xbf16>, memref<1x64x2x64xbf16>)
+  return
+}
+
+// -----
+
+func.func @backward_strided_dv(%do: memref<1x64x4x64xbf16>,
+    %q: memref<1x64x4x64xbf16>, %k: memref<1x64x2x64xbf16>,
+    %v: memref<1x64x2x64xbf16>, %o: memref<1x64x4x64xbf16>,
+    %lse: memref<1x4x64xf32>, %dq: memref<1x64x4x64xbf16>,
+    %dk: memref<1x64x2x64xbf16>,
+    %dv: memref<1x64x2x64xbf16, strided<[16384, 256, 64, 1], offset: 64>>) {
+  // expected-error @+1 {{dma.tile.convert on the GPU takes contiguous (identity-layout) memrefs, got 'memref<1x64x2x64xbf16, strided<[16384, 256, 64, 1], offset: 64>>'}}
+  dma.attention_grad grad(%do : memref<1x64x4x64xbf16>)
+      q(%q : memref<1x64x4x64xbf16>) k(%k : memref<1x64x2x64xbf16>)
+      v(%v : memref<1x64x2x64xbf16>) out(%o : memref<1x64x4x64xbf16>)
+      lse(%lse : memref<1x4x64xf32>)
+      outs(%dq, %dk, %dv : memref<1x64x4x64xbf16>, memref<1x64x2x64xbf16>,
+           memref<1x64x2x64xbf16, strided<[16384, 256, 64, 1], offset: 64>>)
+  return
+}
