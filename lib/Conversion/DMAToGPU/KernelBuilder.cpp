@@ -287,6 +287,11 @@ Value KernelBuilder::ballot(Value pred) {
                                   c32(0xffffffff), pred,
                                   NVVM::VoteSyncKind::ballot);
 }
+Value KernelBuilder::matchAny(Value v) {
+  return NVVM::MatchSyncOp::create(builder(), location(), i32Type,
+                                   c32(0xffffffff), v,
+                                   NVVM::MatchSyncKind::any);
+}
 Value KernelBuilder::popc(Value v) {
   return LLVM::CtPopOp::create(builder(), location(), v);
 }

@@ -104,6 +104,9 @@ public:
   Value shuffleUp(Value v, int offset);
   /// The warp's predicate bits (vote.sync.ballot over all 32 lanes).
   Value ballot(Value pred);
+  /// The lanes whose i32 `v` equals this lane's (match.any.sync over all
+  /// 32 lanes; every lane must execute it).
+  Value matchAny(Value v);
   /// Number of set bits of an i32.
   Value popc(Value v);
   Value bitcast(Type to, Value v);

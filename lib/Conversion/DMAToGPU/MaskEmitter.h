@@ -127,6 +127,7 @@ public:
         selections(selections) {
     lane = k.remsi(tid, k.c32(32));
     warp = k.divsi(tid, k.c32(32));
+    below = k.sub(k.shli(k.c32(1), lane), k.c32(1));
   }
 
   /// Zeroes the histograms; a barrier follows.
@@ -137,9 +138,22 @@ public:
     k.barrier();
   }
 
-  /// Counts one candidate with digit `digit` (i32 in [0, 256)).
-  void count(int64_t sel, Value digit) {
+  /// Counts one candidate with digit `digit` (i32 in [0, 256)): one atomic
+  /// per lane, for callers whose candidates spread over the bins.
+  void countOne(int64_t sel, Value digit) {
     k.atomicAddI32(bin(sel, digit), k.c32(1));
+  }
+
+  /// Counts the warp's candidates: lanes where `isCandidate` holds, with
+  /// digit `digit` (i32 in [0, 256)). Scores cluster in few bins (the top
+  /// digit is mostly sign and exponent), and an atomic per lane serialises
+  /// on the hot bin: the lanes of one digit are counted by one atomic from
+  /// the lowest of them. Every lane of the warp must call it.
+  void count(int64_t sel, Value digit, Value isCandidate) {
+    Value peers = k.matchAny(k.select(isCandidate, digit, k.c32(-1)));
+    Value lowest = k.cmpi(ip(IPred::eq), k.andi(peers, below), k.c32(0));
+    k.ifThen(k.andi(isCandidate, lowest),
+             [&] { k.atomicAddI32(bin(sel, digit), k.popc(peers)); });
   }
 
   /// After the counts (this starts with a barrier): per selection, the
@@ -173,11 +187,17 @@ public:
     return out;
   }
 
+  /// The count in `digit`'s bin of the last pass (valid after pick()
+  /// until the next clear()).
+  Value binCount(int64_t sel, Value digit) {
+    return k.loadAs(k.i32Type, bin(sel, digit));
+  }
+
 private:
   KernelBuilder &k;
   Value smem;
   int64_t base;
-  Value tid, lane, warp;
+  Value tid, lane, warp, below;
   int64_t threads, selections;
 
   Value at(int64_t offset, Value index) {

@@ -575,18 +575,22 @@ gpu::GPUFuncOp mlir::dma::emitTopKSharedKernel(OpBuilder &b, Location loc,
       })[0];
       return block.sum(local);
     };
-    // The w-th largest key (0 when fewer than W keys are allowed): a radix
-    // select, one 8-bit digit per pass from the top, histograms in shared
-    // memory (4 passes, against 32 counting steps of a bitwise search).
+    // The w-th largest key (0 when fewer than W keys are allowed), how
+    // many keys equal to it the selection takes and how many there are: a
+    // radix select, one 8-bit digit per pass from the top, histograms in
+    // shared memory (4 passes, against 32 counting steps of a bitwise
+    // search). After the last pass the rank left is the ties taken, and
+    // the last digit's bin counts all ties.
     Value allowed = countKeys(
         [&](Value key) { return k.cmpi(ip(IPred::ne), key, zero); });
-    Value threshold = k.ifElse(
-        k.cmpi(ip(IPred::slt), allowed, W), {k.i32Type},
-        [&] { return SmallVector<Value>{zero}; },
+    SmallVector<Value> selection = k.ifElse(
+        k.cmpi(ip(IPred::slt), allowed, W),
+        {k.i32Type, k.i32Type, k.i32Type},
+        [&] { return SmallVector<Value>{zero, zero, zero}; },
         [&] {
           RadixSelect radix(k, smem, 4 * kTopKSharedThreads / 32, m.tid, T,
                             1);
-          Value prefix = zero, rank = W;
+          Value prefix = zero, rank = W, ties = zero;
           for (int64_t pass = 0; pass < 4; ++pass) {
             int64_t shift = 24 - 8 * pass;
             radix.clear();
@@ -596,38 +600,52 @@ gpu::GPUFuncOp mlir::dma::emitTopKSharedKernel(OpBuilder &b, Location loc,
                 match = k.andi(
                     match, k.cmpi(ip(IPred::eq), k.shrui(key, k.c32(shift + 8)),
                                   k.shrui(prefix, k.c32(shift + 8))));
-              k.ifThen(match, [&] {
-                radix.count(0, k.andi(k.shrui(key, k.c32(shift)),
-                                      k.c32(255)));
-              });
+              radix.count(0, k.andi(k.shrui(key, k.c32(shift)), k.c32(255)),
+                          match);
               return SmallVector<Value>{};
             });
             auto picked = radix.pick({rank});
             prefix = k.ori(prefix, k.shli(picked[0].first, k.c32(shift)));
             rank = picked[0].second;
+            if (pass == 3)
+              ties = radix.binCount(0, picked[0].first);
           }
-          return SmallVector<Value>{prefix};
-        })[0];
-    Value greater = countKeys(
-        [&](Value key) { return k.cmpi(ip(IPred::ugt), key, threshold); });
-    Value tiesNeeded = k.sub(W, greater);
+          return SmallVector<Value>{prefix, rank, ties};
+        });
+    Value threshold = selection[0], tiesNeeded = selection[1];
 
     // Keys above the threshold, and the first `tiesNeeded` keys equal to
     // it, in ascending position: a CTA-wide prefix count gives each its
-    // slot.
-    return overKeys({zero, zero}, [&](Value j, Value key, ValueRange acc) {
-      Value tie = k.andi(k.cmpi(ip(IPred::eq), key, threshold),
-                         k.cmpi(ip(IPred::ne), key, zero));
-      auto [tieRank, ties] = block.exclusiveScan(tie);
-      Value keepIt =
-          k.ori(k.cmpi(ip(IPred::ugt), key, threshold),
-                k.andi(tie, k.cmpi(ip(IPred::slt), k.add(acc[0], tieRank),
-                                   tiesNeeded)));
-      auto [slot, keptHere] = block.exclusiveScan(keepIt);
-      Value at = k.add(acc[1], slot);
-      k.ifThen(keepIt, [&] { storeKeep(at, j); });
-      return SmallVector<Value>{k.add(acc[0], ties), k.add(acc[1], keptHere)};
-    })[1];
+    // slot. Most selections take every tie (distinct scores): one count.
+    return k.ifElse(
+        k.cmpi(ip(IPred::eq), tiesNeeded, selection[2]), {k.i32Type},
+        [&] {
+          return overKeys({zero}, [&](Value j, Value key, ValueRange acc) {
+            Value keepIt = k.andi(k.cmpi(ip(IPred::uge), key, threshold),
+                                  k.cmpi(ip(IPred::ne), key, zero));
+            auto [slot, keptHere] = block.exclusiveScan(keepIt);
+            Value at = k.add(acc[0], slot);
+            k.ifThen(keepIt, [&] { storeKeep(at, j); });
+            return SmallVector<Value>{k.add(acc[0], keptHere)};
+          });
+        },
+        [&] {
+          return SmallVector<Value>{overKeys(
+              {zero, zero}, [&](Value j, Value key, ValueRange acc) {
+                Value tie = k.andi(k.cmpi(ip(IPred::eq), key, threshold),
+                                   k.cmpi(ip(IPred::ne), key, zero));
+                auto [tieRank, ties] = block.exclusiveScan(tie);
+                Value keepIt = k.ori(
+                    k.cmpi(ip(IPred::ugt), key, threshold),
+                    k.andi(tie, k.cmpi(ip(IPred::slt),
+                                       k.add(acc[0], tieRank), tiesNeeded)));
+                auto [slot, keptHere] = block.exclusiveScan(keepIt);
+                Value at = k.add(acc[1], slot);
+                k.ifThen(keepIt, [&] { storeKeep(at, j); });
+                return SmallVector<Value>{k.add(acc[0], ties),
+                                          k.add(acc[1], keptHere)};
+              })[1]};
+        })[0];
   };
   // The padding mask's pointer and stride take registers too.
   int64_t registerKeys =

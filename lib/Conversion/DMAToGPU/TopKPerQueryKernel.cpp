@@ -185,7 +185,9 @@ private:
   }
 
   /// The keys of A at ranks rankHi and rankLo (1 = the best): a radix
-  /// select, one 8-bit digit per pass from the top, both at once.
+  /// select, one 8-bit digit per pass from the top, both at once. An
+  /// atomic per candidate: the warp-aggregated count measured slower here
+  /// (45 against 37 us at L = 4096, run 33).
   std::pair<Value, Value> select(Value blocks, Value rankHi, Value rankLo) {
     RadixSelect radix(k, smem, kRadix, tid, T, 2);
     Value prefixHi = k.c64(0), prefixLo = k.c64(0);
@@ -201,8 +203,8 @@ private:
       };
       overPrior(blocks, {}, [&](Value key, ValueRange) {
         Value digit = trunc32(k.andi(shr64(key, shift), k.c64(255)));
-        k.ifThen(matches(key, prefixHi), [&] { radix.count(0, digit); });
-        k.ifThen(matches(key, prefixLo), [&] { radix.count(1, digit); });
+        k.ifThen(matches(key, prefixHi), [&] { radix.countOne(0, digit); });
+        k.ifThen(matches(key, prefixLo), [&] { radix.countOne(1, digit); });
         return SmallVector<Value>{};
       });
       auto picked = radix.pick({rankHi, rankLo});
