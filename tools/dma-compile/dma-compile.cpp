@@ -110,7 +110,10 @@ static cl::opt<bool>
 
 namespace {
 
-constexpr const char *kCompilerVersion = "dma 0.1.0 (MLIR/LLVM 22)";
+/// A bundle holds kernels of one compiler version: bump it whenever a
+/// kernel's interface changes (parameters, grid, roles), so that manifest
+/// merges and the runtime's users never mix old entries with new plans.
+constexpr const char *kCompilerVersion = "dma 0.2.0 (MLIR/LLVM 22)";
 
 struct Variant {
   // fwd | bwd (attention), value_bias | topk (mask generation)
