@@ -48,12 +48,12 @@ if want package; then
   python3 -m pip uninstall -y dma_attention > /dev/null 2>&1
 fi
 if want sanitize; then
-  compute-sanitizer --tool memcheck --print-limit 20 python3 benchmarks/gpu/check.py --quick --no-compile \
+  compute-sanitizer --tool memcheck --error-exitcode 1 --print-limit 20 python3 benchmarks/gpu/check.py --quick --no-compile \
     > "$out/memcheck.log" 2>&1
   [ $? = 0 ] || status=1
   tail -n 4 "$out/memcheck.log"
   # Shared-memory races (cp.async buffers, the backward's dS tile).
-  compute-sanitizer --tool racecheck --print-limit 20 python3 benchmarks/gpu/check.py --quick --no-compile \
+  compute-sanitizer --tool racecheck --error-exitcode 1 --print-limit 20 python3 benchmarks/gpu/check.py --quick --no-compile \
     > "$out/racecheck.log" 2>&1
   [ $? = 0 ] || status=1
   tail -n 4 "$out/racecheck.log"
