@@ -112,10 +112,12 @@ def _poisoned():
     return os.environ.get("DMA_POISON_OUTPUTS") == "1"
 
 
-def _empty(shape, dtype, device, poison):
+def _empty(like, shape, dtype, poison):
+    """A new tensor on `like`'s device (new_empty: cheaper argument
+    parsing than torch.empty with dtype and device)."""
     if poison and dtype.is_floating_point:
-        return torch.full(shape, float("nan"), dtype=dtype, device=device)
-    return torch.empty(shape, dtype=dtype, device=device)
+        return like.new_full(shape, float("nan"), dtype=dtype)
+    return like.new_empty(shape, dtype=dtype)
 
 
 def _scale(scale):
@@ -171,8 +173,9 @@ class _Forward:
         self.backwards = {}
 
     def __call__(self, tensors):
-        o = _empty(self.o_shape, self.dtype, self.device, self.poison)
-        lse = _empty(self.lse_shape, torch.float32, self.device, self.poison)
+        q = tensors[0]
+        o = _empty(q, self.o_shape, self.dtype, self.poison)
+        lse = _empty(q, self.lse_shape, torch.float32, self.poison)
         self.plan.launch([_ptr(t) for t in tensors] +
                          [o.data_ptr(), lse.data_ptr()],
                          _raw_stream(self.index))
@@ -239,12 +242,11 @@ class _Backward:
 
     def __call__(self, grad_o, q, k, v, o, lse, bias, mask, keep, score,
                  threshold, tiebreak):
-        dev = self.device
-        grads = [None if s is None else torch.empty(s, dtype=self.dtype,
-                                                    device=dev)
-                 for s in self.shapes]
-        workspace = torch.empty(self.plan.workspace_bytes, dtype=torch.uint8,
-                                device=dev)
+        dq, dk, dv = q.new_empty(self.shapes[0]), k.new_empty(
+            self.shapes[1]), v.new_empty(self.shapes[2])
+        grads = [dq, dk, dv, None if bias is None else
+                 bias.new_empty(self.shapes[3], dtype=self.dtype)]
+        workspace = q.new_empty(self.plan.workspace_bytes, dtype=torch.uint8)
         self.plan.launch(
             [grad_o.data_ptr(), q.data_ptr(), k.data_ptr(), v.data_ptr(),
              o.data_ptr(), lse.data_ptr(), _ptr(bias), _ptr(mask), _ptr(keep),
