@@ -1,6 +1,7 @@
 """Where a DMA layer's mask generation time goes on the GPU: the kernels of
 value_bias -> topk -> attention (B1 H32/8 D128, w = 1024) under the torch
-profiler, per kernel, at L = 4096 and 16384, shared and per-query.
+profiler, per kernel, at L = 4096 and 16384, shared and per-query; then the
+value_bias backward's kernels at L = 16384 (for tuning them).
 
     python3 benchmarks/gpu/profile_mask.py
 """
@@ -55,5 +56,32 @@ def main():
             print(f"  {total:9.1f} us  total")
 
 
+def value_bias_backward(L=16384, Hkv=8, D=128, W=1024):
+    """value_bias forward + backward and the shared top-k, per kernel."""
+    g = torch.Generator(device="cuda").manual_seed(0)
+    v = torch.randn(1, L, Hkv, D, device="cuda", generator=g,
+                    dtype=torch.bfloat16).requires_grad_()
+    w = (torch.randn(Hkv, Hkv * D, device="cuda", generator=g) / 32
+         ).requires_grad_()
+    a = (-torch.rand(Hkv, device="cuda", generator=g)).requires_grad_()
+    b = torch.randn(Hkv, device="cuda", generator=g).requires_grad_()
+
+    def step():
+        s = dma.value_bias(v, w, a, b)
+        dma.topk(s.detach(), W)
+        s.backward(torch.ones_like(s))
+
+    for _ in range(3):
+        step()
+    torch.cuda.synchronize()
+    with profile(activities=[ProfilerActivity.CUDA]) as p:
+        for _ in range(10):
+            step()
+        torch.cuda.synchronize()
+    print(f"== L={L}: value_bias forward + backward, shared top-k (10 calls)")
+    print(p.key_averages().table(sort_by="cuda_time_total", row_limit=15))
+
+
 if __name__ == "__main__":
     main()
+    value_bias_backward()
