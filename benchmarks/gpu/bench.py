@@ -32,6 +32,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "python"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import dma_attention as dma  # noqa: E402
+from bench_host import fwd_bwd  # noqa: E402
 
 B, H, HKV, D, W = 1, 32, 8, 128, 1024
 
@@ -45,18 +46,6 @@ def timed(fn):
 def tflops(L, ms, factor=1.0):
     """Dense causal TFLOP/s; factor 3.5 for forward + backward."""
     return factor * 4 * B * H * L * L * D / 2 / (ms * 1e-3) / 1e12
-
-
-def fwd_bwd(fn, inputs):
-    """forward + backward of fn(*inputs) for a fixed random dO."""
-    leaves = [x.detach().requires_grad_() for x in inputs]
-    out = fn(*leaves)
-    do = torch.randn_like(out)
-
-    def run():
-        o = fn(*leaves)
-        return torch.autograd.grad(o, leaves, do)
-    return run
 
 
 def sdpa_dense(q, k, v, backend="fa2"):

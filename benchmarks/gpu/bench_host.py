@@ -68,7 +68,8 @@ def _sdpa(backend, H, Hkv):
     return run
 
 
-def _fwd_bwd(fn, inputs):
+def fwd_bwd(fn, inputs):
+    """forward + backward of fn(*inputs) for a fixed random dO."""
     leaves = [x.detach().requires_grad_() for x in inputs]
     out = fn(*leaves)
     do = torch.randn_like(out)
@@ -93,12 +94,12 @@ def host_rows(record, timed):
         record(case, "SDPA (default backend)",
                per_call_us(lambda: sdpa(q, k, v)) / 1e3, L)
     case = f"per call B{B} L{L} H{H} D{D} keep {W}: forward + backward"
-    record(case, "dma (q, k, v, bias grads)", per_call_us(_fwd_bwd(
+    record(case, "dma (q, k, v, bias grads)", per_call_us(fwd_bwd(
         lambda q, k, v, b: dma.attention(q, k, v, bias=b, keep=keep,
                                          causal=True), (q, k, v, bias))) / 1e3,
         L)
     record(case, "SDPA (default backend)",
-           per_call_us(_fwd_bwd(_sdpa("default", H, Hkv), (q, k, v))) / 1e3, L)
+           per_call_us(fwd_bwd(_sdpa("default", H, Hkv), (q, k, v))) / 1e3, L)
     score = bias[:, :, 0].float().contiguous()
     case = f"per call B{B} L{L} Hkv{Hkv}: topk shared {W}"
     record(case, "dma", per_call_us(lambda: dma.topk(score, W)) / 1e3, L)
@@ -137,17 +138,17 @@ def host_rows(record, timed):
                        timed(lambda: run(q, k, v)), L)
         case = f"B{B} H{H}/{Hkv} D{D} L{L} {form}: forward + backward"
         if W:
-            record(case, "dma (with bias grad)", timed(_fwd_bwd(
+            record(case, "dma (with bias grad)", timed(fwd_bwd(
                 lambda q, k, v, b: dma.attention(q, k, v, bias=b, keep=keep,
                                                  causal=True),
                 (q, k, v, bias))), L)
         else:
-            record(case, "dma", timed(_fwd_bwd(
+            record(case, "dma", timed(fwd_bwd(
                 lambda q, k, v: dma.attention(q, k, v, causal=True),
                 (q, k, v))), L)
         for name in ("fa2", "cudnn"):
             record(case, f"SDPA {name} dense causal",
-                   timed(_fwd_bwd(_sdpa(name, H, Hkv), (q, k, v))), L)
+                   timed(fwd_bwd(_sdpa(name, H, Hkv), (q, k, v))), L)
         del q, k, v, bias, keep
         torch.cuda.empty_cache()
 

@@ -17,6 +17,18 @@ sys.path.insert(0, str(ROOT / "python"))
 import dma_attention as dma  # noqa: E402
 
 
+def profiled(step, calls=10):
+    """The torch profiler over `calls` calls of step() after 3 warm-ups."""
+    for _ in range(3):
+        step()
+    torch.cuda.synchronize()
+    with profile(activities=[ProfilerActivity.CUDA]) as p:
+        for _ in range(calls):
+            step()
+        torch.cuda.synchronize()
+    return p
+
+
 def main():
     B, H, Hkv, D, W = 1, 32, 8, 128, 1024
     for L in (4096, 16384):
@@ -38,13 +50,7 @@ def main():
                 return dma.attention(q, k, v, bias=s[:, :, None].to(q.dtype),
                                      causal=True, **kk)
             with torch.no_grad():
-                for _ in range(3):
-                    layer()
-                torch.cuda.synchronize()
-                with profile(activities=[ProfilerActivity.CUDA]) as p:
-                    for _ in range(10):
-                        layer()
-                    torch.cuda.synchronize()
+                p = profiled(layer)
             print(f"== L={L} {selection}: GPU time per layer call by kernel")
             total = 0.0
             for e in sorted(p.key_averages(), key=lambda e: -e.device_time_total):
@@ -71,13 +77,7 @@ def value_bias_backward(L=16384, Hkv=8, D=128, W=1024):
         dma.topk(s.detach(), W)
         s.backward(torch.ones_like(s))
 
-    for _ in range(3):
-        step()
-    torch.cuda.synchronize()
-    with profile(activities=[ProfilerActivity.CUDA]) as p:
-        for _ in range(10):
-            step()
-        torch.cuda.synchronize()
+    p = profiled(step)
     print(f"== L={L}: value_bias forward + backward, shared top-k (10 calls)")
     print(p.key_averages().table(sort_by="cuda_time_total", row_limit=15))
 
