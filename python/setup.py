@@ -14,6 +14,12 @@ build_py runs first as usual, then:
      (default "sm_80 sm_90a");
    - else no bundle (the package says so at `python -m dma_attention`).
 $DMA_REQUIRE_BUNDLE=1 turns "no bundle" into a build error.
+3. with torch importable (hence --no-build-isolation), the C++ autograd
+   node dma_attention._C (dma_attention/csrc/autograd.cpp, a torch C++
+   extension; no CUDA needed to build it) is compiled; without torch, or
+   with DMA_TORCH_EXTENSION=0, the package uses its Python
+   autograd.Function instead. In a checkout,
+   `python3 setup.py build_ext --inplace` (from python/) builds it alone.
 """
 
 import json
@@ -135,4 +141,24 @@ class PlatformDistribution(Distribution):
         return True
 
 
-setup(cmdclass={"build_py": BuildWithRuntime}, distclass=PlatformDistribution)
+def torch_extension():
+    """(ext_modules, cmdclass) of the C++ autograd node, or nothing."""
+    if os.environ.get("DMA_TORCH_EXTENSION", "1") == "0":
+        log("DMA_TORCH_EXTENSION=0: no C++ autograd node")
+        return [], {}
+    try:
+        from torch.utils.cpp_extension import BuildExtension, CppExtension
+    except ImportError:
+        log("torch is not importable here: no C++ autograd node (install "
+            "with --no-build-isolation where torch is installed)")
+        return [], {}
+    ext = CppExtension("dma_attention._C",
+                       ["dma_attention/csrc/autograd.cpp"],
+                       extra_compile_args=["-O2"])
+    build = BuildExtension.with_options(use_ninja=bool(shutil.which("ninja")))
+    return [ext], {"build_ext": build}
+
+
+ext_modules, ext_commands = torch_extension()
+setup(cmdclass={"build_py": BuildWithRuntime, **ext_commands},
+      ext_modules=ext_modules, distclass=PlatformDistribution)

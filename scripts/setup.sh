@@ -9,6 +9,7 @@ PACKAGES=(
   cmake ninja-build make                                      # build
   libgtest-dev libbenchmark-dev                               # unit tests, CPU benchmark
   python3 python3-numpy python3-pytest python3-torch          # python package + its tests (autograd on CPU)
+  libtorch-dev pybind11-dev                                   # the package's C++ autograd node (torch extension)
 )
 
 missing=()

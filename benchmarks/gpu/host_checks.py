@@ -5,6 +5,9 @@
   a second call of the same shapes, outputs and gradients equal to eager;
 * the same layer's forward + backward captured in a torch.cuda.CUDAGraph
   and replayed on new data: equal to eager on that data;
+* the C++ autograd node (dma_attention._C, which run.sh builds): present,
+  attached to O, and its gradients bitwise equal to the Python
+  autograd.Function's (deterministic backward), with and without a bias;
 * launch plans: one per signature, reused; a changed stride builds a new
   one; a misaligned tensor gets a clear error;
 * edge cases: scale = 0 is a scale (uniform attention), empty batches,
@@ -135,6 +138,40 @@ def check_cuda_graph(device):
         diff = _max_rel(replayed, eager)
         yield (f"cuda graph: layer {selection} fwd+bwd replay", diff < 1e-2,
                {"max_rel_diff": diff})
+
+
+def check_autograd_node(device):
+    from dma_attention import _autograd, _native
+    yield ("autograd node: dma_attention._C is built", _native.available,
+           {"reason": _native.reason})
+    if not _native.available:
+        return
+    q, k, v, w, a, b_dt = _layer_inputs(device, B=2, L=200, seed=9)
+    score = dma.value_bias(v, w, a, b_dt).detach()
+    bias = score[:, :, None, :].to(q.dtype)
+    keep = dma.topk(score, 64, "shared")
+    g = torch.Generator(device="cpu").manual_seed(10)
+    do = torch.randn(q.shape, generator=g).to(q.dtype).to(device)
+    for with_bias in (True, False):
+        inputs = [q, k, v] + ([bias] if with_bias else [])
+        grads = {}
+        for path in ("native", "python"):
+            leaves = [x.detach().clone().requires_grad_() for x in inputs]
+            b = leaves[3] if with_bias else None
+            if path == "native":
+                o = dma.attention(*leaves[:3], bias=b, keep=keep, causal=True,
+                                  deterministic=True)
+                name = o.grad_fn.name()
+            else:
+                o, _ = _autograd.attention(*leaves[:3], b, None, keep, None,
+                                           True, None, 0.0, None, 0, 0, True)
+            o.backward(do)
+            grads[path] = [o.detach()] + [x.grad for x in leaves]
+        same = all(torch.equal(x, y)
+                   for x, y in zip(grads["native"], grads["python"]))
+        yield (f"autograd node: {'bias' if with_bias else 'no bias'}, "
+               f"gradients equal the autograd.Function's",
+               same and name == "DmaAttentionBackward", {"grad_fn": name})
 
 
 def check_plans(device):
@@ -288,7 +325,8 @@ def host_checks(quick=False):
     out CUDA graphs, torch.compile and the deliberate device asserts (for
     runs under compute-sanitizer, which follows the child processes and
     would count their asserts as errors)."""
-    checks = [check_plans, check_edge_cases, check_hidden_nan]
+    checks = [check_autograd_node, check_plans, check_edge_cases,
+              check_hidden_nan]
     if not quick:
         checks += [check_keep_order, check_cuda_graph, check_layer_compile]
     return checks

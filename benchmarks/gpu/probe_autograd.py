@@ -1,5 +1,6 @@
 """What a Python autograd.Function costs per forward + backward on this host
-(the floor under dma_attention's eager fwd+bwd), next to dma and SDPA."""
+(the floor under a Python node), next to dma (its C++ autograd node, and
+the autograd.Function it replaces) and SDPA."""
 import sys
 from pathlib import Path
 
@@ -8,6 +9,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "python"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import dma_attention as dma  # noqa: E402
+from dma_attention import _autograd, _native  # noqa: E402
 from bench_host import _inputs, _sdpa, per_call_us  # noqa: E402
 
 
@@ -50,11 +52,15 @@ def main():
         "dma attention": lambda: torch.autograd.grad(
             dma.attention(*leaves[:3], bias=leaves[3], keep=keep,
                           causal=True), leaves, do),
+        "dma, via autograd.Function": lambda: torch.autograd.grad(
+            _autograd.attention(*leaves[:3], leaves[3], None, keep, None,
+                                True, None, 0.0, None, 0, 0)[0], leaves, do),
     }
     sdpa = _sdpa("default", 2, 2)
     do_t = do.transpose(1, 2)
     rows["SDPA"] = lambda: torch.autograd.grad(sdpa(*leaves[:3]), leaves[:3],
                                                do_t)
+    print(f"C++ autograd node: {'yes' if _native.available else _native.reason}")
     for name, fn in rows.items():
         print(f"{name:32s} {per_call_us(fn):7.1f} us")
 

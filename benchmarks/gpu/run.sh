@@ -24,6 +24,9 @@ nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | 
 cmake -S runtime -B build-runtime -G Ninja -DCMAKE_BUILD_TYPE=Release > "$out/runtime-build.log" 2>&1 \
   && cmake --build build-runtime >> "$out/runtime-build.log" 2>&1 \
   || { cat "$out/runtime-build.log"; exit 1; }
+# The C++ autograd node (dma_attention._C) beside the package's sources.
+(cd python && python3 setup.py -q build_ext --inplace) > "$out/extension-build.log" 2>&1 \
+  || { tail -n 30 "$out/extension-build.log"; exit 1; }
 export DMA_RUNTIME_LIB="$PWD/build-runtime/libdma_runtime.so"
 export DMA_KERNEL_DIR="${DMA_KERNEL_DIR:-$PWD/gpu-bundle}"
 export PYTHONPATH="$PWD/python${PYTHONPATH:+:$PYTHONPATH}"

@@ -19,7 +19,7 @@ on CUDA, the CPU pipeline's backward on CPU); torch.compile traces all of
 it as custom ops. The semantics are docs/semantics.md.
 
 On CUDA a call costs one dictionary look-up, its output allocations and one
-C call (`_gpu.py`): the checks, kernel loading and parameter layout are a
+C call (`_gpu.py`; with a gradient, a C++ autograd node, `_native.py`): the checks, kernel loading and parameter layout are a
 *plan* built by the first call of each shape, dtype, stride and option
 combination. `python -m dma_attention` says what the package found.
 """
@@ -81,6 +81,14 @@ def _cuda(q, k, v, bias, mask, keep, keep_rows, causal, scale, softcap,
             (bias is not None and bias.requires_grad)):
         from . import _autograd
         try:
+            # The C++ autograd node when built (_native.py), else a
+            # torch.autograd.Function.
+            out = _gpu.attention_with_grad(q, k, v, bias, mask, keep,
+                                           keep_rows, causal, scale, softcap,
+                                           bundle, q_tile, k_tile,
+                                           deterministic)
+            if out is not None:
+                return out
             return _autograd.attention(q, k, v, bias, mask, keep, keep_rows,
                                        causal, scale, softcap, bundle, q_tile,
                                        k_tile, deterministic)

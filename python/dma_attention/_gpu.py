@@ -18,7 +18,7 @@ import os
 
 import torch
 
-from . import _bundles
+from . import _bundles, _native
 from ._runtime import (DMA_BF16, DMA_BOOL, DMA_F16, DMA_F32, DMA_I32,
                        DMA_I64, Options, Runtime, Tensor, library)
 
@@ -171,6 +171,7 @@ class _Forward:
                                  *_refs(self.structs),
                                  ctypes.byref(self.options))
         self.backwards = {}
+        self.natives = {}
 
     def __call__(self, tensors):
         q = tensors[0]
@@ -180,6 +181,21 @@ class _Forward:
                          [o.data_ptr(), lse.data_ptr()],
                          _raw_stream(self.index))
         return o, lse
+
+    def native(self, deterministic):
+        """The C++ autograd plans (dma_attention._C) of this forward and
+        its backward, or None: no extension, or no backward variant (the
+        Python autograd.Function then says so at backward time)."""
+        plans = self.natives.get(deterministic)
+        if plans is None:
+            plans = False
+            if _native.available:
+                try:
+                    plans = _native.plans(self, self.backward(deterministic))
+                except LookupError:
+                    pass
+            self.natives[deterministic] = plans
+        return plans or None
 
     def backward(self, deterministic):
         """The backward of this forward (dO contiguous, like O)."""
@@ -277,6 +293,18 @@ def attention(q, k, v, bias, mask, keep, keep_rows, causal, scale, softcap,
     call, tensors = forward_call(q, k, v, bias, mask, keep, keep_rows, causal,
                                  scale, softcap, bundle, q_tile, k_tile)
     return call(tensors)
+
+
+def attention_with_grad(q, k, v, bias, mask, keep, keep_rows, causal, scale,
+                        softcap, bundle, q_tile, k_tile, deterministic):
+    """(O, LSE) with O's gradient through the C++ autograd node, or None
+    when the node cannot serve this call (see _Forward.native)."""
+    call, tensors = forward_call(q, k, v, bias, mask, keep, keep_rows, causal,
+                                 scale, softcap, bundle, q_tile, k_tile)
+    plans = call.native(bool(deterministic))
+    if plans is None:
+        return None
+    return _native.attention(plans, _raw_stream(call.index), tensors)
 
 
 def dense_grad_o(grad_o):

@@ -161,6 +161,12 @@ class Runtime:
         return Plan(handle)
 
 
+def launch_address():
+    """dma_plan_launch's address (dma_attention._C calls it directly)."""
+    library()
+    return ctypes.cast(_launch, ctypes.c_void_p).value
+
+
 def error_of(message):
     return (LookupError if message.startswith("no variant") else
             ValueError)(message)
@@ -179,6 +185,11 @@ class Plan:
         self.workspace_bytes = lib.dma_plan_workspace_bytes(handle)
         self._pointers = (ctypes.c_void_p * self.slots)()
         self._error = ctypes.create_string_buffer(1024)
+
+    @property
+    def handle(self):
+        """The dma_plan pointer as an integer (for dma_attention._C)."""
+        return self._handle
 
     def launch(self, pointers, stream):
         self._pointers[:] = pointers

@@ -231,6 +231,8 @@ void BackwardEmitter::prologue() {
   for (int64_t r0 = 0; r0 < bn; r0 += cfg.threads()) {
     Value row = k.add(tid, k.c32(r0));
     k.ifThen(k.cmpi(ip(IPred::slt), row, k.c32(bn)), [&] {
+      if (cfg.gathered) // once per entry, outside the main loop
+        assertKeepList(keepListBroken(kt, row));
       k.storeTo(keyPosition(kt, row),
                 k.gep(smem, k.i32Type, k.add(k.c32(posOff / 4), row)));
     });

@@ -57,7 +57,8 @@ int64_t ForwardKernelConfig::sharedBytes() const {
   int64_t kv = stages * blockN * (headDim + valueDim) * 2;
   int64_t positions = stages * blockN * 4;
   int64_t bias = biasPerKey ? stages * blockN * 4 : 0;
-  return q + kv + positions + bias;
+  int64_t keepFlag = gathered ? 16 : 0; // see ForwardEmitter::flagOff
+  return q + kv + positions + bias + keepFlag;
 }
 
 int64_t ForwardKernelConfig::defaultWarps() const {
@@ -208,6 +209,11 @@ private:
   Value qt, q0, g;
   Value qBase, kBase, vBase; // i64 element offsets of (b, head) in q, k, v
   int64_t qOff = 0, kOff = 0, vOff = 0, posOff = 0, biasOff = 0; // bytes
+  // A gathered kernel's keep-list flag (i32): set by a thread that loads a
+  // list entry breaking the contract, asserted zero once at the end. A
+  // predicated store in the copy loop costs far less than an assert there
+  // (a call the register allocator must plan around: +17% measured).
+  int64_t flagOff = 0;
 
   /// Issues the cp.async copies of key tile `t` into buffer `stage`.
   void loadKeyTile(Value t, Value stage);
@@ -264,6 +270,11 @@ void ForwardEmitter::loadKeyTile(Value t, Value stage) {
             Value slot = k.add(k.mul(stage, k.c32(cfg.blockN)), row);
             k.storeTo(pos, k.gep(smem, k.i32Type,
                                  k.add(slot, k.c32(posOff / 4))));
+            if (cfg.gathered) // one check per list entry and CTA
+              k.ifThen(keepListBroken(t, row), [&] {
+                k.storeTo(k.c32(1), k.gep(smem, k.i32Type,
+                                          k.c32(flagOff / 4)));
+              });
           });
       };
       if ((it + 1) * threads <= total)
@@ -434,6 +445,7 @@ void ForwardEmitter::emit() {
   vOff = kOff + ns * bn * d * 2;
   posOff = vOff + ns * bn * dv * 2;
   biasOff = posOff + ns * bn * 4;
+  flagOff = biasOff + (cfg.biasPerKey ? ns * bn * 4 : 0);
 
   // The heaviest query tiles (last under a causal mask) start first, so
   // the grid's tail is made of short CTAs.
@@ -449,6 +461,12 @@ void ForwardEmitter::emit() {
 
   Value nTiles = k.i32ToIndex(keyTileCount());
   Value zero = k.index(0);
+  if (cfg.gathered) { // the flag is clear before any copy may set it
+    k.ifThen(k.cmpi(ip(IPred::eq), tid, k.c32(0)), [&] {
+      k.storeTo(k.c32(0), k.gep(smem, k.i32Type, k.c32(flagOff / 4)));
+    });
+    k.barrier();
+  }
 
   // Prologue: Q and the first stages - 1 key tiles in flight, one
   // cp.async group per tile (Q joins the first); the key loop waits for
@@ -666,6 +684,13 @@ void ForwardEmitter::emit() {
       });
   // No copy may still be in flight into shared memory at exit.
   k.cpAsyncWaitAll();
+  if (cfg.gathered) { // every copy's check has run
+    k.barrier();
+    assertKeepList(k.cmpi(ip(IPred::ne),
+                          k.loadAs(k.i32Type, k.gep(smem, k.i32Type,
+                                                    k.c32(flagOff / 4))),
+                          k.c32(0)));
+  }
 
   // Epilogue: O = acc / l and LSE = m + log(l) per valid row.
   Value oBase = k.add(strided("o", "b", b), strided("o", "h", h));

@@ -193,44 +193,67 @@ Value TileEmitter::swizzledAt(int64_t base, Value stageOffset,
   return k.gep(p, k.i8Type, k.c32(imm));
 }
 
-Value TileEmitter::keyPosition(Value t, Value row) {
+Value TileEmitter::keepEntry(Value t, Value row, Value &inList,
+                             Value &index) {
   Value idx = k.add(k.mul(t, k.c32(cfg.blockN)), row);
-  if (!cfg.gathered)
-    return k.select(k.cmpi(ip(IPred::slt), idx, Lk), idx, k.c32(-1));
-  // Chunk t of the sorted list keep[kb, kh, :].
   Value w = arg("keep_w");
   Value heads = arg("keep_heads");
   Value per = k.maxsi(k.divsi(H, k.maxsi(heads, k.c32(1))), k.c32(1));
   Value kh = k.divsi(h, per);
-  Value inList = k.cmpi(ip(IPred::slt), idx, w);
-  Value safe = k.select(inList, idx, k.c32(0));
-  auto entry = [&](Value i) {
-    Value at = k.add(k.add(strided("keep", "b", b), strided("keep", "h", kh)),
-                     k.sext64(i));
-    Value v = k.loadAs(cfg.keepElement,
-                       k.gep(ptrArg("keep"), cfg.keepElement, at));
-    if (!cfg.keepElement.isInteger(32))
-      v = arith::TruncIOp::create(k.builder(), k.location(), k.i32Type, v);
-    return v;
-  };
-  Value raw = entry(safe);
+  inList = k.cmpi(ip(IPred::slt), idx, w);
+  index = k.select(inList, idx, k.c32(0));
+  Value base = k.add(strided("keep", "b", b), strided("keep", "h", kh));
+  return keepAt(base, index);
+}
+
+Value TileEmitter::keepAt(Value base, Value i) {
+  Value v = k.loadAs(cfg.keepElement,
+                     k.gep(ptrArg("keep"), cfg.keepElement,
+                           k.add(base, k.sext64(i))));
+  if (!cfg.keepElement.isInteger(32))
+    v = arith::TruncIOp::create(k.builder(), k.location(), k.i32Type, v);
+  return v;
+}
+
+Value TileEmitter::keyPosition(Value t, Value row) {
+  if (!cfg.gathered) {
+    Value idx = k.add(k.mul(t, k.c32(cfg.blockN)), row);
+    return k.select(k.cmpi(ip(IPred::slt), idx, Lk), idx, k.c32(-1));
+  }
+  // Chunk t of the sorted list keep[kb, kh, :] (keepListBroken checks it).
+  Value inList, index;
+  Value raw = keepEntry(t, row, inList, index);
+  Value present = k.andi(inList, k.cmpi(ip(IPred::sge), raw, k.c32(0)));
+  return k.select(present, raw, k.c32(-1));
+}
+
+Value TileEmitter::keepListBroken(Value t, Value row) {
   // The walk relies on the list's order (its chunks are bounded causally
   // by a binary search) and a repeated position would count a key twice:
   // an entry that does not ascend from the one before, or a position past
-  // Lk, stops the kernel with a device-side assert (as PyTorch's own index
-  // checks do) instead of a silently wrong result.
-  Value prev = entry(k.maxsi(k.sub(safe, k.c32(1)), k.c32(0)));
+  // Lk, breaks the contract.
+  Value inList, index;
+  Value raw = keepEntry(t, row, inList, index);
+  Value heads = arg("keep_heads");
+  Value per = k.maxsi(k.divsi(H, k.maxsi(heads, k.c32(1))), k.c32(1));
+  Value base = k.add(strided("keep", "b", b),
+                     strided("keep", "h", k.divsi(h, per)));
+  Value prev = keepAt(base, k.maxsi(k.sub(index, k.c32(1)), k.c32(0)));
   Value present = k.andi(inList, k.cmpi(ip(IPred::sge), raw, k.c32(0)));
   // (After -1 padding, prev < 0: any position is out of order.)
-  Value misordered = k.andi(k.cmpi(ip(IPred::sgt), safe, k.c32(0)),
+  Value misordered = k.andi(k.cmpi(ip(IPred::sgt), index, k.c32(0)),
                             k.ori(k.cmpi(ip(IPred::sle), raw, prev),
                                   k.cmpi(ip(IPred::slt), prev, k.c32(0))));
-  Value bad = k.andi(present, k.ori(misordered,
-                                    k.cmpi(ip(IPred::sge), raw, Lk)));
-  cf::AssertOp::create(k.builder(), k.location(), k.notb(bad),
+  return k.andi(present,
+                k.ori(misordered, k.cmpi(ip(IPred::sge), raw, Lk)));
+}
+
+void TileEmitter::assertKeepList(Value broken) {
+  // A device-side assert, as PyTorch's own index checks do, instead of a
+  // silently wrong result.
+  cf::AssertOp::create(k.builder(), k.location(), k.notb(broken),
                        "dma: keep lists must hold ascending, unique key "
                        "positions below Lk, then -1 padding");
-  return k.select(present, raw, k.c32(-1));
 }
 
 Value TileEmitter::broadcastOffset(const std::string &t, Value row,

@@ -96,7 +96,13 @@ protected:
 
   /// Position of key row `row` of key tile `t` (-1 when none): t * blockN +
   /// row, or entry t * blockN + row of the shared top-k list of head `h`.
+  /// Trusts the list; keepListBroken checks it.
   Value keyPosition(Value t, Value row);
+  /// Whether that list entry breaks the keep-list contract (ascending,
+  /// unique positions below Lk, then -1 padding). Gathered kernels only.
+  Value keepListBroken(Value t, Value row);
+  /// Stops the kernel (a device-side assert) where `broken` holds.
+  void assertKeepList(Value broken);
   /// Offset of (b, h, row, key) in a [{B|1}, {H|Hx|1}, {Lq|1}, Lk] tensor.
   Value broadcastOffset(const std::string &t, Value row, Value key);
   /// Whether key `kpos` is visible to query `qpos` (causality and the mask
@@ -113,6 +119,13 @@ protected:
   Value visibleLogit(Value raw, Value qpos, Value kpos, Value keyBias);
   /// The bias of (qpos, kpos) (`keyBias` when per key), or null.
   Value biasAt(Value qpos, Value kpos, Value keyBias);
+
+private:
+  /// Entry t * blockN + row of head h's keep list (`inList`: below w;
+  /// `index`: the entry, clamped into the list).
+  Value keepEntry(Value t, Value row, Value &inList, Value &index);
+  /// Entry `i` of the keep list whose row starts at element `base`.
+  Value keepAt(Value base, Value i);
 };
 
 } // namespace mlir::dma
