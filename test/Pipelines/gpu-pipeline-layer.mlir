@@ -6,8 +6,8 @@
 // values (dma.value_bias), the w = 1024 best keys per KV head (dma.topk
 // shared), and the attention over them with the score as bias. The host
 // function launches the three kernels in order; the mask kernels are
-// scalar CUDA-core code (the top-k's CTA-wide counts are warp votes and
-// popcounts), the attention's is tensor-core code.
+// scalar CUDA-core code (the top-k's CTA-wide prefix sums are warp
+// shuffles), the attention's is tensor-core code.
 
 // HOST-LABEL: func.func @dma_layer
 //       HOST:   gpu.launch_func @dma_kernels::@dma_value_bias_bf16_d128_log_dtbias_0
@@ -20,8 +20,8 @@
 //       PTX:   fma.rn.f32
 //       PTX:   .entry dma_topk_shared_i32_1
 //       PTX:   .maxntid 512, 1, 1
-//       PTX:   vote.sync.ballot.b32
-//       PTX:   popc.b32
+//       PTX:   match.any.sync.b32
+//       PTX:   shfl.sync.up.b32
 //       PTX:   .entry dma_attention_fwd_bf16_d128_m128n32w4_keep_keybias_causal_0
 //       PTX:   mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32
 func.func @dma_layer(%q: tensor<1x4096x32x128xbf16>,

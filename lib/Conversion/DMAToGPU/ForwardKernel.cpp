@@ -57,8 +57,7 @@ int64_t ForwardKernelConfig::sharedBytes() const {
   int64_t kv = stages * blockN * (headDim + valueDim) * 2;
   int64_t positions = stages * blockN * 4;
   int64_t bias = biasPerKey ? stages * blockN * 4 : 0;
-  int64_t keepFlag = gathered ? 16 : 0; // see ForwardEmitter::flagOff
-  return q + kv + positions + bias + keepFlag;
+  return q + kv + positions + bias;
 }
 
 int64_t ForwardKernelConfig::defaultWarps() const {
@@ -209,11 +208,6 @@ private:
   Value qt, q0, g;
   Value qBase, kBase, vBase; // i64 element offsets of (b, head) in q, k, v
   int64_t qOff = 0, kOff = 0, vOff = 0, posOff = 0, biasOff = 0; // bytes
-  // A gathered kernel's keep-list flag (i32): set by a thread that loads a
-  // list entry breaking the contract, asserted zero once at the end. A
-  // predicated store in the copy loop costs far less than an assert there
-  // (a call the register allocator must plan around: +17% measured).
-  int64_t flagOff = 0;
 
   /// Issues the cp.async copies of key tile `t` into buffer `stage`.
   void loadKeyTile(Value t, Value stage);
@@ -234,6 +228,7 @@ private:
   /// need no masking: all rows exist, all keys exist, the tile is wholly
   /// below the causal diagonal and no mask is read per element.
   Value tileFullyVisible(Value lastKeyPos);
+  void checkKeepList();
   Value neededByTile(Value pos, Value safePos);
 };
 
@@ -270,11 +265,6 @@ void ForwardEmitter::loadKeyTile(Value t, Value stage) {
             Value slot = k.add(k.mul(stage, k.c32(cfg.blockN)), row);
             k.storeTo(pos, k.gep(smem, k.i32Type,
                                  k.add(slot, k.c32(posOff / 4))));
-            if (cfg.gathered) // one check per list entry and CTA
-              k.ifThen(keepListBroken(t, row), [&] {
-                k.storeTo(k.c32(1), k.gep(smem, k.i32Type,
-                                          k.c32(flagOff / 4)));
-              });
           });
       };
       if ((it + 1) * threads <= total)
@@ -445,7 +435,6 @@ void ForwardEmitter::emit() {
   vOff = kOff + ns * bn * d * 2;
   posOff = vOff + ns * bn * dv * 2;
   biasOff = posOff + ns * bn * 4;
-  flagOff = biasOff + (cfg.biasPerKey ? ns * bn * 4 : 0);
 
   // The heaviest query tiles (last under a causal mask) start first, so
   // the grid's tail is made of short CTAs.
@@ -461,12 +450,6 @@ void ForwardEmitter::emit() {
 
   Value nTiles = k.i32ToIndex(keyTileCount());
   Value zero = k.index(0);
-  if (cfg.gathered) { // the flag is clear before any copy may set it
-    k.ifThen(k.cmpi(ip(IPred::eq), tid, k.c32(0)), [&] {
-      k.storeTo(k.c32(0), k.gep(smem, k.i32Type, k.c32(flagOff / 4)));
-    });
-    k.barrier();
-  }
 
   // Prologue: Q and the first stages - 1 key tiles in flight, one
   // cp.async group per tile (Q joins the first); the key loop waits for
@@ -684,13 +667,6 @@ void ForwardEmitter::emit() {
       });
   // No copy may still be in flight into shared memory at exit.
   k.cpAsyncWaitAll();
-  if (cfg.gathered) { // every copy's check has run
-    k.barrier();
-    assertKeepList(k.cmpi(ip(IPred::ne),
-                          k.loadAs(k.i32Type, k.gep(smem, k.i32Type,
-                                                    k.c32(flagOff / 4))),
-                          k.c32(0)));
-  }
 
   // Epilogue: O = acc / l and LSE = m + log(l) per valid row.
   Value oBase = k.add(strided("o", "b", b), strided("o", "h", h));
@@ -727,7 +703,36 @@ void ForwardEmitter::emit() {
         });
       });
     }
+  if (cfg.gathered)
+    checkKeepList();
   gpu::ReturnOp::create(ob, k.location());
+}
+
+/// The keep-list contract, checked once per list rather than in every CTA
+/// that walks it: the CTA of the first query tile and of the first query
+/// head reading a list (the lightest CTA under a causal mask) reads all of
+/// it after its own work and asserts. A device assert stops the whole
+/// grid, so every CTA's result is covered. Checking in the copy loop
+/// instead cost 13-17% (measured, run 33-34): each check's second load
+/// exposed its latency before the tile's math could start.
+void ForwardEmitter::checkKeepList() {
+  Value per = k.maxsi(k.divsi(H, k.maxsi(arg("keep_heads"), k.c32(1))),
+                      k.c32(1));
+  Value checker = k.andi(k.cmpi(ip(IPred::eq), qt, k.c32(0)),
+                         k.cmpi(ip(IPred::eq), k.remsi(h, per), k.c32(0)));
+  k.ifThen(checker, [&] {
+    int64_t threads = cfg.threads();
+    Value w = arg("keep_w");
+    Value rounds = k.divsi(k.add(w, k.c32(threads - 1)), k.c32(threads));
+    Value broken = k.forLoop(
+        k.index(0), k.i32ToIndex(rounds), {k.boolean(false)},
+        [&](Value r, ValueRange bad) {
+          Value entry = k.add(tid, k.mul(k.indexToI32(r), k.c32(threads)));
+          return SmallVector<Value>{
+              k.ori(bad[0], keepListBroken(k.c32(0), entry))};
+        })[0];
+    assertKeepList(broken);
+  });
 }
 
 } // namespace

@@ -454,8 +454,8 @@ mlir::dma::topkSharedKernelParams(const TopKKernelConfig &c) {
 
 namespace {
 
-/// Block-wide sums over the CTA's 32 warps through 32 i32 slots of shared
-/// memory. Every thread must call them (they contain barriers).
+/// Block-wide sums over the CTA's warps through an i32 slot per warp in
+/// shared memory. Every thread must call them (they contain barriers).
 class BlockReduce {
 public:
   BlockReduce(KernelBuilder &k, Value tid) : k(k) {
@@ -463,8 +463,6 @@ public:
     warp = k.divsi(tid, k.c32(32));
     slots = LLVM::AddressOfOp::create(k.builder(), k.location(), k.ptrShared,
                                       kSharedMemoryGlobal);
-    // Lanes below this one: (1 << lane) - 1.
-    below = k.sub(k.shli(k.c32(1), lane), k.c32(1));
   }
 
   /// The sum of `x` (i32) over the CTA, in every thread.
@@ -479,12 +477,20 @@ public:
     return total;
   }
 
-  /// The number of threads before this one (in thread order) whose `flag`
-  /// is set, and the CTA's total.
-  std::pair<Value, Value> exclusiveScan(Value flag) {
-    Value bits = k.ballot(flag);
-    Value inWarp = k.popc(k.andi(bits, below));
-    publish(k.popc(bits));
+  /// The sum of `x` (i32) over the threads before this one (in thread
+  /// order), and the CTA's total.
+  std::pair<Value, Value> exclusiveSum(Value x) {
+    Value incl = x;
+    for (int offset : {1, 2, 4, 8, 16}) {
+      Value up = k.shuffleUp(incl, offset);
+      incl = k.add(incl, k.select(k.cmpi(ip(IPred::sge), lane,
+                                         k.c32(offset)),
+                                  up, k.c32(0)));
+    }
+    // Lane 31 holds the warp's total.
+    k.ifThen(k.cmpi(ip(IPred::eq), lane, k.c32(31)),
+             [&] { k.storeTo(incl, k.gep(slots, k.i32Type, warp)); });
+    k.barrier();
     Value before = k.c32(0), total = k.c32(0);
     for (int w = 0; w < kWarps; ++w) {
       Value c = slot(w);
@@ -493,13 +499,13 @@ public:
                                       k.c32(0)));
     }
     k.barrier();
-    return {k.add(inWarp, before), total};
+    return {k.add(before, k.sub(incl, x)), total};
   }
 
 private:
   static constexpr int kWarps = kTopKSharedThreads / 32;
   KernelBuilder &k;
-  Value lane, warp, slots, below;
+  Value lane, warp, slots;
 
   /// Lane 0 of each warp stores the warp's value; then a barrier.
   void publish(Value v) {
@@ -535,7 +541,6 @@ gpu::GPUFuncOp mlir::dma::emitTopKSharedKernel(OpBuilder &b, Location loc,
   Value h = k.blockId(0), bi = k.blockId(1);
   Value Lk = m.arg("Lk"), W = m.arg("W");
   constexpr int64_t T = kTopKSharedThreads;
-  Value chunks = k.divsi(k.add(Lk, k.c32(T - 1)), k.c32(T));
   Value zero = k.c32(0);
 
   // Key j's score as an unsigned integer of the same order (flip all bits
@@ -558,11 +563,15 @@ gpu::GPUFuncOp mlir::dma::emitTopKSharedKernel(OpBuilder &b, Location loc,
     Value v = c.indexElement.isInteger(32) ? pos : k.sext64(pos);
     k.storeTo(v, k.gep(keep, c.indexElement, k.add(keepRow, k.sext64(slot))));
   };
-  // The selection visits the keys in thread order, j = chunk * T + tid;
-  // `overKeys(init, body)` runs body(j, key, carried) over the thread's
-  // keys. Up to kTopKRegisterKeys keys per thread stay in registers
-  // (computed once, unrolled); longer rows recompute them from the scores
-  // at every step.
+  // Thread t owns the `per` consecutive keys j = t * per + r, r < per
+  // (per = ceil(Lk / T)): counts and the CTA-wide prefix sums of the
+  // compaction are per thread, not per key. `overKeys(init, body)` runs
+  // body(j, key, carried) over the thread's keys. Up to kTopKRegisterKeys
+  // keys per thread stay in registers (computed once; slots r >= per are
+  // skipped by a CTA-uniform branch); longer rows recompute them from the
+  // scores at every step.
+  Value per = k.divsi(k.add(Lk, k.c32(T - 1)), k.c32(T));
+  Value first = k.mul(m.tid, per);
   using KeyBody =
       function_ref<SmallVector<Value>(Value j, Value key, ValueRange acc)>;
   using OverKeys =
@@ -615,36 +624,56 @@ gpu::GPUFuncOp mlir::dma::emitTopKSharedKernel(OpBuilder &b, Location loc,
     Value threshold = selection[0], tiesNeeded = selection[1];
 
     // Keys above the threshold, and the first `tiesNeeded` keys equal to
-    // it, in ascending position: a CTA-wide prefix count gives each its
-    // slot. Most selections take every tie (distinct scores): one count.
+    // it, in ascending position. A thread's keys are consecutive, so one
+    // CTA-wide prefix sum of per-thread counts gives every kept key its
+    // slot. Most selections take every tie (distinct scores): one sum.
+    auto isKey = [&](Value key) { return k.cmpi(ip(IPred::ne), key, zero); };
+    auto storeKept = [&](function_ref<Value(Value)> keeps) {
+      auto [slot, total] = block.exclusiveSum(
+          overKeys({zero}, [&](Value, Value key, ValueRange acc) {
+            return SmallVector<Value>{m.count(acc[0], keeps(key))};
+          })[0]);
+      overKeys({slot}, [&](Value j, Value key, ValueRange acc) {
+        Value keepIt = keeps(key);
+        k.ifThen(keepIt, [&] { storeKeep(acc[0], j); });
+        return SmallVector<Value>{m.count(acc[0], keepIt)};
+      });
+      return total;
+    };
     return k.ifElse(
         k.cmpi(ip(IPred::eq), tiesNeeded, selection[2]), {k.i32Type},
         [&] {
-          return overKeys({zero}, [&](Value j, Value key, ValueRange acc) {
-            Value keepIt = k.andi(k.cmpi(ip(IPred::uge), key, threshold),
-                                  k.cmpi(ip(IPred::ne), key, zero));
-            auto [slot, keptHere] = block.exclusiveScan(keepIt);
-            Value at = k.add(acc[0], slot);
-            k.ifThen(keepIt, [&] { storeKeep(at, j); });
-            return SmallVector<Value>{k.add(acc[0], keptHere)};
-          });
+          return SmallVector<Value>{storeKept([&](Value key) {
+            return k.andi(k.cmpi(ip(IPred::uge), key, threshold), isKey(key));
+          })};
         },
         [&] {
-          return SmallVector<Value>{overKeys(
-              {zero, zero}, [&](Value j, Value key, ValueRange acc) {
-                Value tie = k.andi(k.cmpi(ip(IPred::eq), key, threshold),
-                                   k.cmpi(ip(IPred::ne), key, zero));
-                auto [tieRank, ties] = block.exclusiveScan(tie);
-                Value keepIt = k.ori(
-                    k.cmpi(ip(IPred::ugt), key, threshold),
-                    k.andi(tie, k.cmpi(ip(IPred::slt),
-                                       k.add(acc[0], tieRank), tiesNeeded)));
-                auto [slot, keptHere] = block.exclusiveScan(keepIt);
-                Value at = k.add(acc[1], slot);
-                k.ifThen(keepIt, [&] { storeKeep(at, j); });
-                return SmallVector<Value>{k.add(acc[0], ties),
-                                          k.add(acc[1], keptHere)};
-              })[1]};
+          // The ties before this thread's keys, then each key's tie rank.
+          auto isTie = [&](Value key) {
+            return k.andi(k.cmpi(ip(IPred::eq), key, threshold), isKey(key));
+          };
+          Value tiesBefore = block.exclusiveSum(
+              overKeys({zero}, [&](Value, Value key, ValueRange acc) {
+                return SmallVector<Value>{m.count(acc[0], isTie(key))};
+              })[0]).first;
+          // keepIt of the thread's keys in order needs the running tie
+          // rank: counted, then stored, in two walks carrying it.
+          auto walk = [&](bool store, Value slot) {
+            return overKeys(
+                {tiesBefore, slot}, [&](Value j, Value key, ValueRange acc) {
+                  Value tie = isTie(key);
+                  Value keepIt = k.ori(
+                      k.cmpi(ip(IPred::ugt), key, threshold),
+                      k.andi(tie, k.cmpi(ip(IPred::slt), acc[0], tiesNeeded)));
+                  if (store)
+                    k.ifThen(keepIt, [&] { storeKeep(acc[1], j); });
+                  return SmallVector<Value>{m.count(acc[0], tie),
+                                            m.count(acc[1], keepIt)};
+                })[1];
+          };
+          auto [slot, total] = block.exclusiveSum(walk(false, zero));
+          walk(true, slot);
+          return SmallVector<Value>{total};
         })[0];
   };
   // The padding mask's pointer and stride take registers too.
@@ -655,19 +684,34 @@ gpu::GPUFuncOp mlir::dma::emitTopKSharedKernel(OpBuilder &b, Location loc,
       inRegisters, {k.i32Type},
       [&] {
         SmallVector<Value> keys;
-        for (int64_t r = 0; r < registerKeys; ++r)
-          keys.push_back(computeKey(k.add(k.c32(r * T), m.tid)));
+        for (int64_t r = 0; r < registerKeys; ++r) {
+          Value j = k.add(first, k.c32(r));
+          keys.push_back(k.ifElse(
+              k.cmpi(ip(IPred::slt), k.c32(r), per), {k.i32Type},
+              [&] { return SmallVector<Value>{computeKey(j)}; },
+              [&] { return SmallVector<Value>{zero}; })[0]);
+        }
         return SmallVector<Value>{select([&](ValueRange init, KeyBody body) {
           SmallVector<Value> acc(init);
-          for (int64_t r = 0; r < registerKeys; ++r)
-            acc = body(k.add(k.c32(r * T), m.tid), keys[r], acc);
+          for (int64_t r = 0; r < registerKeys; ++r) {
+            Value j = k.add(first, k.c32(r));
+            Value live = k.cmpi(ip(IPred::slt), k.c32(r), per);
+            if (acc.empty()) {
+              k.ifThen(live, [&] { body(j, keys[r], {}); });
+              continue;
+            }
+            SmallVector<Type> types(acc.size(), k.i32Type);
+            acc = k.ifElse(
+                live, types, [&] { return body(j, keys[r], acc); },
+                [&] { return acc; });
+          }
           return acc;
         })};
       },
       [&] {
         return SmallVector<Value>{select([&](ValueRange init, KeyBody body) {
-          return m.loop(chunks, init, [&](Value ch, ValueRange acc) {
-            Value j = k.add(k.mul(ch, k.c32(T)), m.tid);
+          return m.loop(per, init, [&](Value r, ValueRange acc) {
+            Value j = k.add(first, r);
             return body(j, computeKey(j), acc);
           });
         })};

@@ -67,8 +67,9 @@ func.func @value_bias_exp(%v: memref<2x100x4x128xf16>, %w: memref<4x512xf32>,
 // The kernel: the allowed keys' count (warp shuffles, one slot per warp, a
 // barrier); unless fewer than W, a 4-pass radix select of the W-th key
 // (shared-memory atomics into the histogram, a shuffle scan over its
-// bins); then the kept keys' slots by ballots and popcounts, and -1 after
-// the kept keys.
+// bins); then the kept keys' slots: thread t owns consecutive keys, so
+// one CTA-wide prefix sum of per-thread counts (shuffles up, a slot per
+// warp) places them; -1 after the kept keys.
 
 // CHECK-LABEL: func.func @shared
 //       CHECK:   gpu.launch_func @dma_kernels::@dma_topk_shared_i32_padded_0
@@ -84,9 +85,9 @@ func.func @value_bias_exp(%v: memref<2x100x4x128xf16>, %w: memref<4x512xf32>,
 //       CHECK:       } else {
 //       CHECK:         llvm.atomicrmw add {{.*}} monotonic : !llvm.ptr<3>, i32
 //       CHECK:         nvvm.shfl.sync up
-//       CHECK:       arith.cmpi ugt
-//       CHECK:       nvvm.vote.sync  ballot
-//       CHECK:       llvm.intr.ctpop
+//       CHECK:       arith.cmpi uge
+//       CHECK:       nvvm.shfl.sync up
+//       CHECK:       nvvm.barrier0
 //       CHECK:       llvm.store {{.*}} : i32, !llvm.ptr<1>
 //       CHECK:     scf.for
 //       CHECK:       llvm.store %c-1_i32

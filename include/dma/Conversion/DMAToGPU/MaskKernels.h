@@ -95,8 +95,9 @@ struct TopKKernelConfig {
 /// Shared top-k: one CTA of kTopKSharedThreads per (KV head, batch), grid
 /// (Hkv, B): the w-th largest score by a radix select over the scores'
 /// order-preserving integer keys (4 passes of 8-bit digits, histograms in
-/// shared memory), then the kept positions in ascending order by
-/// block-wide prefix sums, -1 padded.
+/// shared memory), then the kept positions in ascending order: thread t
+/// owns keys [t * per, (t + 1) * per), per = ceil(Lk / threads), so one
+/// block-wide prefix sum of per-thread counts places them all; -1 padded.
 SmallVector<KernelParam> topkSharedKernelParams(const TopKKernelConfig &c);
 gpu::GPUFuncOp emitTopKSharedKernel(OpBuilder &b, Location loc,
                                     gpu::GPUModuleOp module, StringRef name,
