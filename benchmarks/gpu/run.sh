@@ -48,6 +48,8 @@ if want package; then
   (cd /tmp && env -u PYTHONPATH -u DMA_RUNTIME_LIB -u DMA_KERNEL_DIR \
      python3 -m dma_attention) 2>&1 | tee "$out/package.log"
   [ "${PIPESTATUS[0]}" = 0 ] || status=1
+  # torch is here: the install must have built the C++ autograd node.
+  grep -q "autograd on CUDA: C++ node" "$out/package.log" || status=1
   python3 -m pip uninstall -y dma_attention > /dev/null 2>&1
 fi
 if want sanitize; then

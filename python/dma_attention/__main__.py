@@ -45,6 +45,13 @@ def _report():
     exe = _bundles.compiler()
     print(f"compiler: {exe or 'none (kernels come from bundles only)'}")
     try:
+        from . import _native
+        print("autograd on CUDA: " + (
+            "C++ node (dma_attention._C)" if _native.available else
+            f"torch.autograd.Function ({_native.reason})"))
+    except ImportError:  # no torch: the numpy-only CPU path
+        print("autograd on CUDA: none (PyTorch is not installed)")
+    try:
         from . import _cpu
         _cpu.library()
         print("CPU path: libdma_cpu found")
