@@ -55,11 +55,6 @@ public:
   /// Loads 8 consecutive float elements of type `elt` (16-bit: one 16-byte
   /// load; f32: two) as f32; `ptr` must be 16-byte aligned.
   SmallVector<Value> loadF32x8(Type elt, Value ptr);
-  /// loadF32x8's loads alone: the raw vectors (one of 8 x 16-bit, or two of
-  /// 4 x f32), e.g. to carry them through a loop in fewer registers.
-  SmallVector<Value> loadVectors8(Type elt, Value ptr);
-  /// Those vectors' elements as f32.
-  SmallVector<Value> toF32x8(Type elt, ValueRange vectors);
   /// Stores 8 f32 values as 8 consecutive elements of type `elt` (16-byte
   /// aligned).
   void storeF32x8(Type elt, ArrayRef<Value> values, Value ptr);

@@ -85,37 +85,20 @@ Value emitWarpDt(MaskEmitter &m, const ValueBiasKernelConfig &c, Value lane,
     h = k.select(k.cmpi(ip(IPred::slt), h, Hkv), h, k.c32(0));
     wRows.push_back(m.strided("weight", "h", h));
   }
-  // Step `it` covers columns [256 it, 256 (it + 1)) of the keys' rows;
-  // the lane's 8 start at `col` (clamped to 0 past the row: loads stay in
-  // bounds, `valid` drops their products).
-  auto columns = [&](Value it) {
+  // acc[r * kHeadGroup + i]: key r, head h0 + i.
+  SmallVector<Value> init(R * kHeadGroup, k.f32(0.0));
+  SmallVector<Value> sums = m.loop(steps, init, [&](Value it, ValueRange acc) {
     Value col = k.add(k.mul(it, k.c32(256)), k.mul(lane, k.c32(8)));
     Value valid = k.cmpi(ip(IPred::slt), col, rowLen);
-    return std::make_pair(k.select(valid, col, k.c32(0)), valid);
-  };
-  auto loadValues = [&](Value col) {
+    col = k.select(valid, col, k.c32(0));
     Value hp = k.divsi(col, k.c32(D)), d = k.remsi(col, k.c32(D));
     Value within = k.add(m.strided("value", "h", hp), k.sext64(d));
-    SmallVector<Value> v; // one vector of 8 16-bit values per key
+    SmallVector<SmallVector<Value>> v;
     for (int r = 0; r < R; ++r)
-      llvm::append_range(
-          v, k.loadVectors8(c.element, k.gep(m.ptr("value"), c.element,
-                                             k.add(vRows[r], within))));
-    return v;
-  };
-  // acc[r * kHeadGroup + i]: key r, head h0 + i, then the R keys' 8 values
-  // of the next step, loaded one step ahead (as raw 16-byte vectors: 4
-  // registers each) so their DRAM latency overlaps this step's FMAs.
-  constexpr int kAcc = R * kHeadGroup;
-  SmallVector<Value> init(kAcc, k.f32(0.0));
-  llvm::append_range(init, loadValues(columns(k.c32(0)).first));
-  SmallVector<Value> sums = m.loop(steps, init, [&](Value it, ValueRange st) {
-    auto [col, valid] = columns(it);
-    ValueRange acc = st.take_front(kAcc);
-    SmallVector<Value> v = k.toF32x8(c.element, st.drop_front(kAcc));
+      v.push_back(k.loadF32x8(
+          c.element,
+          k.gep(m.ptr("value"), c.element, k.add(vRows[r], within))));
     SmallVector<Value> next(acc.begin(), acc.end());
-    llvm::append_range(next,
-                       loadValues(columns(k.add(it, k.c32(1))).first));
     for (int i = 0; i < kHeadGroup; ++i) {
       SmallVector<Value> w =
           k.loadF32x8(c.paramElement, k.gep(m.ptr("weight"), c.paramElement,
@@ -123,14 +106,13 @@ Value emitWarpDt(MaskEmitter &m, const ValueBiasKernelConfig &c, Value lane,
       for (int r = 0; r < R; ++r) {
         Value sum = acc[r * kHeadGroup + i];
         for (int e = 0; e < 8; ++e)
-          sum = k.fma(v[r * 8 + e], w[e], sum);
+          sum = k.fma(v[r][e], w[e], sum);
         next[r * kHeadGroup + i] =
             k.select(valid, sum, acc[r * kHeadGroup + i]);
       }
     }
     return next;
   });
-  sums.resize(kAcc);
   // The transposing butterfly: at offset o the lane keeps the half of its
   // values whose index bit matches its lane bit and adds its partner's
   // copy of that half, so after offsets 16 .. 1 lane l holds value l.
