@@ -406,8 +406,7 @@ class _ValueBias:
     def __call__(self, value, weight, a, dt_bias):
         weight, a, dt_bias = self.params(weight, a, dt_bias)
         value = self.value(value)
-        score = torch.empty(self.score_shape, dtype=torch.float32,
-                            device=self.device)
+        score = weight.new_empty(self.score_shape)  # float32, on the device
         self.plan.launch([value.data_ptr(), weight.data_ptr(), _ptr(dt_bias),
                           a.data_ptr(), score.data_ptr()],
                          _raw_stream(self.index))
@@ -533,14 +532,16 @@ class _TopK:
         if not self.pad_direct:
             padding = padding.to(dev, torch.bool).contiguous()
         B, H, L = self.shape
+        # new_empty of the float32 score: cheaper than torch.empty's
+        # dtype/device parsing on every call.
         if self.selection == "shared":
-            out = torch.empty((B, H, self.keep), dtype=torch.int32, device=dev)
+            out = score.new_empty((B, H, self.keep), dtype=torch.int32)
             self.plan.launch([score.data_ptr(), _ptr(padding),
                               out.data_ptr()], _raw_stream(self.index))
             return out
-        masked = torch.empty(self.shape, dtype=torch.float32, device=dev)
-        threshold = torch.empty(self.shape, dtype=torch.float32, device=dev)
-        tiebreak = torch.empty(self.shape, dtype=torch.int32, device=dev)
+        masked = score.new_empty(self.shape)
+        threshold = score.new_empty(self.shape)
+        tiebreak = score.new_empty(self.shape, dtype=torch.int32)
         self.plan.launch([score.data_ptr(), _ptr(padding), masked.data_ptr(),
                           threshold.data_ptr(), tiebreak.data_ptr()],
                          _raw_stream(self.index))
