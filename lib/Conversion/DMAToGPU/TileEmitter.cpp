@@ -220,10 +220,13 @@ Value TileEmitter::keyPosition(Value t, Value row) {
     Value idx = k.add(k.mul(t, k.c32(cfg.blockN)), row);
     return k.select(k.cmpi(ip(IPred::slt), idx, Lk), idx, k.c32(-1));
   }
-  // Chunk t of the sorted list keep[kb, kh, :] (keepListBroken checks it).
+  // Chunk t of the sorted list keep[kb, kh, :] (keepListBroken checks it;
+  // its assert comes after the loads, so a position past Lk reads as no
+  // key here and every load stays in bounds).
   Value inList, index;
   Value raw = keepEntry(t, row, inList, index);
-  Value present = k.andi(inList, k.cmpi(ip(IPred::sge), raw, k.c32(0)));
+  Value present = k.andi(k.andi(inList, k.cmpi(ip(IPred::sge), raw, k.c32(0))),
+                         k.cmpi(ip(IPred::slt), raw, Lk));
   return k.select(present, raw, k.c32(-1));
 }
 
