@@ -345,10 +345,7 @@ Value ForwardEmitter::keyTileCount() {
   }
   // Binary search: list entries (ascending, -1 padded) that are <= limit.
   Value w = arg("keep_w");
-  Value per = k.maxsi(k.divsi(H, k.maxsi(arg("keep_heads"), k.c32(1))),
-                      k.c32(1));
-  Value rowBase = k.add(strided("keep", "b", b),
-                        strided("keep", "h", k.divsi(h, per)));
+  Value rowBase = headRow("keep");
   Value list = ptrArg("keep");
   SmallVector<Value> lh = k.whileLoop(
       {k.c32(0), w},
@@ -716,10 +713,9 @@ void ForwardEmitter::emit() {
 /// instead cost 13-17% (measured, run 33-34): each check's second load
 /// exposed its latency before the tile's math could start.
 void ForwardEmitter::checkKeepList() {
-  Value per = k.maxsi(k.divsi(H, k.maxsi(arg("keep_heads"), k.c32(1))),
-                      k.c32(1));
-  Value checker = k.andi(k.cmpi(ip(IPred::eq), qt, k.c32(0)),
-                         k.cmpi(ip(IPred::eq), k.remsi(h, per), k.c32(0)));
+  Value checker =
+      k.andi(k.cmpi(ip(IPred::eq), qt, k.c32(0)),
+             k.cmpi(ip(IPred::eq), k.remsi(h, headsPer("keep")), k.c32(0)));
   k.ifThen(checker, [&] {
     int64_t threads = cfg.threads();
     Value w = arg("keep_w");

@@ -274,6 +274,16 @@ Value KernelBuilder::shuffleXor(Value v, int offset) {
                               NVVM::ShflKind::bfly, UnitAttr());
 }
 
+SmallVector<Value> KernelBuilder::warpInclusiveSums(SmallVector<Value> x,
+                                                    Value lane) {
+  for (int offset : {1, 2, 4, 8, 16}) {
+    Value take = cmpi(ip(IPred::sge), lane, c32(offset));
+    for (Value &v : x)
+      v = add(v, select(take, shuffleUp(v, offset), c32(0)));
+  }
+  return x;
+}
+
 Value KernelBuilder::shuffleUp(Value v, int offset) {
   // c = 0: no clamp segment (the whole warp), lanes below `offset` get
   // their own value back.

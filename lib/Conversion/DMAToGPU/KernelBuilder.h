@@ -102,6 +102,9 @@ public:
   Value shuffleXor(Value v, int offset);
   /// The value of lane - offset (lanes below offset keep their own).
   Value shuffleUp(Value v, int offset);
+  /// Inclusive prefix sums (i32) of each of `x` over the warp's lanes, for
+  /// the lane `lane` (every lane of the warp must call it).
+  SmallVector<Value> warpInclusiveSums(SmallVector<Value> x, Value lane);
   /// The warp's predicate bits (vote.sync.ballot over all 32 lanes).
   Value ballot(Value pred);
   /// The lanes whose i32 `v` equals this lane's (match.any.sync over all

@@ -215,11 +215,7 @@ private:
 
   /// Inclusive prefix sums over the threads of each value.
   SmallVector<Value> inclusiveScan(SmallVector<Value> x) {
-    for (int offset : {1, 2, 4, 8, 16}) {
-      Value take = k.cmpi(ip(IPred::sge), lane, k.c32(offset));
-      for (Value &v : x)
-        v = k.add(v, k.select(take, k.shuffleUp(v, offset), k.c32(0)));
-    }
+    x = k.warpInclusiveSums(std::move(x), lane);
     k.ifThen(k.cmpi(ip(IPred::eq), lane, k.c32(31)), [&] {
       for (size_t i = 0; i < x.size(); ++i)
         k.storeTo(x[i], warpSum(i, warp));

@@ -480,13 +480,7 @@ public:
   /// The sum of `x` (i32) over the threads before this one (in thread
   /// order), and the CTA's total.
   std::pair<Value, Value> exclusiveSum(Value x) {
-    Value incl = x;
-    for (int offset : {1, 2, 4, 8, 16}) {
-      Value up = k.shuffleUp(incl, offset);
-      incl = k.add(incl, k.select(k.cmpi(ip(IPred::sge), lane,
-                                         k.c32(offset)),
-                                  up, k.c32(0)));
-    }
+    Value incl = k.warpInclusiveSums({x}, lane)[0];
     // Lane 31 holds the warp's total.
     k.ifThen(k.cmpi(ip(IPred::eq), lane, k.c32(31)),
              [&] { k.storeTo(incl, k.gep(slots, k.i32Type, warp)); });

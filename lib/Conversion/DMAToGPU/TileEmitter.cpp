@@ -193,16 +193,20 @@ Value TileEmitter::swizzledAt(int64_t base, Value stageOffset,
   return k.gep(p, k.i8Type, k.c32(imm));
 }
 
-Value TileEmitter::keepEntry(Value t, Value row, Value &inList,
-                             Value &index) {
+Value TileEmitter::headsPer(const std::string &t) {
+  return k.maxsi(k.divsi(H, k.maxsi(arg(t + "_heads"), k.c32(1))), k.c32(1));
+}
+
+Value TileEmitter::headRow(const std::string &t) {
+  return k.add(strided(t, "b", b), strided(t, "h", k.divsi(h, headsPer(t))));
+}
+
+Value TileEmitter::keepEntry(Value t, Value row, Value &inList, Value &index,
+                             Value &base) {
   Value idx = k.add(k.mul(t, k.c32(cfg.blockN)), row);
-  Value w = arg("keep_w");
-  Value heads = arg("keep_heads");
-  Value per = k.maxsi(k.divsi(H, k.maxsi(heads, k.c32(1))), k.c32(1));
-  Value kh = k.divsi(h, per);
-  inList = k.cmpi(ip(IPred::slt), idx, w);
+  inList = k.cmpi(ip(IPred::slt), idx, arg("keep_w"));
   index = k.select(inList, idx, k.c32(0));
-  Value base = k.add(strided("keep", "b", b), strided("keep", "h", kh));
+  base = headRow("keep");
   return keepAt(base, index);
 }
 
@@ -223,8 +227,8 @@ Value TileEmitter::keyPosition(Value t, Value row) {
   // Chunk t of the sorted list keep[kb, kh, :] (keepListBroken checks it;
   // its assert comes after the loads, so a position past Lk reads as no
   // key here and every load stays in bounds).
-  Value inList, index;
-  Value raw = keepEntry(t, row, inList, index);
+  Value inList, index, base;
+  Value raw = keepEntry(t, row, inList, index, base);
   Value present = k.andi(k.andi(inList, k.cmpi(ip(IPred::sge), raw, k.c32(0))),
                          k.cmpi(ip(IPred::slt), raw, Lk));
   return k.select(present, raw, k.c32(-1));
@@ -235,12 +239,8 @@ Value TileEmitter::keepListBroken(Value t, Value row) {
   // by a binary search) and a repeated position would count a key twice:
   // an entry that does not ascend from the one before, or a position past
   // Lk, breaks the contract.
-  Value inList, index;
-  Value raw = keepEntry(t, row, inList, index);
-  Value heads = arg("keep_heads");
-  Value per = k.maxsi(k.divsi(H, k.maxsi(heads, k.c32(1))), k.c32(1));
-  Value base = k.add(strided("keep", "b", b),
-                     strided("keep", "h", k.divsi(h, per)));
+  Value inList, index, base;
+  Value raw = keepEntry(t, row, inList, index, base);
   Value prev = keepAt(base, k.maxsi(k.sub(index, k.c32(1)), k.c32(0)));
   Value present = k.andi(inList, k.cmpi(ip(IPred::sge), raw, k.c32(0)));
   // (After -1 padding, prev < 0: any position is out of order.)
@@ -261,10 +261,7 @@ void TileEmitter::assertKeepList(Value broken) {
 
 Value TileEmitter::broadcastOffset(const std::string &t, Value row,
                                       Value key) {
-  Value heads = arg(t + "_heads");
-  Value per = k.maxsi(k.divsi(H, k.maxsi(heads, k.c32(1))), k.c32(1));
-  return k.add(k.add(strided(t, "b", b), strided(t, "h", k.divsi(h, per))),
-               k.add(strided(t, "q", row), strided(t, "k", key)));
+  return k.add(headRow(t), k.add(strided(t, "q", row), strided(t, "k", key)));
 }
 
 Value TileEmitter::visible(Value qpos, Value qvalid, Value kpos) {
@@ -292,10 +289,7 @@ Value TileEmitter::visible(Value qpos, Value qvalid, Value kpos) {
 }
 
 Value TileEmitter::keptAt(Value kpos, Value ks, Value entry) {
-  Value heads = arg("keep_rows_heads");
-  Value per = k.maxsi(k.divsi(H, k.maxsi(heads, k.c32(1))), k.c32(1));
-  Value base = k.add(strided("keep_rows", "b", b),
-                     strided("keep_rows", "h", k.divsi(h, per)));
+  Value base = headRow("keep_rows");
   Value eOff = k.add(base, k.sext64(entry));
   Type se = cfg.rowsScoreElement;
   Value s = k.loadF32(se, k.gep(ptrArg("keep_score"), se,

@@ -103,6 +103,11 @@ protected:
   Value keepListBroken(Value t, Value row);
   /// Stops the kernel (a device-side assert) where `broken` holds.
   void assertKeepList(Value broken);
+  /// Query heads per head of broadcast operand `t` (its `t`_heads is H,
+  /// Hkv or 1): max(H / max(t_heads, 1), 1).
+  Value headsPer(const std::string &t);
+  /// Element offset of (b, h)'s slice of `t`: head h / headsPer(t).
+  Value headRow(const std::string &t);
   /// Offset of (b, h, row, key) in a [{B|1}, {H|Hx|1}, {Lq|1}, Lk] tensor.
   Value broadcastOffset(const std::string &t, Value row, Value key);
   /// Whether key `kpos` is visible to query `qpos` (causality and the mask
@@ -122,8 +127,9 @@ protected:
 
 private:
   /// Entry t * blockN + row of head h's keep list (`inList`: below w;
-  /// `index`: the entry, clamped into the list).
-  Value keepEntry(Value t, Value row, Value &inList, Value &index);
+  /// `index`: the entry, clamped into the list; `base`: the list's offset).
+  Value keepEntry(Value t, Value row, Value &inList, Value &index,
+                  Value &base);
   /// Entry `i` of the keep list whose row starts at element `base`.
   Value keepAt(Value base, Value i);
 };
