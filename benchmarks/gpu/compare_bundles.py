@@ -43,7 +43,7 @@ def main():
         cases = {f"fwd shared top-k L={L}":
                  lambda bun: forward(bun, bias=bias, keep=keep)}
         if L == 4096:
-            rows_mask = dma.topk(score, 1024, "per_query")
+            rows_mask = dma.topk(score, 1024, "per_query", bundle=b)
             cases[f"fwd per-query top-k L={L}"] = lambda bun: forward(
                 bun, bias=bias, keep_rows=rows_mask)
             cases[f"fwd dense L={L}"] = forward
