@@ -4,18 +4,19 @@
 # beforehand on the build machine (scripts/gpu-bundle.sh -> gpu-bundle/) and
 # carried along. Results land in $OUT (or ./gpu-results).
 #
-#   benchmarks/gpu/run.sh [check] [package] [sanitize] [train] [bench] [host] | all
+#   benchmarks/gpu/run.sh [check] [package] [sanitize] [train] [bench] [host] [perquery] | all
 #
 # package: `pip install --no-build-isolation ./python` with the carried
 # bundle (DMA_BUNDLE_DIR), then `python -m dma_attention` outside the
 # checkout with none of the variables below: the installed package alone.
 # host: only bench.py's host-path rows (per-call cost, medium shapes, mask
-# generation's share).
+# generation's share). perquery: bench_per_query.py (the per-query top-k
+# against FlexAttention and SDPA, and against the shared top-k).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 steps=" ${*:-all} "
 # Whether step $1 was asked for ("all" asks for every step but host).
-want() { [[ "$steps" == *" $1 "* || ( "$steps" == *" all "* && "$1" != host ) ]]; }
+want() { [[ "$steps" == *" $1 "* || ( "$steps" == *" all "* && "$1" != host && "$1" != perquery ) ]]; }
 out="${OUT:-gpu-results}"
 mkdir -p "$out"
 export PYTHONUNBUFFERED=1
@@ -69,6 +70,10 @@ if want train; then
 fi
 if want host; then
   python3 benchmarks/gpu/bench.py --host-only --json "$out/bench-host.json" 2>&1 | tee "$out/bench-host.log" | tail -n 40
+  [ "${PIPESTATUS[0]}" = 0 ] || status=1
+fi
+if want perquery; then
+  python3 benchmarks/gpu/bench_per_query.py --json "$out/bench-per-query.json" 2>&1 | tee "$out/bench-per-query.log" | tail -n 30
   [ "${PIPESTATUS[0]}" = 0 ] || status=1
 fi
 if want bench; then

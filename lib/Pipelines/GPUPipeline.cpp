@@ -50,9 +50,8 @@ void dma::buildGPUPipeline(OpPassManager &pm,
   tiling.qTile = options.qTile;
   tiling.kTile = options.kTile;
   pm.addPass(dma::createDMATileAttention(tiling));
-  dma::DMAGatherKeysOptions gather;
-  gather.perQuery = false; // the GPU walks per-query masks tile by tile
-  pm.addPass(dma::createDMAGatherKeys(gather));
+  // Shared lists and per-query candidates (each CTA collects its own).
+  pm.addPass(dma::createDMAGatherKeys());
   dma::ConvertDMATilesToGPUOptions mapping;
   mapping.warps = options.warps;
   mapping.stages = options.stages;

@@ -356,6 +356,13 @@ void BackwardEmitter::emitKeyRows() {
                                         k.add(k.c32(posOff / 4), row)));
     kvalid[r] = k.cmpi(ip(IPred::sge), kpos[r], zero32);
   }
+  // Per-query top-k: the keys' scores, read once; each step reads the
+  // threshold of each of the thread's query columns once.
+  bool perQuery = cfg.mask == MaskKind::PerQueryTopK;
+  Value keyScore[2];
+  if (perQuery)
+    for (int r = 0; r < 2; ++r)
+      keyScore[r] = keepScoreAt(k.maxsi(kpos[r], zero32));
   Value aRowLane = k.add(warpKey, lane16); // A = K or V rows (keys)
   Value bRowLane = k.add(lane8, k.mul(laneHi, k.c32(8)));  // B non-trans
   Value tRowLane = k.add(lane8, k.mul(laneMid, k.c32(8))); // B trans
@@ -418,14 +425,27 @@ void BackwardEmitter::emitKeyRows() {
             [&] { return SmallVector<Value>(nQ * 4, k.boolean(true)); },
             [&] {
               SmallVector<Value> out;
-              for (int64_t j = 0; j < nQ; ++j)
+              for (int64_t j = 0; j < nQ; ++j) {
+                Value thr[2], tie[2];
+                if (perQuery)
+                  for (int64_t e = 0; e < 2; ++e) {
+                    Value qpos = k.add(q0, k.add(k.c32(8 * j + e),
+                                                 k.mul(tig, k.c32(2))));
+                    std::tie(thr[e], tie[e]) =
+                        rowThreshold(qpos, k.cmpi(ip(IPred::slt), qpos, Lq));
+                  }
                 for (int64_t v = 0; v < 4; ++v) {
                   Value qpos = k.add(q0, k.add(k.c32(8 * j + v % 2),
                                                k.mul(tig, k.c32(2))));
+                  Value kept;
+                  if (perQuery)
+                    kept = passesThreshold(keyScore[v / 2], kpos[v / 2],
+                                           thr[v % 2], tie[v % 2]);
                   out.push_back(visible(qpos,
                                         k.cmpi(ip(IPred::slt), qpos, Lq),
-                                        kpos[v / 2]));
+                                        kpos[v / 2], kept));
                 }
+              }
               return out;
             });
 

@@ -83,6 +83,13 @@ void BackwardEmitter::emitWarpGrid() {
           k.gep(ptrArg("bias"), be,
                 broadcastOffset("bias", zero32, k.maxsi(keyPos(kr), zero32))));
     }
+  // Per-query top-k: the keys' scores, read once; each step reads the
+  // threshold of each of the thread's query columns once.
+  bool perQuery = cfg.mask == MaskKind::PerQueryTopK;
+  Value keyScore[4];
+  if (perQuery)
+    for (int kr = 0; kr < 4; ++kr)
+      keyScore[kr] = keepScoreAt(k.maxsi(kposHeld[kr], zero32));
   Value aRow = k.add(keyBase, lane16); // A: key rows
   Value bRow = k.add(queryBase, k.add(lane8, k.mul(laneHi, k.c32(8))));
   Value bRowLane = k.add(lane8, k.mul(laneHi, k.c32(8)));  // trans A rows
@@ -163,6 +170,13 @@ void BackwardEmitter::emitWarpGrid() {
           Value lseScaled[8];
           for (int64_t c = 0; c < 8; ++c)
             lseScaled[c] = k.fneg(k.fmul(rowValue(lseBase, c), k.f32(kLog2e)));
+          Value colThr[8], colTie[8];
+          if (perQuery && !full)
+            for (int64_t c = 0; c < 8; ++c) {
+              Value qpos = k.add(q0, queryCol(c / 2, c % 2));
+              std::tie(colThr[c], colTie[c]) =
+                  rowThreshold(qpos, k.cmpi(ip(IPred::slt), qpos, Lq));
+            }
           for (int mt = 0; mt < 2; ++mt)
             for (int64_t nt = 0; nt < 4; ++nt) {
               Value p[4], deriv[4];
@@ -171,8 +185,13 @@ void BackwardEmitter::emitWarpGrid() {
                 Value qpos = k.add(q0, queryCol(nt, v % 2));
                 Value qvalid = k.cmpi(ip(IPred::slt), qpos, Lq);
                 Value kpos = kposHeld[kr];
-                Value vis =
-                    full ? k.boolean(true) : visible(qpos, qvalid, kpos);
+                Value kept;
+                if (perQuery && !full)
+                  kept = passesThreshold(keyScore[kr], kpos,
+                                         colThr[2 * nt + v % 2],
+                                         colTie[2 * nt + v % 2]);
+                Value vis = full ? k.boolean(true)
+                                 : visible(qpos, qvalid, kpos, kept);
                 ElementProb pr = elementProb(
                     s[4 * mt + nt][v], vis, k.select(qvalid, qpos, zero32),
                     kpos, keyBias[kr], lseScaled[2 * nt + v % 2]);

@@ -52,11 +52,20 @@ FailureOr<MaskOperands> mlir::dma::readLogitsConfig(
            : m.keepScore ? MaskKind::PerQueryTopK
                          : MaskKind::None;
   if (auto positions = dyn_cast<TilePositionsOp>(keyPositions)) {
-    if (positions.getList() != m.keep)
-      return tiles.emitError("convert-dma-tiles-to-gpu: gathered per-query "
-                             "candidates are not supported on the GPU yet; "
-                             "run dma-gather-keys with per-query=false");
-    c.gathered = true;
+    auto candidates = positions.getList().getDefiningOp<TileCandidatesOp>();
+    if (positions.getList() == m.keep) {
+      c.gathered = true;
+    } else if (candidates && m.keepScore &&
+               candidates.getKeepScore() == m.keepScore &&
+               candidates.getKeepThreshold() == m.keepThreshold &&
+               candidates.getKeepTiebreak() == m.keepTiebreak) {
+      // The kernel collects the list itself (per CTA, in shared memory).
+      c.candidates = true;
+    } else {
+      return tiles.emitError("convert-dma-tiles-to-gpu: the key positions "
+                             "come from neither the logits' keep list nor "
+                             "the candidates of its per-query top-k");
+    }
   }
   if (m.bias) {
     c.biasElement = eltOf(m.bias);

@@ -57,7 +57,20 @@ int64_t ForwardKernelConfig::sharedBytes() const {
   int64_t kv = stages * blockN * (headDim + valueDim) * 2;
   int64_t positions = stages * blockN * 4;
   int64_t bias = biasPerKey ? stages * blockN * 4 : 0;
-  return q + kv + positions + bias;
+  return q + kv + positions + bias + candidateBytes();
+}
+
+int64_t ForwardKernelConfig::candidateSlots() const {
+  if (!candidates)
+    return 0;
+  ForwardKernelConfig tiles = *this;
+  tiles.candidates = false;
+  int64_t rest = tiles.sharedBytes() + 64;
+  // Two CTAs per SM on sm_80/sm_90 (227 KB of shared memory each SM).
+  int64_t slots = 8192;
+  while (slots > 1024 && rest + slots * 4 > 113 * 1024)
+    slots /= 2;
+  return slots;
 }
 
 int64_t ForwardKernelConfig::defaultWarps() const {
@@ -91,7 +104,7 @@ std::string ForwardKernelConfig::variantName() const {
     s += gathered ? "_keep" : "_keepscan";
     break;
   case MaskKind::PerQueryTopK:
-    s += "_keeprows";
+    s += candidates ? "_keeprows" : "_keeprowsscan";
     break;
   }
   if (biasElement)
@@ -134,6 +147,8 @@ LogicalResult ForwardKernelConfig::verify(
   if (mask == MaskKind::SharedTopK && !gathered)
     return emitError() << "a shared top-k mask must be gathered "
                           "(dma-gather-keys) for the GPU";
+  if (candidates && mask != MaskKind::PerQueryTopK)
+    return emitError() << "candidate lists come from a per-query top-k mask";
   if (sharedBytes() > 227 * 1024)
     return emitError() << "tiles need " << sharedBytes()
                        << " bytes of shared memory; at most 232448 exist";
@@ -227,10 +242,17 @@ private:
   /// Whether every element of the current tile is visible, so the logits
   /// need no masking: all rows exist, all keys exist, the tile is wholly
   /// below the causal diagonal and no mask is read per element.
-  Value tileFullyVisible(Value lastKeyPos);
+  Value tileFullyVisible(Value t, Value lastKeyPos);
   void checkKeepList();
-  Value neededByTile(Value pos, Value safePos);
+  /// `listIndex`: t * blockN + row, the key's index in the walk.
+  Value neededByTile(Value pos, Value safePos, Value listIndex);
+  /// dma.tile.candidates: the keys some row of the tile may keep.
+  void collectCandidates();
 };
+
+/// Keys each thread tests per round of the candidate scan (consecutive, so
+/// one CTA-wide prefix sum orders the list; many, so their loads overlap).
+constexpr int64_t kCandidatesPerThread = 32;
 
 
 
@@ -258,7 +280,8 @@ void ForwardEmitter::loadKeyTile(Value t, Value stage) {
         Value src = k.gep(src0, cfg.element, off);
         Value dst = sharedAt(smemBase, k.add(k.mul(stage, k.c32(tileBytes)),
                                              swizzled(row, chunk, cols)));
-        Value load = k.andi(valid, neededByTile(pos, safePos));
+        Value listIndex = k.add(k.mul(t, k.c32(cfg.blockN)), row);
+        Value load = k.andi(valid, neededByTile(pos, safePos, listIndex));
         k.cpAsync16(dst, src, k.select(load, k.c32(16), k.c32(0)));
         if (writePositions)
           k.ifThen(k.cmpi(ip(IPred::eq), chunk, k.c32(0)), [&] {
@@ -339,9 +362,14 @@ Value ForwardEmitter::keyTileCount() {
   // The last key any row of the tile may see.
   Value lastRow = k.sub(k.minsi(k.add(q0, k.c32(cfg.blockM)), Lq), k.c32(1));
   Value limit = cfg.causal ? k.add(lastRow, keyOffset) : k.sub(Lk, k.c32(1));
+  auto chunks = [&](Value n) {
+    return k.divsi(k.add(n, k.c32(cfg.blockN - 1)), k.c32(cfg.blockN));
+  };
   if (!cfg.gathered) {
     Value end = k.maxsi(k.minsi(k.add(limit, k.c32(1)), Lk), k.c32(0));
-    return k.divsi(k.add(end, k.c32(cfg.blockN - 1)), k.c32(cfg.blockN));
+    if (cfg.candidates)
+      return k.select(candidatesFit, chunks(candidateCount), chunks(end));
+    return chunks(end);
   }
   // Binary search: list entries (ascending, -1 padded) that are <= limit.
   Value w = arg("keep_w");
@@ -378,7 +406,8 @@ Value ForwardEmitter::keyTileCount() {
 /// KV-cache row, say) into every row of the tile. Exact for keys past the
 /// tile's causal bound, masks broadcast over queries and the per-query
 /// top-k; a per-element mask leaves a key some row sees loaded.
-Value ForwardEmitter::neededByTile(Value pos, Value safePos) {
+Value ForwardEmitter::neededByTile(Value pos, Value safePos,
+                                   Value listIndex) {
   Value needed = k.boolean(true);
   if (cfg.causal) {
     Value lastRow = k.sub(k.minsi(k.add(q0, k.c32(cfg.blockM)), Lq),
@@ -402,18 +431,135 @@ Value ForwardEmitter::neededByTile(Value pos, Value safePos) {
                                                          k.c32(0))),
                                 k.sub(Lk, k.c32(1)))
                       : k.sub(Lk, k.c32(1));
-    needed = k.andi(needed, keptAt(safePos, safePos, entry));
+    // Listed keys every row keeps need no test; the per-element ones and
+    // the contiguous walk's are read where their first row may keep them.
+    Value kept =
+        cfg.candidates
+            ? k.ifElse(k.andi(candidatesFit, k.cmpi(ip(IPred::slt), listIndex,
+                                                     candidateFull)),
+                       {k.i1Type},
+                       [&] { return SmallVector<Value>{k.boolean(true)}; },
+                       [&] {
+                         return SmallVector<Value>{
+                             keptAt(safePos, safePos, entry)};
+                       })[0]
+            : keptAt(safePos, safePos, entry);
+    needed = k.andi(needed, kept);
   }
   return needed;
 }
 
-Value ForwardEmitter::tileFullyVisible(Value lastKeyPos) {
-  if (cfg.mask == MaskKind::Dense || cfg.mask == MaskKind::PerQueryTopK)
+/// The candidates of the query tile are the keys j <= its last prefix end
+/// that pass the threshold of its first: thresholds only grow with the
+/// prefix, so a key no row of the tile keeps fails it. At most w + blockM -
+/// 1 keys for w kept per row, against every key up to the diagonal for the
+/// contiguous walk. They come in two classes: keys at or before the first
+/// prefix end that also pass the last one's threshold are kept by every row
+/// (slots 0, 1, ... ascending: whole tiles of them need no per-element
+/// test), the others are decided per element (slots from the end down).
+/// Far from the start almost all are of the first kind: a tile's
+/// thresholds move by a few keys. Each thread tests kCandidatesPerThread
+/// consecutive keys per round; one CTA-wide prefix sum of both counts
+/// (packed in one i32) places them. A tile with more candidates than slots
+/// walks its keys contiguously instead, deciding per element.
+void ForwardEmitter::collectCandidates() {
+  int64_t threads = cfg.threads(), per = kCandidatesPerThread;
+  int64_t slots = cfg.candidateSlots();
+  Value lastRow = k.sub(k.minsi(k.add(q0, k.c32(cfg.blockM)), Lq), k.c32(1));
+  Value end = cfg.causal ? k.add(k.add(lastRow, keyOffset), k.c32(1)) : Lk;
+  end = k.maxsi(k.minsi(end, Lk), k.c32(0));
+  Value topEntry = k.maxsi(k.sub(Lk, k.c32(1)), k.c32(0));
+  Value first = cfg.causal
+                    ? k.minsi(k.maxsi(k.add(q0, keyOffset), k.c32(0)), topEntry)
+                    : topEntry;
+  Value last = k.maxsi(k.sub(end, k.c32(1)), k.c32(0));
+  // The last key every row sees (none when the first row sees no key:
+  // causal rows before the keys' start, Lq > Lk).
+  Value seenByAll = cfg.causal ? k.add(q0, keyOffset) : topEntry;
+  Type tieType = cfg.tiebreakElement;
+  SmallVector<Value> thresholds = k.ifElse(
+      k.cmpi(ip(IPred::sgt), end, k.c32(0)),
+      {k.f32Type, tieType, k.f32Type, tieType},
+      [&] {
+        auto [thr, tie] = thresholdAt(first);
+        auto [thrLast, tieLast] = thresholdAt(last);
+        return SmallVector<Value>{thr, tie, thrLast, tieLast};
+      },
+      [&] {
+        Value z = k.intOf(tieType, 0);
+        return SmallVector<Value>{k.f32(0.0), z, k.f32(0.0), z};
+      });
+  Value listBase = k.c32(candidateOff / 4);
+  Value sums = sharedAt(candidateOff + slots * 4, k.c32(0));
+  Value rounds = k.divsi(k.add(end, k.c32(threads * per - 1)),
+                         k.c32(threads * per));
+  auto one = [&](Value p) { return k.select(p, k.c32(1), k.c32(0)); };
+  SmallVector<Value> counts = k.forLoop(
+      k.index(0), k.i32ToIndex(rounds), {k.c32(0), k.c32(0)},
+      [&](Value r, ValueRange acc) {
+        Value j0 = k.mul(k.add(k.mul(k.indexToI32(r), k.c32(threads)), tid),
+                         k.c32(per));
+        SmallVector<Value> everyRow, someRow;
+        Value n = k.c32(0);
+        for (int64_t i = 0; i < per; ++i) {
+          Value j = k.add(j0, k.c32(i));
+          Value s = keepScoreAt(k.minsi(j, last));
+          Value any = k.andi(k.cmpi(ip(IPred::slt), j, end),
+                             passesThreshold(s, j, thresholds[0],
+                                             thresholds[1]));
+          Value all = k.andi(
+              k.andi(any, k.cmpi(ip(IPred::sle), j, seenByAll)),
+              passesThreshold(s, j, thresholds[2], thresholds[3]));
+          everyRow.push_back(all);
+          someRow.push_back(k.andi(any, k.notb(all)));
+          // Both counts in one i32: at most threads * per < 2^16 a round.
+          n = k.add(n, k.add(one(all), k.mul(one(someRow.back()),
+                                             k.c32(1 << 16))));
+        }
+        auto [before, total] =
+            k.blockExclusiveSum(n, lane, warp, sums, cfg.warps());
+        Value mask = k.c32(0xffff);
+        Value slotA = k.add(acc[0], k.andi(before, mask));
+        Value slotB = k.add(acc[1], k.shrui(before, k.c32(16)));
+        for (int64_t i = 0; i < per; ++i) {
+          Value j = k.add(j0, k.c32(i));
+          Value inA = k.cmpi(ip(IPred::slt), slotA, k.c32(slots));
+          k.ifThen(k.andi(everyRow[i], inA), [&] {
+            k.storeTo(j, k.gep(smem, k.i32Type, k.add(listBase, slotA)));
+          });
+          Value inB = k.cmpi(ip(IPred::slt), slotB, k.c32(slots));
+          k.ifThen(k.andi(someRow[i], inB), [&] {
+            Value at = k.sub(k.c32(slots - 1), slotB);
+            k.storeTo(j, k.gep(smem, k.i32Type, k.add(listBase, at)));
+          });
+          slotA = k.add(slotA, one(everyRow[i]));
+          slotB = k.add(slotB, one(someRow[i]));
+        }
+        return SmallVector<Value>{k.add(acc[0], k.andi(total, mask)),
+                                  k.add(acc[1], k.shrui(total, k.c32(16)))};
+      });
+  candidateFull = counts[0];
+  candidateCount = k.add(counts[0], counts[1]);
+  candidatesFit = k.cmpi(ip(IPred::sle), candidateCount, k.c32(slots));
+  // The list is read by every thread's copies from here on.
+  k.barrier();
+}
+
+Value ForwardEmitter::tileFullyVisible(Value t, Value lastKeyPos) {
+  if (cfg.mask == MaskKind::Dense ||
+      (cfg.mask == MaskKind::PerQueryTopK && !cfg.candidates))
     return k.boolean(false);
+  Value rowsExist = k.cmpi(ip(IPred::sle), k.add(q0, k.c32(cfg.blockM)), Lq);
+  if (cfg.candidates) {
+    // Whole tiles of keys every row keeps (at or before the first row's
+    // prefix end, so causally visible too).
+    Value endOfTile = k.mul(k.add(t, k.c32(1)), k.c32(cfg.blockN));
+    return k.andi(k.andi(candidatesFit, rowsExist),
+                  k.cmpi(ip(IPred::sle), endOfTile, candidateFull));
+  }
   // Key positions ascend within a tile (contiguous keys, or a sorted list
   // padded with -1), so the last one decides for all.
-  Value full = k.andi(k.cmpi(ip(IPred::sle), k.add(q0, k.c32(cfg.blockM)), Lq),
-                      k.cmpi(ip(IPred::sge), lastKeyPos, k.c32(0)));
+  Value full = k.andi(rowsExist, k.cmpi(ip(IPred::sge), lastKeyPos, k.c32(0)));
   if (cfg.causal)
     full = k.andi(full,
                   k.cmpi(ip(IPred::sle), lastKeyPos, k.add(q0, keyOffset)));
@@ -432,6 +578,7 @@ void ForwardEmitter::emit() {
   vOff = kOff + ns * bn * d * 2;
   posOff = vOff + ns * bn * dv * 2;
   biasOff = posOff + ns * bn * 4;
+  candidateOff = biasOff + (cfg.biasPerKey ? ns * bn * 4 : 0);
 
   // The heaviest query tiles (last under a causal mask) start first, so
   // the grid's tail is made of short CTAs.
@@ -445,13 +592,14 @@ void ForwardEmitter::emit() {
   kBase = k.add(strided("k", "b", b), strided("k", "h", g));
   vBase = k.add(strided("v", "b", b), strided("v", "h", g));
 
-  Value nTiles = k.i32ToIndex(keyTileCount());
-  Value zero = k.index(0);
-
   // Prologue: Q and the first stages - 1 key tiles in flight, one
   // cp.async group per tile (Q joins the first); the key loop waits for
-  // each in turn.
+  // each in turn. Q's copies fly while the key walk is worked out.
   loadQueryTile();
+  if (cfg.candidates)
+    collectCandidates();
+  Value nTiles = k.i32ToIndex(keyTileCount());
+  Value zero = k.index(0);
   for (int64_t s = 0; s + 1 < ns; ++s) {
     k.ifThen(k.cmpi(ip(IPred::sgt), nTiles, k.index(s)),
              [&] { loadKeyTile(k.c32(s), k.c32(s)); });
@@ -484,6 +632,15 @@ void ForwardEmitter::emit() {
       Value row = k.add(warpRow, k.add(k.c32(16 * mt + 8 * half), gid));
       qpos.push_back(k.add(q0, row));
       qvalid.push_back(k.cmpi(ip(IPred::slt), qpos.back(), Lq));
+    }
+  // Per-query top-k: each row's (threshold, tiebreak), read once; the
+  // elements compare their key's score against them.
+  SmallVector<Value> rowThr, rowTie;
+  if (cfg.mask == MaskKind::PerQueryTopK)
+    for (size_t r = 0; r < qpos.size(); ++r) {
+      auto [thr, tie] = rowThreshold(qpos[r], qvalid[r]);
+      rowThr.push_back(thr);
+      rowTie.push_back(tie);
     }
   Value ninf = k.f32(-std::numeric_limits<double>::infinity());
 
@@ -548,7 +705,7 @@ void ForwardEmitter::emit() {
           SmallVector<Value> out;
           for (int64_t mt = 0; mt < rowTiles; ++mt)
             for (int64_t j = 0; j < nS; ++j) {
-              Value kpos[2], keyBias[2];
+              Value kpos[2], keyBias[2], score[2];
               for (int64_t e = 0; e < 2; ++e) {
                 Value col = k.add(k.c32(8 * j + e), k.mul(tig, k.c32(2)));
                 kpos[e] = k.loadAs(k.i32Type, k.gep(smem, k.i32Type,
@@ -560,20 +717,27 @@ void ForwardEmitter::emit() {
                             k.add(k.add(posBase,
                                         k.c32((biasOff - posOff) / 4)),
                                   col)));
+                if (!full && cfg.mask == MaskKind::PerQueryTopK)
+                  score[e] = keepScoreAt(k.maxsi(kpos[e], k.c32(0)));
               }
               for (int64_t v = 0; v < 4; ++v) {
                 int64_t r = 2 * mt + v / 2, e = v % 2;
+                Value kept;
+                if (!full && cfg.mask == MaskKind::PerQueryTopK) {
+                  kept = passesThreshold(score[e], kpos[e], rowThr[r],
+                                         rowTie[r]);
+                }
                 out.push_back(
                     full ? visibleLogit(s[mt][j][v], qpos[r], kpos[e],
                                         keyBias[e])
                          : logit(s[mt][j][v], qpos[r], qvalid[r], kpos[e],
-                                 keyBias[e]));
+                                 keyBias[e], kept));
               }
             }
           return out;
         };
         SmallVector<Value> sl =
-            k.ifElse(tileFullyVisible(lastPos), sTypes,
+            k.ifElse(tileFullyVisible(t32, lastPos), sTypes,
                      [&] { return logits(true); },
                      [&] { return logits(false); });
         for (int64_t mt = 0; mt < rowTiles; ++mt)

@@ -284,6 +284,26 @@ SmallVector<Value> KernelBuilder::warpInclusiveSums(SmallVector<Value> x,
   return x;
 }
 
+std::pair<Value, Value> KernelBuilder::blockExclusiveSum(Value x, Value lane,
+                                                        Value warp,
+                                                        Value slots,
+                                                        int64_t warps) {
+  Value incl = warpInclusiveSums({x}, lane)[0];
+  // Lane 31 holds the warp's total.
+  ifThen(cmpi(ip(IPred::eq), lane, c32(31)),
+         [&] { storeTo(incl, gep(slots, i32Type, warp)); });
+  barrier();
+  Value before = c32(0), total = c32(0);
+  for (int64_t w = 0; w < warps; ++w) {
+    Value c = loadAs(i32Type, gep(slots, i32Type, c32(w)));
+    total = add(total, c);
+    before = add(before, select(cmpi(ip(IPred::sgt), warp, c32(w)), c, c32(0)));
+  }
+  // Nobody overwrites the slots before everybody has read them.
+  barrier();
+  return {add(before, sub(incl, x)), total};
+}
+
 Value KernelBuilder::shuffleUp(Value v, int offset) {
   // c = 0: no clamp segment (the whole warp), lanes below `offset` get
   // their own value back.

@@ -105,6 +105,11 @@ public:
   /// Inclusive prefix sums (i32) of each of `x` over the warp's lanes, for
   /// the lane `lane` (every lane of the warp must call it).
   SmallVector<Value> warpInclusiveSums(SmallVector<Value> x, Value lane);
+  /// The sum of `x` (i32) over the CTA's threads before this one (thread
+  /// order) and the CTA's total, through `warps` i32 slots of shared memory
+  /// at `slots`. Every thread must call it (two barriers).
+  std::pair<Value, Value> blockExclusiveSum(Value x, Value lane, Value warp,
+                                            Value slots, int64_t warps);
   /// The warp's predicate bits (vote.sync.ballot over all 32 lanes).
   Value ballot(Value pred);
   /// The lanes whose i32 `v` equals this lane's (match.any.sync over all

@@ -480,20 +480,7 @@ public:
   /// The sum of `x` (i32) over the threads before this one (in thread
   /// order), and the CTA's total.
   std::pair<Value, Value> exclusiveSum(Value x) {
-    Value incl = k.warpInclusiveSums({x}, lane)[0];
-    // Lane 31 holds the warp's total.
-    k.ifThen(k.cmpi(ip(IPred::eq), lane, k.c32(31)),
-             [&] { k.storeTo(incl, k.gep(slots, k.i32Type, warp)); });
-    k.barrier();
-    Value before = k.c32(0), total = k.c32(0);
-    for (int w = 0; w < kWarps; ++w) {
-      Value c = slot(w);
-      total = k.add(total, c);
-      before = k.add(before, k.select(k.cmpi(ip(IPred::sgt), warp, k.c32(w)), c,
-                                      k.c32(0)));
-    }
-    k.barrier();
-    return {k.add(before, k.sub(incl, x)), total};
+    return k.blockExclusiveSum(x, lane, warp, slots, kWarps);
   }
 
 private:

@@ -220,6 +220,24 @@ Value TileEmitter::keepAt(Value base, Value i) {
 }
 
 Value TileEmitter::keyPosition(Value t, Value row) {
+  if (cfg.candidates) {
+    // Entry t * blockN + row of the CTA's candidate list (all below Lk by
+    // construction): the keys every row keeps from slot 0 up, then the
+    // others from the last slot down; or the contiguous walk when it
+    // overflowed.
+    int64_t slots = cfg.candidateSlots();
+    Value idx = k.add(k.mul(t, k.c32(cfg.blockN)), row);
+    Value slot = k.select(k.cmpi(ip(IPred::slt), idx, candidateFull), idx,
+                          k.sub(k.c32(slots - 1), k.sub(idx, candidateFull)));
+    slot = k.maxsi(k.minsi(slot, k.c32(slots - 1)), k.c32(0));
+    Value listed = k.loadAs(
+        k.i32Type, k.gep(smem, k.i32Type, k.add(slot, k.c32(candidateOff / 4))));
+    Value inList = k.cmpi(ip(IPred::slt), idx, candidateCount);
+    Value contiguous =
+        k.select(k.cmpi(ip(IPred::slt), idx, Lk), idx, k.c32(-1));
+    return k.select(candidatesFit, k.select(inList, listed, k.c32(-1)),
+                    contiguous);
+  }
   if (!cfg.gathered) {
     Value idx = k.add(k.mul(t, k.c32(cfg.blockN)), row);
     return k.select(k.cmpi(ip(IPred::slt), idx, Lk), idx, k.c32(-1));
@@ -264,7 +282,7 @@ Value TileEmitter::broadcastOffset(const std::string &t, Value row,
   return k.add(headRow(t), k.add(strided(t, "q", row), strided(t, "k", key)));
 }
 
-Value TileEmitter::visible(Value qpos, Value qvalid, Value kpos) {
+Value TileEmitter::visible(Value qpos, Value qvalid, Value kpos, Value kept) {
   Value kvalid = k.cmpi(ip(IPred::sge), kpos, k.c32(0));
   Value vis = k.andi(qvalid, kvalid);
   Value cLim = k.add(qpos, keyOffset);
@@ -280,36 +298,73 @@ Value TileEmitter::visible(Value qpos, Value qvalid, Value kpos) {
     vis = k.andi(vis, k.cmpi(ip(IPred::ne), m, k.intOf(k.i8Type, 0)));
   }
   if (cfg.mask == MaskKind::PerQueryTopK) {
-    Value entry = cfg.causal ? k.maxsi(k.select(qvalid, cLim, k.c32(0)),
-                                       k.c32(0))
-                             : k.sub(Lk, k.c32(1));
-    vis = k.andi(vis, keptAt(kpos, ks, entry));
+    if (!kept) {
+      Value entry = cfg.causal ? k.maxsi(k.select(qvalid, cLim, k.c32(0)),
+                                         k.c32(0))
+                               : k.sub(Lk, k.c32(1));
+      kept = keptAt(kpos, ks, entry);
+    }
+    vis = k.andi(vis, kept);
   }
   return vis;
 }
 
-Value TileEmitter::keptAt(Value kpos, Value ks, Value entry) {
-  Value base = headRow("keep_rows");
-  Value eOff = k.add(base, k.sext64(entry));
+std::pair<Value, Value> TileEmitter::thresholdAt(Value entry) {
+  Value eOff = k.add(headRow("keep_rows"), k.sext64(entry));
   Type se = cfg.rowsScoreElement;
-  Value s = k.loadF32(se, k.gep(ptrArg("keep_score"), se,
-                                k.add(base, k.sext64(ks))));
   Value thr = k.loadF32(se, k.gep(ptrArg("keep_threshold"), se, eOff));
   Value tie = k.loadAs(cfg.tiebreakElement,
                        k.gep(ptrArg("keep_tiebreak"), cfg.tiebreakElement,
                              eOff));
+  return {thr, tie};
+}
+
+Value TileEmitter::prefixEntry(Value qpos, Value qvalid) {
+  Value top = k.maxsi(k.sub(Lk, k.c32(1)), k.c32(0));
+  if (!cfg.causal)
+    return top;
+  return k.minsi(
+      k.maxsi(k.select(qvalid, k.add(qpos, keyOffset), k.c32(0)), k.c32(0)),
+      top);
+}
+
+std::pair<Value, Value> TileEmitter::rowThreshold(Value qpos, Value qvalid) {
+  SmallVector<Value> t = k.ifElse(
+      k.cmpi(ip(IPred::sgt), Lk, k.c32(0)), {k.f32Type, cfg.tiebreakElement},
+      [&] {
+        auto [thr, tie] = thresholdAt(prefixEntry(qpos, qvalid));
+        return SmallVector<Value>{thr, tie};
+      },
+      [&] {
+        return SmallVector<Value>{k.f32(0.0), k.intOf(cfg.tiebreakElement, 0)};
+      });
+  return {t[0], t[1]};
+}
+
+Value TileEmitter::keepScoreAt(Value ks) {
+  Type se = cfg.rowsScoreElement;
+  return k.loadF32(se, k.gep(ptrArg("keep_score"), se,
+                             k.add(headRow("keep_rows"), k.sext64(ks))));
+}
+
+Value TileEmitter::passesThreshold(Value s, Value kpos, Value thr, Value tie) {
   Value kw = cfg.tiebreakElement.isInteger(32) ? kpos : k.sext64(kpos);
   return k.ori(k.cmpf(fpr(FPred::OGT), s, thr),
                k.andi(k.cmpf(fpr(FPred::OEQ), s, thr),
                       k.cmpi(ip(IPred::sle), kw, tie)));
 }
 
+Value TileEmitter::keptAt(Value kpos, Value ks, Value entry) {
+  auto [thr, tie] = thresholdAt(entry);
+  return passesThreshold(keepScoreAt(ks), kpos, thr, tie);
+}
+
 Value TileEmitter::logit(Value raw, Value qpos, Value qvalid, Value kpos,
-                         Value keyBias) {
+                         Value keyBias, Value kept) {
   Value ninf = k.f32(-std::numeric_limits<double>::infinity());
   Value qs = k.select(qvalid, qpos, k.c32(0));
   Value ks = k.maxsi(kpos, k.c32(0));
-  return k.select(visible(qpos, qvalid, kpos),
+  return k.select(visible(qpos, qvalid, kpos, kept),
                   visibleLogit(raw, qs, ks, keyBias), ninf);
 }
 

@@ -54,6 +54,12 @@ protected:
   // ldmatrix.x4 lane roles (see swizzledAt): lane % 8, lane % 16,
   // lane / 16 and (lane / 8) % 2.
   Value lane8, lane16, laneHi, laneMid;
+  // The per-query forward's candidate list (cfg.candidates): its shared
+  // byte offset, its length, how many of its entries every row keeps
+  // (slots 0, 1, ...; the rest fill slots from the end down), whether it
+  // fit (else keys walk contiguously).
+  int64_t candidateOff = 0;
+  Value candidateCount, candidateFull, candidatesFit;
 
   /// Binds the kernel arguments by name and reads the thread geometry and
   /// the sizes every kernel takes (B, Lq, Lk, H, Hkv).
@@ -95,7 +101,8 @@ protected:
                 Value dst, function_ref<Value(Value row, Value &valid)> rowOffset);
 
   /// Position of key row `row` of key tile `t` (-1 when none): t * blockN +
-  /// row, or entry t * blockN + row of the shared top-k list of head `h`.
+  /// row, or entry t * blockN + row of the shared top-k list of head `h`
+  /// (or of the CTA's candidate list, when it fit).
   /// Trusts the list; keepListBroken checks it.
   Value keyPosition(Value t, Value row);
   /// Whether that list entry breaks the keep-list contract (ascending,
@@ -112,14 +119,30 @@ protected:
   Value broadcastOffset(const std::string &t, Value row, Value key);
   /// Whether key `kpos` is visible to query `qpos` (causality and the mask
   /// form); `qvalid` says the query row exists, kpos < 0 means no key.
-  Value visible(Value qpos, Value qvalid, Value kpos);
+  /// `kept`, when given, is the per-query top-k's decision for the element
+  /// (else it is read per element).
+  Value visible(Value qpos, Value qvalid, Value kpos, Value kept = nullptr);
   /// Whether the per-query top-k keeps key `kpos` (clamped: `ks`) for the
   /// rows whose prefix ends at `entry`.
   Value keptAt(Value kpos, Value ks, Value entry);
+  /// The (threshold, tiebreak) of the prefix ending at `entry` (head h).
+  std::pair<Value, Value> thresholdAt(Value entry);
+  /// The prefix end of the per-query top-k that query `qpos` sees, clamped
+  /// into [0, Lk) (0 for rows that do not exist).
+  Value prefixEntry(Value qpos, Value qvalid);
+  /// thresholdAt(prefixEntry(qpos, qvalid)), (0, 0) when there are no keys:
+  /// a row's threshold read once for all its elements.
+  std::pair<Value, Value> rowThreshold(Value qpos, Value qvalid);
+  /// The per-query score of key `ks` (clamped into [0, Lk)) of head h.
+  Value keepScoreAt(Value ks);
+  /// Whether a key of score `s` at `kpos` passes (`thr`, `tie`): s > thr,
+  /// or s == thr and kpos <= tie (NaN scores never pass).
+  Value passesThreshold(Value s, Value kpos, Value thr, Value tie);
   /// The logit of the thread's element (row r, key position kpos), -inf
   /// where invisible; `keyBias` is the bias of the key when it does not
-  /// depend on the row.
-  Value logit(Value raw, Value qpos, Value qvalid, Value kpos, Value keyBias);
+  /// depend on the row; `kept` as for visible().
+  Value logit(Value raw, Value qpos, Value qvalid, Value kpos, Value keyBias,
+              Value kept = nullptr);
   /// The logit of an element known to be visible (a full tile).
   Value visibleLogit(Value raw, Value qpos, Value kpos, Value keyBias);
   /// The bias of (qpos, kpos) (`keyBias` when per key), or null.

@@ -2,6 +2,7 @@
 // RUN: dma-opt %s -split-input-file --dma-tile-attention="q-tile=64 k-tile=32" --dma-gather-keys=per-query=false --convert-dma-tiles-to-gpu=warps=4 | FileCheck %s --check-prefix=WARPS
 // RUN: dma-opt %s -split-input-file --dma-tile-attention="q-tile=64 k-tile=32" --dma-gather-keys=per-query=false --convert-dma-tiles-to-gpu=stages=3 | FileCheck %s --check-prefix=STAGES
 // RUN: dma-opt %s -split-input-file --dma-tile-attention="q-tile=64 k-tile=32" --dma-gather-keys=per-query=false --convert-dma-tiles-to-gpu=deterministic=1 | FileCheck %s --check-prefix=DET
+// RUN: dma-opt %s -split-input-file --dma-tile-attention="q-tile=64 k-tile=32" --dma-gather-keys --convert-dma-tiles-to-gpu | FileCheck %s --check-prefix=CAND
 
 // Dense causal forward: the tiled loop nest becomes one launch of a kernel
 // with one CTA per (query tile, head, batch); q-tile 64 with two 16-row
@@ -106,11 +107,39 @@ func.func @shared_topk_key_bias(%q: memref<?x?x?x128xf16>,
 // -----
 
 // The per-query top-k and dense masks decide each element from its row:
-// one 16-row tile per warp leaves room for that state (4 warps).
+// one 16-row tile per warp leaves room for that state (4 warps). Walked
+// contiguously without dma-gather-keys' candidates ("keeprowsscan").
 
 // CHECK-LABEL: func.func @per_query
-//       CHECK:   gpu.launch_func @dma_kernels::@dma_attention_fwd_bf16_d64_m64n32w4_keeprows_causal_0
+//       CHECK:   gpu.launch_func @dma_kernels::@dma_attention_fwd_bf16_d64_m64n32w4_keeprowsscan_causal_0
 //       CHECK:   "keep_score:ptr", "keep_threshold:ptr", "keep_tiebreak:ptr"
+
+// With dma.tile.candidates (dma-gather-keys' default), each CTA collects
+// its query tile's candidates into shared memory first: rounds of 128
+// threads x 32 consecutive keys, one CTA-wide prefix sum of two packed
+// counts (two barriers), the keys every row keeps stored from slot 0 up and
+// the others from slot 8191 down (32 KB more shared memory: 24832 -> 57664
+// bytes); the key loop then walks the list (its whole tiles of keys every
+// row keeps without per-element tests), or the keys contiguously where the
+// list did not fit.
+
+// CAND-LABEL: func.func @per_query
+//       CAND:   gpu.launch_func @dma_kernels::@dma_attention_fwd_bf16_d64_m64n32w4_keeprows_causal_0 {{.*}} dynamic_shared_memory_size %c57664_i32
+//       CAND:   gpu.func @dma_attention_fwd_bf16_d64_m64n32w4_keeprows_causal_0
+//       CAND:     arith.divsi %{{.*}}, %c4096_i32
+//       CAND:     %[[N:[0-9]+]]:2 = scf.for %{{.*}} = %c0 to %{{.*}} step %c1 iter_args(%{{.*}} = %{{.*}}, %{{.*}} = %{{.*}}) -> (i32, i32)
+//       CAND:       arith.constant 65536 : i32
+//       CAND:       nvvm.barrier0
+//       CAND:       nvvm.barrier0
+//       CAND:       arith.constant 8191 : i32
+//       CAND:       llvm.store %{{.*}}, %{{.*}} : i32, !llvm.ptr<3>
+//       CAND:       scf.yield
+//       CAND:     %[[ALL:[0-9]+]] = arith.addi %[[N]]#0, %[[N]]#1
+//       CAND:     %[[FITS:[0-9]+]] = arith.cmpi sle, %[[ALL]], %c8192_i32
+//       CAND:     nvvm.barrier0
+//       CAND:     arith.select %[[FITS]]
+//       CAND:     scf.for
+//       CAND:       nvvm.barrier0
 func.func @per_query(%q: memref<?x?x?x64xbf16>, %k: memref<?x?x?x64xbf16>,
     %v: memref<?x?x?x64xbf16>, %s: memref<?x?x?xf32>, %thr: memref<?x?x?xf32>,
     %tie: memref<?x?x?xi32>, %o: memref<?x?x?x64xbf16>, %l: memref<?x?x?xf32>) {

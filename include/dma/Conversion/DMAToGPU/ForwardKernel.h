@@ -27,6 +27,10 @@ struct ForwardKernelConfig {
   double scale = 1.0, softcap = 0.0;
   MaskKind mask = MaskKind::None;
   bool gathered = false;      // keys walk a shared top-k list
+  /// Per-query top-k: each CTA collects its query tile's candidate keys
+  /// (dma.tile.candidates) into shared memory and walks them; a tile with
+  /// more candidates than `candidateSlots()` walks its keys contiguously.
+  bool candidates = false;
   Type biasElement;           // null: no bias
   bool biasPerKey = false;    // bias rows broadcast ([.., .., 1, Lk])
   Type keepElement;           // i32/i64 of the shared list
@@ -53,6 +57,13 @@ struct ForwardKernelConfig {
   int64_t threads() const { return 32 * warps(); }
   /// Bytes of dynamic shared memory per CTA.
   int64_t sharedBytes() const;
+  /// Shared-memory slots of the candidate list (0 without candidates): as
+  /// many as keep two CTAs per SM (8192 down to 1024).
+  int64_t candidateSlots() const;
+  /// Bytes of the candidate list and its prefix-sum scratch.
+  int64_t candidateBytes() const {
+    return candidates ? candidateSlots() * 4 + 64 : 0;
+  }
   /// A short name of the variant (part of kernel and file names).
   std::string variantName() const;
   /// Checks the configuration is one the generator supports.
