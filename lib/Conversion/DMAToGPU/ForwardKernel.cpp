@@ -65,7 +65,7 @@ int64_t ForwardKernelConfig::candidateSlots() const {
     return 0;
   ForwardKernelConfig tiles = *this;
   tiles.candidates = false;
-  int64_t rest = tiles.sharedBytes() + 64;
+  int64_t rest = tiles.sharedBytes() + (8 * 32 + 1) * 4;
   // Two CTAs per SM on sm_80/sm_90 (227 KB of shared memory each SM).
   int64_t slots = 8192;
   while (slots > 1024 && rest + slots * 4 > 113 * 1024)
@@ -250,9 +250,9 @@ private:
   void collectCandidates();
 };
 
-/// Keys each thread tests per round of the candidate scan (consecutive, so
-/// one CTA-wide prefix sum orders the list; many, so their loads overlap).
-constexpr int64_t kCandidatesPerThread = 32;
+/// Key steps per round of the candidate scan: step i of warp w tests keys
+/// round + i * threads + 32 w + lane (coalesced loads, many in flight).
+constexpr int64_t kCandidateSteps = 32;
 
 
 
@@ -453,18 +453,22 @@ Value ForwardEmitter::neededByTile(Value pos, Value safePos,
 /// that pass the threshold of its first: thresholds only grow with the
 /// prefix, so a key no row of the tile keeps fails it. At most w + blockM -
 /// 1 keys for w kept per row, against every key up to the diagonal for the
-/// contiguous walk. They come in two classes: keys at or before the first
-/// prefix end that also pass the last one's threshold are kept by every row
-/// (slots 0, 1, ... ascending: whole tiles of them need no per-element
-/// test), the others are decided per element (slots from the end down).
-/// Far from the start almost all are of the first kind: a tile's
-/// thresholds move by a few keys. Each thread tests kCandidatesPerThread
-/// consecutive keys per round; one CTA-wide prefix sum of both counts
-/// (packed in one i32) places them. A tile with more candidates than slots
-/// walks its keys contiguously instead, deciding per element.
+/// contiguous walk. They come in two classes: keys every row sees that also
+/// pass the last row's threshold are kept by every row (slots 0, 1, ...
+/// ascending: whole tiles of them need no per-element test), the others are
+/// decided per element (slots from the end down). Far from the start almost
+/// all are of the first kind: a tile's thresholds move by a few keys.
+///
+/// A round tests kCandidateSteps x threads consecutive keys, each warp step
+/// 32 of them (one per lane: coalesced loads). A key's slot is the count of
+/// passing keys before it: the lanes below it (ballot), then the earlier
+/// (step, warp) pairs, whose packed counts (both classes in one i32) warp 0
+/// scans in shared memory. A tile with more candidates than slots walks its
+/// keys contiguously instead, deciding per element.
 void ForwardEmitter::collectCandidates() {
-  int64_t threads = cfg.threads(), per = kCandidatesPerThread;
-  int64_t slots = cfg.candidateSlots();
+  int64_t threads = cfg.threads(), steps = kCandidateSteps;
+  int64_t warps = cfg.warps(), slots = cfg.candidateSlots();
+  int64_t pairs = steps * warps; // (step, warp) counts per round
   Value lastRow = k.sub(k.minsi(k.add(q0, k.c32(cfg.blockM)), Lq), k.c32(1));
   Value end = cfg.causal ? k.add(k.add(lastRow, keyOffset), k.c32(1)) : Lk;
   end = k.maxsi(k.minsi(end, Lk), k.c32(0));
@@ -490,19 +494,21 @@ void ForwardEmitter::collectCandidates() {
         return SmallVector<Value>{k.f32(0.0), z, k.f32(0.0), z};
       });
   Value listBase = k.c32(candidateOff / 4);
-  Value sums = sharedAt(candidateOff + slots * 4, k.c32(0));
-  Value rounds = k.divsi(k.add(end, k.c32(threads * per - 1)),
-                         k.c32(threads * per));
-  auto one = [&](Value p) { return k.select(p, k.c32(1), k.c32(0)); };
+  Value countBase = k.c32(candidateOff / 4 + slots);
+  auto countAt = [&](Value i) {
+    return k.gep(smem, k.i32Type, k.add(countBase, i));
+  };
+  Value lanesBelow = k.sub(k.shli(k.c32(1), lane), k.c32(1));
+  Value mask16 = k.c32(0xffff);
+  Value rounds = k.divsi(k.add(end, k.c32(threads * steps - 1)),
+                         k.c32(threads * steps));
   SmallVector<Value> counts = k.forLoop(
       k.index(0), k.i32ToIndex(rounds), {k.c32(0), k.c32(0)},
       [&](Value r, ValueRange acc) {
-        Value j0 = k.mul(k.add(k.mul(k.indexToI32(r), k.c32(threads)), tid),
-                         k.c32(per));
+        Value j0 = k.add(k.mul(k.indexToI32(r), k.c32(threads * steps)), tid);
         SmallVector<Value> everyRow, someRow;
-        Value n = k.c32(0);
-        for (int64_t i = 0; i < per; ++i) {
-          Value j = k.add(j0, k.c32(i));
+        for (int64_t i = 0; i < steps; ++i) {
+          Value j = k.add(j0, k.c32(i * threads));
           Value s = keepScoreAt(k.minsi(j, last));
           Value any = k.andi(k.cmpi(ip(IPred::slt), j, end),
                              passesThreshold(s, j, thresholds[0],
@@ -510,32 +516,80 @@ void ForwardEmitter::collectCandidates() {
           Value all = k.andi(
               k.andi(any, k.cmpi(ip(IPred::sle), j, seenByAll)),
               passesThreshold(s, j, thresholds[2], thresholds[3]));
-          everyRow.push_back(all);
-          someRow.push_back(k.andi(any, k.notb(all)));
-          // Both counts in one i32: at most threads * per < 2^16 a round.
-          n = k.add(n, k.add(one(all), k.mul(one(someRow.back()),
-                                             k.c32(1 << 16))));
+          everyRow.push_back(k.ballot(all));
+          someRow.push_back(k.ballot(k.andi(any, k.notb(all))));
         }
-        auto [before, total] =
-            k.blockExclusiveSum(n, lane, warp, sums, cfg.warps());
-        Value mask = k.c32(0xffff);
-        Value slotA = k.add(acc[0], k.andi(before, mask));
-        Value slotB = k.add(acc[1], k.shrui(before, k.c32(16)));
-        for (int64_t i = 0; i < per; ++i) {
-          Value j = k.add(j0, k.c32(i));
-          Value inA = k.cmpi(ip(IPred::slt), slotA, k.c32(slots));
-          k.ifThen(k.andi(everyRow[i], inA), [&] {
-            k.storeTo(j, k.gep(smem, k.i32Type, k.add(listBase, slotA)));
-          });
-          Value inB = k.cmpi(ip(IPred::slt), slotB, k.c32(slots));
-          k.ifThen(k.andi(someRow[i], inB), [&] {
-            Value at = k.sub(k.c32(slots - 1), slotB);
-            k.storeTo(j, k.gep(smem, k.i32Type, k.add(listBase, at)));
-          });
-          slotA = k.add(slotA, one(everyRow[i]));
-          slotB = k.add(slotB, one(someRow[i]));
+        // Each warp's counts per step (both classes in one i32: at most
+        // 32 * pairs < 2^16 a round).
+        k.ifThen(k.cmpi(ip(IPred::eq), lane, k.c32(0)), [&] {
+          for (int64_t i = 0; i < steps; ++i) {
+            Value n = k.add(k.popc(everyRow[i]),
+                            k.shli(k.popc(someRow[i]), k.c32(16)));
+            k.storeTo(n, countAt(k.add(k.c32(i * warps), warp)));
+          }
+        });
+        k.barrier();
+        // Warp 0: exclusive prefix sums over the (step, warp) pairs in
+        // order, in place, and the round's total after them.
+        k.ifThen(k.cmpi(ip(IPred::eq), warp, k.c32(0)), [&] {
+          int64_t each = (pairs + 31) / 32;
+          Value own = k.c32(0);
+          SmallVector<Value> vals;
+          for (int64_t e = 0; e < each; ++e) {
+            Value idx = k.add(k.mul(lane, k.c32(each)), k.c32(e));
+            Value in = k.cmpi(ip(IPred::slt), idx, k.c32(pairs));
+            Value v = k.ifElse(in, {k.i32Type},
+                               [&] {
+                                 return SmallVector<Value>{
+                                     k.loadAs(k.i32Type, countAt(idx))};
+                               },
+                               [&] { return SmallVector<Value>{k.c32(0)}; })[0];
+            vals.push_back(v);
+            own = k.add(own, v);
+          }
+          Value incl = k.warpInclusiveSums({own}, lane)[0];
+          Value run = k.sub(incl, own);
+          for (int64_t e = 0; e < each; ++e) {
+            Value idx = k.add(k.mul(lane, k.c32(each)), k.c32(e));
+            Value at = run;
+            k.ifThen(k.cmpi(ip(IPred::slt), idx, k.c32(pairs)),
+                     [&] { k.storeTo(at, countAt(idx)); });
+            run = k.add(run, vals[e]);
+          }
+          k.ifThen(k.cmpi(ip(IPred::eq), lane, k.c32(31)),
+                   [&] { k.storeTo(incl, countAt(k.c32(pairs))); });
+        });
+        k.barrier();
+        for (int64_t i = 0; i < steps; ++i) {
+          Value before =
+              k.loadAs(k.i32Type, countAt(k.add(k.c32(i * warps), warp)));
+          Value j = k.add(j0, k.c32(i * threads));
+          Value slotA = k.add(k.add(acc[0], k.andi(before, mask16)),
+                              k.popc(k.andi(everyRow[i], lanesBelow)));
+          Value slotB = k.add(k.add(acc[1], k.shrui(before, k.c32(16))),
+                              k.popc(k.andi(someRow[i], lanesBelow)));
+          Value bit = k.shli(k.c32(1), lane);
+          auto mine = [&](Value ballot) {
+            return k.cmpi(ip(IPred::ne), k.andi(ballot, bit), k.c32(0));
+          };
+          k.ifThen(k.andi(mine(everyRow[i]),
+                          k.cmpi(ip(IPred::slt), slotA, k.c32(slots))),
+                   [&] {
+                     k.storeTo(j, k.gep(smem, k.i32Type,
+                                        k.add(listBase, slotA)));
+                   });
+          k.ifThen(k.andi(mine(someRow[i]),
+                          k.cmpi(ip(IPred::slt), slotB, k.c32(slots))),
+                   [&] {
+                     Value at = k.sub(k.c32(slots - 1), slotB);
+                     k.storeTo(j, k.gep(smem, k.i32Type,
+                                        k.add(listBase, at)));
+                   });
         }
-        return SmallVector<Value>{k.add(acc[0], k.andi(total, mask)),
+        Value total = k.loadAs(k.i32Type, countAt(k.c32(pairs)));
+        // Nobody rewrites the counts before everybody has read them.
+        k.barrier();
+        return SmallVector<Value>{k.add(acc[0], k.andi(total, mask16)),
                                   k.add(acc[1], k.shrui(total, k.c32(16)))};
       });
   candidateFull = counts[0];

@@ -115,24 +115,27 @@ func.func @shared_topk_key_bias(%q: memref<?x?x?x128xf16>,
 //       CHECK:   "keep_score:ptr", "keep_threshold:ptr", "keep_tiebreak:ptr"
 
 // With dma.tile.candidates (dma-gather-keys' default), each CTA collects
-// its query tile's candidates into shared memory first: rounds of 128
-// threads x 32 consecutive keys, one CTA-wide prefix sum of two packed
-// counts (two barriers), the keys every row keeps stored from slot 0 up and
-// the others from slot 8191 down (32 KB more shared memory: 24832 -> 57664
-// bytes); the key loop then walks the list (its whole tiles of keys every
-// row keeps without per-element tests), or the keys contiguously where the
-// list did not fit.
+// its query tile's candidates into shared memory first: rounds of 32 steps
+// x 128 threads over consecutive keys (coalesced), a ballot per step and
+// class, the warps' packed counts scanned by warp 0 (barriers around it),
+// then the keys every row keeps stored from slot 0 up and the others from
+// slot 8191 down (33796 bytes more shared memory: 24832 -> 58628); the key
+// loop then walks the list (its whole tiles of keys every row keeps without
+// per-element tests), or the keys contiguously where the list did not fit.
 
 // CAND-LABEL: func.func @per_query
-//       CAND:   gpu.launch_func @dma_kernels::@dma_attention_fwd_bf16_d64_m64n32w4_keeprows_causal_0 {{.*}} dynamic_shared_memory_size %c57664_i32
+//       CAND:   gpu.launch_func @dma_kernels::@dma_attention_fwd_bf16_d64_m64n32w4_keeprows_causal_0 {{.*}} dynamic_shared_memory_size %c58628_i32
 //       CAND:   gpu.func @dma_attention_fwd_bf16_d64_m64n32w4_keeprows_causal_0
 //       CAND:     arith.divsi %{{.*}}, %c4096_i32
 //       CAND:     %[[N:[0-9]+]]:2 = scf.for %{{.*}} = %c0 to %{{.*}} step %c1 iter_args(%{{.*}} = %{{.*}}, %{{.*}} = %{{.*}}) -> (i32, i32)
-//       CAND:       arith.constant 65536 : i32
+//       CAND:       nvvm.vote.sync  ballot
+//       CAND:       nvvm.vote.sync  ballot
 //       CAND:       nvvm.barrier0
+//       CAND:       nvvm.shfl.sync  up
 //       CAND:       nvvm.barrier0
 //       CAND:       arith.constant 8191 : i32
 //       CAND:       llvm.store %{{.*}}, %{{.*}} : i32, !llvm.ptr<3>
+//       CAND:       nvvm.barrier0
 //       CAND:       scf.yield
 //       CAND:     %[[ALL:[0-9]+]] = arith.addi %[[N]]#0, %[[N]]#1
 //       CAND:     %[[FITS:[0-9]+]] = arith.cmpi sle, %[[ALL]], %c8192_i32

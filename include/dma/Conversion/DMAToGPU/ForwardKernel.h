@@ -60,9 +60,10 @@ struct ForwardKernelConfig {
   /// Shared-memory slots of the candidate list (0 without candidates): as
   /// many as keep two CTAs per SM (8192 down to 1024).
   int64_t candidateSlots() const;
-  /// Bytes of the candidate list and its prefix-sum scratch.
+  /// Bytes of the candidate list and its scan's scratch (a packed count
+  /// per warp and key step of a round, up to 8 x 32, and the round total).
   int64_t candidateBytes() const {
-    return candidates ? candidateSlots() * 4 + 64 : 0;
+    return candidates ? candidateSlots() * 4 + (8 * 32 + 1) * 4 : 0;
   }
   /// A short name of the variant (part of kernel and file names).
   std::string variantName() const;
