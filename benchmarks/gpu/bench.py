@@ -121,6 +121,34 @@ def inputs(L, seed=0):
     return q, k, v, bias, keep.to(torch.int32).contiguous()
 
 
+def recorder(rows, widths=(34, 34)):
+    """record(case, system, ms, L, factor=1.0): appends a row to `rows`,
+    prints it and returns ms; factor 3.5 counts forward + backward."""
+    def record(case, system, ms, L, factor=1.0):
+        t = tflops(L, ms, factor)
+        rows.append(dict(case=case, system=system, ms=ms, tflops=t))
+        print(f"{case:{widths[0]}s} {system:{widths[1]}s} {ms:9.3f} ms "
+              f"{t:7.1f} TFLOP/s", flush=True)
+        return ms
+    return record
+
+
+def warm_up_gpu():
+    """Brings the GPU's clocks up before the first timed row."""
+    a = torch.randn(8192, 8192, device="cuda", dtype=torch.bfloat16)
+    for _ in range(200):
+        a @ a
+    torch.cuda.synchronize()
+
+
+def by_case(rows):
+    """The rows grouped by case, in order."""
+    groups = {}
+    for r in rows:
+        groups.setdefault(r["case"], []).append(r)
+    return groups
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--json")
@@ -144,19 +172,8 @@ def main():
             name = label if i == 0 else f"{label} [{qt}x{kt}]"
             record(case, name, timed(lambda: fn(qt or None, kt or None)), L)
     rows = []
-
-    def record(case, system, ms, L, factor=1.0):
-        t = tflops(L, ms, factor)
-        rows.append(dict(case=case, system=system, ms=ms, tflops=t))
-        print(f"{case:34s} {system:34s} {ms:9.3f} ms {t:7.1f} TFLOP/s",
-              flush=True)
-
-    # Bring the GPU's clocks up before the first timed row.
-    a = torch.randn(8192, 8192, device="cuda", dtype=torch.bfloat16)
-    for _ in range(200):
-        a @ a
-    torch.cuda.synchronize()
-    del a
+    record = recorder(rows)
+    warm_up_gpu()
 
     # The host path: per-call cost, medium shapes, mask generation's share.
     if not (args.mask_only or args.backward_only):
@@ -308,10 +325,7 @@ def main():
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1))
     print("\nsummary (ratio = peer time / dma time):")
-    by_case = {}
-    for r in rows:
-        by_case.setdefault(r["case"], []).append(r)
-    for case, rs in by_case.items():
+    for case, rs in by_case(rows).items():
         ours = [r for r in rs if r["system"].startswith("dma")][0]
         if len(rs) == 1:
             continue

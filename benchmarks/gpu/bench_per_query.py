@@ -68,19 +68,8 @@ def main():
                     help="lengths compared with the shared top-k only")
     args = ap.parse_args()
     rows = []
-
-    def record(case, system, ms, L, factor=1.0):
-        t = bench.tflops(L, ms, factor)
-        rows.append(dict(case=case, system=system, ms=ms, tflops=t))
-        print(f"{case:40s} {system:36s} {ms:9.3f} ms {t:7.1f} TFLOP/s",
-              flush=True)
-        return ms
-
-    a = torch.randn(8192, 8192, device="cuda", dtype=torch.bfloat16)
-    for _ in range(200):
-        a @ a
-    torch.cuda.synchronize()
-    del a
+    record = bench.recorder(rows, widths=(40, 36))
+    bench.warm_up_gpu()
 
     # The peer's sanity check: FlexAttention on the shared top-k at 4096.
     L = 4096
@@ -148,10 +137,7 @@ def main():
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1))
     print("\nsummary (ratio = other time / first dma row's time):")
-    by_case = {}
-    for r in rows:
-        by_case.setdefault(r["case"], []).append(r)
-    for case, rs in by_case.items():
+    for case, rs in bench.by_case(rows).items():
         first = rs[0]
         for r in rs[1:]:
             print(f"  {case:36s} {r['system']:36s} x{r['ms'] / first['ms']:.2f}"

@@ -238,6 +238,9 @@ private:
   }
   /// Number of key tiles (or chunks) the CTA walks.
   Value keyTileCount();
+  /// The last key position any row of the tile may see (causally; Lk - 1
+  /// without a causal mask).
+  Value lastVisibleKey();
 
   /// Whether every element of the current tile is visible, so the logits
   /// need no masking: all rows exist, all keys exist, the tile is wholly
@@ -358,10 +361,15 @@ void ForwardEmitter::loadQueryTile() {
   }
 }
 
-Value ForwardEmitter::keyTileCount() {
-  // The last key any row of the tile may see.
+Value ForwardEmitter::lastVisibleKey() {
+  if (!cfg.causal)
+    return k.sub(Lk, k.c32(1));
   Value lastRow = k.sub(k.minsi(k.add(q0, k.c32(cfg.blockM)), Lq), k.c32(1));
-  Value limit = cfg.causal ? k.add(lastRow, keyOffset) : k.sub(Lk, k.c32(1));
+  return k.add(lastRow, keyOffset);
+}
+
+Value ForwardEmitter::keyTileCount() {
+  Value limit = lastVisibleKey();
   auto chunks = [&](Value n) {
     return k.divsi(k.add(n, k.c32(cfg.blockN - 1)), k.c32(cfg.blockN));
   };
@@ -409,11 +417,8 @@ Value ForwardEmitter::keyTileCount() {
 Value ForwardEmitter::neededByTile(Value pos, Value safePos,
                                    Value listIndex) {
   Value needed = k.boolean(true);
-  if (cfg.causal) {
-    Value lastRow = k.sub(k.minsi(k.add(q0, k.c32(cfg.blockM)), Lq),
-                          k.c32(1));
-    needed = k.cmpi(ip(IPred::sle), pos, k.add(lastRow, keyOffset));
-  }
+  if (cfg.causal)
+    needed = k.cmpi(ip(IPred::sle), pos, lastVisibleKey());
   if (cfg.mask == MaskKind::Dense) {
     // A mask broadcast over queries (stride 0) decides for every row.
     Value perRow = k.cmpi(ip(IPred::ne), arg("mask_stride_q"), k.c64(0));
@@ -469,17 +474,14 @@ void ForwardEmitter::collectCandidates() {
   int64_t threads = cfg.threads(), steps = kCandidateSteps;
   int64_t warps = cfg.warps(), slots = cfg.candidateSlots();
   int64_t pairs = steps * warps; // (step, warp) counts per round
-  Value lastRow = k.sub(k.minsi(k.add(q0, k.c32(cfg.blockM)), Lq), k.c32(1));
-  Value end = cfg.causal ? k.add(k.add(lastRow, keyOffset), k.c32(1)) : Lk;
-  end = k.maxsi(k.minsi(end, Lk), k.c32(0));
-  Value topEntry = k.maxsi(k.sub(Lk, k.c32(1)), k.c32(0));
-  Value first = cfg.causal
-                    ? k.minsi(k.maxsi(k.add(q0, keyOffset), k.c32(0)), topEntry)
-                    : topEntry;
+  Value end =
+      k.maxsi(k.minsi(k.add(lastVisibleKey(), k.c32(1)), Lk), k.c32(0));
+  // The first and last rows' prefix ends.
+  Value first = prefixEntry(q0, k.boolean(true));
   Value last = k.maxsi(k.sub(end, k.c32(1)), k.c32(0));
   // The last key every row sees (none when the first row sees no key:
   // causal rows before the keys' start, Lq > Lk).
-  Value seenByAll = cfg.causal ? k.add(q0, keyOffset) : topEntry;
+  Value seenByAll = cfg.causal ? k.add(q0, keyOffset) : k.sub(Lk, k.c32(1));
   Type tieType = cfg.tiebreakElement;
   SmallVector<Value> thresholds = k.ifElse(
       k.cmpi(ip(IPred::sgt), end, k.c32(0)),

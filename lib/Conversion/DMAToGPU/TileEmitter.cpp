@@ -298,12 +298,8 @@ Value TileEmitter::visible(Value qpos, Value qvalid, Value kpos, Value kept) {
     vis = k.andi(vis, k.cmpi(ip(IPred::ne), m, k.intOf(k.i8Type, 0)));
   }
   if (cfg.mask == MaskKind::PerQueryTopK) {
-    if (!kept) {
-      Value entry = cfg.causal ? k.maxsi(k.select(qvalid, cLim, k.c32(0)),
-                                         k.c32(0))
-                               : k.sub(Lk, k.c32(1));
-      kept = keptAt(kpos, ks, entry);
-    }
+    if (!kept)
+      kept = keptAt(kpos, ks, prefixEntry(qpos, qvalid));
     vis = k.andi(vis, kept);
   }
   return vis;
