@@ -13,6 +13,9 @@
 
 #include "gtest/gtest.h"
 
+#include <algorithm>
+#include <cmath>
+
 using namespace dma::test;
 using dma::oracle::Array;
 using dma::oracle::MaskForm;
@@ -100,6 +103,55 @@ TEST(VisitCounts, PerQueryTopKVisitsTheCandidatesOnly) {
   EXPECT_LE(on.forwardKeys, c.H * nQT * (W + T - 1));
   VisitCounts off = countVisits(c, std::string(kTiles) + " skip=false");
   EXPECT_GT(off.forwardKeys, 4 * on.forwardKeys);
+}
+
+TEST(VisitCounts, PerQueryTopKBackwardWalksTheKeepingRows) {
+  AttentionCase c = base(MaskForm::PerQueryTopK, /*causal=*/true);
+  dma::oracle::AttentionProblem p = makeProblem(c);
+  // The rows keeping key j are [j, last(j)]; a key tile (a slice of its
+  // chunk of 256 keys ordered by score) walks the query tiles from its
+  // first key's to its last keeping row's.
+  const dma::oracle::Array &s = p.keepScore, &thr = p.keepThreshold,
+                           &tie = p.keepTiebreak;
+  auto keeps = [&](int64_t j, int64_t prefix) {
+    double sj = s.at({0, 0, j}), t = thr.at({0, 0, prefix});
+    return sj > t || (sj == t && j <= tie.at({0, 0, prefix}));
+  };
+  const int64_t chunk = 256;
+  int64_t expected = 0;
+  for (int64_t c0 = 0; c0 < L; c0 += chunk) {
+    std::vector<int64_t> keys;
+    for (int64_t j = c0; j < c0 + chunk; ++j)
+      keys.push_back(j);
+    std::stable_sort(keys.begin(), keys.end(), [&](int64_t a, int64_t b) {
+      double sa = s.at({0, 0, a}), sb = s.at({0, 0, b});
+      if (std::isnan(sa) || std::isnan(sb))
+        return !std::isnan(sa) && std::isnan(sb);
+      return sa > sb;
+    });
+    for (size_t t0 = 0; t0 < keys.size(); t0 += T) {
+      int64_t first = L, end = 0;
+      for (size_t e = t0; e < t0 + T; ++e) {
+        int64_t j = keys[e], last = j - 1;
+        while (last + 1 < L && keeps(j, last + 1))
+          ++last;
+        if (last >= j) {
+          first = std::min(first, j);
+          end = std::max(end, last + 1);
+        }
+      }
+      if (end > first)
+        expected += (end + T - 1) / T - first / T;
+    }
+  }
+  VisitCounts on =
+      countVisits(c, std::string(kTiles) + " rank-chunk=256", &p);
+  EXPECT_EQ(on.backwardTiles, c.H * expected);
+  // The contiguous walk visits every query tile from each key tile's
+  // diagonal on.
+  VisitCounts off = countVisits(c, std::string(kTiles) + " skip=false", &p);
+  EXPECT_EQ(off.backwardTiles, c.H * nKT * (nQT + 1) / 2);
+  EXPECT_LT(2 * on.backwardTiles, off.backwardTiles);
 }
 
 } // namespace

@@ -54,8 +54,10 @@ void dma::buildCPUPipeline(OpPassManager &pm,
     tiling.countVisits = options.countVisits;
     pm.addPass(dma::createDMATileAttention(tiling));
     pm.addPass(dma::createDMABlockSkip(dma::DMABlockSkipOptions{options.skip}));
-    pm.addPass(
-        dma::createDMAGatherKeys(dma::DMAGatherKeysOptions{options.skip}));
+    dma::DMAGatherKeysOptions gathering;
+    gathering.gather = options.skip;
+    gathering.rankChunk = options.rankChunk;
+    pm.addPass(dma::createDMAGatherKeys(gathering));
     // The tiles are tensors: bufferize them (one buffer per tile).
     pm.addPass(bufferization::createOneShotBufferizePass());
   }

@@ -102,3 +102,63 @@ func.func @shared_backward_dynamic_heads(%do: memref<?x?x?x8xf32>,
       outs(%dq, %dk, %dv : memref<?x?x?x8xf32>, memref<?x?x?x8xf32>, memref<?x?x?x8xf32>)
   return
 }
+
+// -----
+
+// Per-query top-k, backward: each key tile is a slice of its chunk (512
+// keys) ordered by score, and the query loop walks only the query tiles
+// holding rows that keep a key of the tile. Per KV head score rows
+// ([2, 4, L] with 4 KV heads) are shared by the group: no run-time choice.
+
+// CHECK-LABEL: func @per_query_backward
+//       CHECK:   scf.forall (%[[B:[a-z0-9_]+]], %[[G:[a-z0-9_]+]], %[[KT:[a-z0-9_]+]]) in
+//       CHECK:     %[[K0:[a-z0-9_]+]] = arith.muli %[[KT]], %c16
+//       CHECK:     %[[KPOS:[a-z0-9_]+]] = dma.tile.ranked_keys %arg6[%{{.*}}, %{{.*}}] offset %[[K0]] bound %{{.*}} chunk 512 : memref<2x4x?xf32> outs(%{{.*}} : tensor<16xi32>) {dma.key_positions}
+//       CHECK:     %[[FIRST:[a-z0-9_]+]], %[[END:[a-z0-9_]+]] = dma.tile.keeping_rows %[[KPOS]], %arg6, %arg7, %arg8[%{{.*}}, %{{.*}}] key_offset(%{{.*}}) rows(%{{.*}}) causal
+//       CHECK:     %[[LO:[a-z0-9_]+]] = arith.divui %[[FIRST]], %c32
+//       CHECK:     %[[UP:[a-z0-9_]+]] = arith.addi %[[END]], %c31
+//       CHECK:     %[[HI:[a-z0-9_]+]] = arith.divui %[[UP]], %c32
+//       CHECK:     dma.tile.gather %arg2[%[[B]], %[[G]]] rows(%[[KPOS]]
+//       CHECK:     scf.for %{{.*}} = %[[LO]] to %[[HI]] step
+//       CHECK:       dma.tile.logits {{.*}} keys(%[[KPOS]]) {{.*}} causal keep_rows(%arg6, %arg7, %arg8
+//       CHECK:     } {dma.query_loop}
+//       CHECK:     dma.tile.scatter %{{.*}} rows(%[[KPOS]]) into %arg10[%[[B]], %[[G]]]
+//       CHECK:   } {dma.key_tiles}
+//   CHECK-NOT:   scf.if
+
+// OFF-LABEL: func @per_query_backward
+//   OFF-NOT:   dma.tile.ranked_keys
+//   OFF-NOT:   dma.tile.keeping_rows
+func.func @per_query_backward(%do: memref<2x?x8x8xf32>, %q: memref<2x?x8x8xf32>,
+    %k: memref<2x?x4x8xf32>, %v: memref<2x?x4x8xf32>, %o: memref<2x?x8x8xf32>,
+    %lse: memref<2x8x?xf32>, %s: memref<2x4x?xf32>, %thr: memref<2x4x?xf32>,
+    %tie: memref<2x4x?xi32>, %dq: memref<2x?x8x8xf32>,
+    %dk: memref<2x?x4x8xf32>, %dv: memref<2x?x4x8xf32>) {
+  dma.attention_grad grad(%do : memref<2x?x8x8xf32>) q(%q : memref<2x?x8x8xf32>)
+      k(%k : memref<2x?x4x8xf32>) v(%v : memref<2x?x4x8xf32>)
+      out(%o : memref<2x?x8x8xf32>) lse(%lse : memref<2x8x?xf32>)
+      keep_rows(%s, %thr, %tie : memref<2x4x?xf32>, memref<2x4x?xf32>, memref<2x4x?xi32>)
+      outs(%dq, %dk, %dv : memref<2x?x8x8xf32>, memref<2x?x4x8xf32>, memref<2x?x4x8xf32>) causal
+  return
+}
+
+// -----
+
+// Score rows per query head (8 of them, 4 KV heads): the heads of a group
+// order the keys differently, so the contiguous walk stays.
+
+// CHECK-LABEL: func @per_query_backward_per_head
+//   CHECK-NOT:   dma.tile.ranked_keys
+//       CHECK:   dma.tile.iota {{.*}} {dma.key_positions}
+func.func @per_query_backward_per_head(%do: memref<2x?x8x8xf32>, %q: memref<2x?x8x8xf32>,
+    %k: memref<2x?x4x8xf32>, %v: memref<2x?x4x8xf32>, %o: memref<2x?x8x8xf32>,
+    %lse: memref<2x8x?xf32>, %s: memref<2x8x?xf32>, %thr: memref<2x8x?xf32>,
+    %tie: memref<2x8x?xi32>, %dq: memref<2x?x8x8xf32>,
+    %dk: memref<2x?x4x8xf32>, %dv: memref<2x?x4x8xf32>) {
+  dma.attention_grad grad(%do : memref<2x?x8x8xf32>) q(%q : memref<2x?x8x8xf32>)
+      k(%k : memref<2x?x4x8xf32>) v(%v : memref<2x?x4x8xf32>)
+      out(%o : memref<2x?x8x8xf32>) lse(%lse : memref<2x8x?xf32>)
+      keep_rows(%s, %thr, %tie : memref<2x8x?xf32>, memref<2x8x?xf32>, memref<2x8x?xi32>)
+      outs(%dq, %dk, %dv : memref<2x?x8x8xf32>, memref<2x?x4x8xf32>, memref<2x?x4x8xf32>) causal
+  return
+}

@@ -38,6 +38,11 @@ struct CPUPipelineOptions : public PassPipelineOptions<CPUPipelineOptions> {
       llvm::cl::desc("Skip masked tiles and gather kept keys "
                      "(dma-block-skip, dma-gather-keys)"),
       llvm::cl::init(true)};
+  PassOptions::Option<int64_t> rankChunk{
+      *this, "rank-chunk",
+      llvm::cl::desc("Keys per chunk the per-query backward orders by score "
+                     "(dma-gather-keys)"),
+      llvm::cl::init(512)};
   PassOptions::Option<bool> countVisits{
       *this, "count-visits",
       llvm::cl::desc("Count visited key tiles and keys in @dma_visit_counts"),

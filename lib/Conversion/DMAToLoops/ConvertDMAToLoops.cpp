@@ -56,6 +56,14 @@ struct ConvertDMAToLoopsPass
           .Case([&](TileCandidatesOp o) {
             lowerTileCandidatesToLoops(rewriter, o);
           })
+          .Case([&](TileRankedKeysOp o) {
+            lowerTileRankedKeysToLoops(rewriter, o);
+          })
+          .Case([&](TileKeepingRowsOp o) {
+            auto [first, end] = lowerTileKeepingRowsToLoops(rewriter, o);
+            rewriter.replaceAllUsesWith(o.getFirst(), first);
+            rewriter.replaceAllUsesWith(o.getEnd(), end);
+          })
           .Case([&](TileGatherOp o) { lowerTileGatherToLoops(rewriter, o); })
           .Case([&](TileScatterOp o) { lowerTileScatterToLoops(rewriter, o); })
           .Case([&](TileDotOp o) { lowerTileDotToLoops(rewriter, o); })

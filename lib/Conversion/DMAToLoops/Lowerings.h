@@ -20,6 +20,10 @@ void lowerTilePositionsToLoops(OpBuilder &b, TilePositionsOp op);
 /// Returns the count that replaces the op's result.
 Value lowerTileCountToLoops(OpBuilder &b, TileCountOp op);
 void lowerTileCandidatesToLoops(OpBuilder &b, TileCandidatesOp op);
+void lowerTileRankedKeysToLoops(OpBuilder &b, TileRankedKeysOp op);
+/// Returns (first, end).
+std::pair<Value, Value> lowerTileKeepingRowsToLoops(OpBuilder &b,
+                                                    TileKeepingRowsOp op);
 void lowerTileGatherToLoops(OpBuilder &b, TileGatherOp op);
 void lowerTileScatterToLoops(OpBuilder &b, TileScatterOp op);
 void lowerTileDotToLoops(OpBuilder &b, TileDotOp op);

@@ -142,6 +142,115 @@ void mlir::dma::lowerTileCandidatesToLoops(OpBuilder &b, TileCandidatesOp op) {
   e.forLoop(written, cap, [&](Value t) { e.store(minusOneI32(e), out, {t}); });
 }
 
+namespace {
+
+/// Whether key `a` (score sa) comes before key `c` (score sc) in the order
+/// of dma.tile.ranked_keys: higher score first, equal scores by position,
+/// NaN scores after every other.
+Value rankedBefore(LoopEmitter &e, Value sa, Value a, Value sc, Value c) {
+  Value na = e.isNaN(sa), nc = e.isNaN(sc);
+  Value numbers = e.andi(e.notb(na), e.notb(nc));
+  Value higher = e.andi(numbers, e.cmpf(fp(FPred::OGT), sa, sc));
+  Value tied = e.ori(e.andi(na, nc), e.cmpf(fp(FPred::OEQ), sa, sc));
+  return e.ori(e.ori(e.andi(e.notb(na), nc), higher),
+               e.andi(tied, e.cmpi(ip(IPred::slt), a, c)));
+}
+
+} // namespace
+
+void mlir::dma::lowerTileRankedKeysToLoops(OpBuilder &b, TileRankedKeysOp op) {
+  LoopEmitter e(b, op.getLoc());
+  Value score = op.getKeepScore(), out = op.getOuts()[0];
+  Value n = e.dim(out, 0);
+  e.forLoop(e.index(0), n, [&](Value i) { e.store(minusOneI32(e), out, {i}); });
+  Value chunk = e.index(op.getChunk());
+  Value c0 = e.mul(e.divui(op.getOffset(), chunk), chunk);
+  Value cEnd = e.minsi(e.add(c0, chunk), e.minsi(op.getBound(), e.dim(score, 2)));
+  Value lo = e.sub(op.getOffset(), c0);
+  // Each key's rank is the number of chunk keys before it (O(chunk^2) per
+  // tile: the CPU's reference, the GPU sorts).
+  e.forLoop(c0, cEnd, [&](Value j) {
+    Value sj = e.loadF32(score, {op.getKb(), op.getKh(), j});
+    Value rank = e.forLoop(c0, cEnd, {e.index(0)}, [&](Value c, ValueRange r) {
+      Value sc = e.loadF32(score, {op.getKb(), op.getKh(), c});
+      return SmallVector<Value>{e.add(
+          r[0], e.select(rankedBefore(e, sc, c, sj, j), e.index(1),
+                         e.index(0)))};
+    })[0];
+    Value at = e.sub(rank, lo);
+    e.ifThen(e.andi(e.cmpi(ip(IPred::sge), rank, lo),
+                    e.cmpi(ip(IPred::slt), at, n)),
+             [&] { e.storeIndex(j, out, {at}); });
+  });
+}
+
+std::pair<Value, Value>
+mlir::dma::lowerTileKeepingRowsToLoops(OpBuilder &b, TileKeepingRowsOp op) {
+  LoopEmitter e(b, op.getLoc());
+  Value pos = op.getPositions(), rows = op.getRows(), off = op.getKeyOffset();
+  Value kb = op.getKb(), kh = op.getKh();
+  Value lk = e.dim(op.getKeepScore(), 2);
+  Type idx = b.getIndexType();
+  // The prefix ending at key p keeps key j (dma.topk per_query's rule).
+  auto keeps = [&](Value j, Value sj, Value p) {
+    Value thr = e.loadF32(op.getKeepThreshold(), {kb, kh, p});
+    Value tie = e.loadIndex(op.getKeepTiebreak(), {kb, kh, p});
+    return e.ori(e.cmpf(fp(FPred::OGT), sj, thr),
+                 e.andi(e.cmpf(fp(FPred::OEQ), sj, thr),
+                        e.cmpi(ip(IPred::sle), j, tie)));
+  };
+  // Per key: the prefixes keeping it are [j, last] (causal; a row i has
+  // the prefix ending at i + key_offset), or all rows or none.
+  auto keyRows = [&](Value j, Value sj) -> SmallVector<Value> {
+    if (!op.getCausal())
+      return {e.index(0), e.select(keeps(j, sj, e.sub(lk, e.index(1))), rows,
+                                   e.index(0))};
+    SmallVector<Value> lh = e.ifElse(
+        keeps(j, sj, j), {idx, idx},
+        [&] {
+          // keeps(lo) holds; prefixes from hi on do not.
+          return e.whileLoop(
+              {j, lk},
+              [&](ValueRange r) {
+                return std::make_pair(
+                    e.cmpi(ip(IPred::sgt), e.sub(r[1], r[0]), e.index(1)),
+                    SmallVector<Value>(r));
+              },
+              [&](ValueRange r) {
+                Value mid = e.divui(e.add(r[0], r[1]), e.index(2));
+                Value k = keeps(j, sj, mid);
+                return SmallVector<Value>{e.select(k, mid, r[0]),
+                                          e.select(k, r[1], mid)};
+              });
+        },
+        [&] { return SmallVector<Value>{j, j}; }); // never kept: empty
+    Value last = e.select(e.cmpi(ip(IPred::eq), lh[0], lh[1]),
+                          e.sub(j, e.index(1)), lh[0]);
+    Value first = e.maxsi(e.sub(j, off), e.index(0));
+    Value end = e.minsi(e.add(e.sub(last, off), e.index(1)), rows);
+    return {first, e.maxsi(end, first)};
+  };
+  SmallVector<Value> range = e.forLoop(
+      e.index(0), e.dim(pos, 0), {rows, e.index(0)},
+      [&](Value t, ValueRange acc) {
+        Value j = e.loadIndex(pos, {t});
+        Value valid = e.andi(e.cmpi(ip(IPred::sge), j, e.index(0)),
+                             e.cmpi(ip(IPred::slt), j, lk));
+        return e.ifElse(
+            valid, {idx, idx},
+            [&] {
+              Value sj = e.loadF32(op.getKeepScore(), {kb, kh, j});
+              SmallVector<Value> r = keyRows(j, sj);
+              Value some = e.cmpi(ip(IPred::slt), r[0], r[1]);
+              return SmallVector<Value>{
+                  e.select(some, e.minsi(acc[0], r[0]), acc[0]),
+                  e.select(some, e.maxsi(acc[1], r[1]), acc[1])};
+            },
+            [&] { return SmallVector<Value>(acc); });
+      });
+  return {e.minsi(range[0], range[1]), range[1]};
+}
+
 //===----------------------------------------------------------------------===//
 // Rows between memrefs and tiles
 //===----------------------------------------------------------------------===//

@@ -121,3 +121,46 @@ func.func @summary(%mask: memref<?x?x?x?xi1>, %lq: index, %st: memref<?x?x?x?xi3
       outs(%st, %tiles, %count : memref<?x?x?x?xi32>, memref<?x?x?x?xi32>, memref<?x?x?xi32>)
   return
 }
+
+// -----
+
+// Ranked keys: the tile is first all -1; each key of the chunk counts the
+// chunk keys ranked before it (a nested loop, NaN scores last) and lands at
+// its rank when that falls in the tile.
+// CHECK-LABEL: func @ranked_keys
+//       CHECK:   scf.for %{{.*}} = %{{.*}} to %c16
+//       CHECK:     memref.store %c-1_i32, %arg4
+//       CHECK:   scf.for %[[J:.*]] = %[[C0:.*]] to %[[CEND:.*]] step
+//       CHECK:     %[[R:.*]] = scf.for %[[C:.*]] = %[[C0]] to %[[CEND]] step {{.*}} iter_args
+//       CHECK:       arith.cmpf uno
+//       CHECK:       arith.cmpf ogt
+//       CHECK:     scf.if
+//       CHECK:       memref.store {{.*}}, %arg4
+func.func @ranked_keys(%s: memref<1x2x100xf32>, %b: index, %h: index,
+    %t0: index, %out: memref<16xi32>) {
+  %lk = arith.constant 100 : index
+  dma.tile.ranked_keys %s[%b, %h] offset %t0 bound %lk chunk 48
+      : memref<1x2x100xf32> outs(%out : memref<16xi32>)
+  return
+}
+
+// -----
+
+// Keeping rows: per key, a binary search of the prefixes that keep it
+// (scf.while over the thresholds), widened into the tile's row range.
+// CHECK-LABEL: func @keeping_rows
+//       CHECK:   scf.for {{.*}} iter_args
+//       CHECK:     scf.if
+//       CHECK:       scf.if
+//       CHECK:         scf.while
+//       CHECK:           memref.load %arg2
+//       CHECK:           memref.load %arg3
+//       CHECK:   arith.minsi
+func.func @keeping_rows(%pos: memref<16xi32>, %s: memref<1x2x100xf32>,
+    %thr: memref<1x2x100xf32>, %tie: memref<1x2x100xi32>, %b: index,
+    %h: index, %off: index, %rows: index) -> (index, index) {
+  %first, %end = dma.tile.keeping_rows %pos, %s, %thr, %tie[%b, %h]
+      key_offset(%off) rows(%rows) causal
+      : memref<16xi32>, memref<1x2x100xf32>, memref<1x2x100xf32>, memref<1x2x100xi32>
+  return %first, %end : index, index
+}

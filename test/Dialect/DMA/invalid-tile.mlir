@@ -105,6 +105,70 @@ func.func @f(%i: index, %n: index, %s: memref<?x?x?xf32>, %t: memref<?x?x?xf32>,
 
 // -----
 
+func.func @f(%i: index, %n: index, %s: memref<?x?xf32>, %e: tensor<64xi32>) {
+  // expected-error @+1 {{keep_rows tensors must have rank 3}}
+  %r = dma.tile.ranked_keys %s[%i, %i] offset %i bound %n chunk 512 : memref<?x?xf32> outs(%e : tensor<64xi32>) -> tensor<64xi32>
+  return
+}
+
+// -----
+
+func.func @f(%i: index, %n: index, %s: memref<?x?x?xi32>, %e: tensor<64xi32>) {
+  // expected-error @+1 {{keep_score must have float elements}}
+  %r = dma.tile.ranked_keys %s[%i, %i] offset %i bound %n chunk 512 : memref<?x?x?xi32> outs(%e : tensor<64xi32>) -> tensor<64xi32>
+  return
+}
+
+// -----
+
+func.func @f(%i: index, %n: index, %s: memref<?x?x?xf32>, %e: tensor<64xi64>) {
+  // expected-error @+1 {{positions must have i32 elements}}
+  %r = dma.tile.ranked_keys %s[%i, %i] offset %i bound %n chunk 512 : memref<?x?x?xf32> outs(%e : tensor<64xi64>) -> tensor<64xi64>
+  return
+}
+
+// -----
+
+func.func @f(%i: index, %n: index, %s: memref<?x?x?xf32>, %e: tensor<64xi32>) {
+  // expected-error @+1 {{chunk (96) must be a multiple of the tile's 64 positions}}
+  %r = dma.tile.ranked_keys %s[%i, %i] offset %i bound %n chunk 96 : memref<?x?x?xf32> outs(%e : tensor<64xi32>) -> tensor<64xi32>
+  return
+}
+
+// -----
+
+func.func @f(%i: index, %n: index, %s: memref<?x?x?xf32>, %e: tensor<64xi32>) {
+  // expected-error @+1 {{attribute 'chunk' failed to satisfy constraint}}
+  %r = dma.tile.ranked_keys %s[%i, %i] offset %i bound %n chunk 0 : memref<?x?x?xf32> outs(%e : tensor<64xi32>) -> tensor<64xi32>
+  return
+}
+
+// -----
+
+func.func @f(%i: index, %n: index, %k: tensor<64xi32>, %s: memref<?x?x?xf32>, %t: memref<?x?xf32>, %p: memref<?x?x?xi32>) {
+  // expected-error @+1 {{keep_rows tensors must have rank 3}}
+  %a, %b = dma.tile.keeping_rows %k, %s, %t, %p[%i, %i] key_offset(%i) rows(%n) : tensor<64xi32>, memref<?x?x?xf32>, memref<?x?xf32>, memref<?x?x?xi32>
+  return
+}
+
+// -----
+
+func.func @f(%i: index, %n: index, %k: tensor<64xi32>, %s: memref<?x?x?xf32>, %t: memref<?x?x?xf32>, %p: memref<?x?x?xf32>) {
+  // expected-error @+1 {{tiebreak must have i32 or i64 elements}}
+  %a, %b = dma.tile.keeping_rows %k, %s, %t, %p[%i, %i] key_offset(%i) rows(%n) : tensor<64xi32>, memref<?x?x?xf32>, memref<?x?x?xf32>, memref<?x?x?xf32>
+  return
+}
+
+// -----
+
+func.func @f(%i: index, %n: index, %k: tensor<?xi32>, %s: memref<?x?x?xf32>, %t: memref<?x?x?xf32>, %p: memref<?x?x?xi32>) {
+  // expected-error @+1 {{positions must be a static-shaped tile}}
+  %a, %b = dma.tile.keeping_rows %k, %s, %t, %p[%i, %i] key_offset(%i) rows(%n) : tensor<?xi32>, memref<?x?x?xf32>, memref<?x?x?xf32>, memref<?x?x?xi32>
+  return
+}
+
+// -----
+
 func.func @f(%i: index, %n: index, %s: memref<?x?xf32>, %p: tensor<4xi32>, %e: tensor<4xf32>) {
   // expected-error @+1 {{source must be [B, L, H, D] (rank 4) or [B, H, L] (rank 3)}}
   %r = dma.tile.gather %s[%i, %i] rows(%p : tensor<4xi32>) : memref<?x?xf32> outs(%e : tensor<4xf32>) -> tensor<4xf32>

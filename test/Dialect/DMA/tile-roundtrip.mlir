@@ -29,6 +29,20 @@ func.func @candidates(%s: memref<?x?x?xf32>, %t: memref<?x?x?xf32>,
   return %l : tensor<?xi32>
 }
 
+// CHECK-LABEL: func @ranked_keys
+func.func @ranked_keys(%s: memref<?x?x?xf32>, %t: memref<?x?x?xf32>,
+    %p: memref<?x?x?xi32>, %i: index, %n: index) -> (tensor<64xi32>, index, index) {
+  %e = tensor.empty() : tensor<64xi32>
+  // CHECK: dma.tile.ranked_keys %{{.*}}[%{{.*}}, %{{.*}}] offset %{{.*}} bound %{{.*}} chunk 512 : memref<?x?x?xf32> outs(%{{.*}} : tensor<64xi32>) -> tensor<64xi32>
+  %k = dma.tile.ranked_keys %s[%i, %i] offset %i bound %n chunk 512
+      : memref<?x?x?xf32> outs(%e : tensor<64xi32>) -> tensor<64xi32>
+  // CHECK: dma.tile.keeping_rows %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}[%{{.*}}, %{{.*}}] key_offset(%{{.*}}) rows(%{{.*}}) causal : tensor<64xi32>, memref<?x?x?xf32>, memref<?x?x?xf32>, memref<?x?x?xi32>
+  %first, %end = dma.tile.keeping_rows %k, %s, %t, %p[%i, %i] key_offset(%i)
+      rows(%n) causal
+      : tensor<64xi32>, memref<?x?x?xf32>, memref<?x?x?xf32>, memref<?x?x?xi32>
+  return %k, %first, %end : tensor<64xi32>, index, index
+}
+
 // CHECK-LABEL: func @rows
 func.func @rows(%K: memref<?x?x?x64xbf16>, %L: memref<?x?x?xf32>,
     %dK: memref<?x?x?x64xf32>, %pos: tensor<32xi32>, %b: index, %h: index)

@@ -126,6 +126,7 @@ void addTileDPSEffects(OpTy op, Effects &effects) {
 DMA_TILE_DPS_EFFECTS(TileIotaOp)
 DMA_TILE_DPS_EFFECTS(TilePositionsOp)
 DMA_TILE_DPS_EFFECTS(TileCandidatesOp)
+DMA_TILE_DPS_EFFECTS(TileRankedKeysOp)
 DMA_TILE_DPS_EFFECTS(TileGatherOp)
 DMA_TILE_DPS_EFFECTS(TileDotOp)
 DMA_TILE_DPS_EFFECTS(TileLogitsOp)
@@ -140,6 +141,7 @@ DMA_TILE_DPS_EFFECTS(MaskSummaryOp)
 bool TileIotaOp::readsDestination(unsigned) { return false; }
 bool TilePositionsOp::readsDestination(unsigned) { return false; }
 bool TileCandidatesOp::readsDestination(unsigned) { return false; }
+bool TileRankedKeysOp::readsDestination(unsigned) { return false; }
 bool TileGatherOp::readsDestination(unsigned) { return false; }
 bool TileDotOp::readsDestination(unsigned) { return true; } // C += A B
 bool TileLogitsOp::readsDestination(unsigned) { return false; }
@@ -150,6 +152,12 @@ bool TileRowDotOp::readsDestination(unsigned) { return false; }
 bool MaskSummaryOp::readsDestination(unsigned) { return false; }
 
 void TileCountOp::getEffects(Effects &effects) {
+  addMemrefEffects(
+      getOperation(), effects, [](OpOperand &) { return false; },
+      [](OpOperand &) { return false; });
+}
+
+void TileKeepingRowsOp::getEffects(Effects &effects) {
   addMemrefEffects(
       getOperation(), effects, [](OpOperand &) { return false; },
       [](OpOperand &) { return false; });
@@ -226,6 +234,43 @@ LogicalResult TileCandidatesOp::verify() {
   if (list.getRank() != 1 || !isI32(list.getElementType()))
     return emitOpError("candidate list must be a rank-1 i32 buffer");
   return success();
+}
+
+/// The per-query top-k representation is [{B|1}, {Hkv|H|1}, L].
+static LogicalResult verifyKeepRows(Operation *op, ValueRange memrefs) {
+  for (Value v : memrefs)
+    if (cast<MemRefType>(v.getType()).getRank() != 3)
+      return op->emitOpError("keep_rows tensors must have rank 3");
+  return success();
+}
+
+LogicalResult TileRankedKeysOp::verify() {
+  if (failed(verifyTileDestinations(*this, getOuts(), 1)) ||
+      failed(verifyKeepRows(*this, getKeepScore())))
+    return failure();
+  if (!isa<FloatType>(
+          cast<MemRefType>(getKeepScore().getType()).getElementType()))
+    return emitOpError("keep_score must have float elements");
+  if (failed(expectTile(*this, getOuts()[0], "positions", {kAny}, isI32,
+                        "i32")))
+    return failure();
+  // Tiles must not straddle chunks: each chunk is a whole number of tiles.
+  int64_t n = dimOf(getOuts()[0], 0);
+  if (!ShapedType::isDynamic(n) && getChunk() % n)
+    return emitOpError() << "chunk (" << getChunk()
+                         << ") must be a multiple of the tile's " << n
+                         << " positions";
+  return success();
+}
+
+LogicalResult TileKeepingRowsOp::verify() {
+  if (failed(verifyKeepRows(*this, {getKeepScore(), getKeepThreshold(),
+                                    getKeepTiebreak()})))
+    return failure();
+  if (!isIndexInt(cast<MemRefType>(getKeepTiebreak().getType())
+                      .getElementType()))
+    return emitOpError("tiebreak must have i32 or i64 elements");
+  return expectTile(*this, getPositions(), "positions", {kAny}, isI32, "i32");
 }
 
 LogicalResult TileGatherOp::verify() {

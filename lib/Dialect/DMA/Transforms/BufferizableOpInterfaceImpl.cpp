@@ -139,11 +139,11 @@ void mlir::dma::registerBufferizableOpInterfaceExternalModels(
     DialectRegistry &registry) {
   registry.addExtension(+[](MLIRContext *ctx, dma::DMADialect *) {
     attachDPSModels<ValueBiasOp, ValueBiasGradOp, TopKOp, AttentionOp, AttentionGradOp,
-                    TileIotaOp, TilePositionsOp, TileCandidatesOp,
+                    TileIotaOp, TilePositionsOp, TileCandidatesOp, TileRankedKeysOp,
                     TileGatherOp, TileDotOp, TileLogitsOp, TileSoftmaxOp,
                     TileProbsOp, TileDScoresOp, TileRowDotOp, MaskSummaryOp>(
         ctx);
-    attachReaderModels<TileCountOp, TileScatterOp, TileStoreOutputOp,
+    attachReaderModels<TileCountOp, TileKeepingRowsOp, TileScatterOp, TileStoreOutputOp,
                        TileBiasGradOp>(ctx);
   });
 }

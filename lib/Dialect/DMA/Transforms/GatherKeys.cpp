@@ -170,25 +170,29 @@ void gatherPerQueryForward(OpBuilder &b, scf::ForOp loop,
 /// of a KV group shares the list (its head dim is 1 or Hkv, or H == Hkv);
 /// where that is only known at run time, the contiguous loop is kept as the
 /// other branch of an scf.if.
-void gatherSharedBackward(OpBuilder &b, scf::ForallOp tiles,
-                          TileLogitsOp logits) {
-  TileIotaOp iota = keyPositionsIn(tiles.getBody());
-  if (!iota || tiles.getDynamicUpperBound().size() != 3)
-    return;
-  Value keep = logits.getKeep();
-  Value hkv = tiles.getDynamicUpperBound()[1], heads = logits.getHeads();
+/// Whether every query head of a KV group reads the same row of a top-k
+/// tensor whose head dim is `listHeads` (1, Hkv, or H == Hkv). When that is
+/// only known at run time, wraps `tiles` in an scf.if whose else branch
+/// keeps a copy of the contiguous walk; returns false when it is known not.
+bool shareListOrChoose(OpBuilder &b, scf::ForallOp tiles, Value listHeads,
+                       Value heads) {
+  Value hkv = tiles.getDynamicUpperBound()[1];
   TileBuilder t(b, tiles.getLoc());
   b.setInsertionPoint(tiles);
-  Value keepHeads = t.dim(keep, 1);
-  auto constant = [](Value v) { return getConstantIntValue(v); };
   auto eq = [&](Value x, Value y) {
     return t.cmpi(static_cast<int>(IPred::eq), x, y);
   };
-  Value shared =
-      t.ori(t.ori(eq(keepHeads, t.index(1)), eq(keepHeads, hkv)), eq(heads, hkv));
-  std::optional<int64_t> known = constant(shared);
+  // Decided here when the sizes are constants.
+  std::optional<int64_t> n = getConstantIntValue(listHeads),
+                         kv = getConstantIntValue(hkv),
+                         h = getConstantIntValue(heads);
+  if (n && kv && h)
+    return *n == 1 || *n == *kv || *h == *kv;
+  Value shared = t.ori(t.ori(eq(listHeads, t.index(1)), eq(listHeads, hkv)),
+                       eq(heads, hkv));
+  std::optional<int64_t> known = getConstantIntValue(shared);
   if (known && *known == 0)
-    return;
+    return false;
   if (!known) {
     // Both walks, chosen at run time.
     auto choice = scf::IfOp::create(b, tiles.getLoc(), shared,
@@ -197,6 +201,19 @@ void gatherSharedBackward(OpBuilder &b, scf::ForallOp tiles,
     b.clone(*tiles);
     tiles->moveBefore(choice.thenBlock()->getTerminator());
   }
+  return true;
+}
+
+void gatherSharedBackward(OpBuilder &b, scf::ForallOp tiles,
+                          TileLogitsOp logits) {
+  TileIotaOp iota = keyPositionsIn(tiles.getBody());
+  if (!iota || tiles.getDynamicUpperBound().size() != 3)
+    return;
+  Value keep = logits.getKeep();
+  TileBuilder t(b, tiles.getLoc());
+  b.setInsertionPoint(tiles);
+  if (!shareListOrChoose(b, tiles, t.dim(keep, 1), logits.getHeads()))
+    return;
   b.setInsertionPoint(tiles);
   Value chunks = t.ceilDiv(t.dim(keep, 2), tileRows(iota.getResult(0)));
   tiles.getDynamicUpperBoundMutable().slice(2, 1).assign(chunks);
@@ -210,6 +227,58 @@ void gatherSharedBackward(OpBuilder &b, scf::ForallOp tiles,
     if (l.getKeep() == keep)
       l.setKeysKept(true);
   });
+}
+
+/// Backward of a per-query top-k: each key tile is a slice of its chunk
+/// ordered by score (dma.tile.ranked_keys), and the query loop walks only
+/// the query tiles holding rows that keep a key of it
+/// (dma.tile.keeping_rows). The keys of one tile then leave the rows' kept
+/// sets at about the same row, so far from the start a tile's walk ends
+/// long before the last query tile.
+void gatherPerQueryBackward(OpBuilder &b, scf::ForallOp tiles,
+                            TileLogitsOp logits, int64_t chunk) {
+  TileIotaOp iota = keyPositionsIn(tiles.getBody());
+  auto qpos = logits.getRows().getDefiningOp<TileIotaOp>();
+  scf::ForOp queryLoop;
+  int64_t queryLoops = 0;
+  tiles->walk([&](scf::ForOp loop) {
+    if (loop->hasAttr(kQueryLoopAttr)) {
+      queryLoop = loop;
+      ++queryLoops;
+    }
+  });
+  if (!iota || !qpos || queryLoops != 1 ||
+      tiles.getDynamicUpperBound().size() != 3)
+    return;
+  Value score = logits.getKeepScore();
+  TileBuilder t(b, tiles.getLoc());
+  b.setInsertionPoint(tiles);
+  if (!shareListOrChoose(b, tiles, t.dim(score, 1), logits.getHeads()))
+    return;
+
+  int64_t bn = tileRows(iota.getResult(0)), bm = tileRows(qpos.getResult(0));
+  chunk = std::max<int64_t>(bn, (chunk + bn - 1) / bn * bn);
+  b.setInsertionPoint(iota);
+  Value bIv = tiles.getInductionVars()[0], g = tiles.getInductionVars()[1];
+  Value kb = bcast(t, t.dim(score, 0), bIv);
+  Value kh = bcast(t, t.dim(score, 1), g);
+  auto ranked = TileRankedKeysOp::create(
+      b, iota.getLoc(), iota->getResultTypes(), score, kb, kh,
+      iota.getStart(), iota.getBound(), b.getI64IntegerAttr(chunk),
+      iota.getOuts());
+  ranked->setAttr(kKeyPositionsAttr, b.getUnitAttr());
+  iota->replaceAllUsesWith(ranked);
+  iota->erase();
+
+  b.setInsertionPointAfter(ranked);
+  auto rows = TileKeepingRowsOp::create(
+      b, ranked.getLoc(), b.getIndexType(), b.getIndexType(),
+      ranked.getResult(0), score,
+      logits.getKeepThreshold(), logits.getKeepTiebreak(), kb, kh,
+      logits.getKeyOffset(), qpos.getBound(), logits.getCausal());
+  queryLoop.getLowerBoundMutable().assign(
+      t.divui(rows.getFirst(), t.index(bm)));
+  queryLoop.getUpperBoundMutable().assign(t.ceilDiv(rows.getEnd(), bm));
 }
 
 struct DMAGatherKeysPass
@@ -228,8 +297,7 @@ struct DMAGatherKeysPass
           forward.push_back({loop, logits});
       if (auto tiles = dyn_cast<scf::ForallOp>(op);
           tiles && tiles->hasAttr(kKeyTilesAttr))
-        if (TileLogitsOp logits = topKLogitsIn(tiles);
-            logits && logits.getKeep())
+        if (TileLogitsOp logits = topKLogitsIn(tiles))
           backward.push_back({tiles, logits});
     });
     OpBuilder b(&getContext());
@@ -239,8 +307,12 @@ struct DMAGatherKeysPass
       else if (perQuery)
         gatherPerQueryForward(b, loop, logits);
     }
-    for (auto [tiles, logits] : backward)
-      gatherSharedBackward(b, tiles, logits);
+    for (auto [tiles, logits] : backward) {
+      if (logits.getKeep())
+        gatherSharedBackward(b, tiles, logits);
+      else if (perQuery)
+        gatherPerQueryBackward(b, tiles, logits, rankChunk);
+    }
   }
 };
 

@@ -128,6 +128,74 @@ def DMA_TileCandidatesOp : DMA_TileDPSOp<"candidates"> {
   }];
 }
 
+def DMA_TileRankedKeysOp : DMA_TileDPSOp<"ranked_keys"> {
+  let summary = "a key tile of a chunk ordered by per-query top-k score";
+  let description = [{
+    For the per-query top-k score `keep_score[kb, kh, :]`, the tile's
+    entries `offset .. offset + N - 1` of the chunk holding `offset`: the
+    chunk is the keys `[c0, min(c0 + chunk, bound))` with
+    `c0 = offset - offset mod chunk`, ordered by descending score (equal
+    scores by ascending position, NaN scores last); entry `i` is the key of
+    rank `offset - c0 + i`, or -1 past the chunk. The tiles of one chunk are
+    a permutation of its keys, so every key lies in exactly one tile.
+
+    Why: thresholds of a causal per-query top-k only grow with the prefix, so
+    the rows that keep key `j` are one interval starting at its causal row,
+    ending later the higher its score. Ordering a chunk by score groups keys
+    whose intervals end together, and a backward over such tiles walks
+    only the query tiles some row of which keeps a key of the tile
+    (`dma.tile.keeping_rows`), not every query tile after the chunk.
+
+    ```mlir
+    %kpos = dma.tile.ranked_keys %s[%kb, %kh] offset %k0 bound %lk chunk 512
+        : memref<?x?x?xf32> outs(%e : tensor<64xi32>) -> tensor<64xi32>
+    ```
+  }];
+  let arguments = (ins AnyMemRef:$keep_score, Index:$kb, Index:$kh,
+                       Index:$offset, Index:$bound,
+                       ConfinedAttr<I64Attr, [IntPositive]>:$chunk,
+                       Variadic<DMA_Shaped>:$outs);
+  let assemblyFormat = [{
+    $keep_score `[` $kb `,` $kh `]` `offset` $offset `bound` $bound
+    `chunk` $chunk `:` type($keep_score)
+    `outs` `(` $outs `:` type($outs) `)` attr-dict (`->` type($results)^)?
+  }];
+}
+
+def DMA_TileKeepingRowsOp : DMA_TileOp<"keeping_rows", [
+    DeclareOpInterfaceMethods<MemoryEffectsOpInterface>]> {
+  let summary = "the query rows that keep some key of a tile (per-query top-k)";
+  let description = [{
+    For the per-query top-k representation at `[kb, kh]` (each
+    `[{B|1}, {Hkv|H|1}, Lk]`, indexed by the end of a causal prefix) and a
+    tile of key positions (-1 for no key), returns `[first, end)` within
+    `[0, rows)`: no row outside it keeps a key of the tile (`first == end`
+    when no row keeps any). Row `i` has the prefix ending at
+    `p = i + key_offset` (`Lk - 1` without `causal`) and keeps key `j <= p`
+    when `s[j] > threshold[p] or (s[j] == threshold[p] and j <= tiebreak[p])`.
+    Relies on what `dma.topk per_query` writes: a prefix's (threshold,
+    tiebreak) never decreases as it grows, so the rows keeping `j` are an
+    interval from its causal row on, found by binary search.
+
+    ```mlir
+    %first, %end = dma.tile.keeping_rows %kpos, %s, %thr, %tie [%kb, %kh]
+        key_offset(%off) rows(%lq) causal
+        : tensor<64xi32>, memref<?x?x?xf32>, memref<?x?x?xf32>, memref<?x?x?xi32>
+    ```
+  }];
+  let arguments = (ins DMA_Shaped:$positions, AnyMemRef:$keep_score,
+                       AnyMemRef:$keep_threshold, AnyMemRef:$keep_tiebreak,
+                       Index:$kb, Index:$kh, Index:$key_offset, Index:$rows,
+                       UnitAttr:$causal);
+  let results = (outs Index:$first, Index:$end);
+  let assemblyFormat = [{
+    $positions `,` $keep_score `,` $keep_threshold `,` $keep_tiebreak
+    `[` $kb `,` $kh `]` `key_offset` `(` $key_offset `)` `rows` `(` $rows `)`
+    (`causal` $causal^)? `:` type($positions) `,` type($keep_score) `,`
+    type($keep_threshold) `,` type($keep_tiebreak) attr-dict
+  }];
+}
+
 //===----------------------------------------------------------------------===//
 // Moving rows between memrefs and tiles
 //===----------------------------------------------------------------------===//

@@ -132,8 +132,12 @@ def DMAGatherKeys : Pass<"dma-gather-keys"> {
     * per-query top-k (`keep_rows`): the forward key loop walks the
       candidates of the query tile (`dma.tile.candidates`: every key some
       row of the tile may keep, at most w + BM - 1 of them) and still decides
-      each element from its row's threshold. The backward keeps contiguous
-      key tiles.
+      each element from its row's threshold. The backward's key tiles become
+      slices of chunks ordered by score (`dma.tile.ranked_keys`, chunks of
+      `rank-chunk` keys), and its query loop walks only the query tiles
+      with rows that keep a key of the tile (`dma.tile.keeping_rows`): the
+      rows keeping a key form an interval from its causal row on, longer the
+      higher its score.
 
     Causality is decided per element from the original positions. Before:
 
@@ -159,7 +163,10 @@ def DMAGatherKeys : Pass<"dma-gather-keys"> {
     Option<"gather", "gather", "bool", /*default=*/"true",
            "Walk kept keys instead of all key tiles">,
     Option<"perQuery", "per-query", "bool", /*default=*/"true",
-           "Also gather the candidates of per-query top-k masks">
+           "Also gather the candidates of per-query top-k masks">,
+    Option<"rankChunk", "rank-chunk", "int64_t", /*default=*/"512",
+           "Keys per chunk the per-query backward orders by score (rounded "
+           "up to a multiple of the key tile)">
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect", "::mlir::memref::MemRefDialect",
