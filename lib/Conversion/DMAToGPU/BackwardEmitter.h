@@ -46,6 +46,11 @@ private:
   /// Shared-memory layout, kernel arguments, the key positions, K and V
   /// of the tile, and the first query tile's copy.
   void prologue();
+  /// Ranked key tiles (cfg.rankChunk): sorts the tile's chunk by score in
+  /// shared memory, writes the tile's slice of it as the key positions and
+  /// returns (first query tile, query tiles) of the rows that may keep its
+  /// keys.
+  std::pair<Value, Value> rankKeyTile();
   /// The main loop where warp w owns keys [16 w, 16 w + 16) for every
   /// product (dQ split by columns): see the file comment.
   void emitKeyRows();

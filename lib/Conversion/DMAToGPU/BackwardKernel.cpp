@@ -66,6 +66,18 @@ LogicalResult mlir::dma::verifyBackward(
   if (c.mask == MaskKind::SharedTopK && !c.gathered)
     return emitError() << "a shared top-k mask must be gathered "
                           "(dma-gather-keys) for the GPU";
+  if (c.rankChunk && c.rankChunk % c.blockN)
+    return emitError() << "the ranked chunk (" << c.rankChunk
+                       << " keys) must be a multiple of the k-tile ("
+                       << c.blockN << ")";
+  if (c.rankChunk && rankSortBytes(c) > backwardSharedBytes(c) -
+                                            backwardQueryOffset(c))
+    return emitError() << "a ranked chunk of " << c.rankChunk
+                       << " keys needs " << rankSortBytes(c)
+                       << " bytes of shared memory to sort; the backward "
+                          "has "
+                       << backwardSharedBytes(c) - backwardQueryOffset(c)
+                       << " (use a smaller rank-chunk in dma-gather-keys)";
   if (backwardSharedBytes(c) > 227 * 1024)
     return emitError() << "the backward's tiles need "
                        << backwardSharedBytes(c)
@@ -83,6 +95,14 @@ bool mlir::dma::useWarpGridBackward(const ForwardKernelConfig &c) {
   int64_t keyGroups = c.blockN / 32;
   return c.headDim % 32 == 0 && c.valueDim % 32 == 0 &&
          c.headDim + c.valueDim <= 256 && c.headDim % (16 * keyGroups) == 0;
+}
+
+int64_t mlir::dma::backwardQueryOffset(const ForwardKernelConfig &c) {
+  return c.blockN * (c.headDim + c.valueDim) * 2 + c.blockN * 4;
+}
+
+int64_t mlir::dma::rankSortBytes(const ForwardKernelConfig &c) {
+  return static_cast<int64_t>(llvm::PowerOf2Ceil(c.rankChunk)) * 8;
 }
 
 int64_t mlir::dma::backwardSharedBytes(const ForwardKernelConfig &c) {
@@ -228,18 +248,27 @@ void BackwardEmitter::prologue() {
   zero32 = k.c32(0);
 
   // Key positions, K and V of the tile.
-  for (int64_t r0 = 0; r0 < bn; r0 += cfg.threads()) {
-    Value row = k.add(tid, k.c32(r0));
-    k.ifThen(k.cmpi(ip(IPred::slt), row, k.c32(bn)), [&] {
-      if (cfg.gathered) // once per entry, outside the main loop
-        assertKeepList(keepListBroken(kt, row));
-      k.storeTo(keyPosition(kt, row),
-                k.gep(smem, k.i32Type, k.add(k.c32(posOff / 4), row)));
-    });
+  Value rankedStart, rankedTotal;
+  if (cfg.rankChunk) {
+    std::tie(rankedStart, rankedTotal) = rankKeyTile();
+  } else {
+    for (int64_t r0 = 0; r0 < bn; r0 += cfg.threads()) {
+      Value row = k.add(tid, k.c32(r0));
+      k.ifThen(k.cmpi(ip(IPred::slt), row, k.c32(bn)), [&] {
+        if (cfg.gathered) // once per entry, outside the main loop
+          assertKeepList(keepListBroken(kt, row));
+        k.storeTo(keyPosition(kt, row),
+                  k.gep(smem, k.i32Type, k.add(k.c32(posOff / 4), row)));
+      });
+    }
   }
   auto keyRows = [&](const char *t) {
     return [&, t](Value row, Value &valid) {
-      Value pos = keyPosition(kt, row);
+      Value pos = cfg.rankChunk
+                      ? k.loadAs(k.i32Type,
+                                 k.gep(smem, k.i32Type,
+                                       k.add(k.c32(posOff / 4), row)))
+                      : keyPosition(kt, row);
       valid = k.cmpi(ip(IPred::sge), pos, zero32);
       return k.add(k.add(strided(t, "b", b), strided(t, "h", g)),
                    strided(t, "l", k.select(valid, pos, zero32)));
@@ -254,11 +283,16 @@ void BackwardEmitter::prologue() {
   // first key's causal row on (positions ascend within a tile).
   Value pos0 = k.loadAs(k.i32Type, k.gep(smem, k.i32Type, k.c32(posOff / 4)));
   nQT = k.divsi(k.add(Lq, k.c32(bm - 1)), k.c32(bm));
-  qtStart = cfg.causal ? k.divsi(k.maxsi(k.sub(pos0, keyOffset), zero32),
-                                 k.c32(bm))
-                       : zero32;
-  total = k.select(k.cmpi(ip(IPred::sge), pos0, zero32),
-                   k.maxsi(k.sub(nQT, qtStart), zero32), zero32);
+  if (cfg.rankChunk) {
+    qtStart = rankedStart;
+    total = rankedTotal;
+  } else {
+    qtStart = cfg.causal ? k.divsi(k.maxsi(k.sub(pos0, keyOffset), zero32),
+                                   k.c32(bm))
+                         : zero32;
+    total = k.select(k.cmpi(ip(IPred::sge), pos0, zero32),
+                     k.maxsi(k.sub(nQT, qtStart), zero32), zero32);
+  }
 
   k.ifThen(k.cmpi(ip(IPred::sgt), total, zero32), [&] {
     loadQueryTile(zero32, zero32, qtStart);
@@ -267,6 +301,190 @@ void BackwardEmitter::prologue() {
 
   lastKey = k.loadAs(k.i32Type,
                      k.gep(smem, k.i32Type, k.c32(posOff / 4 + bn - 1)));
+}
+
+std::pair<Value, Value> BackwardEmitter::rankKeyTile() {
+  int64_t bn = cfg.blockN, bm = cfg.blockM, threads = cfg.threads();
+  int64_t chunk = cfg.rankChunk;
+  int64_t slots = rankSortBytes(cfg) / 8; // a power of two >= chunk
+  int64_t sortOff = qOff;                 // free until the first query tile
+  OpBuilder &ob = k.builder();
+  Location loc = k.location();
+  auto zext64 = [&](Value v) {
+    return arith::ExtUIOp::create(ob, loc, k.i64Type, v).getResult();
+  };
+  auto slot = [&](Value i) {
+    return k.gep(smem, k.i64Type, k.add(k.c32(sortOff / 8), i));
+  };
+  // The tile's chunk and its rank offset in it.
+  Value first = k.mul(kt, k.c32(bn));
+  Value c0 = k.mul(k.divsi(first, k.c32(chunk)), k.c32(chunk));
+  Value lo = k.sub(first, c0);
+
+  // One u64 per chunk key, larger first in the order of
+  // dma.tile.ranked_keys: the score's bits made monotone as unsigned
+  // (-0 as +0, NaN as 0, below -inf) above the complemented position
+  // (equal scores: lower position first); 0 for no key.
+  for (int64_t e0 = 0; e0 < slots; e0 += threads) {
+    Value e = k.add(tid, k.c32(e0));
+    k.ifThen(k.cmpi(ip(IPred::slt), e, k.c32(slots)), [&] {
+      Value pos = k.add(c0, e);
+      Value valid = k.andi(k.cmpi(ip(IPred::slt), e, k.c32(chunk)),
+                           k.cmpi(ip(IPred::slt), pos, Lk));
+      Value key = k.ifElse(
+          valid, {k.i64Type},
+          [&] {
+            Value sc = k.fadd(keepScoreAt(pos), k.f32(0.0));
+            Value bits = k.bitcast(k.i32Type, sc);
+            Value negative = k.cmpi(ip(IPred::slt), bits, zero32);
+            Value mono = k.select(negative, k.xori(bits, k.c32(-1)),
+                                  k.ori(bits, k.c32(INT32_MIN)));
+            mono = k.select(k.cmpf(fpr(FPred::UNO), sc, sc), zero32, mono);
+            Value hi = k.shli(zext64(mono), k.c64(32));
+            return SmallVector<Value>{
+                k.ori(hi, zext64(k.xori(pos, k.c32(-1))))};
+          },
+          [&] { return SmallVector<Value>{k.c64(0)}; })[0];
+      k.storeTo(key, slot(e));
+    });
+  }
+  k.barrier();
+  // Bitonic sort, descending: pair (i, i + stride) of each block of `size`
+  // goes descending where i & size is 0 (always, for the last size).
+  for (int64_t size = 2; size <= slots; size *= 2)
+    for (int64_t stride = size / 2; stride > 0; stride /= 2) {
+      for (int64_t p0 = 0; p0 < slots / 2; p0 += threads) {
+        Value p = k.add(tid, k.c32(p0));
+        k.ifThen(k.cmpi(ip(IPred::slt), p, k.c32(slots / 2)), [&] {
+          Value i = k.add(k.mul(k.divsi(p, k.c32(stride)), k.c32(2 * stride)),
+                          k.remsi(p, k.c32(stride)));
+          Value j = k.add(i, k.c32(stride));
+          Value a = k.loadAs(k.i64Type, slot(i));
+          Value c = k.loadAs(k.i64Type, slot(j));
+          Value descending =
+              size == slots
+                  ? k.boolean(true)
+                  : k.cmpi(ip(IPred::eq), k.andi(i, k.c32(size)), zero32);
+          Value swap = k.select(descending, k.cmpi(ip(IPred::ult), a, c),
+                                k.cmpi(ip(IPred::ugt), a, c));
+          k.ifThen(swap, [&] {
+            k.storeTo(c, slot(i));
+            k.storeTo(a, slot(j));
+          });
+        });
+      }
+      k.barrier();
+    }
+  // The tile's slice: ranks lo .. lo + bn - 1.
+  for (int64_t r0 = 0; r0 < bn; r0 += threads) {
+    Value row = k.add(tid, k.c32(r0));
+    k.ifThen(k.cmpi(ip(IPred::slt), row, k.c32(bn)), [&] {
+      Value key = k.loadAs(k.i64Type, slot(k.add(lo, row)));
+      Value low = arith::TruncIOp::create(ob, loc, k.i32Type, key);
+      Value pos = k.select(k.cmpi(ip(IPred::eq), key, k.c64(0)), k.c32(-1),
+                           k.xori(low, k.c32(-1)));
+      k.storeTo(pos, k.gep(smem, k.i32Type, k.add(k.c32(posOff / 4), row)));
+    });
+  }
+  k.barrier();
+
+  // Warp 0 finds the rows that may keep a key of the tile. Entry 0 is its
+  // best key: any prefix keeping another key of the tile passes the best
+  // one's score too, so the prefixes from the tile's first key to the last
+  // one the best key passes cover every kept element (thresholds only grow
+  // with the prefix: a 32-way search).
+  int64_t rangeOff = sortOff; // the sort is done with
+  k.ifThen(k.cmpi(ip(IPred::eq), warp, zero32), [&] {
+    Value firstKey = k.c32(INT32_MAX);
+    for (int64_t r0 = 0; r0 < bn; r0 += 32) {
+      Value row = k.add(lane, k.c32(r0));
+      Value pos = k.ifElse(
+          k.cmpi(ip(IPred::slt), row, k.c32(bn)), {k.i32Type},
+          [&] {
+            return SmallVector<Value>{k.loadAs(
+                k.i32Type,
+                k.gep(smem, k.i32Type, k.add(k.c32(posOff / 4), row)))};
+          },
+          [&] { return SmallVector<Value>{k.c32(-1)}; })[0];
+      firstKey = k.select(k.cmpi(ip(IPred::sge), pos, zero32),
+                          k.minsi(firstKey, pos), firstKey);
+    }
+    for (int offset : {16, 8, 4, 2, 1})
+      firstKey = k.minsi(firstKey, k.shuffleXor(firstKey, offset));
+    Value best = k.loadAs(k.i32Type, k.gep(smem, k.i32Type, k.c32(posOff / 4)));
+    Value any = k.cmpi(ip(IPred::sge), best, zero32);
+    Value bestScore = k.ifElse(
+        any, {k.f32Type},
+        [&] { return SmallVector<Value>{keepScoreAt(best)}; },
+        [&] { return SmallVector<Value>{k.f32(0.0)}; })[0];
+    auto passes = [&](Value prefix) {
+      auto [thr, tie] = thresholdAt(prefix);
+      return passesThreshold(bestScore, best, thr, tie);
+    };
+    Value top = k.sub(Lk, k.c32(1));
+    SmallVector<Value> range;
+    if (!cfg.causal) {
+      // Every row has the whole sequence as its prefix.
+      Value kept = k.ifElse(
+          any, {k.i1Type}, [&] { return SmallVector<Value>{passes(top)}; },
+          [&] { return SmallVector<Value>{k.boolean(false)}; })[0];
+      range = {zero32, k.select(kept, Lq, zero32)};
+    } else {
+      Value pmin = k.select(any, firstKey, zero32);
+      Value kept = k.ifElse(
+          any, {k.i1Type}, [&] { return SmallVector<Value>{passes(pmin)}; },
+          [&] { return SmallVector<Value>{k.boolean(false)}; })[0];
+      // [lo, hi): passes(lo), not from hi on (hi = Lk: no such prefix).
+      Value last = k.ifElse(
+          kept, {k.i32Type},
+          [&] {
+            SmallVector<Value> lh = k.whileLoop(
+                {pmin, Lk},
+                [&](ValueRange r) {
+                  return std::make_pair(
+                      k.cmpi(ip(IPred::sgt), k.sub(r[1], r[0]), k.c32(1)),
+                      SmallVector<Value>(r));
+                },
+                [&](ValueRange r) {
+                  Value step = k.divsi(k.add(k.sub(r[1], r[0]), k.c32(31)),
+                                       k.c32(32));
+                  Value probe =
+                      k.add(r[0], k.mul(k.add(lane, k.c32(1)), step));
+                  Value inside = k.cmpi(ip(IPred::slt), probe, r[1]);
+                  Value pass = k.ifElse(
+                      inside, {k.i1Type},
+                      [&] { return SmallVector<Value>{passes(probe)}; },
+                      [&] { return SmallVector<Value>{k.boolean(false)}; })[0];
+                  Value m = k.popc(k.ballot(pass));
+                  Value nlo = k.add(r[0], k.mul(m, step));
+                  Value nhi = k.minsi(
+                      r[1], k.add(r[0], k.mul(k.add(m, k.c32(1)), step)));
+                  return SmallVector<Value>{nlo, nhi};
+                });
+            return SmallVector<Value>{lh[0]};
+          },
+          [&] { return SmallVector<Value>{k.c32(-1)}; })[0];
+      Value firstRow = k.maxsi(k.sub(pmin, keyOffset), zero32);
+      Value endRow = k.minsi(k.add(k.sub(last, keyOffset), k.c32(1)), Lq);
+      range = {firstRow, k.select(kept, k.maxsi(endRow, firstRow), firstRow)};
+    }
+    Value qt0 = k.divsi(range[0], k.c32(bm));
+    Value qt1 = k.divsi(k.add(range[1], k.c32(bm - 1)), k.c32(bm));
+    Value n = k.select(k.cmpi(ip(IPred::slt), range[0], range[1]),
+                       k.sub(qt1, qt0), zero32);
+    k.ifThen(k.cmpi(ip(IPred::eq), lane, zero32), [&] {
+      k.storeTo(qt0, k.gep(smem, k.i32Type, k.c32(rangeOff / 4)));
+      k.storeTo(n, k.gep(smem, k.i32Type, k.c32(rangeOff / 4 + 1)));
+    });
+  });
+  k.barrier();
+  Value qt0 = k.loadAs(k.i32Type, k.gep(smem, k.i32Type, k.c32(rangeOff / 4)));
+  Value n =
+      k.loadAs(k.i32Type, k.gep(smem, k.i32Type, k.c32(rangeOff / 4 + 1)));
+  // Every thread has read them before the first query tile's copy lands
+  // there.
+  k.barrier();
+  return {qt0, n};
 }
 
 BackwardEmitter::Step BackwardEmitter::beginStep(Value itIdx) {

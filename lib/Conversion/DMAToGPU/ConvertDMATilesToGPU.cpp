@@ -67,6 +67,17 @@ FailureOr<MaskOperands> mlir::dma::readLogitsConfig(
                              "the candidates of its per-query top-k");
     }
   }
+  if (auto ranked = dyn_cast<TileRankedKeysOp>(keyPositions)) {
+    if (!m.keepScore || ranked.getKeepScore() != m.keepScore)
+      return tiles.emitError("convert-dma-tiles-to-gpu: ranked key "
+                             "positions must order the logits' own "
+                             "per-query top-k scores");
+    c.rankChunk = ranked.getChunk();
+  } else if (!isa<TilePositionsOp, TileIotaOp>(keyPositions)) {
+    return tiles.emitError("convert-dma-tiles-to-gpu: unsupported key "
+                           "positions op ")
+           << keyPositions->getName();
+  }
   if (m.bias) {
     c.biasElement = eltOf(m.bias);
     c.biasPerKey = dimOf(m.bias, 2) == 1;

@@ -104,7 +104,7 @@ std::string ForwardKernelConfig::variantName() const {
     s += gathered ? "_keep" : "_keepscan";
     break;
   case MaskKind::PerQueryTopK:
-    s += candidates ? "_keeprows" : "_keeprowsscan";
+    s += candidates ? "_keeprows" : rankChunk ? "_keeprowsrank" : "_keeprowsscan";
     break;
   }
   if (biasElement)
@@ -147,6 +147,9 @@ LogicalResult ForwardKernelConfig::verify(
   if (mask == MaskKind::SharedTopK && !gathered)
     return emitError() << "a shared top-k mask must be gathered "
                           "(dma-gather-keys) for the GPU";
+  if (rankChunk)
+    return emitError() << "ranked key tiles (dma.tile.ranked_keys) are for "
+                          "the backward; the forward walks candidates";
   if (candidates && mask != MaskKind::PerQueryTopK)
     return emitError() << "candidate lists come from a per-query top-k mask";
   if (sharedBytes() > 227 * 1024)

@@ -132,6 +132,12 @@ FailureOr<TiledBackward> analyze(scf::ForallOp tiles, bool deterministic) {
   }
   c.warpCount = c.blockN / 16;
   c.deterministic = deterministic;
+  // Deterministic dQ turns follow the contiguous tiles' visiting order; any
+  // partition of each chunk into tiles sums to the same gradients, so the
+  // deterministic kernel keeps contiguous tiles and walks every query tile
+  // from the diagonal (a superset of the keeping rows).
+  if (deterministic)
+    c.rankChunk = 0;
   if (failed(verifyBackward(c, [&] { return tiles.emitError(); })) ||
       failed(checkI32Sizes(tiles, {f.q, f.k, f.v, f.dO, f.lse, f.delta, f.dq,
                                    f.dk, f.dv, f.bias, f.dbias, f.mask, f.keep,
@@ -274,30 +280,55 @@ TileConvertOp addConversions(OpBuilder &b, Operation *anchor,
   return merged;
 }
 
-/// Whether `tiles` walks every key tile of a shared top-k mask: the
-/// alternative dma-gather-keys keeps next to the gathered walk.
-bool isUngatheredSharedWalk(scf::ForallOp tiles) {
-  bool keep = false, listed = false;
+/// The op producing the key positions of a tiled walk.
+Operation *keyPositionsOf(scf::ForallOp tiles) {
+  Operation *found = nullptr;
   tiles->walk([&](Operation *op) {
-    if (auto l = dyn_cast<TileLogitsOp>(op))
-      keep = static_cast<bool>(l.getKeep());
     if (op->hasAttr("dma.key_positions"))
-      listed = isa<TilePositionsOp>(op);
+      found = op;
   });
-  return keep && !listed;
+  return found;
+}
+
+/// Whether `tiles` is the contiguous walk dma-gather-keys kept next to a
+/// gathered one (shared list, or ranked per-query tiles) for when the
+/// query heads of a KV group may not share the top-k rows: the else branch
+/// of an scf.if whose then branch holds the gathered walk. Each GPU CTA
+/// serves one query head and adds dK and dV atomically, so the gathered
+/// kernel is right in both cases.
+bool isRunTimeAlternative(scf::ForallOp tiles) {
+  auto choice = dyn_cast<scf::IfOp>(tiles->getParentOp());
+  if (!choice || tiles->getParentRegion() != &choice.getElseRegion() ||
+      !isa_and_nonnull<TileIotaOp>(keyPositionsOf(tiles)))
+    return false;
+  // (Or the gathered walk's launch, once converted.)
+  bool gathered = false;
+  choice.getThenRegion().walk([&](Operation *op) {
+    if (auto other = dyn_cast<scf::ForallOp>(op);
+        other && other->hasAttr("dma.key_tiles"))
+      gathered |= isa_and_nonnull<TilePositionsOp, TileRankedKeysOp>(
+          keyPositionsOf(other));
+    gathered |= isa<gpu::LaunchFuncOp>(op);
+  });
+  return gathered;
+}
+
+/// Whether `tiles` walks every key tile of a shared top-k mask.
+bool isUngatheredSharedWalk(scf::ForallOp tiles) {
+  bool keep = false;
+  tiles->walk([&](TileLogitsOp l) { keep |= static_cast<bool>(l.getKeep()); });
+  return keep && isa_and_nonnull<TileIotaOp>(keyPositionsOf(tiles));
 }
 
 } // namespace
 
 LogicalResult mlir::dma::checkKeyTiles(scf::ForallOp tiles,
                                        bool deterministic) {
-  if (isUngatheredSharedWalk(tiles)) {
-    auto choice = dyn_cast<scf::IfOp>(tiles->getParentOp());
-    if (!choice || tiles->getParentRegion() != &choice.getElseRegion())
-      return tiles.emitError("convert-dma-tiles-to-gpu: a shared top-k "
-                             "backward must be gathered (dma-gather-keys)");
+  if (isRunTimeAlternative(tiles))
     return success();
-  }
+  if (isUngatheredSharedWalk(tiles))
+    return tiles.emitError("convert-dma-tiles-to-gpu: a shared top-k "
+                           "backward must be gathered (dma-gather-keys)");
   return analyze(tiles, deterministic);
 }
 
@@ -311,11 +342,9 @@ LogicalResult mlir::dma::convertKeyTiles(OpBuilder &b,
                                          unsigned &index,
                                          bool vectorAtomics,
                                          bool deterministic) {
-  if (isUngatheredSharedWalk(tiles)) {
-    // dma-gather-keys chose between walking the list and walking every
-    // tile at run time; the GPU always walks the list.
-    if (failed(checkKeyTiles(tiles, deterministic)))
-      return failure();
+  if (isRunTimeAlternative(tiles)) {
+    // dma-gather-keys chose between the gathered walk and walking every
+    // tile at run time; the GPU always takes the gathered one.
     auto choice = cast<scf::IfOp>(tiles->getParentOp());
     b.setInsertionPoint(choice);
     choice.getConditionMutable().assign(

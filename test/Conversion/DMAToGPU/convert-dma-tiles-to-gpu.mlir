@@ -3,6 +3,7 @@
 // RUN: dma-opt %s -split-input-file --dma-tile-attention="q-tile=64 k-tile=32" --dma-gather-keys=per-query=false --convert-dma-tiles-to-gpu=stages=3 | FileCheck %s --check-prefix=STAGES
 // RUN: dma-opt %s -split-input-file --dma-tile-attention="q-tile=64 k-tile=32" --dma-gather-keys=per-query=false --convert-dma-tiles-to-gpu=deterministic=1 | FileCheck %s --check-prefix=DET
 // RUN: dma-opt %s -split-input-file --dma-tile-attention="q-tile=64 k-tile=32" --dma-gather-keys --convert-dma-tiles-to-gpu | FileCheck %s --check-prefix=CAND
+// RUN: dma-opt %s -split-input-file --dma-tile-attention="q-tile=64 k-tile=32" --dma-gather-keys --convert-dma-tiles-to-gpu=deterministic=1 | FileCheck %s --check-prefix=CANDDET
 
 // Dense causal forward: the tiled loop nest becomes one launch of a kernel
 // with one CTA per (query tile, head, batch); q-tile 64 with two 16-row
@@ -240,5 +241,48 @@ func.func @backward_shared_topk(%do: memref<?x?x?x64xbf16>, %q: memref<?x?x?x64x
       keep(%keep : memref<?x?x?xi32>)
       outs(%dq, %dk, %dv, %db : memref<?x?x?x64xbf16>, memref<?x?x?x64xbf16>,
            memref<?x?x?x64xbf16>, memref<?x?x1x?xbf16>) causal
+  return
+}
+
+// -----
+
+// The per-query backward over ranked key tiles (dma.tile.ranked_keys, the
+// default of dma-gather-keys): dynamic head counts leave dma-gather-keys'
+// run-time choice, which the GPU settles on the ranked walk (scf.if %true;
+// each CTA ranks its own query head's scores, and dK, dV are added
+// atomically). The kernel sorts its chunk of 512 keys in shared memory (u64
+// keys, bitonic: compare-exchanges in both directions), takes its slice as
+// the key positions, and warp 0 finds the last prefix its best key passes
+// with a 32-way search (ballot + popcount). Deterministic mode keeps
+// contiguous tiles (its dQ turns follow their order).
+
+// CAND-LABEL: func.func @per_query_backward
+//       CAND:   scf.if %true
+//       CAND:     gpu.launch_func @dma_kernels::@dma_attention_bwd_bf16_d64_m64n32w2_keeprowsrank_causal_{{[0-9]+}}
+//   CAND-NOT:   keeprowsscan
+//       CAND:   gpu.func @dma_attention_bwd_bf16_d64_m64n32w2_keeprowsrank_causal_{{[0-9]+}}
+//       CAND:     arith.shli %{{.*}}, %c32_i64 : i64
+//       CAND:     nvvm.barrier0
+//       CAND:     arith.cmpi ult, %{{.*}}, %{{.*}} : i64
+//       CAND:     arith.cmpi ugt, %{{.*}}, %{{.*}} : i64
+//       CAND:     nvvm.vote.sync  ballot
+//       CAND:     llvm.intr.ctpop
+
+// CANDDET-LABEL: func.func @per_query_backward
+//       CANDDET:   gpu.launch_func @dma_kernels::@dma_attention_bwd_bf16_d64_m64n32w2_keeprowsscan_causal_det_{{[0-9]+}}
+//   CANDDET-NOT:   keeprowsrank
+func.func @per_query_backward(%do: memref<?x?x?x64xbf16>, %q: memref<?x?x?x64xbf16>,
+    %k: memref<?x?x?x64xbf16>, %v: memref<?x?x?x64xbf16>,
+    %o: memref<?x?x?x64xbf16>, %lse: memref<?x?x?xf32>,
+    %s: memref<?x?x?xf32>, %thr: memref<?x?x?xf32>, %tie: memref<?x?x?xi32>,
+    %dq: memref<?x?x?x64xbf16>, %dk: memref<?x?x?x64xbf16>,
+    %dv: memref<?x?x?x64xbf16>) {
+  dma.attention_grad grad(%do : memref<?x?x?x64xbf16>)
+      q(%q : memref<?x?x?x64xbf16>) k(%k : memref<?x?x?x64xbf16>)
+      v(%v : memref<?x?x?x64xbf16>) out(%o : memref<?x?x?x64xbf16>)
+      lse(%lse : memref<?x?x?xf32>)
+      keep_rows(%s, %thr, %tie : memref<?x?x?xf32>, memref<?x?x?xf32>, memref<?x?x?xi32>)
+      outs(%dq, %dk, %dv : memref<?x?x?x64xbf16>, memref<?x?x?x64xbf16>,
+           memref<?x?x?x64xbf16>) causal
   return
 }

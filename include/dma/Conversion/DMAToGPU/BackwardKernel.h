@@ -35,6 +35,11 @@ LogicalResult verifyBackward(const ForwardKernelConfig &config,
 bool useWarpGridBackward(const ForwardKernelConfig &config);
 /// Bytes of dynamic shared memory of the main backward kernel.
 int64_t backwardSharedBytes(const ForwardKernelConfig &config);
+/// Where the query tiles start in it (after K, V and the key positions):
+/// the ranked walk sorts its chunk there before the first query tile lands.
+int64_t backwardQueryOffset(const ForwardKernelConfig &config);
+/// Bytes the ranked walk's sort takes (a power of two of u64 keys).
+int64_t rankSortBytes(const ForwardKernelConfig &config);
 /// Parameters of the main backward kernel, in order.
 SmallVector<KernelParam> backwardKernelParams(const ForwardKernelConfig &c);
 /// Parameters of the Delta kernel, in order.

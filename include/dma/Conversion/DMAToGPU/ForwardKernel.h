@@ -31,6 +31,10 @@ struct ForwardKernelConfig {
   /// (dma.tile.candidates) into shared memory and walks them; a tile with
   /// more candidates than `candidateSlots()` walks its keys contiguously.
   bool candidates = false;
+  /// Per-query backward (dma.tile.ranked_keys): each key tile is a slice of
+  /// its chunk of `rankChunk` keys sorted by score, and walks only the query
+  /// tiles with rows keeping its best key; 0: contiguous key tiles.
+  int64_t rankChunk = 0;
   Type biasElement;           // null: no bias
   bool biasPerKey = false;    // bias rows broadcast ([.., .., 1, Lk])
   Type keepElement;           // i32/i64 of the shared list
