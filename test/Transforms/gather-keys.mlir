@@ -1,5 +1,7 @@
 // RUN: dma-opt %s -split-input-file --dma-tile-attention="q-tile=32 k-tile=16" --dma-gather-keys | FileCheck %s
 // RUN: dma-opt %s -split-input-file --dma-tile-attention="q-tile=32 k-tile=16" --dma-gather-keys=gather=false | FileCheck %s --check-prefix=OFF
+// RUN: not dma-opt %s -split-input-file --dma-tile-attention="q-tile=32 k-tile=16" --dma-gather-keys=rank-chunk=0 2>&1 | FileCheck %s --check-prefix=BADCHUNK
+// BADCHUNK: error: dma-gather-keys: rank-chunk must be between 1 and 2^30 keys, got 0
 
 // Shared top-k, forward: the key loop walks chunks of 16 kept positions,
 // as many as hold positions up to the tile's causal limit (binary search).

@@ -288,6 +288,14 @@ struct DMAGatherKeysPass
   void runOnOperation() override {
     if (!gather)
       return;
+    int64_t chunk = rankChunk;
+    if (chunk < 1 || chunk > (int64_t(1) << 30)) {
+      getOperation()->emitError()
+          << "dma-gather-keys: rank-chunk must be between 1 and 2^30 keys, "
+             "got "
+          << chunk;
+      return signalPassFailure();
+    }
     SmallVector<std::pair<scf::ForOp, TileLogitsOp>> forward;
     SmallVector<std::pair<scf::ForallOp, TileLogitsOp>> backward;
     getOperation()->walk([&](Operation *op) {
