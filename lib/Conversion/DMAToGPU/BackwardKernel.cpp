@@ -111,7 +111,7 @@ int64_t mlir::dma::rankSortBytes(const ForwardKernelConfig &c) {
 
 int64_t mlir::dma::backwardSharedBytes(const ForwardKernelConfig &c) {
   int64_t bn = c.blockN, bm = c.blockM;
-  int64_t kv = bn * (c.headDim + c.valueDim) * 2 + bn * 4;
+  int64_t kv = backwardQueryOffset(c); // K, V and the key positions
   int64_t queries = 2 * bm * (c.headDim + c.valueDim) * 2 + 2 * 2 * bm * 4;
   // dS^T, and P^T in the warp grid.
   int64_t scores = bn * bm * 2 * (useWarpGridBackward(c) ? 2 : 1);

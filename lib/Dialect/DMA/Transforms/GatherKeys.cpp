@@ -4,10 +4,13 @@
 // gathered chunks of keys (see Passes.td):
 //  * shared, forward: chunks of the sorted kept list, up to the causal limit;
 //  * shared, backward: the outer parallel loop runs over chunks of the list;
-//  * per-query, forward: chunks of the query tile's candidate keys.
-// In every case the key positions op (dma.tile.iota, marked
-// dma.key_positions) becomes a dma.tile.positions over the list, and the
-// loop bound becomes the number of chunks.
+//  * per-query, forward: chunks of the query tile's candidate keys;
+//  * per-query, backward: key tiles ranked by score within chunks
+//    (dma.tile.ranked_keys), the query loop bounded by the rows keeping
+//    their keys (dma.tile.keeping_rows).
+// The forms with a list make the key positions op (dma.tile.iota, marked
+// dma.key_positions) a dma.tile.positions over it, and the loop bound the
+// number of chunks.
 //
 //===----------------------------------------------------------------------===//
 
@@ -165,11 +168,6 @@ void gatherPerQueryForward(OpBuilder &b, scf::ForOp loop,
   readPositionsFrom(b, iota, list, {});
 }
 
-/// Backward: the parallel loop's key tiles become chunks of the kept list.
-/// A chunk's dK and dV stay within one iteration only when every query head
-/// of a KV group shares the list (its head dim is 1 or Hkv, or H == Hkv);
-/// where that is only known at run time, the contiguous loop is kept as the
-/// other branch of an scf.if.
 /// Whether every query head of a KV group reads the same row of a top-k
 /// tensor whose head dim is `listHeads` (1, Hkv, or H == Hkv). When that is
 /// only known at run time, wraps `tiles` in an scf.if whose else branch
@@ -204,6 +202,11 @@ bool shareListOrChoose(OpBuilder &b, scf::ForallOp tiles, Value listHeads,
   return true;
 }
 
+/// Backward: the parallel loop's key tiles become chunks of the kept list.
+/// A chunk's dK and dV stay within one iteration only when every query head
+/// of a KV group shares the list (its head dim is 1 or Hkv, or H == Hkv);
+/// where that is only known at run time, the contiguous loop is kept as the
+/// other branch of an scf.if.
 void gatherSharedBackward(OpBuilder &b, scf::ForallOp tiles,
                           TileLogitsOp logits) {
   TileIotaOp iota = keyPositionsIn(tiles.getBody());
@@ -234,7 +237,8 @@ void gatherSharedBackward(OpBuilder &b, scf::ForallOp tiles,
 /// the query tiles holding rows that keep a key of it
 /// (dma.tile.keeping_rows). The keys of one tile then leave the rows' kept
 /// sets at about the same row, so far from the start a tile's walk ends
-/// long before the last query tile.
+/// long before the last query tile. Like the shared list, the order needs
+/// the heads of a KV group to share the score rows.
 void gatherPerQueryBackward(OpBuilder &b, scf::ForallOp tiles,
                             TileLogitsOp logits, int64_t chunk) {
   TileIotaOp iota = keyPositionsIn(tiles.getBody());
