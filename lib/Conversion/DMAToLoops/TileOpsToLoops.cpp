@@ -49,6 +49,15 @@ Value minusOneI32(LoopEmitter &e) {
   return e.intOf(e.builder().getI32Type(), -1);
 }
 
+/// dma.topk per_query's rule: a prefix with (threshold, tiebreak) keeps key
+/// `j` (an index) of score `s` when s > thr, or s == thr and j <= tie (in
+/// the tiebreak's integer type).
+Value keptByPrefix(LoopEmitter &e, Value s, Value j, Value thr, Value tie) {
+  Value tied = e.andi(e.cmpf(fp(FPred::OEQ), s, thr),
+                      e.cmpi(ip(IPred::sle), e.indexCast(tie.getType(), j), tie));
+  return e.ori(e.cmpf(fp(FPred::OGT), s, thr), tied);
+}
+
 } // namespace
 
 //===----------------------------------------------------------------------===//
@@ -124,13 +133,8 @@ void mlir::dma::lowerTileCandidatesToLoops(OpBuilder &b, TileCandidatesOp op) {
               SmallVector<Value> sj = lead;
               sj.push_back(j);
               Value s = e.loadF32(score, sj);
-              Value above = e.cmpf(fp(FPred::OGT), s, thr);
-              Value tied =
-                  e.andi(e.cmpf(fp(FPred::OEQ), s, thr),
-                         e.cmpi(ip(IPred::sle), e.indexCast(tie.getType(), j),
-                                tie));
               return e.ifElse(
-                  e.ori(above, tied), b.getIndexType(),
+                  keptByPrefix(e, s, j, thr, tie), b.getIndexType(),
                   [&] {
                     e.storeIndex(j, out, {n[0]});
                     return SmallVector<Value>{e.add(n[0], e.index(1))};
@@ -193,11 +197,8 @@ mlir::dma::lowerTileKeepingRowsToLoops(OpBuilder &b, TileKeepingRowsOp op) {
   Type idx = b.getIndexType();
   // The prefix ending at key p keeps key j (dma.topk per_query's rule).
   auto keeps = [&](Value j, Value sj, Value p) {
-    Value thr = e.loadF32(op.getKeepThreshold(), {kb, kh, p});
-    Value tie = e.loadIndex(op.getKeepTiebreak(), {kb, kh, p});
-    return e.ori(e.cmpf(fp(FPred::OGT), sj, thr),
-                 e.andi(e.cmpf(fp(FPred::OEQ), sj, thr),
-                        e.cmpi(ip(IPred::sle), j, tie)));
+    return keptByPrefix(e, sj, j, e.loadF32(op.getKeepThreshold(), {kb, kh, p}),
+                        e.load(op.getKeepTiebreak(), {kb, kh, p}));
   };
   // Per key: the prefixes keeping it are [j, last] (causal; a row i has
   // the prefix ending at i + key_offset), or all rows or none.
@@ -452,10 +453,7 @@ void mlir::dma::lowerTileLogitsToLoops(OpBuilder &b, TileLogitsOp op) {
               Value s = e.loadF32(score, kIdx);
               Value thr = e.loadF32(op.getKeepThreshold(), eIdx);
               Value tie = e.load(op.getKeepTiebreak(), eIdx);
-              Value tied = e.andi(
-                  e.cmpf(fp(FPred::OEQ), s, thr),
-                  e.cmpi(ip(IPred::sle), e.indexCast(tie.getType(), k), tie));
-              kept = e.ori(e.cmpf(fp(FPred::OGT), s, thr), tied);
+              kept = keptByPrefix(e, s, k, thr, tie);
             }
             return e.ifElse(
                 kept, b.getF32Type(),

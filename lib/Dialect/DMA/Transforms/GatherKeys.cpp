@@ -74,6 +74,14 @@ std::pair<Value, Value> topKIndices(TileBuilder &t, Value list, Value b,
   return {bcast(t, t.dim(list, 0), b), bcast(t, n, head)};
 }
 
+/// Indices of the row of a [{B|1}, {Hkv|1}, ...] top-k tensor that the
+/// backward's key-tile iteration (batch, KV head, tile) of `tiles` reads.
+std::pair<Value, Value> keyTileIndices(TileBuilder &t, scf::ForallOp tiles,
+                                       Value list) {
+  Value bIv = tiles.getInductionVars()[0], g = tiles.getInductionVars()[1];
+  return {bcast(t, t.dim(list, 0), bIv), bcast(t, t.dim(list, 1), g)};
+}
+
 /// Replaces the key positions iota by positions read from `list`.
 void readPositionsFrom(OpBuilder &b, TileIotaOp iota, Value list,
                        ValueRange indices) {
@@ -222,9 +230,7 @@ void gatherSharedBackward(OpBuilder &b, scf::ForallOp tiles,
   tiles.getDynamicUpperBoundMutable().slice(2, 1).assign(chunks);
 
   b.setInsertionPoint(iota);
-  Value bIv = tiles.getInductionVars()[0], g = tiles.getInductionVars()[1];
-  Value kb = bcast(t, t.dim(keep, 0), bIv);
-  Value kh = bcast(t, t.dim(keep, 1), g);
+  auto [kb, kh] = keyTileIndices(t, tiles, keep);
   readPositionsFrom(b, iota, keep, {kb, kh});
   tiles->walk([&](TileLogitsOp l) {
     if (l.getKeep() == keep)
@@ -263,9 +269,7 @@ void gatherPerQueryBackward(OpBuilder &b, scf::ForallOp tiles,
   int64_t bn = tileRows(iota.getResult(0)), bm = tileRows(qpos.getResult(0));
   chunk = std::max<int64_t>(bn, (chunk + bn - 1) / bn * bn);
   b.setInsertionPoint(iota);
-  Value bIv = tiles.getInductionVars()[0], g = tiles.getInductionVars()[1];
-  Value kb = bcast(t, t.dim(score, 0), bIv);
-  Value kh = bcast(t, t.dim(score, 1), g);
+  auto [kb, kh] = keyTileIndices(t, tiles, score);
   auto ranked = TileRankedKeysOp::create(
       b, iota.getLoc(), iota->getResultTypes(), score, kb, kh,
       iota.getStart(), iota.getBound(), b.getI64IntegerAttr(chunk),
