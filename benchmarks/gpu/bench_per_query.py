@@ -117,6 +117,9 @@ def main():
         record(case, "SDPA FA2 dense causal",
                timed(fwd_bwd(lambda q, k, v: sdpa_dense(q, k, v)(),
                              (q, k, v))), L, 3.5)
+        record(case, "SDPA cuDNN dense causal",
+               timed(fwd_bwd(lambda q, k, v: sdpa_dense(q, k, v, "cudnn")(),
+                             (q, k, v))), L, 3.5)
         del q, k, v, bias, rep, visible, flex_run
         torch.cuda.empty_cache()
 
