@@ -8,9 +8,9 @@ bundle can be built where the compiler is.
 import sys
 from dataclasses import dataclass, field
 
-# The runtime's default tiles (dma_runtime.h), by mask.
+# The runtime's default tiles (include/dma/KernelDefaults.h), every mask.
 def default_tiles(mask):
-    return (64, 64) if mask == "keep_rows" else (128, 32)
+    return (128, 32)
 
 
 def backward_k_tile(d, dv):

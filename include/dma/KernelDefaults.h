@@ -15,10 +15,10 @@
 
 namespace dma_defaults {
 
-/// The forward's query rows and keys per tile (the fastest measured on an
-/// H100, docs/performance.md), and the per-query top-k's.
+/// The forward's query rows and keys per tile, every mask form (the fastest
+/// measured on an H100, docs/performance.md; the per-query top-k's too since
+/// its candidate walk runs two 16-row tiles per warp, run 45).
 constexpr int kForwardQTile = 128, kForwardKTile = 32;
-constexpr int kPerQueryQTile = 64, kPerQueryKTile = 64;
 
 /// The backward's queries per step (64: the warp-grid loop).
 constexpr int kBackwardQTile = 64;

@@ -51,7 +51,9 @@ void dma::buildGPUPipeline(OpPassManager &pm,
   tiling.kTile = options.kTile;
   pm.addPass(dma::createDMATileAttention(tiling));
   // Shared lists and per-query candidates (each CTA collects its own).
-  pm.addPass(dma::createDMAGatherKeys());
+  dma::DMAGatherKeysOptions gathering;
+  gathering.rankChunk = options.rankChunk;
+  pm.addPass(dma::createDMAGatherKeys(gathering));
   dma::ConvertDMATilesToGPUOptions mapping;
   mapping.warps = options.warps;
   mapping.stages = options.stages;

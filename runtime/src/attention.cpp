@@ -218,14 +218,9 @@ bool prepare(const dma_tensor *q, const dma_tensor *k, const dma_tensor *v,
   float softcap = options ? options->softcap : 0.0f;
   if (!(softcap >= 0.0f) || std::isinf(softcap))
     return fail("softcap must be finite and >= 0");
-  bool perQuery = maskKind == "keep_rows";
   using namespace dma_defaults;
-  int qTile = options && options->q_tile ? options->q_tile
-              : perQuery                 ? kPerQueryQTile
-                                         : kForwardQTile;
-  int kTile = options && options->k_tile ? options->k_tile
-              : perQuery                 ? kPerQueryKTile
-                                         : kForwardKTile;
+  int qTile = options && options->q_tile ? options->q_tile : kForwardQTile;
+  int kTile = options && options->k_tile ? options->k_tile : kForwardKTile;
   if (qTile < 16 || qTile > 128 || qTile % 16 || kTile < 16 || kTile > 128 ||
       kTile % 16)
     return fail("q_tile and k_tile must be multiples of 16 in [16, 128], got " +

@@ -123,7 +123,7 @@ int main(int argc, char **argv) {
     b.tiebreak = &tie;
     expectVariant("per-query top-k tiles", b,
                   "dtype=bf16,d=64,dv=64,mask=keep_rows,bias=none,causal=0,"
-                  "softcap=0,q_tile=64,k_tile=64");
+                  "softcap=0,q_tile=128,k_tile=32");
     tie.dtype = DMA_F32;
     expectError("per-query tiebreak dtype", b, "int32 tiebreak");
   }

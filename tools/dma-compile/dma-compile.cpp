@@ -89,17 +89,36 @@ static cl::opt<int> warps("warps",
                          cl::desc("Warps per CTA of every variant (0: the "
                                   "generator's choice per variant)"),
                          cl::init(0));
+static cl::opt<int> rankChunk(
+    "rank-chunk",
+    cl::desc("Keys per chunk the per-query backward orders by score (every "
+             "per-query backward variant; recorded in the manifest)"),
+    cl::init(512));
 static cl::opt<int> stages("stages",
                           cl::desc("K/V tiles in flight (2 to 4) for every "
                                    "variant"),
                           cl::init(2));
 /// Spill bytes the warp-grid backward may have and keep its tiles.
 constexpr int64_t kWarpGridSpillLimit = 128;
+/// Likewise for the per-query top-k's (ranked key tiles): its per-column
+/// thresholds and per-key scores spill 280 bytes at d = 128, and it still
+/// runs fwd+bwd in 2.15 / 4.56 ms against 2.43 / 5.21 ms at 32-query steps
+/// of the key-rows loop (L = 4096 / 8192, probe_per_query.py, run 46).
+constexpr int64_t kPerQueryWarpGridSpillLimit = 320;
 /// Bytes a shipped backward may spill at 32-query steps before halving
 /// (the per-query backward over ranked key tiles at d = 128 spills 20 there
 /// and runs fwd+bwd in 2.55 ms against 2.96 ms at 16-query steps, L = 4096,
 /// run 42).
 constexpr int64_t kKeyRowsSpillLimit = 24;
+/// Bytes a shipped forward may spill and keep two 16-row tiles per warp (the
+/// per-query top-k forward at d = 128, 128 x 32 tiles, spills 28 there and
+/// runs in 0.413 ms against 0.473 ms at one row tile per warp, L = 4096,
+/// run 45).
+constexpr int64_t kTwoRowTilesSpillLimit = 32;
+/// Bytes the shared top-k may spill (512 threads cap it at 128 registers;
+/// with 32 keys per thread in registers and its early-exit radix passes it
+/// spills 4 and runs in 11.3 us against 12.7 us before, L = 4096, run 46).
+constexpr int64_t kTopKSharedSpillLimit = 8;
 
 static cl::opt<bool> allowSpills("allow-spills",
                                  cl::desc("Accept variants that spill"));
@@ -144,16 +163,15 @@ struct Variant {
       return;
     // The runtime's defaults (include/dma/KernelDefaults.h).
     using namespace dma_defaults;
-    bool perQuery = mask == "keep_rows";
     if (kind == "bwd") {
       qTile = qTile ? qTile : kBackwardQTile;
       kTile = kTile ? kTile : backwardKTile(d, dv ? dv : d);
       return;
     }
     if (!qTile)
-      qTile = perQuery ? kPerQueryQTile : kForwardQTile;
+      qTile = kForwardQTile;
     if (!kTile)
-      kTile = perQuery ? kPerQueryKTile : kForwardKTile;
+      kTile = kForwardKTile;
   }
   bool causal = false, softcap = false;
 
@@ -698,6 +716,7 @@ compileVariant(MLIRContext &ctx, const Variant &v, int64_t warpCount,
       " k-tile=" + std::to_string(kTile) +
       " warps=" + std::to_string(warpCount) +
       " stages=" + std::to_string(stages) +
+      " rank-chunk=" + std::to_string(rankChunk) +
       (v.deterministic ? " deterministic=1" : "") + " format=none");
   dma::buildGPUPipeline(pm, *options);
   if (failed(pm.run(*module)))
@@ -754,8 +773,10 @@ compileVariant(MLIRContext &ctx, const Variant &v, int64_t warpCount,
     std::string spills = file + " spills " + std::to_string(res.spillBytes) +
                          " bytes (" + std::to_string(res.registers) +
                          " registers)";
-    if (!keepTiles && v.kind == "fwd" && warpCount == 0 &&
-        mainThreads / 32 != qTile / 16)
+    bool twoRowTiles = v.kind == "fwd" && mainThreads / 32 != qTile / 16;
+    bool fewForwardSpills = twoRowTiles && (v.acceptSpills || allowSpills) &&
+                            res.spillBytes <= kTwoRowTilesSpillLimit;
+    if (!keepTiles && twoRowTiles && warpCount == 0 && !fewForwardSpills)
       return retry(qTile / 16, qTile);
     // The warp-grid backward keeps its tiles through a few spills: with
     // them it still beats the key-rows loop at 32-query steps (100 bytes on
@@ -769,7 +790,12 @@ compileVariant(MLIRContext &ctx, const Variant &v, int64_t warpCount,
     bool fewSpills = v.kind == "bwd" && qTile == 32 &&
                      (v.acceptSpills || allowSpills) &&
                      res.spillBytes <= kKeyRowsSpillLimit;
-    if (warpGrid && res.spillBytes <= kWarpGridSpillLimit) {
+    if (fewForwardSpills) {
+      llvm::errs() << "dma-compile: " << spills
+                   << ", kept (two row tiles per warp)\n";
+    } else if (warpGrid && res.spillBytes <= (v.mask == "keep_rows"
+                                                   ? kPerQueryWarpGridSpillLimit
+                                                   : kWarpGridSpillLimit)) {
       llvm::errs() << "dma-compile: " << spills
                    << ", kept (warp-grid backward)\n";
     } else if (fewSpills) {
@@ -778,6 +804,9 @@ compileVariant(MLIRContext &ctx, const Variant &v, int64_t warpCount,
       llvm::errs() << "dma-compile: " << spills << ": trying q_tile="
                    << qTile / 2 << "\n";
       return retry(warpCount, qTile / 2);
+    } else if (v.kind == "topk" && v.selection == "shared" &&
+               res.spillBytes <= kTopKSharedSpillLimit) {
+      llvm::errs() << "dma-compile: " << spills << ", kept (shared top-k)\n";
     } else if (!allowSpills && !v.acceptSpills) {
       llvm::errs() << "dma-compile: " << spills
                    << "; use other tile sizes or --allow-spills\n";
@@ -888,6 +917,10 @@ compileVariant(MLIRContext &ctx, const Variant &v, int64_t warpCount,
                                   {"k_tile", v.kTile},
                                   {"warps", threads / 32},
                                   {"stages", static_cast<int64_t>(stages)}};
+    // The chunk the kernel sorts (--rank-chunk rounded up to the key tile
+    // by dma-gather-keys), on every entry of the variant.
+    if (auto chunk = main->getAttrOfType<IntegerAttr>("dma.rank_chunk"))
+      config["rank_chunk"] = chunk.getInt();
     entries.push_back(llvm::json::Object{
         {"name", name},
         {"role", role},
@@ -1044,6 +1077,15 @@ int compileMain(int argc, char **argv) {
     llvm::errs() << "dma-compile: unsupported --chip '" << chip
                  << "': the kernels compile for "
                  << dma::supportedGPUChipList() << "\n";
+    return 2;
+  }
+
+  // Options every variant compiles with, checked before anything compiles
+  // (a bad one would fail each variant alike, deep in the pipeline).
+  if (rankChunk < 16 || rankChunk > 65536 || rankChunk % 16) {
+    llvm::errs() << "dma-compile: bad --rank-chunk: the per-query backward's "
+                    "chunk must be a multiple of 16 keys in [16, 65536], got "
+                 << rankChunk << "\n";
     return 2;
   }
 

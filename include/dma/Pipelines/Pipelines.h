@@ -76,6 +76,12 @@ struct GPUPipelineOptions : public PassPipelineOptions<GPUPipelineOptions> {
       *this, "stages",
       llvm::cl::desc("K/V tiles in flight in shared memory (2 to 4)"),
       llvm::cl::init(2)};
+  PassOptions::Option<int64_t> rankChunk{
+      *this, "rank-chunk",
+      llvm::cl::desc("Keys per chunk the per-query backward orders by score "
+                     "(dma-gather-keys; on the GPU at most 65536, a multiple "
+                     "of k-tile whose sort fits shared memory)"),
+      llvm::cl::init(512)};
   PassOptions::Option<bool> deterministic{
       *this, "deterministic",
       llvm::cl::desc("Backward: add into shared gradient rows in a fixed CTA "

@@ -967,6 +967,8 @@ gpu::GPUFuncOp mlir::dma::emitBackwardKernel(OpBuilder &b, Location loc,
   func->setAttr("dma.layout", b.getStringAttr(useWarpGridBackward(config)
                                                   ? "warp_grid"
                                                   : "key_rows"));
+  if (config.rankChunk)
+    func->setAttr("dma.rank_chunk", b.getI64IntegerAttr(config.rankChunk));
   BackwardEmitter(b, loc, config, func).emit();
   return func;
 }

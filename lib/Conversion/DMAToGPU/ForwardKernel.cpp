@@ -76,8 +76,14 @@ int64_t ForwardKernelConfig::candidateSlots() const {
 int64_t ForwardKernelConfig::defaultWarps() const {
   // Two row tiles per warp halve the shared-memory reads per mma (the
   // bound of this kernel); they need ~2x the accumulator registers, which
-  // fits where no per-element mask or bias state competes for them.
-  bool light = (mask == MaskKind::None || mask == MaskKind::SharedTopK) &&
+  // fits where no per-element mask or bias state competes for them. The
+  // per-query candidate walk's state is two registers per row (threshold,
+  // tiebreak): 0.413 against 0.473 ms at one row tile per warp, L = 4096
+  // (d = 128, 28 spilled bytes; probe_per_query.py, run 45). Its candidate
+  // scan wants four warps at least: 64-row tiles at two warps ran 0.824 ms.
+  bool light = (mask == MaskKind::None || mask == MaskKind::SharedTopK ||
+                (mask == MaskKind::PerQueryTopK && candidates &&
+                 blockM >= 128)) &&
                (!biasElement || biasPerKey) && softcap == 0.0 &&
                valueDim <= 128 && headDim <= 128;
   if (light && blockM % 32 == 0 && blockM >= 64)

@@ -570,7 +570,11 @@ gpu::GPUFuncOp mlir::dma::emitTopKSharedKernel(OpBuilder &b, Location loc,
     // radix select, one 8-bit digit per pass from the top, histograms in
     // shared memory (4 passes, against 32 counting steps of a bitwise
     // search). After the last pass the rank left is the ties taken, and
-    // the last digit's bin counts all ties.
+    // the last digit's bin counts all ties. A pass whose picked bin holds
+    // exactly the rank left ends the search: the selection takes every key
+    // of that bin, so the prefix (lower digits 0) is a threshold keeping
+    // the same keys, all of them "ties" (distinct scores at L = 4096 mostly
+    // stop after two passes).
     Value allowed = countKeys(
         [&](Value key) { return k.cmpi(ip(IPred::ne), key, zero); });
     SmallVector<Value> selection = k.ifElse(
@@ -580,27 +584,38 @@ gpu::GPUFuncOp mlir::dma::emitTopKSharedKernel(OpBuilder &b, Location loc,
         [&] {
           RadixSelect radix(k, smem, 4 * kTopKSharedThreads / 32, m.tid, T,
                             1);
-          Value prefix = zero, rank = W, ties = zero;
+          // (prefix, rank left, keys in the picked bin): CTA-uniform (read
+          // from shared memory after pick's barrier), so the passes'
+          // barriers are too. The search is done when the last two match.
+          SmallVector<Value> state{zero, W, zero};
+          SmallVector<Type> types(3, k.i32Type);
           for (int64_t pass = 0; pass < 4; ++pass) {
             int64_t shift = 24 - 8 * pass;
-            radix.clear();
-            overKeys({}, [&](Value, Value key, ValueRange) {
-              Value match = k.cmpi(ip(IPred::ne), key, zero);
-              if (pass > 0)
-                match = k.andi(
-                    match, k.cmpi(ip(IPred::eq), k.shrui(key, k.c32(shift + 8)),
-                                  k.shrui(prefix, k.c32(shift + 8))));
-              radix.count(0, k.andi(k.shrui(key, k.c32(shift)), k.c32(255)),
-                          match);
-              return SmallVector<Value>{};
-            });
-            auto picked = radix.pick({rank});
-            prefix = k.ori(prefix, k.shli(picked[0].first, k.c32(shift)));
-            rank = picked[0].second;
-            if (pass == 3)
-              ties = radix.binCount(0, picked[0].first);
+            auto step = [&]() -> SmallVector<Value> {
+              Value prefix = state[0], rank = state[1];
+              radix.clear();
+              overKeys({}, [&](Value, Value key, ValueRange) {
+                Value match = k.cmpi(ip(IPred::ne), key, zero);
+                if (pass > 0)
+                  match = k.andi(match, k.cmpi(ip(IPred::eq),
+                                               k.shrui(key, k.c32(shift + 8)),
+                                               k.shrui(prefix,
+                                                       k.c32(shift + 8))));
+                radix.count(0, k.andi(k.shrui(key, k.c32(shift)), k.c32(255)),
+                            match);
+                return SmallVector<Value>{};
+              });
+              auto picked = radix.pick({rank});
+              prefix = k.ori(prefix, k.shli(picked[0].first, k.c32(shift)));
+              rank = picked[0].second;
+              return {prefix, rank, radix.binCount(0, picked[0].first)};
+            };
+            state = pass == 0
+                        ? step()
+                        : k.ifElse(k.cmpi(ip(IPred::eq), state[1], state[2]),
+                                   types, [&] { return state; }, step);
           }
-          return SmallVector<Value>{prefix, rank, ties};
+          return state;
         });
     Value threshold = selection[0], tiesNeeded = selection[1];
 
