@@ -593,6 +593,10 @@ gpu::GPUFuncOp mlir::dma::emitTopKSharedKernel(OpBuilder &b, Location loc,
             int64_t shift = 24 - 8 * pass;
             auto step = [&]() -> SmallVector<Value> {
               Value prefix = state[0], rank = state[1];
+              // Every thread has read the last pass's bin count (the done
+              // test) before the bins are zeroed.
+              if (pass > 0)
+                k.barrier();
               radix.clear();
               overKeys({}, [&](Value, Value key, ValueRange) {
                 Value match = k.cmpi(ip(IPred::ne), key, zero);
