@@ -110,7 +110,7 @@ constexpr int64_t kPerQueryWarpGridSpillLimit = 320;
 /// and runs fwd+bwd in 2.55 ms against 2.96 ms at 16-query steps, L = 4096,
 /// run 42).
 constexpr int64_t kKeyRowsSpillLimit = 24;
-/// Bytes a shipped forward may spill and keep two 16-row tiles per warp (the
+/// Bytes a forward may spill and keep two 16-row tiles per warp (the
 /// per-query top-k forward at d = 128, 128 x 32 tiles, spills 28 there and
 /// runs in 0.413 ms against 0.473 ms at one row tile per warp, L = 4096,
 /// run 45).
@@ -773,9 +773,11 @@ compileVariant(MLIRContext &ctx, const Variant &v, int64_t warpCount,
     std::string spills = file + " spills " + std::to_string(res.spillBytes) +
                          " bytes (" + std::to_string(res.registers) +
                          " registers)";
+    // A measured tile choice, like the warp grid's below: it holds without
+    // --allow-spills (the package build passes none).
     bool twoRowTiles = v.kind == "fwd" && mainThreads / 32 != qTile / 16;
-    bool fewForwardSpills = twoRowTiles && (v.acceptSpills || allowSpills) &&
-                            res.spillBytes <= kTwoRowTilesSpillLimit;
+    bool fewForwardSpills =
+        twoRowTiles && res.spillBytes <= kTwoRowTilesSpillLimit;
     if (!keepTiles && twoRowTiles && warpCount == 0 && !fewForwardSpills)
       return retry(qTile / 16, qTile);
     // The warp-grid backward keeps its tiles through a few spills: with
