@@ -17,6 +17,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "dma/Conversion/DMAToGPU/BackwardKernel.h"
 #include "dma/Conversion/DMAToGPU/GPUChips.h"
 #include "dma/Conversion/DMAToGPU/MaskKernels.h"
 #include "dma/InitAll.h"
@@ -1084,10 +1085,10 @@ int compileMain(int argc, char **argv) {
 
   // Options every variant compiles with, checked before anything compiles
   // (a bad one would fail each variant alike, deep in the pipeline).
-  if (rankChunk < 16 || rankChunk > 65536 || rankChunk % 16) {
+  if (rankChunk < 16 || rankChunk > dma::kMaxRankChunk || rankChunk % 16) {
     llvm::errs() << "dma-compile: bad --rank-chunk: the per-query backward's "
-                    "chunk must be a multiple of 16 keys in [16, 65536], got "
-                 << rankChunk << "\n";
+                    "chunk must be a multiple of 16 keys in [16, "
+                 << dma::kMaxRankChunk << "], got " << rankChunk << "\n";
     return 2;
   }
 

@@ -66,10 +66,11 @@ LogicalResult mlir::dma::verifyBackward(
   if (c.mask == MaskKind::SharedTopK && !c.gathered)
     return emitError() << "a shared top-k mask must be gathered "
                           "(dma-gather-keys) for the GPU";
-  if (c.rankChunk > (1 << 16))
+  if (c.rankChunk > kMaxRankChunk)
     return emitError() << "the ranked chunk (" << c.rankChunk
                        << " keys) must be sorted in shared memory: use a "
-                          "rank-chunk of at most 65536 in dma-gather-keys";
+                          "rank-chunk of at most "
+                       << kMaxRankChunk << " in dma-gather-keys";
   if (c.rankChunk && c.rankChunk % c.blockN)
     return emitError() << "the ranked chunk (" << c.rankChunk
                        << " keys) must be a multiple of the k-tile ("

@@ -27,6 +27,10 @@
 
 namespace mlir::dma {
 
+/// The most keys a ranked chunk may have on the GPU (each CTA sorts its
+/// chunk in shared memory).
+inline constexpr int64_t kMaxRankChunk = int64_t(1) << 16;
+
 /// The backward's configuration checks (on top of the forward's).
 LogicalResult verifyBackward(const ForwardKernelConfig &config,
                              function_ref<InFlightDiagnostic()> emitError);
