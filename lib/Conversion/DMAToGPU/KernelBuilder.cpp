@@ -73,14 +73,27 @@ Value KernelBuilder::loadF32(Type elt, Value ptr) {
 }
 
 SmallVector<Value> KernelBuilder::loadF32x8(Type elt, Value ptr) {
+  return unpackF32x8(elt, loadRawX8(elt, ptr));
+}
+
+SmallVector<Value> KernelBuilder::loadRawX8(Type elt, Value ptr) {
   OpBuilder &ob = builder();
-  SmallVector<Value> out;
+  SmallVector<Value> parts;
   int64_t perLoad = elt.isF32() ? 4 : 8;
   for (int64_t part = 0; part < 8 / perLoad; ++part) {
     auto vecType = VectorType::get({perLoad}, elt);
     Value at = part ? gep(ptr, elt, c32(part * perLoad)) : ptr;
-    Value vec = LLVM::LoadOp::create(ob, location(), vecType, at, 16);
-    for (int64_t i = 0; i < perLoad; ++i) {
+    parts.push_back(LLVM::LoadOp::create(ob, location(), vecType, at, 16));
+  }
+  return parts;
+}
+
+SmallVector<Value> KernelBuilder::unpackF32x8(Type elt, ArrayRef<Value> raw) {
+  OpBuilder &ob = builder();
+  SmallVector<Value> out;
+  for (Value vec : raw) {
+    int64_t n = cast<VectorType>(vec.getType()).getNumElements();
+    for (int64_t i = 0; i < n; ++i) {
       Value x = LLVM::ExtractElementOp::create(ob, location(), vec, c32(i));
       out.push_back(elt.isF32() ? x
                                 : arith::ExtFOp::create(ob, location(),

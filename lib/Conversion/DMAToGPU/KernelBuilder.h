@@ -55,6 +55,11 @@ public:
   /// Loads 8 consecutive float elements of type `elt` (16-bit: one 16-byte
   /// load; f32: two) as f32; `ptr` must be 16-byte aligned.
   SmallVector<Value> loadF32x8(Type elt, Value ptr);
+  /// loadF32x8's loads alone (16-byte vectors of `elt`), and their
+  /// conversion: for issuing many loads before converting any (registers
+  /// hold the packed halves meanwhile).
+  SmallVector<Value> loadRawX8(Type elt, Value ptr);
+  SmallVector<Value> unpackF32x8(Type elt, ArrayRef<Value> raw);
   /// Stores 8 f32 values as 8 consecutive elements of type `elt` (16-byte
   /// aligned).
   void storeF32x8(Type elt, ArrayRef<Value> values, Value ptr);

@@ -158,15 +158,18 @@ public:
 
   /// After the counts (this starts with a barrier): per selection, the
   /// digit of its ranks[sel]-th best candidate and the rank left within
-  /// that digit's bin, in every thread.
-  SmallVector<std::pair<Value, Value>> pick(ArrayRef<Value> ranks) {
+  /// that digit's bin, in every thread. `firstHistogram`: every selection
+  /// reads selection 0's bins (a first pass, whose candidates are the same
+  /// for all).
+  SmallVector<std::pair<Value, Value>> pick(ArrayRef<Value> ranks,
+                                            bool firstHistogram = false) {
     k.barrier();
     // Thread t < 256 holds bin 255 - t: the scan counts from the top.
     Value inBins = k.cmpi(ip(IPred::slt), tid, k.c32(256));
     Value top = k.sub(k.c32(255), k.select(inBins, tid, k.c32(0)));
     SmallVector<Value> n, incl;
     for (int64_t sel = 0; sel < selections; ++sel) {
-      Value v = k.loadAs(k.i32Type, bin(sel, top));
+      Value v = k.loadAs(k.i32Type, bin(firstHistogram ? 0 : sel, top));
       n.push_back(k.select(inBins, v, k.c32(0)));
     }
     incl = inclusiveScan(n);

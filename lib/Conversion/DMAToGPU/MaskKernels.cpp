@@ -16,6 +16,7 @@
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 
+#include <functional>
 #include <limits>
 #include <map>
 #include <string>
@@ -54,6 +55,8 @@ namespace {
 /// keys, one (key, head) dot product per lane.
 constexpr int kHeadGroup = 8;
 static_assert(kHeadGroup * kValueBiasKeysPerWarp == 32, "a result per lane");
+/// Steps of 256 columns (8 per lane) whose value loads fly together.
+constexpr int64_t kValueBiasSteps = 4;
 
 /// dt[b, j0 + r, h0 + i] = W[h0 + i] . V[b, j0 + r] (+ b_dt[h0 + i]) in f32
 /// for the warp's kValueBiasKeysPerWarp keys r and the group of kHeadGroup
@@ -85,32 +88,45 @@ Value emitWarpDt(MaskEmitter &m, const ValueBiasKernelConfig &c, Value lane,
     h = k.select(k.cmpi(ip(IPred::slt), h, Hkv), h, k.c32(0));
     wRows.push_back(m.strided("weight", "h", h));
   }
-  // acc[r * kHeadGroup + i]: key r, head h0 + i.
+  // acc[r * kHeadGroup + i]: key r, head h0 + i. kValueBiasSteps steps of
+  // 256 columns a loop iteration, every value load issued before the first
+  // FMA: one step per iteration waited for each step's loads in turn
+  // (7.6 us at L = 4096, Hkv = 8, D = 128: 4 steps a key).
   SmallVector<Value> init(R * kHeadGroup, k.f32(0.0));
-  SmallVector<Value> sums = m.loop(steps, init, [&](Value it, ValueRange acc) {
-    Value col = k.add(k.mul(it, k.c32(256)), k.mul(lane, k.c32(8)));
-    Value valid = k.cmpi(ip(IPred::slt), col, rowLen);
-    col = k.select(valid, col, k.c32(0));
-    Value hp = k.divsi(col, k.c32(D)), d = k.remsi(col, k.c32(D));
-    Value within = k.add(m.strided("value", "h", hp), k.sext64(d));
-    SmallVector<SmallVector<Value>> v;
-    for (int r = 0; r < R; ++r)
-      v.push_back(k.loadF32x8(
-          c.element,
-          k.gep(m.ptr("value"), c.element, k.add(vRows[r], within))));
-    SmallVector<Value> next(acc.begin(), acc.end());
-    for (int i = 0; i < kHeadGroup; ++i) {
-      SmallVector<Value> w =
-          k.loadF32x8(c.paramElement, k.gep(m.ptr("weight"), c.paramElement,
-                                            k.add(wRows[i], k.sext64(col))));
-      for (int r = 0; r < R; ++r) {
-        Value sum = acc[r * kHeadGroup + i];
-        for (int e = 0; e < 8; ++e)
-          sum = k.fma(v[r][e], w[e], sum);
-        next[r * kHeadGroup + i] =
-            k.select(valid, sum, acc[r * kHeadGroup + i]);
-      }
+  Value rounds = k.divsi(k.add(steps, k.c32(kValueBiasSteps - 1)),
+                         k.c32(kValueBiasSteps));
+  SmallVector<Value> sums = m.loop(rounds, init, [&](Value it, ValueRange acc) {
+    SmallVector<Value> cols, valids;
+    SmallVector<SmallVector<SmallVector<Value>>> v(kValueBiasSteps);
+    for (int64_t st = 0; st < kValueBiasSteps; ++st) {
+      Value step = k.add(k.mul(it, k.c32(kValueBiasSteps)), k.c32(st));
+      Value col = k.add(k.mul(step, k.c32(256)), k.mul(lane, k.c32(8)));
+      Value valid = k.cmpi(ip(IPred::slt), col, rowLen);
+      col = k.select(valid, col, k.c32(0));
+      Value hp = k.divsi(col, k.c32(D)), d = k.remsi(col, k.c32(D));
+      Value within = k.add(m.strided("value", "h", hp), k.sext64(d));
+      for (int r = 0; r < R; ++r)
+        v[st].push_back(k.loadRawX8(
+            c.element,
+            k.gep(m.ptr("value"), c.element, k.add(vRows[r], within))));
+      cols.push_back(col);
+      valids.push_back(valid);
     }
+    SmallVector<Value> next(acc.begin(), acc.end());
+    for (int64_t st = 0; st < kValueBiasSteps; ++st)
+      for (int i = 0; i < kHeadGroup; ++i) {
+        SmallVector<Value> w = k.loadF32x8(
+            c.paramElement, k.gep(m.ptr("weight"), c.paramElement,
+                                  k.add(wRows[i], k.sext64(cols[st]))));
+        for (int r = 0; r < R; ++r) {
+          Value sum = next[r * kHeadGroup + i];
+          SmallVector<Value> x = k.unpackF32x8(c.element, v[st][r]);
+          for (int e = 0; e < 8; ++e)
+            sum = k.fma(x[e], w[e], sum);
+          next[r * kHeadGroup + i] =
+              k.select(valids[st], sum, next[r * kHeadGroup + i]);
+        }
+      }
     return next;
   });
   // The transposing butterfly: at offset o the lane keeps the half of its
@@ -605,8 +621,14 @@ gpu::GPUFuncOp mlir::dma::emitTopKSharedKernel(OpBuilder &b, Location loc,
                                                k.shrui(key, k.c32(shift + 8)),
                                                k.shrui(prefix,
                                                        k.c32(shift + 8))));
-                radix.count(0, k.andi(k.shrui(key, k.c32(shift)), k.c32(255)),
-                            match);
+                Value digit = k.andi(k.shrui(key, k.c32(shift)), k.c32(255));
+                // The top digit (sign, exponent) clusters: one atomic per
+                // digit of the warp. Later digits spread over the bins: an
+                // atomic per lane, without match.any's latency.
+                if (pass == 0)
+                  radix.count(0, digit, match);
+                else
+                  k.ifThen(match, [&] { radix.countOne(0, digit); });
                 return SmallVector<Value>{};
               });
               auto picked = radix.pick({rank});
@@ -676,46 +698,61 @@ gpu::GPUFuncOp mlir::dma::emitTopKSharedKernel(OpBuilder &b, Location loc,
           return SmallVector<Value>{total};
         })[0];
   };
-  // The padding mask's pointer and stride take registers too.
+  // Keys in registers, `slots` per thread (slots r >= per skipped by a
+  // CTA-uniform branch).
+  auto inRegisters = [&](int64_t slots) {
+    SmallVector<Value> keys;
+    for (int64_t r = 0; r < slots; ++r) {
+      Value j = k.add(first, k.c32(r));
+      keys.push_back(k.ifElse(
+          k.cmpi(ip(IPred::slt), k.c32(r), per), {k.i32Type},
+          [&] { return SmallVector<Value>{computeKey(j)}; },
+          [&] { return SmallVector<Value>{zero}; })[0]);
+    }
+    return SmallVector<Value>{select([&](ValueRange init, KeyBody body) {
+      SmallVector<Value> acc(init);
+      for (int64_t r = 0; r < slots; ++r) {
+        Value j = k.add(first, k.c32(r));
+        Value live = k.cmpi(ip(IPred::slt), k.c32(r), per);
+        if (acc.empty()) {
+          k.ifThen(live, [&] { body(j, keys[r], {}); });
+          continue;
+        }
+        SmallVector<Type> types(acc.size(), k.i32Type);
+        acc = k.ifElse(
+            live, types, [&] { return body(j, keys[r], acc); },
+            [&] { return acc; });
+      }
+      return acc;
+    })};
+  };
+  auto recomputed = [&] {
+    return SmallVector<Value>{select([&](ValueRange init, KeyBody body) {
+      return m.loop(per, init, [&](Value r, ValueRange acc) {
+        Value j = k.add(first, r);
+        return body(j, computeKey(j), acc);
+      });
+    })};
+  };
+  // The padding mask's pointer and stride take registers too. Rows take
+  // the smallest tier of register slots that holds them: the kernel is a
+  // latency chain of ~2000 instructions per warp at L = 4096 (Nsight
+  // Compute, run 51), and skipping 24 empty slots of 32 cost ~4
+  // instructions each in every pass over the keys.
   int64_t registerKeys =
       c.padding ? kTopKRegisterKeys * 3 / 4 : kTopKRegisterKeys;
-  Value inRegisters = k.cmpi(ip(IPred::sle), Lk, k.c32(registerKeys * T));
-  Value kept = k.ifElse(
-      inRegisters, {k.i32Type},
-      [&] {
-        SmallVector<Value> keys;
-        for (int64_t r = 0; r < registerKeys; ++r) {
-          Value j = k.add(first, k.c32(r));
-          keys.push_back(k.ifElse(
-              k.cmpi(ip(IPred::slt), k.c32(r), per), {k.i32Type},
-              [&] { return SmallVector<Value>{computeKey(j)}; },
-              [&] { return SmallVector<Value>{zero}; })[0]);
-        }
-        return SmallVector<Value>{select([&](ValueRange init, KeyBody body) {
-          SmallVector<Value> acc(init);
-          for (int64_t r = 0; r < registerKeys; ++r) {
-            Value j = k.add(first, k.c32(r));
-            Value live = k.cmpi(ip(IPred::slt), k.c32(r), per);
-            if (acc.empty()) {
-              k.ifThen(live, [&] { body(j, keys[r], {}); });
-              continue;
-            }
-            SmallVector<Type> types(acc.size(), k.i32Type);
-            acc = k.ifElse(
-                live, types, [&] { return body(j, keys[r], acc); },
-                [&] { return acc; });
-          }
-          return acc;
-        })};
-      },
-      [&] {
-        return SmallVector<Value>{select([&](ValueRange init, KeyBody body) {
-          return m.loop(per, init, [&](Value r, ValueRange acc) {
-            Value j = k.add(first, r);
-            return body(j, computeKey(j), acc);
-          });
-        })};
-      })[0];
+  SmallVector<int64_t> tiers;
+  for (int64_t slots = kTopKRegisterKeys / 4; slots < registerKeys; slots *= 2)
+    tiers.push_back(slots);
+  tiers.push_back(registerKeys);
+  std::function<SmallVector<Value>(size_t)> tier = [&](size_t i) {
+    if (i == tiers.size())
+      return recomputed();
+    return k.ifElse(k.cmpi(ip(IPred::sle), Lk, k.c32(tiers[i] * T)),
+                    {k.i32Type}, [&] { return inRegisters(tiers[i]); },
+                    [&] { return tier(i + 1); });
+  };
+  Value kept = tier(0)[0];
   // -1 after the kept keys (fewer than W allowed).
   Value slotChunks = k.divsi(k.add(W, k.c32(T - 1)), k.c32(T));
   m.loop(slotChunks, {}, [&](Value ch, ValueRange) {

@@ -16,16 +16,23 @@
 // keys of A do: it is at or below A's (s+1)-th best and at or above A's
 // w-th best. So each CTA
 //  1. finds A's (s+1)-th and min(w, |A|)-th best keys by a radix select
-//     over [0, c0) (8 passes of 8-bit digits, both selections at once,
-//     histograms in shared memory);
-//  2. gathers the keys of A between them (at most T + 1) and the block's
-//     keys (at most T) into shared memory and sorts them (each key's rank
-//     by counting: the list is short);
+//     over [0, c0) (8-bit digits from the top, both selections at once,
+//     histograms in shared memory). Its first pass also counts |A|. A
+//     selection is done as soon as its bin bounds the same keys as the key
+//     itself: the (s+1)-th best when it is the best of its bin (keys <= the
+//     bin's top), the w-th when it is the last (keys >= the bin's bottom);
+//     distinct scores mostly end after three of the eight passes;
+//  2. gathers the keys of A between the bounds (at most T + 1) and the
+//     block's keys (at most T) into shared memory and sorts them (bitonic,
+//     padded with 0 to kTopKListSlots);
 //  3. walks the sorted list per prefix end c (a thread each), counting the
 //     keys at positions <= c: the (w - s)-th is the answer.
-// The work is O(c0) per CTA instead of the O(Lk) per prefix end of a
-// rank-by-counting walk: O(Lk^2 / T) per row, with every CTA independent.
-// When |A| + T <= w the whole block keeps all its prefixes' keys.
+// The passes over [0, c0) load kBatch keys per thread before using any:
+// one at a time, each load's latency was exposed (the loop is not
+// unrolled for us). The work is O(c0) per CTA instead of the O(Lk) per
+// prefix end of a rank-by-counting walk: O(Lk^2 / T) per row, with every
+// CTA independent. When |A| + T <= w the whole block keeps all its
+// prefixes' keys.
 //
 //===----------------------------------------------------------------------===//
 
@@ -49,15 +56,16 @@ constexpr int64_t T = kMaskThreads;
 constexpr int64_t kWarps = T / 32;
 static_assert(T == 256, "one histogram bin per thread");
 // Shared memory (bytes): the radix select's histograms and scan state,
-// per-warp sums of blockSum, the list's length, then the gathered and the
-// sorted list.
+// per-warp sums of blockSum, the list's length, then the list.
 constexpr int64_t kRadix = 0;
 constexpr int64_t kWarpSums = kRadix + RadixSelect::sharedBytes(T, 2);
 constexpr int64_t kCount = kWarpSums + 4 * kWarps;
-constexpr int64_t kList = 2176, kSorted = kList + 8 * kTopKListSlots;
+constexpr int64_t kList = 2176;
 static_assert(kCount + 4 <= kList, "the shared layout overlaps");
-static_assert(kSorted + 8 * kTopKListSlots == kTopKPerQuerySharedBytes,
+static_assert(kList + 8 * kTopKListSlots == kTopKPerQuerySharedBytes,
               "MaskKernels.h states the kernel's shared memory");
+/// Keys each thread loads per step of a pass over [0, c0).
+constexpr int64_t kBatch = 8;
 
 class PerQueryEmitter {
 public:
@@ -85,10 +93,16 @@ public:
       k.storeTo(k.select(own.allowed, own.score, nan),
                 at("masked_score", k.f32Type, cEnd));
     });
-    Value allowedBefore = blockSum(overPrior(blocks, {k.c32(0)},
-                                             [&](Value key, ValueRange acc) {
-      return SmallVector<Value>{count(acc[0], nonzero(key))};
-    })[0]);
+    // The radix select's first pass counts every allowed key of A by its
+    // top digit (both selections' candidates): the bins sum to |A|.
+    RadixSelect radix(k, smem, kRadix, tid, T, 2);
+    radix.clear();
+    overPrior(blocks, {}, [&](Value key, ValueRange) {
+      k.ifThen(nonzero(key), [&] { radix.countOne(0, digit(key, 56)); });
+      return SmallVector<Value>{};
+    });
+    k.barrier();
+    Value allowedBefore = blockSum(radix.binCount(0, tid));
     // Keys of A certainly above the answer: s = max(0, w - T - 1). When
     // |A| + T <= w no prefix of the block has more than w allowed keys:
     // all keep all. Otherwise |A| > s (s > 0 means |A| > w - T > s), so
@@ -106,12 +120,12 @@ public:
                 return SmallVector<Value>{k.c64(0), k.c64(-1)};
               },
               [&] {
-                auto [hi, lo] = select(blocks, k.add(s, k.c32(1)),
+                auto [hi, lo] = select(radix, blocks, k.add(s, k.c32(1)),
                                        k.minsi(W, allowedBefore));
                 return SmallVector<Value>{hi, lo};
               });
           Value n = gather(blocks, c0, bounds[0], bounds[1]);
-          sortList(n);
+          sortList();
           Value need = k.sub(W, s);
           store(inRow, cEnd,
                 walk(n, c0, cEnd, need, k.sub(W, allowedBefore)));
@@ -160,13 +174,32 @@ private:
   Value positionOf(Value key) { return k.xori(trunc32(key), k.c32(-1)); }
 
   /// body(key, acc) over the keys of [0, c0), c0 = blocks * T: thread t
-  /// takes keys t, t + T, ... (all below c0, hence below Lk).
+  /// takes keys t, t + T, ... (all below c0, hence below Lk), kBatch at a
+  /// time, all loaded before the first is used. Past the end the key is 0
+  /// (one top-k may not keep), which every body skips.
   SmallVector<Value>
   overPrior(Value blocks, ValueRange init,
             function_ref<SmallVector<Value>(Value, ValueRange)> body) {
-    return m.loop(blocks, init, [&](Value i, ValueRange acc) {
-      return body(keyOf(k.add(k.mul(i, k.c32(T)), tid)), acc);
+    Value steps = k.divsi(k.add(blocks, k.c32(kBatch - 1)), k.c32(kBatch));
+    return m.loop(steps, init, [&](Value i, ValueRange acc) {
+      SmallVector<Value> keys;
+      for (int64_t u = 0; u < kBatch; ++u) {
+        Value block = k.add(k.mul(i, k.c32(kBatch)), k.c32(u));
+        Value in = k.cmpi(ip(IPred::slt), block, blocks);
+        // Key tid exists whenever the loop runs (blocks >= 1).
+        Value j = k.select(in, k.add(k.mul(block, k.c32(T)), tid), tid);
+        keys.push_back(k.select(in, keyOf(j), k.c64(0)));
+      }
+      SmallVector<Value> state(acc);
+      for (Value key : keys)
+        state = body(key, state);
+      return state;
     });
+  }
+
+  /// The 8-bit digit of `key` at bit `shift`.
+  Value digit(Value key, int64_t shift) {
+    return trunc32(k.andi(shr64(key, shift), k.c64(255)));
   }
 
   /// The sum of i32 `x` over the CTA, in every thread.
@@ -184,38 +217,81 @@ private:
     return total;
   }
 
-  /// The keys of A at ranks rankHi and rankLo (1 = the best): a radix
-  /// select, one 8-bit digit per pass from the top, both at once. An
-  /// atomic per candidate: the warp-aggregated count measured slower here
-  /// (45 against 37 us at L = 4096, run 33).
-  std::pair<Value, Value> select(Value blocks, Value rankHi, Value rankLo) {
-    RadixSelect radix(k, smem, kRadix, tid, T, 2);
-    Value prefixHi = k.c64(0), prefixLo = k.c64(0);
-    for (int64_t pass = 0; pass < 8; ++pass) {
-      int64_t shift = 56 - 8 * pass;
-      radix.clear();
-      // Keys whose digits above this one are the selection's so far.
-      auto matches = [&](Value key, Value prefix) {
-        if (pass == 0)
-          return nonzero(key);
-        return k.andi(nonzero(key), k.cmpi(ip(IPred::eq), shr64(key, shift + 8),
-                                           shr64(prefix, shift + 8)));
-      };
-      overPrior(blocks, {}, [&](Value key, ValueRange) {
-        Value digit = trunc32(k.andi(shr64(key, shift), k.c64(255)));
-        k.ifThen(matches(key, prefixHi), [&] { radix.countOne(0, digit); });
-        k.ifThen(matches(key, prefixLo), [&] { radix.countOne(1, digit); });
-        return SmallVector<Value>{};
-      });
-      auto picked = radix.pick({rankHi, rankLo});
-      prefixHi = k.ori(prefixHi,
-                       k.shli(zext64(picked[0].first), k.c64(shift)));
-      prefixLo = k.ori(prefixLo,
-                       k.shli(zext64(picked[1].first), k.c64(shift)));
-      rankHi = picked[0].second;
-      rankLo = picked[1].second;
+  /// Bounds of the keys of A at ranks rankHi and rankLo (1 = the best): a
+  /// key at least the rankLo-th best's, one at most the rankHi-th best's,
+  /// bounding the same keys of A. A radix select, one 8-bit digit per pass
+  /// from the top, both at once, after the first pass's histogram
+  /// (emit()). A selection whose key is the best of its bin (rank left 1;
+  /// rankHi) or the last (rank left = the bin's count; rankLo) is done:
+  /// the bin's top (bottom) bounds the same keys. An atomic per candidate:
+  /// the warp-aggregated count measured slower here (45 against 37 us at
+  /// L = 4096, run 33).
+  std::pair<Value, Value> select(RadixSelect &radix, Value blocks,
+                                 Value rankHi, Value rankLo) {
+    // Per selection: (prefix, rank left, done, bound); the prefix has the
+    // digits picked so far, zeros below. CTA-uniform (read from shared
+    // memory after pick's barrier), so the passes' barriers are too.
+    SmallVector<Value> st;
+    SmallVector<Type> types;
+    for (int64_t sel = 0; sel < 2; ++sel) {
+      st.append({k.c64(0), sel == 0 ? rankHi : rankLo, k.boolean(false),
+                 k.c64(0)});
+      types.append({k.i64Type, k.i32Type, k.i1Type, k.i64Type});
     }
-    return {prefixHi, prefixLo};
+    auto update = [&](SmallVector<Value> &state, int64_t shift,
+                      ArrayRef<std::pair<Value, Value>> picked,
+                      int64_t histogram) {
+      for (int64_t sel = 0; sel < 2; ++sel) {
+        Value prefix = state[4 * sel], done = state[4 * sel + 2];
+        auto [dig, rank] = picked[sel];
+        Value next =
+            k.ori(prefix, k.shli(zext64(dig), k.c64(shift)));
+        Value finished, bound;
+        if (sel == 0) {
+          finished = k.cmpi(ip(IPred::eq), rank, k.c32(1));
+          bound = k.ori(next, k.c64((int64_t(1) << shift) - 1));
+        } else {
+          finished = k.cmpi(ip(IPred::eq), rank,
+                            radix.binCount(histogram ? 1 : 0, dig));
+          bound = next;
+        }
+        auto keep = [&](Value old, Value fresh) {
+          return k.select(done, old, fresh);
+        };
+        state[4 * sel] = keep(prefix, next);
+        state[4 * sel + 1] = keep(state[4 * sel + 1], rank);
+        state[4 * sel + 2] = k.ori(done, finished);
+        state[4 * sel + 3] = keep(state[4 * sel + 3], bound);
+      }
+    };
+    update(st, 56, radix.pick({rankHi, rankLo}, /*firstHistogram=*/true),
+           0);
+    for (int64_t pass = 1; pass < 8; ++pass) {
+      int64_t shift = 56 - 8 * pass;
+      Value allDone = k.andi(st[2], st[6]);
+      st = k.ifElse(allDone, types, [&] { return st; }, [&] {
+        // Every thread has read the last pass's bin counts (the done
+        // test) before the bins are zeroed.
+        k.barrier();
+        radix.clear();
+        auto matches = [&](Value key, int64_t sel) {
+          Value prefix = st[4 * sel], done = st[4 * sel + 2];
+          return k.andi(k.andi(nonzero(key), k.notb(done)),
+                        k.cmpi(ip(IPred::eq), shr64(key, shift + 8),
+                               shr64(prefix, shift + 8)));
+        };
+        overPrior(blocks, {}, [&](Value key, ValueRange) {
+          Value d = digit(key, shift);
+          k.ifThen(matches(key, 0), [&] { radix.countOne(0, d); });
+          k.ifThen(matches(key, 1), [&] { radix.countOne(1, d); });
+          return SmallVector<Value>{};
+        });
+        SmallVector<Value> next(st);
+        update(next, shift, radix.pick({st[1], st[5]}), 1);
+        return next;
+      });
+    }
+    return {st[3], st[7]};
   }
 
   Value listLength() { return shared(kCount, k.i32Type, k.c32(0)); }
@@ -246,39 +322,70 @@ private:
     return k.loadAs(k.i32Type, listLength());
   }
 
-  /// The list in descending order into the sorted slots: each key's rank
-  /// is the number of larger keys (all distinct).
-  void sortList(Value n) {
+  /// The list in descending order, in place: the slots past its length
+  /// hold 0 (below every key), then a bitonic sort of all kTopKListSlots
+  /// (a barrier per step: ~55 steps against the n^2 / T loads of ranking
+  /// each key by counting).
+  void sortList() {
+    Value n = k.loadAs(k.i32Type, listLength());
     for (int64_t part = 0; part * T < kTopKListSlots; ++part) {
       Value i = k.add(tid, k.c32(part * T));
-      k.ifThen(k.cmpi(ip(IPred::slt), i, n), [&] {
-        Value key = k.loadAs(k.i64Type, shared(kList, k.i64Type, i));
-        Value rank = m.loop(n, {k.c32(0)}, [&](Value x, ValueRange acc) {
-          Value other = k.loadAs(k.i64Type, shared(kList, k.i64Type, x));
-          return SmallVector<Value>{
-              count(acc[0], k.cmpi(ip(IPred::ugt), other, key))};
-        })[0];
-        k.storeTo(key, shared(kSorted, k.i64Type, rank));
+      k.ifThen(k.cmpi(ip(IPred::sge), i, n), [&] {
+        k.storeTo(k.c64(0), shared(kList, k.i64Type, i));
       });
     }
     k.barrier();
+    constexpr int64_t N = kTopKListSlots;
+    for (int64_t size = 2; size <= N; size *= 2)
+      for (int64_t stride = size / 2; stride > 0; stride /= 2) {
+        for (int64_t part = 0; part * T < N / 2; ++part) {
+          // Pair p compares slots i and i + stride; descending where
+          // i & size is 0 (all of the last merge).
+          Value p = k.add(tid, k.c32(part * T));
+          Value i = k.add(k.mul(k.divsi(p, k.c32(stride)), k.c32(2 * stride)),
+                          k.remsi(p, k.c32(stride)));
+          Value j = k.add(i, k.c32(stride));
+          Value a = k.loadAs(k.i64Type, shared(kList, k.i64Type, i));
+          Value b = k.loadAs(k.i64Type, shared(kList, k.i64Type, j));
+          Value descending =
+              k.cmpi(ip(IPred::eq), k.andi(i, k.c32(size)), k.c32(0));
+          Value swap = k.select(descending, k.cmpi(ip(IPred::ult), a, b),
+                                k.cmpi(ip(IPred::ugt), a, b));
+          k.ifThen(swap, [&] {
+            k.storeTo(b, shared(kList, k.i64Type, i));
+            k.storeTo(a, shared(kList, k.i64Type, j));
+          });
+        }
+        k.barrier();
+      }
   }
 
   /// The need-th key of the sorted list at a position <= cEnd, or 0 when
   /// the prefix [0, cEnd] keeps all: at most w allowed keys, that is at
   /// most w - |A| = `blockRoom` of the block's (positions >= c0).
   Value walk(Value n, Value c0, Value cEnd, Value need, Value blockRoom) {
+    // kBatch slots a step (slots past n hold 0: not keys).
+    Value steps = k.divsi(k.add(n, k.c32(kBatch - 1)), k.c32(kBatch));
     SmallVector<Value> r = m.loop(
-        n, {k.c32(0), k.c32(0), k.c64(0)}, [&](Value i, ValueRange acc) {
-          Value key = k.loadAs(k.i64Type, shared(kSorted, k.i64Type, i));
-          Value pos = positionOf(key);
-          Value present = k.cmpi(ip(IPred::sle), pos, cEnd);
-          Value seen = count(acc[0], present);
-          Value ownSeen = count(
-              acc[1], k.andi(present, k.cmpi(ip(IPred::sge), pos, c0)));
-          Value hit = k.andi(present, k.cmpi(ip(IPred::eq), seen, need));
-          return SmallVector<Value>{seen, ownSeen,
-                                    k.select(hit, key, acc[2])};
+        steps, {k.c32(0), k.c32(0), k.c64(0)}, [&](Value i, ValueRange acc) {
+          SmallVector<Value> keys;
+          for (int64_t u = 0; u < kBatch; ++u)
+            keys.push_back(k.loadAs(
+                k.i64Type,
+                shared(kList, k.i64Type,
+                       k.add(k.mul(i, k.c32(kBatch)), k.c32(u)))));
+          Value seen = acc[0], ownSeen = acc[1], found = acc[2];
+          for (Value key : keys) {
+            Value pos = positionOf(key);
+            Value present =
+                k.andi(nonzero(key), k.cmpi(ip(IPred::sle), pos, cEnd));
+            seen = count(seen, present);
+            ownSeen = count(
+                ownSeen, k.andi(present, k.cmpi(ip(IPred::sge), pos, c0)));
+            Value hit = k.andi(present, k.cmpi(ip(IPred::eq), seen, need));
+            found = k.select(hit, key, found);
+          }
+          return SmallVector<Value>{seen, ownSeen, found};
         });
     return k.select(k.cmpi(ip(IPred::sgt), r[1], blockRoom), r[2],
                     k.c64(0));

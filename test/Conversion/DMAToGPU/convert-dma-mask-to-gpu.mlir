@@ -101,29 +101,34 @@ func.func @shared(%s: memref<?x?x?xf32>, %p: memref<?x?xi1>,
 // -----
 
 // Per-query top-k: one launch over (blocks of 256 prefix ends, KV heads,
-// batch), 10496 bytes of shared memory (histograms, scan state, two lists
-// of 520 64-bit keys). Blocks whose earlier keys are at most w - 257 keep
-// all (INT64_MAX tiebreak, -inf threshold); the others radix-select the
-// earlier keys' bounds in 8 passes (shared-memory histograms, a shuffle
-// scan), gather the keys between them and the block's own, rank them by
-// counting and walk them per prefix end.
+// batch), 10368 bytes of shared memory (histograms, scan state, a list of
+// 1024 64-bit keys). The radix select's first pass counts the earlier keys
+// (8 loaded per thread before any is counted) into one histogram whose sum
+// is their number; blocks whose earlier keys are at most w - 257 keep all
+// (INT64_MAX tiebreak, -inf threshold); the others pick the bounds' top
+// digits (a shuffle scan), run the later passes until both bounds are
+// done, gather the keys between them and the block's own, sort them
+// (bitonic: compare-exchanges in both directions) and walk them per prefix
+// end.
 
 // CHECK-LABEL: func.func @per_query
 //       CHECK:   gpu.launch_func @dma_kernels::@dma_topk_per_query_i64_0
 //  CHECK-SAME:     threads in (%c256
-//  CHECK-SAME:     dynamic_shared_memory_size %c10496_i32
+//  CHECK-SAME:     dynamic_shared_memory_size %c10368_i32
 //       CHECK:   gpu.func @dma_topk_per_query_i64_0
 //  CHECK-SAME:     dma.role = "topk_per_query"
 //       CHECK:     llvm.store {{.*}} : f32, !llvm.ptr<1>
+//       CHECK:     scf.for
+// CHECK-COUNT-8:       llvm.atomicrmw add {{.*}} monotonic : !llvm.ptr<3>, i32
 //       CHECK:     nvvm.shfl.sync bfly
 //       CHECK:     scf.if
 //       CHECK:       llvm.store %c9223372036854775807_i64, {{.*}} : i64, !llvm.ptr<1>
 //       CHECK:     } else {
-//       CHECK:       scf.for
-//       CHECK:         llvm.atomicrmw add {{.*}} monotonic : !llvm.ptr<3>, i32
 //       CHECK:       nvvm.shfl.sync up
 //       CHECK:       scf.for
-//       CHECK:         arith.cmpi ugt
+//       CHECK:         llvm.atomicrmw add {{.*}} monotonic : !llvm.ptr<3>, i32
+//       CHECK:       arith.cmpi ult
+//       CHECK:       arith.cmpi ugt
 //       CHECK:       scf.for
 //       CHECK:         arith.cmpi sle
 //       CHECK:       llvm.store {{.*}} : i64, !llvm.ptr<1>

@@ -107,16 +107,20 @@ gpu::GPUFuncOp emitTopKSharedKernel(OpBuilder &b, Location loc,
 /// a CTA per block of kMaskThreads prefix ends [c0, c0 + T) finds, for
 /// each, the w-th best allowed key of [0, c] among A's keys of rank s+1 to
 /// w (A = the allowed keys of [0, c0), s = w - T - 1; a radix select over
-/// [0, c0)) and the block's own keys, sorted in shared memory; writes the
-/// masked score of the block's keys and the threshold and tiebreak of its
-/// prefix ends (TopKPerQueryKernel.cpp says why that is exact). O(Lk^2 / T)
-/// work per (b, h) row, every CTA independent.
+/// [0, c0)) and the block's own keys, sorted in shared memory (a bitonic
+/// sort); writes the masked score of the block's keys and the threshold and
+/// tiebreak of its prefix ends (TopKPerQueryKernel.cpp says why that is
+/// exact). O(Lk^2 / T) work per (b, h) row, every CTA independent.
 SmallVector<KernelParam> topkPerQueryKernelParams(const TopKKernelConfig &c);
-/// Slots of the per-query kernel's key lists (at most 2 T + 1 keys).
-inline constexpr int64_t kTopKListSlots = 2 * kMaskThreads + 8;
+/// Slots of the per-query kernel's key list (at most 2 T + 1 keys, padded
+/// to a power of two for the bitonic sort).
+inline constexpr int64_t kTopKListSlots = 1024;
+static_assert(kTopKListSlots >= 2 * kMaskThreads + 1 &&
+                  (kTopKListSlots & (kTopKListSlots - 1)) == 0,
+              "the list holds 2 T + 1 keys and sorts as a power of two");
 /// Its dynamic shared memory: histograms, scan and selection state, and
-/// two key lists of 64-bit keys.
-inline constexpr int64_t kTopKPerQuerySharedBytes = 2176 + 16 * kTopKListSlots;
+/// the key list (64-bit keys, sorted in place).
+inline constexpr int64_t kTopKPerQuerySharedBytes = 2176 + 8 * kTopKListSlots;
 gpu::GPUFuncOp emitTopKPerQueryKernel(OpBuilder &b, Location loc,
                                       gpu::GPUModuleOp module, StringRef name,
                                       const TopKKernelConfig &c);
