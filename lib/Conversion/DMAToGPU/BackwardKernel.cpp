@@ -251,6 +251,7 @@ void BackwardEmitter::prologue() {
   group = k.maxsi(k.divsi(H, k.maxsi(Hkv, k.c32(1))), k.c32(1));
   g = k.divsi(h, group);
   zero32 = k.c32(0);
+  hoistHeadRows();
 
   // Key positions, K and V of the tile.
   Value rankedStart, rankedTotal;

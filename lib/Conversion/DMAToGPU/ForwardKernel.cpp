@@ -43,6 +43,9 @@ namespace {
 
 
 constexpr double kLog2e = 1.4426950408889634;
+/// How far (log2 units) a row's tile max may exceed the max its P is taken
+/// against before that max moves (and O is rescaled): P <= 2^8.
+constexpr double kStaleMax = 8.0;
 
 using Frag = std::array<Value, 4>;
 
@@ -273,43 +276,60 @@ constexpr int64_t kCandidateSteps = 32;
 
 void ForwardEmitter::loadKeyTile(Value t, Value stage) {
   int64_t threads = cfg.threads();
+  // A copy's key position and whether to load it (the list lookup and the
+  // per-query keep test), by copy index: K and V rows of equal width map
+  // copy `it` of a thread to the same row, so V reuses K's (computed at
+  // the top level of the tile load, where the V copies can see them).
+  struct RowCopy {
+    Value pos, safePos, load;
+  };
+  std::map<int64_t, RowCopy> kRows;
   auto loadRows = [&](const char *tensor, Value base, int64_t cols,
-                      int64_t smemBase, bool writePositions) {
+                      int64_t smemBase, bool isKey) {
     int64_t chunks = cols * elementBytes() / 16;
     int64_t total = cfg.blockN * chunks;
     int64_t tileBytes = cfg.blockN * cols * elementBytes();
+    bool sameRows = !isKey && cols == cfg.headDim;
     Value src0 = ptrArg(tensor);
     for (int64_t it = 0; it < (total + threads - 1) / threads; ++it) {
       Value c = k.add(tid, k.c32(it * threads));
+      bool full = (it + 1) * threads <= total;
       auto body = [&] {
         Value row, chunk;
         std::tie(row, chunk) = rowAndChunk(c, it, chunks);
-        Value pos = keyPosition(t, row);
-        Value valid = k.cmpi(ip(IPred::sge), pos, k.c32(0));
-        Value safePos = k.select(valid, pos, k.c32(0));
-        Value off = k.add(k.add(base, strided(tensor, "l", safePos)),
+        RowCopy rc;
+        if (auto known = kRows.find(it); sameRows && known != kRows.end()) {
+          rc = known->second;
+        } else {
+          rc.pos = keyPosition(t, row);
+          Value valid = k.cmpi(ip(IPred::sge), rc.pos, k.c32(0));
+          rc.safePos = k.select(valid, rc.pos, k.c32(0));
+          Value listIndex = k.add(k.mul(t, k.c32(cfg.blockN)), row);
+          rc.load = k.andi(valid, neededByTile(rc.pos, rc.safePos, listIndex));
+          if (isKey && full)
+            kRows[it] = rc;
+        }
+        Value off = k.add(k.add(base, strided(tensor, "l", rc.safePos)),
                           k.sext64(k.mul(chunk, k.c32(8))));
         Value src = k.gep(src0, cfg.element, off);
         Value dst = sharedAt(smemBase, k.add(k.mul(stage, k.c32(tileBytes)),
                                              swizzled(row, chunk, cols)));
-        Value listIndex = k.add(k.mul(t, k.c32(cfg.blockN)), row);
-        Value load = k.andi(valid, neededByTile(pos, safePos, listIndex));
-        k.cpAsync16(dst, src, k.select(load, k.c32(16), k.c32(0)));
-        if (writePositions)
+        k.cpAsync16(dst, src, k.select(rc.load, k.c32(16), k.c32(0)));
+        if (isKey)
           k.ifThen(k.cmpi(ip(IPred::eq), chunk, k.c32(0)), [&] {
             Value slot = k.add(k.mul(stage, k.c32(cfg.blockN)), row);
-            k.storeTo(pos, k.gep(smem, k.i32Type,
-                                 k.add(slot, k.c32(posOff / 4))));
+            k.storeTo(rc.pos, k.gep(smem, k.i32Type,
+                                    k.add(slot, k.c32(posOff / 4))));
           });
       };
-      if ((it + 1) * threads <= total)
+      if (full)
         body();
       else
         k.ifThen(k.cmpi(ip(IPred::slt), c, k.c32(total)), body);
     }
   };
-  loadRows("k", kBase, cfg.headDim, kOff, /*writePositions=*/true);
-  loadRows("v", vBase, cfg.valueDim, vOff, /*writePositions=*/false);
+  loadRows("k", kBase, cfg.headDim, kOff, /*isKey=*/true);
+  loadRows("v", vBase, cfg.valueDim, vOff, /*isKey=*/false);
 }
 
 SmallVector<Value> ForwardEmitter::loadKeyBias(Value t) {
@@ -653,6 +673,7 @@ void ForwardEmitter::emit() {
   q0 = k.mul(qt, k.c32(bm));
   Value group = k.maxsi(k.divsi(H, k.maxsi(Hkv, k.c32(1))), k.c32(1));
   g = k.divsi(h, group);
+  hoistHeadRows();
   qBase = k.add(strided("q", "b", b), strided("q", "h", h));
   kBase = k.add(strided("k", "b", b), strided("k", "h", g));
   vBase = k.add(strided("v", "b", b), strided("v", "h", g));
@@ -812,26 +833,42 @@ void ForwardEmitter::emit() {
 
         SmallVector<Value> next2;
         std::vector<std::vector<Frag>> acc(rowTiles);
+        bool staleMax = cfg.mask != MaskKind::PerQueryTopK;
         for (int64_t mt = 0; mt < rowTiles; ++mt) {
           ValueRange state = st.slice(mt * perTile, perTile);
           // Online softmax, two rows per thread, reduced over the quad.
+          // With staleMax the running max a row's P is taken against moves
+          // only when the tile's max exceeds it by more than kStaleMax
+          // (log2 units): P stays <= 2^kStaleMax (as precise in f32, bf16
+          // and f16, and O / l and LSE = m + log l do not depend on which
+          // m), and the warp rescales O only when one of its rows moved,
+          // mostly in the first key tiles, against one FMUL per O element
+          // and key tile: 3% on the shared top-k and 1% dense forwards
+          // (run 55). The per-query forward keeps the plain update: the
+          // branch's live O values spill there (68 bytes, or 8 warps),
+          // 4% and 26% slower.
           Value m[2] = {state[nOut * 4], state[nOut * 4 + 1]};
           Value l[2] = {state[nOut * 4 + 2], state[nOut * 4 + 3]};
-          Value corr[2], mNew[2], mScaled[2];
+          Value corr[2], mNew[2], mScaled[2], grow[2];
           for (int r = 0; r < 2; ++r) {
             Value mx = m[r];
             for (int64_t j = 0; j < nS; ++j)
               mx = k.fmax(mx, k.fmax(s[mt][j][2 * r], s[mt][j][2 * r + 1]));
             mx = k.fmax(mx, k.shuffleXor(mx, 1));
             mx = k.fmax(mx, k.shuffleXor(mx, 2));
-            mNew[r] = mx;
-            Value none = k.cmpf(fpr(FPred::OEQ), mx, ninf);
-            Value msafe = k.select(none, k.f32(0.0), mx);
+            // False while every logit so far is -inf; true at the first
+            // finite one (m = -inf).
+            grow[r] = k.cmpf(fpr(FPred::OGT), mx,
+                             staleMax ? k.fadd(m[r], k.f32(kStaleMax / kLog2e))
+                                      : m[r]);
+            mNew[r] = k.select(grow[r], mx, m[r]);
+            Value none = k.cmpf(fpr(FPred::OEQ), mNew[r], ninf);
+            Value msafe = k.select(none, k.f32(0.0), mNew[r]);
             // p = 2^(x log2 e - m log2 e): one FFMA and one EX2 per element.
             mScaled[r] = k.fneg(k.fmul(msafe, k.f32(kLog2e)));
             corr[r] = k.select(
-                none, k.f32(1.0),
-                k.exp2(k.fmul(k.fsub(m[r], mx), k.f32(kLog2e))));
+                grow[r], k.exp2(k.fmul(k.fsub(m[r], mx), k.f32(kLog2e))),
+                k.f32(1.0));
           }
           for (int64_t j = 0; j < nS; ++j)
             for (int v = 0; v < 4; ++v)
@@ -844,10 +881,30 @@ void ForwardEmitter::emit() {
             l[r] = k.fadd(k.fmul(l[r], corr[r]), sum);
             m[r] = mNew[r];
           }
+          auto scaled = [&] {
+            SmallVector<Value> o;
+            for (int64_t j = 0; j < nOut; ++j)
+              for (int v = 0; v < 4; ++v)
+                o.push_back(k.fmul(state[j * 4 + v], corr[v / 2]));
+            return o;
+          };
+          SmallVector<Value> o;
+          if (staleMax) {
+            // Warp-uniform: the branch keeps the warp converged.
+            Value rescale = k.cmpi(
+                ip(IPred::ne), k.ballot(k.ori(grow[0], grow[1])), k.c32(0));
+            SmallVector<Type> oTypes(nOut * 4, k.f32Type);
+            o = k.ifElse(rescale, oTypes, scaled, [&] {
+              return SmallVector<Value>(state.begin(),
+                                        state.begin() + nOut * 4);
+            });
+          } else {
+            o = scaled();
+          }
           acc[mt].resize(nOut);
           for (int64_t j = 0; j < nOut; ++j)
             for (int v = 0; v < 4; ++v)
-              acc[mt][j][v] = k.fmul(state[j * 4 + v], corr[v / 2]);
+              acc[mt][j][v] = o[j * 4 + v];
           next2.append({m[0], m[1], l[0], l[1]}); // placed after acc below
         }
 

@@ -198,7 +198,15 @@ Value TileEmitter::headsPer(const std::string &t) {
 }
 
 Value TileEmitter::headRow(const std::string &t) {
+  if (auto it = headRows.find(t); it != headRows.end())
+    return it->second;
   return k.add(strided(t, "b", b), strided(t, "h", k.divsi(h, headsPer(t))));
+}
+
+void TileEmitter::hoistHeadRows() {
+  for (const char *t : {"bias", "mask", "keep", "keep_rows"})
+    if (args.count(std::string(t) + "_heads"))
+      headRows[t] = headRow(t);
 }
 
 Value TileEmitter::keepEntry(Value t, Value row, Value &inList, Value &index,

@@ -44,6 +44,7 @@ protected:
   const ForwardKernelConfig &cfg;
   gpu::GPUFuncOp func;
   std::map<std::string, Value> args;
+  std::map<std::string, Value> headRows; // hoistHeadRows()
 
   // Geometry and problem sizes (i32). `h` is the query head the per-head
   // lookups (bias, mask, keep lists) use; emitters set it.
@@ -115,6 +116,13 @@ protected:
   Value headsPer(const std::string &t);
   /// Element offset of (b, h)'s slice of `t`: head h / headsPer(t).
   Value headRow(const std::string &t);
+  /// Computes headRow of every per-head tensor the kernel takes once, here
+  /// (emitters call it at the kernel's top level once b and h are set);
+  /// later headRow calls reuse it. Its two divisions are loop-invariant,
+  /// but LLVM does not hoist a division out of the conditional blocks of
+  /// the key loop (it may trap): per-element threshold tests recomputed
+  /// them for every key (Nsight Compute, run 53).
+  void hoistHeadRows();
   /// Offset of (b, h, row, key) in a [{B|1}, {H|Hx|1}, {Lq|1}, Lk] tensor.
   Value broadcastOffset(const std::string &t, Value row, Value key);
   /// Whether key `kpos` is visible to query `qpos` (causality and the mask
