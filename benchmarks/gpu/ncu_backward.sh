@@ -1,15 +1,13 @@
 #!/usr/bin/env bash
 # Nsight Compute on the per-query top-k backward at L = 4096 (B1 H32/8 D128
 # bf16 causal, key bias, w = 1024): the details page and warp-state samples
-# per SASS instruction.
+# per SASS instruction. Writes $OUT/ncu-bwd-pq-{details.txt,sass.csv,run.log}.
 #   OUT=dir bash benchmarks/gpu/ncu_backward.sh   (GPU machine, after run.sh's runtime build)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 out="${OUT:-gpu-results}"
-ncu --kernel-name "regex:attention_bwd_.*keeprows" --launch-skip 2 --launch-count 1 \
-    --section SourceCounters --section WarpStateStats --section SpeedOfLight \
-    --section Occupancy --section LaunchStats --import-source no -f -o "$out/bwd-pq" \
-    python3 -c "
+source benchmarks/gpu/ncu_source.sh
+ncu_source bwd-pq "attention_bwd_.*keeprows" 2 "
 import sys; sys.path.insert(0, 'python')
 import torch, dma_attention as dma
 g = torch.Generator(device='cuda').manual_seed(3)
@@ -22,7 +20,4 @@ bias = s[:, :, None].to(bf).requires_grad_()
 for _ in range(4):
     o = dma.attention(q, k, v, bias=bias, causal=True, keep_rows=m)
     o.sum().backward()
-torch.cuda.synchronize()" > "$out/ncu-bwd-run.log" 2>&1
-ncu --import "$out/bwd-pq.ncu-rep" --page details > "$out/ncu-bwd-pq-details.txt"
-ncu --import "$out/bwd-pq.ncu-rep" --page source --csv --print-source sass > "$out/ncu-bwd-pq-sass.csv"
-rm -f "$out/bwd-pq.ncu-rep"
+torch.cuda.synchronize()"

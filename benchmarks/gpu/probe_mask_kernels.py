@@ -11,21 +11,17 @@ the largest difference).
     python3 benchmarks/gpu/probe_mask_kernels.py OLD_BUNDLE
 """
 import sys
+from pathlib import Path
 
 import torch
-from torch.profiler import ProfilerActivity, profile
 
-import dma_attention as dma
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from profile_mask import dma, profiled  # noqa: E402
 
 
 def gpu_us(fn, calls=20):
-    for _ in range(3):
-        fn()
-    torch.cuda.synchronize()
-    with profile(activities=[ProfilerActivity.CUDA]) as p:
-        for _ in range(calls):
-            fn()
-        torch.cuda.synchronize()
+    """GPU time per call of fn() (all its kernels), under the profiler."""
+    p = profiled(fn, calls)
     return sum(e.device_time_total for e in p.key_averages()) / calls
 
 

@@ -228,54 +228,56 @@ private:
   /// L = 4096, run 33).
   std::pair<Value, Value> select(RadixSelect &radix, Value blocks,
                                  Value rankHi, Value rankLo) {
-    // Per selection: (prefix, rank left, done, bound); the prefix has the
-    // digits picked so far, zeros below. CTA-uniform (read from shared
+    // Per selection: (prefix, rank left, done), then the rankHi key's
+    // bound: the prefix has the digits picked so far, zeros below (so it
+    // is the rankLo key's bound itself). CTA-uniform (read from shared
     // memory after pick's barrier), so the passes' barriers are too.
+    enum { kPrefix, kRank, kDone, kFields, kHiBound = 2 * kFields };
     SmallVector<Value> st;
     SmallVector<Type> types;
     for (int64_t sel = 0; sel < 2; ++sel) {
-      st.append({k.c64(0), sel == 0 ? rankHi : rankLo, k.boolean(false),
-                 k.c64(0)});
-      types.append({k.i64Type, k.i32Type, k.i1Type, k.i64Type});
+      st.append({k.c64(0), sel == 0 ? rankHi : rankLo, k.boolean(false)});
+      types.append({k.i64Type, k.i32Type, k.i1Type});
     }
+    st.push_back(k.c64(0));
+    types.push_back(k.i64Type);
     auto update = [&](SmallVector<Value> &state, int64_t shift,
                       ArrayRef<std::pair<Value, Value>> picked,
                       int64_t histogram) {
       for (int64_t sel = 0; sel < 2; ++sel) {
-        Value prefix = state[4 * sel], done = state[4 * sel + 2];
+        Value *f = &state[kFields * sel];
+        Value prefix = f[kPrefix], done = f[kDone];
         auto [dig, rank] = picked[sel];
-        Value next =
-            k.ori(prefix, k.shli(zext64(dig), k.c64(shift)));
-        Value finished, bound;
-        if (sel == 0) {
-          finished = k.cmpi(ip(IPred::eq), rank, k.c32(1));
-          bound = k.ori(next, k.c64((int64_t(1) << shift) - 1));
-        } else {
-          finished = k.cmpi(ip(IPred::eq), rank,
-                            radix.binCount(histogram ? 1 : 0, dig));
-          bound = next;
-        }
+        Value next = k.ori(prefix, k.shli(zext64(dig), k.c64(shift)));
+        Value finished =
+            sel == 0 ? k.cmpi(ip(IPred::eq), rank, k.c32(1))
+                     : k.cmpi(ip(IPred::eq), rank,
+                              radix.binCount(histogram ? 1 : 0, dig));
         auto keep = [&](Value old, Value fresh) {
           return k.select(done, old, fresh);
         };
-        state[4 * sel] = keep(prefix, next);
-        state[4 * sel + 1] = keep(state[4 * sel + 1], rank);
-        state[4 * sel + 2] = k.ori(done, finished);
-        state[4 * sel + 3] = keep(state[4 * sel + 3], bound);
+        if (sel == 0)
+          state[kHiBound] =
+              keep(state[kHiBound],
+                   k.ori(next, k.c64((int64_t(1) << shift) - 1)));
+        f[kPrefix] = keep(prefix, next);
+        f[kRank] = keep(f[kRank], rank);
+        f[kDone] = k.ori(done, finished);
       }
     };
     update(st, 56, radix.pick({rankHi, rankLo}, /*firstHistogram=*/true),
            0);
     for (int64_t pass = 1; pass < 8; ++pass) {
       int64_t shift = 56 - 8 * pass;
-      Value allDone = k.andi(st[2], st[6]);
+      Value allDone = k.andi(st[kDone], st[kFields + kDone]);
       st = k.ifElse(allDone, types, [&] { return st; }, [&] {
         // Every thread has read the last pass's bin counts (the done
         // test) before the bins are zeroed.
         k.barrier();
         radix.clear();
         auto matches = [&](Value key, int64_t sel) {
-          Value prefix = st[4 * sel], done = st[4 * sel + 2];
+          Value prefix = st[kFields * sel + kPrefix];
+          Value done = st[kFields * sel + kDone];
           return k.andi(k.andi(nonzero(key), k.notb(done)),
                         k.cmpi(ip(IPred::eq), shr64(key, shift + 8),
                                shr64(prefix, shift + 8)));
@@ -287,11 +289,12 @@ private:
           return SmallVector<Value>{};
         });
         SmallVector<Value> next(st);
-        update(next, shift, radix.pick({st[1], st[5]}), 1);
+        update(next, shift,
+               radix.pick({st[kRank], st[kFields + kRank]}), 1);
         return next;
       });
     }
-    return {st[3], st[7]};
+    return {st[kHiBound], st[kFields + kPrefix]};
   }
 
   Value listLength() { return shared(kCount, k.i32Type, k.c32(0)); }
