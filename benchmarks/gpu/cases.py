@@ -168,6 +168,9 @@ def bench_variants():
         out.append(c.backward_variant().replace("k_tile=128", "k_tile=64"))
         c.deterministic = True
         out.append(c.backward_variant())
+    # bench_block_skip.py: structured dense masks, forward and backward.
+    c = Case(1, 1, 1, 32, 8, 128, "bf16", "mask", "none", False)
+    out += [c.variant(), c.backward_variant()]
     return out
 
 

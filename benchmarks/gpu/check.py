@@ -62,7 +62,17 @@ def make_inputs(c, device):
         inputs["bias"] = randn(c.B, c.Hkv, 1, c.Lk)
     elif c.bias == "full":
         inputs["bias"] = randn(c.B, c.H, c.Lq, c.Lk)
-    if c.mask == "mask":
+    if c.mask == "mask" and c.seed % 2:
+        # Blocks of 160 x 96 entries on or off (half each, drawn per batch
+        # and head), some rows off: the block summary's kernels see empty,
+        # partial and full tiles at every tile shape.
+        on = torch.rand(c.B, c.Hkv, (c.Lq + 159) // 160, (c.Lk + 95) // 96,
+                        generator=g) < 0.5
+        m = on.repeat_interleave(160, 2).repeat_interleave(96, 3)
+        m = m[:, :, :c.Lq, :c.Lk].contiguous()
+        m[:, :, 3::50, :] = False
+        inputs["mask"] = m.to(device)
+    elif c.mask == "mask":
         m = torch.rand(c.B, c.Hkv, c.Lq, c.Lk, generator=g) < 0.6
         m[:, :, 1::4, :] = False  # rows with no visible key
         inputs["mask"] = m.to(device)

@@ -4,7 +4,7 @@
 # beforehand on the build machine (scripts/gpu-bundle.sh -> gpu-bundle/) and
 # carried along. Results land in $OUT (or ./gpu-results).
 #
-#   benchmarks/gpu/run.sh [check] [package] [sanitize] [train] [bench] [host] [perquery] | all
+#   benchmarks/gpu/run.sh [check] [package] [sanitize] [train] [bench] [host] [perquery] [blockskip] | all
 #
 # package: `pip install --no-build-isolation ./python` with the carried
 # bundle (DMA_BUNDLE_DIR), then `python -m dma_attention` outside the
@@ -12,11 +12,13 @@
 # host: only bench.py's host-path rows (per-call cost, medium shapes, mask
 # generation's share). perquery: bench_per_query.py (the per-query top-k
 # against FlexAttention and SDPA, and against the shared top-k).
+# blockskip: bench_block_skip.py (structured dense masks against
+# FlexAttention's BlockMask).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 steps=" ${*:-all} "
 # Whether step $1 was asked for ("all" asks for every step but host).
-want() { [[ "$steps" == *" $1 "* || ( "$steps" == *" all "* && "$1" != host && "$1" != perquery ) ]]; }
+want() { [[ "$steps" == *" $1 "* || ( "$steps" == *" all "* && "$1" != host && "$1" != perquery && "$1" != blockskip ) ]]; }
 out="${OUT:-gpu-results}"
 mkdir -p "$out"
 export PYTHONUNBUFFERED=1
@@ -74,6 +76,10 @@ if want host; then
 fi
 if want perquery; then
   python3 benchmarks/gpu/bench_per_query.py --json "$out/bench-per-query.json" 2>&1 | tee "$out/bench-per-query.log" | tail -n 30
+  [ "${PIPESTATUS[0]}" = 0 ] || status=1
+fi
+if want blockskip; then
+  python3 benchmarks/gpu/bench_block_skip.py --json "$out/bench-block-skip.json" 2>&1 | tee "$out/bench-block-skip.log" | tail -n 40
   [ "${PIPESTATUS[0]}" = 0 ] || status=1
 fi
 if want bench; then

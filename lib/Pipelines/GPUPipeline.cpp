@@ -1,7 +1,8 @@
 //===- GPUPipeline.cpp - the dma-gpu-pipeline -----------------------------===//
 //
 // dma ops -> bufferized -> mask generation as kernels
-// (convert-dma-mask-to-gpu) -> attention tiled (dma-tile-attention) -> kept
+// (convert-dma-mask-to-gpu) -> attention tiled (dma-tile-attention) ->
+// dense masks summarised (dma-block-skip) -> kept
 // keys gathered (dma-gather-keys) -> attention kernels
 // (convert-dma-tiles-to-gpu) ->
 // NVVM target attached -> kernel bodies lowered to the NVVM/LLVM dialects
@@ -50,6 +51,10 @@ void dma::buildGPUPipeline(OpPassManager &pm,
   tiling.qTile = options.qTile;
   tiling.kTile = options.kTile;
   pm.addPass(dma::createDMATileAttention(tiling));
+  // Dense masks: summarised per (query tile, key tile) block by a kernel;
+  // the forward walks the non-empty blocks, the backward skips the empty
+  // ones, and full blocks skip the per-element mask.
+  pm.addPass(dma::createDMABlockSkip(dma::DMABlockSkipOptions{options.skip}));
   // Shared lists and per-query candidates (each CTA collects its own).
   dma::DMAGatherKeysOptions gathering;
   gathering.rankChunk = options.rankChunk;

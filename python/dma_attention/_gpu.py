@@ -177,8 +177,12 @@ class _Forward:
         q = tensors[0]
         o = _empty(q, self.o_shape, self.dtype, self.poison)
         lse = _empty(q, self.lse_shape, torch.float32, self.poison)
+        # A dense mask's block summary (dma-block-skip) lives in the
+        # workspace: from PyTorch's caching allocator, like O.
+        workspace = (q.new_empty(self.plan.workspace_bytes, dtype=torch.uint8)
+                     if self.plan.workspace_bytes else None)
         self.plan.launch([_ptr(t) for t in tensors] +
-                         [o.data_ptr(), lse.data_ptr()],
+                         [o.data_ptr(), lse.data_ptr(), _ptr(workspace)],
                          _raw_stream(self.index))
         return o, lse
 

@@ -32,7 +32,7 @@ def plans(forward, backward):
                     list(forward.lse_shape), list(b.shapes[0]),
                     list(b.shapes[1]), list(b.shapes[2]),
                     list(b.shapes[3] or ()), forward.poison,
-                    (forward.plan, b.plan))
+                    (forward.plan, b.plan), forward.plan.workspace_bytes)
 
 
 def attention(plans, stream, tensors):

@@ -39,7 +39,29 @@ struct Attention {
   Args args;           // the forward kernel's parameters
   int64_t B = 0, Lq = 0, H = 0, Lk = 0, Hkv = 0, D = 0, Dv = 0;
   int64_t keepW = -1; // the shared top-k list's length
+  int64_t kTile = 0;  // the forward's keys per tile
+  int64_t maskBatch = 0, maskHeads = 0; // a dense mask's dims 0 and 1
 };
+
+/// dma-block-skip's summary of a dense mask (the bundle's `<variant>,step=
+/// mask_summary` kernel), when the variant `name` has one: reserves its
+/// buffers in the workspace, adds their parameters to `a.args` and the
+/// summary's launch to the plan (before the attention kernel reading them)
+/// for blocks of `qTile` x `kTile`. False (with `message`) on failure.
+bool addMaskSummary(PlanBuilder &plan, Attention &a, const std::string &name,
+                    int64_t kTile, std::string &message) {
+  std::string summary = name + ",step=mask_summary";
+  if (a.maskHeads == 0 || !plan.has(summary))
+    return true;
+  int64_t qTile = std::max<int64_t>(plan.blockOf(summary), 1);
+  int64_t rows = a.maskBatch * a.maskHeads * ceilDiv(a.Lq, qTile);
+  int64_t cells = rows * ceilDiv(a.Lk, kTile);
+  a.args["mask_state"] = plan.workspace(plan.reserve(cells * 4));
+  a.args["mask_tiles"] = plan.workspace(plan.reserve(cells * 4));
+  a.args["mask_count"] = plan.workspace(plan.reserve(rows * 4));
+  return plan.kernel(summary, a.args, ceilDiv(a.Lq, qTile), a.maskHeads,
+                     a.maskBatch, message);
+}
 
 /// A [d0, ..., dn] float32 tensor laid out contiguously (the sums in the
 /// workspace): the sizes of `like`, its own strides.
@@ -276,8 +298,12 @@ bool prepare(const dma_tensor *q, const dma_tensor *k, const dma_tensor *v,
   };
   if (bias)
     strides4("bias", bias, slot.bias);
-  if (mask)
+  if (mask) {
     strides4("mask", mask, slot.mask);
+    a.maskBatch = mask->sizes[0];
+    a.maskHeads = mask->sizes[1];
+  }
+  a.kTile = kTile;
   if (keep) {
     p["keep"] = Arg::slotAt(slot.keep);
     p["keep_heads"] = Arg::i32Of(keep->sizes[1]);
@@ -347,7 +373,8 @@ extern "C" dma_plan *dma_attention_forward_plan(
   }
   PlanBuilder plan(rt, device,
                    {"q", "k", "v", "bias", "mask", "keep", "keep_score",
-                    "keep_threshold", "keep_tiebreak", "o", "lse"});
+                    "keep_threshold", "keep_tiebreak", "o", "lse",
+                    "workspace"});
   prepare(q, k, v, bias, mask, keep, keepScore, keepThreshold, keepTiebreak,
           o, lse, options, kForwardSlots, &plan, a, message);
   if (a.Lk == 0) {
@@ -362,7 +389,8 @@ extern "C" dma_plan *dma_attention_forward_plan(
     return finished(plan, err);
   }
   int64_t block = std::max<int64_t>(plan.blockOf(a.variant), 1);
-  if (!plan.kernel(a.variant, a.args, ceilDiv(a.Lq, block), a.H, a.B,
+  if (!addMaskSummary(plan, a, a.variant, a.kTile, message) ||
+      !plan.kernel(a.variant, a.args, ceilDiv(a.Lq, block), a.H, a.B,
                    message)) {
     err(message);
     return nullptr;
@@ -513,6 +541,11 @@ extern "C" dma_plan *dma_attention_backward_plan(
   int64_t zeroed = plan.reserve(0);
   int64_t atDelta = plan.reserve(a.B * a.H * a.Lq * 4);
   plan.memset32(plan.workspace(0), zeroed / 4);
+  std::string summaryMessage;
+  if (!addMaskSummary(plan, a, name,
+                      std::max<int64_t>(plan.blockOf(name), 1),
+                      summaryMessage))
+    return failed(summaryMessage);
 
   Args &p = a.args;
   p["do"] = Arg::slotAt(0);

@@ -585,8 +585,24 @@ int dma::launchOnce(dma_plan *plan,
                  std::to_string(ordinal) + " but the current device is " +
                  std::to_string(current));
   }
+  // A plan that needs a workspace and got none (the one-shot forward of a
+  // dense mask: its block summary): stream-ordered scratch for this call.
+  CUdeviceptr scratch = 0;
+  CUstream s = static_cast<CUstream>(stream);
+  if (plan->workspaceBytes > 0 && !workspace) {
+    CUresult r = drv->cuMemAllocAsync(
+        &scratch, static_cast<size_t>(plan->workspaceBytes), s);
+    if (r != CUDA_SUCCESS)
+      return err("allocating " + std::to_string(plan->workspaceBytes) +
+                 " bytes of workspace failed: " + cudaMessage(r));
+    data[plan->slots.size() - 1] =
+        reinterpret_cast<void *>(static_cast<uintptr_t>(scratch));
+  }
   char buffer[1024] = {0};
-  if (dma_plan_launch(plan, data.data(), stream, buffer, sizeof buffer))
+  int rc = dma_plan_launch(plan, data.data(), stream, buffer, sizeof buffer);
+  if (scratch)
+    drv->cuMemFreeAsync(scratch, s);
+  if (rc)
     return err(buffer);
   return 0;
 }

@@ -49,7 +49,7 @@ class Recorder:
         self.address = ctypes.cast(self.fn, ctypes.c_void_p).value
 
     def launch(self, plan, data, stream, error, size):
-        slots = 11 if plan == FORWARD else 17
+        slots = 12 if plan == FORWARD else 17
         pointers = [data[i] or 0 for i in range(slots)]
         self.calls.append((plan, pointers, stream))
         if plan == FAILING:
@@ -103,7 +103,7 @@ def test_forward_fills_slots_in_order_and_attaches_the_node(recorder):
     assert ptr[:6] == [q.data_ptr(), k.data_ptr(), v.data_ptr(),
                        bias.data_ptr(), 0, keep.data_ptr()]
     assert ptr[6:9] == [0, 0, 0]
-    assert ptr[9:] == [o.data_ptr(), lse.data_ptr()]
+    assert ptr[9:] == [o.data_ptr(), lse.data_ptr(), 0]  # no workspace
     assert o.shape == q.shape and lse.shape == (B, H, L)
     assert lse.dtype == torch.float32 and not lse.requires_grad
     assert torch.equal(o, torch.ones_like(o))

@@ -138,7 +138,7 @@ namespace {
 /// A bundle holds kernels of one compiler version: bump it whenever a
 /// kernel's interface changes (parameters, grid, roles), so that manifest
 /// merges and the runtime's users never mix old entries with new plans.
-constexpr const char *kCompilerVersion = "dma 0.2.0 (MLIR/LLVM 22)";
+constexpr const char *kCompilerVersion = "dma 0.3.0 (MLIR/LLVM 22)";
 
 struct Variant {
   // fwd | bwd (attention), value_bias | topk (mask generation)
@@ -735,7 +735,7 @@ compileVariant(MLIRContext &ctx, const Variant &v, int64_t warpCount,
   Operation *main = nullptr;
   for (Operation *k : kernels) {
     StringRef role = k->getAttrOfType<StringAttr>("dma.role").getValue();
-    if (role != "delta" && role != "convert")
+    if (role != "delta" && role != "convert" && role != "mask_summary")
       main = k;
   }
   if (!main) {
@@ -851,6 +851,10 @@ compileVariant(MLIRContext &ctx, const Variant &v, int64_t warpCount,
 
     if (llvm::StringRef(role).starts_with("value_bias_bwd_"))
       name += ",step=" + role.substr(15);
+    // dma-block-skip's summary of a dense mask, launched before the
+    // variant's attention kernel (at its tiles).
+    if (role == "mask_summary")
+      name += ",step=mask_summary";
     // The grid: x over query rows (forward, Delta), keys (backward: Lk, or
     // W when the keys are a gathered shared top-k list; the per-query
     // top-k steps) or (key, KV head) pairs (value_bias).
@@ -899,6 +903,9 @@ compileVariant(MLIRContext &ctx, const Variant &v, int64_t warpCount,
     else if (v.kind == "topk")
       grid = llvm::json::Array{"ceil(Lk/" + std::to_string(block) + ")",
                                "Hkv", "B"};
+    else if (role == "mask_summary")
+      grid = llvm::json::Array{"ceil(Lq/" + std::to_string(block) + ")",
+                               "mask_heads", "mask_batch"};
     llvm::json::Object config;
     if (v.kind == "value_bias" || v.kind == "value_bias_bwd")
       config = llvm::json::Object{{"dtype", v.dtype},

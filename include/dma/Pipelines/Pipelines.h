@@ -82,6 +82,12 @@ struct GPUPipelineOptions : public PassPipelineOptions<GPUPipelineOptions> {
                      "(dma-gather-keys; on the GPU at most 65536, a multiple "
                      "of k-tile whose sort fits shared memory)"),
       llvm::cl::init(512)};
+  PassOptions::Option<bool> skip{
+      *this, "skip",
+      llvm::cl::desc("Dense masks: walk only the (query tile, key tile) "
+                     "blocks that keep an entry and skip the mask on full "
+                     "ones (dma-block-skip, a summary kernel per call)"),
+      llvm::cl::init(true)};
   PassOptions::Option<bool> deterministic{
       *this, "deterministic",
       llvm::cl::desc("Backward: add into shared gradient rows in a fixed CTA "

@@ -42,6 +42,10 @@ private:
   // number of query tiles and the tile's last key position (-1 when the
   // tile is not full).
   Value qtStart, total, nQT, lastKey;
+  // Block skipping: the element of the summary's state for this key tile
+  // in query tile 0's row, and the distance between query tiles' rows
+  // (i64); the states of steps 0 and 1 (read by the prologue).
+  Value skipBase, skipStride, firstStates[2];
 
   /// Shared-memory layout, kernel arguments, the key positions, K and V
   /// of the tile, and the first query tile's copy.
@@ -67,9 +71,29 @@ private:
   /// row and the byte offsets of its Q and dO buffers.
   struct Step {
     Value it, stage, q0, qStage, doStage;
+    /// Block skipping: whether the (query tile, key tile) block keeps any
+    /// entry, whether it keeps all, and the states carried to the next
+    /// step (see skipCarry).
+    Value active, blockFull;
+    SmallVector<Value> carry;
   };
-  /// Waits for step `itIdx`'s tiles and starts copying the next step's.
-  Step beginStep(Value itIdx);
+  /// Waits for step `itIdx`'s tiles and starts copying the next step's
+  /// (with block skipping: only when that step's block is not empty).
+  /// `skip` is the loop-carried skipCarry.
+  Step beginStep(Value itIdx, ValueRange skip = {});
+  /// Block skipping: the summary states of the steps `it` and `it` + 1,
+  /// carried through the walk so that each is read a step before its use;
+  /// appended to the loop's initial values (empty without skipping).
+  void appendSkipCarry(SmallVector<Value> &init);
+  /// The summary state (i32) of the block of step `it` (< total).
+  Value stepState(Value it);
+  /// Runs `body` for step `step` with loop state `st`, or (block skipping,
+  /// an empty block) passes `st` on, taking the dQ turn if deterministic;
+  /// appends the step's skip carry.
+  SmallVector<Value> runStep(const Step &step, ValueRange st,
+                             function_ref<SmallVector<Value>()> body);
+  /// The deterministic dQ semaphore and turn of step `it`.
+  std::pair<Value, Value> dqTurnOfStep(Value it, Value &lastVisitor);
   /// acc[lo] += a b[0:2], acc[hi] += a b[2:4]: the two n-tiles of an x4 B
   /// fragment.
   void mmaPair(const Frag &a, const Frag &bf, Frag &lo, Frag &hi) {
@@ -78,8 +102,9 @@ private:
     hi = k.mma(a, {bf[2], bf[3]}, hi, f16);
   }
   /// Whether every element of the step starting at query row `q0` is
-  /// visible (no per-element test needed).
-  Value fullStep(Value q0);
+  /// visible (no per-element test needed); `blockFull`: the summary says
+  /// the mask keeps the whole block (block skipping).
+  Value fullStep(Value q0, Value blockFull);
 
   /// One element's probability P^T from its score S^T (`visible` says
   /// whether the key is, `qs` is its query clamped to a valid row,

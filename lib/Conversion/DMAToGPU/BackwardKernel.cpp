@@ -131,6 +131,8 @@ mlir::dma::backwardKernelParams(const ForwardKernelConfig &c) {
   }
   if (c.mask == MaskKind::Dense)
     p.push_back({"mask", K::Pointer});
+  if (c.blockSkip)
+    addMaskSummaryParams(p);
   if (c.mask == MaskKind::SharedTopK)
     p.push_back({"keep", K::Pointer});
   if (c.mask == MaskKind::PerQueryTopK) {
@@ -300,9 +302,25 @@ void BackwardEmitter::prologue() {
                      k.maxsi(k.sub(nQT, qtStart), zero32), zero32);
   }
 
-  k.ifThen(k.cmpi(ip(IPred::sgt), total, zero32), [&] {
-    loadQueryTile(zero32, zero32, qtStart);
-  });
+  Value firstLoad = k.cmpi(ip(IPred::sgt), total, zero32);
+  if (cfg.blockSkip) {
+    // state[Mb, Mh, qt, kt]: the rows of successive query tiles are nKT
+    // apart.
+    skipStride = k.sext64(summaryKeyTiles(bn));
+    skipBase = k.add(k.mul(k.sext64(summaryRow(zero32, bm)), skipStride),
+                     k.sext64(kt));
+    SmallVector<Value> states = k.ifElse(
+        firstLoad, {k.i32Type, k.i32Type},
+        [&] {
+          return SmallVector<Value>{stepState(zero32),
+                                    stepState(k.c32(1))};
+        },
+        [&] { return SmallVector<Value>{zero32, zero32}; });
+    firstStates[0] = states[0];
+    firstStates[1] = states[1];
+    firstLoad = k.andi(firstLoad, k.cmpi(ip(IPred::ne), states[0], zero32));
+  }
+  k.ifThen(firstLoad, [&] { loadQueryTile(zero32, zero32, qtStart); });
   k.cpAsyncCommit();
 
   lastKey = k.loadAs(k.i32Type,
@@ -493,7 +511,52 @@ std::pair<Value, Value> BackwardEmitter::rankKeyTile() {
   return {qt0, n};
 }
 
-BackwardEmitter::Step BackwardEmitter::beginStep(Value itIdx) {
+Value BackwardEmitter::stepState(Value it) {
+  // Past the walk (the look-ahead of its last steps): the last step's.
+  Value last = k.maxsi(k.sub(total, k.c32(1)), zero32);
+  Value qt = k.add(qtStart, k.minsi(it, last));
+  return k.loadAs(k.i32Type,
+                  k.gep(ptrArg("mask_state"), k.i32Type,
+                        k.add(skipBase, k.mul(k.sext64(qt), skipStride))));
+}
+
+void BackwardEmitter::appendSkipCarry(SmallVector<Value> &init) {
+  if (cfg.blockSkip)
+    init.append({firstStates[0], firstStates[1]});
+}
+
+std::pair<Value, Value> BackwardEmitter::dqTurnOfStep(Value it,
+                                                      Value &lastVisitor) {
+  Value qt = k.add(qtStart, it);
+  Value idx = k.add(k.mul(k.add(k.mul(b, H), h), nQT), qt);
+  Value sem = k.gep(ptrArg("sem_dq"), k.i32Type, k.sext64(idx));
+  return {sem, dqTurn(qt, lastVisitor)};
+}
+
+SmallVector<Value>
+BackwardEmitter::runStep(const Step &step, ValueRange st,
+                         function_ref<SmallVector<Value>()> body) {
+  SmallVector<Value> out;
+  if (!cfg.blockSkip) {
+    out = body();
+  } else {
+    out = k.ifElse(step.active, TypeRange(st), body, [&] {
+      // An empty block: nothing to add, but the deterministic dQ rows go
+      // in turns every visiting key tile takes.
+      if (cfg.deterministic) {
+        Value noVisitor; // (tracked for gathered lists only)
+        auto [sem, turn] = dqTurnOfStep(step.it, noVisitor);
+        waitTurn(sem, turn);
+        passTurn(sem, turn);
+      }
+      return SmallVector<Value>(st);
+    });
+  }
+  out.append(step.carry);
+  return out;
+}
+
+BackwardEmitter::Step BackwardEmitter::beginStep(Value itIdx, ValueRange skip) {
   Step s;
   s.it = k.indexToI32(itIdx);
   s.stage = k.remsi(s.it, k.c32(2));
@@ -502,7 +565,15 @@ BackwardEmitter::Step BackwardEmitter::beginStep(Value itIdx) {
   k.cpAsyncWaitAll();
   k.barrier();
   Value next = k.add(s.it, k.c32(1));
-  k.ifThen(k.cmpi(ip(IPred::slt), next, total), [&] {
+  Value loadNext = k.cmpi(ip(IPred::slt), next, total);
+  if (cfg.blockSkip) {
+    // Steps of empty blocks are neither copied nor computed.
+    s.active = k.cmpi(ip(IPred::ne), skip[0], zero32);
+    s.blockFull = k.cmpi(ip(IPred::eq), skip[0], k.c32(2));
+    loadNext = k.andi(loadNext, k.cmpi(ip(IPred::ne), skip[1], zero32));
+    s.carry = {skip[1], stepState(k.add(s.it, k.c32(2)))};
+  }
+  k.ifThen(loadNext, [&] {
     loadQueryTile(next, k.sub(k.c32(1), s.stage), qtStart);
   });
   k.cpAsyncCommit();
@@ -512,13 +583,17 @@ BackwardEmitter::Step BackwardEmitter::beginStep(Value itIdx) {
   return s;
 }
 
-Value BackwardEmitter::fullStep(Value q0) {
+Value BackwardEmitter::fullStep(Value q0, Value blockFull) {
   // All elements are visible when every key and query exists, the keys lie
-  // below the first query's causal diagonal and no mask is per element.
-  if (cfg.mask != MaskKind::None && cfg.mask != MaskKind::SharedTopK)
+  // below the first query's causal diagonal and no mask is per element
+  // (or the summary says the mask keeps the whole block).
+  if (cfg.mask != MaskKind::None && cfg.mask != MaskKind::SharedTopK &&
+      !cfg.blockSkip)
     return k.boolean(false);
   Value full = k.andi(k.cmpi(ip(IPred::sge), lastKey, zero32),
                       k.cmpi(ip(IPred::sle), k.add(q0, k.c32(cfg.blockM)), Lq));
+  if (cfg.blockSkip)
+    full = k.andi(full, blockFull);
   if (cfg.causal)
     full = k.andi(full,
                   k.cmpi(ip(IPred::sle), lastKey, k.add(q0, keyOffset)));
@@ -602,9 +677,13 @@ void BackwardEmitter::emitKeyRows() {
   bool trackLast = cfg.deterministic && cfg.causal && cfg.gathered;
   if (trackLast)
     init.push_back(kt);
+  size_t carried = init.size();
+  appendSkipCarry(init);
   SmallVector<Value> fin = k.forLoop(
-      k.index(0), k.i32ToIndex(total), init, [&](Value itIdx, ValueRange st) {
-        Step step = beginStep(itIdx);
+      k.index(0), k.i32ToIndex(total), init, [&](Value itIdx, ValueRange all) {
+        Step step = beginStep(itIdx, all.drop_front(carried));
+        ValueRange st = all.take_front(carried);
+        return runStep(step, st, [&]() -> SmallVector<Value> {
         Value it = step.it, stage = step.stage, q0 = step.q0;
         Value qStage = step.qStage, doStage = step.doStage;
 
@@ -642,7 +721,7 @@ void BackwardEmitter::emitKeyRows() {
         std::vector<Frag> s = product(kOff, qOff, qStage, d);
         std::vector<Frag> dp = product(vOff, doOff, doStage, dv);
 
-        Value full = fullStep(q0);
+        Value full = fullStep(q0, step.blockFull);
         SmallVector<Type> visTypes(nQ * 4, k.i1Type);
         SmallVector<Value> vis = k.ifElse(
             full, visTypes,
@@ -786,10 +865,7 @@ void BackwardEmitter::emitKeyRows() {
         // dQ rows of this query tile: in turn with the other key tiles.
         Value dqSem, dqTurnOf;
         if (cfg.deterministic) {
-          Value qt = k.add(qtStart, it);
-          Value idx = k.add(k.mul(k.add(k.mul(b, H), h), nQT), qt);
-          dqSem = k.gep(ptrArg("sem_dq"), k.i32Type, k.sext64(idx));
-          dqTurnOf = dqTurn(qt, lastVisitor);
+          std::tie(dqSem, dqTurnOf) = dqTurnOfStep(it, lastVisitor);
           waitTurn(dqSem, dqTurnOf);
         }
         int64_t perWarp = nD / warps;
@@ -851,7 +927,9 @@ void BackwardEmitter::emitKeyRows() {
         if (trackLast)
           out.push_back(lastVisitor);
         return out;
+        });
       });
+  fin.resize(carried);
   k.cpAsyncWaitAll();
 
   // dK (times the scale) and dV of the thread's keys, added at their

@@ -102,10 +102,14 @@ void BackwardEmitter::emitWarpGrid() {
     return Frag{k.f32(0.0), k.f32(0.0), k.f32(0.0), k.f32(0.0)};
   };
   SmallVector<Value> init(2 * (nDk + nDv) * 4, k.f32(0.0));
+  size_t carried = init.size();
+  appendSkipCarry(init);
 
   SmallVector<Value> fin = k.forLoop(
-      k.index(0), k.i32ToIndex(total), init, [&](Value itIdx, ValueRange st) {
-        Step step = beginStep(itIdx);
+      k.index(0), k.i32ToIndex(total), init, [&](Value itIdx, ValueRange all) {
+        Step step = beginStep(itIdx, all.drop_front(carried));
+        ValueRange st = all.take_front(carried);
+        return runStep(step, st, [&]() -> SmallVector<Value> {
         Value stage = step.stage, q0 = step.q0;
         Value qStage = step.qStage, doStage = step.doStage;
 
@@ -216,7 +220,7 @@ void BackwardEmitter::emitWarpGrid() {
           for (int64_t i = 0; i < perFrag; ++i)
             probTypes.push_back(i < 2 ? k.i32Type : k.f32Type);
         SmallVector<Value> probs = k.ifElse(
-            fullStep(q0), probTypes, [&] { return probPass(true); },
+            fullStep(q0, step.blockFull), probTypes, [&] { return probPass(true); },
             [&] { return probPass(false); });
 
         // dP^T, then dS^T into shared memory, and dBias from dS^T w.r.t.
@@ -352,7 +356,9 @@ void BackwardEmitter::emitWarpGrid() {
         SmallVector<Value> out(dK);
         out.append(dV.begin(), dV.end());
         return out;
+        });
       });
+  fin.resize(carried);
   k.cpAsyncWaitAll();
 
   // dK (times the scale) and dV of the thread's keys and columns, added at

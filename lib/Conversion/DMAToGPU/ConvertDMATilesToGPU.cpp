@@ -13,6 +13,7 @@
 #include "Launch.h"
 #include "dma/Conversion/DMAToGPU/BackwardKernel.h"
 #include "dma/Conversion/DMAToGPU/ForwardKernel.h"
+#include "dma/Conversion/DMAToGPU/MaskSummaryKernel.h"
 #include "dma/Conversion/Passes.h"
 #include "dma/Dialect/DMA/IR/DMAOps.h"
 #include "dma/Utils/LoopEmitter.h"
@@ -38,7 +39,9 @@ FailureOr<MaskOperands> mlir::dma::readLogitsConfig(
   auto logits = cast<TileLogitsOp>(logitsOp);
   MaskOperands m{logits.getBias(),      logits.getMask(),
                  logits.getKeep(),      logits.getKeepScore(),
-                 logits.getKeepThreshold(), logits.getKeepTiebreak()};
+                 logits.getKeepThreshold(), logits.getKeepTiebreak(),
+                 {},                   {},
+                 {}};
   c.blockM = dimOf(logits.getRaw(), 0);
   c.blockN = dimOf(logits.getRaw(), 1);
   c.headDim = dimOf(q, 3);
@@ -78,6 +81,30 @@ FailureOr<MaskOperands> mlir::dma::readLogitsConfig(
                            "positions op ")
            << keyPositions->getName();
   }
+  if (Value full = logits.getMaskFull()) {
+    // dma-block-skip: mask_full is `state[...] == 2` of a summary of this
+    // mask at this tile's shape; the kernel reads the same buffers.
+    auto isFull = full.getDefiningOp<arith::CmpIOp>();
+    auto load = isFull ? isFull.getLhs().getDefiningOp<memref::LoadOp>()
+                       : memref::LoadOp();
+    MaskSummaryOp summary;
+    if (load)
+      for (Operation *user : load.getMemRef().getUsers())
+        if (auto s = dyn_cast<MaskSummaryOp>(user);
+            s && s.getOuts()[0] == load.getMemRef())
+          summary = s;
+    if (!summary || summary.getMask() != m.mask ||
+        static_cast<int64_t>(summary.getQTile()) != c.blockM ||
+        static_cast<int64_t>(summary.getKTile()) != c.blockN)
+      return tiles.emitError("convert-dma-tiles-to-gpu: mask_full must be "
+                             "read from a dma.tile.mask_summary of the "
+                             "logits' mask at the tile's shape (run "
+                             "dma-block-skip)");
+    c.blockSkip = true;
+    m.maskState = summary.getOuts()[0];
+    m.maskTiles = summary.getOuts()[1];
+    m.maskCount = summary.getOuts()[2];
+  }
   if (m.bias) {
     c.biasElement = eltOf(m.bias);
     c.biasPerKey = dimOf(m.bias, 2) == 1;
@@ -98,6 +125,7 @@ struct TiledForward {
   ForwardKernelConfig config;
   Value q, k, v, o, lse, bias, mask, keep, keepScore, keepThreshold,
       keepTiebreak;
+  MaskOperands masks;
 };
 
 
@@ -140,6 +168,7 @@ FailureOr<TiledForward> analyze(scf::ForallOp tiles, int64_t warps,
       readLogitsConfig(tiles, logits, keyPositions, f.q, f.v, c);
   if (failed(masks))
     return failure();
+  f.masks = *masks;
   f.bias = masks->bias;
   f.mask = masks->mask;
   f.keep = masks->keep;
@@ -165,6 +194,9 @@ SmallVector<Value> launchOperands(LaunchArgs &a, const TiledForward &f) {
     ops.push_back(a.pointer(f.bias));
   if (f.mask)
     ops.push_back(a.pointer(f.mask));
+  if (c.blockSkip)
+    for (Value m : {f.masks.maskState, f.masks.maskTiles, f.masks.maskCount})
+      ops.push_back(a.pointer(m));
   if (f.keep)
     ops.push_back(a.pointer(f.keep));
   if (f.keepScore)
@@ -271,6 +303,43 @@ LogicalResult lowerConvert(OpBuilder &b, gpu::GPUModuleOp kernels,
   return success();
 }
 
+} // namespace
+
+LogicalResult mlir::dma::convertMaskSummary(OpBuilder &b,
+                                            gpu::GPUModuleOp kernels,
+                                            MaskSummaryOp op,
+                                            unsigned &index) {
+  Value mask = op.getMask();
+  if (failed(checkI32Sizes(op, {mask})))
+    return failure();
+  int64_t qTile = op.getQTile(), kTile = op.getKTile();
+  std::string name = "dma_mask_summary_m" + std::to_string(qTile) + "n" +
+                     std::to_string(kTile) + "_" + std::to_string(index++);
+  gpu::GPUFuncOp kernel =
+      emitMaskSummaryKernel(b, op.getLoc(), kernels, name, qTile, kTile);
+  b.setInsertionPoint(op);
+  LaunchArgs args(b, op.getLoc());
+  LoopEmitter &e = args.e;
+  ValueRange outs = op.getOuts();
+  SmallVector<Value> operands = {args.pointer(mask), args.pointer(outs[0]),
+                                 args.pointer(outs[1]), args.pointer(outs[2]),
+                                 args.i32(op.getRows()), args.dimI32(mask, 3),
+                                 args.dimI32(mask, 1)};
+  for (unsigned d : {0u, 1u, 2u, 3u})
+    operands.push_back(args.stride(mask, d));
+  assert(operands.size() == maskSummaryKernelParams().size() &&
+         "launch operands and kernel parameters disagree");
+  Value nqt = e.divui(e.add(op.getRows(), e.index(qTile - 1)), e.index(qTile));
+  gpu::KernelDim3 grid{nqt, e.dim(mask, 1), e.dim(mask, 0)};
+  gpu::KernelDim3 block{e.index(kMaskSummaryThreads), e.index(1), e.index(1)};
+  gpu::LaunchFuncOp::create(b, op.getLoc(), kernel, grid, block,
+                            e.intOf(b.getI32Type(), 0), operands);
+  op.erase();
+  return success();
+}
+
+namespace {
+
 struct ConvertDMATilesToGPUPass
     : public dma::impl::ConvertDMATilesToGPUBase<ConvertDMATilesToGPUPass> {
   using ConvertDMATilesToGPUBase::ConvertDMATilesToGPUBase;
@@ -325,7 +394,7 @@ struct ConvertDMATilesToGPUPass
     });
     if (badConvert.wasInterrupted())
       return signalPassFailure();
-    SmallVector<TiledForward> analyzed;
+    std::vector<TiledForward> analyzed;
     for (scf::ForallOp tiles : forwards) {
       FailureOr<TiledForward> f = analyze(tiles, warps, stages);
       if (failed(f))
@@ -364,6 +433,13 @@ struct ConvertDMATilesToGPUPass
                                 launchOperands(args, *f));
       tiles.erase();
     }
+    // The summaries last: the kernels above read their buffers by value.
+    SmallVector<MaskSummaryOp> summaries;
+    module.walk([&](MaskSummaryOp op) { summaries.push_back(op); });
+    unsigned summaryIndex = 0;
+    for (MaskSummaryOp op : summaries)
+      if (failed(convertMaskSummary(b, kernels, op, summaryIndex)))
+        return signalPassFailure();
     // After the key tiles: their dK/dV conversions joined these ops.
     SmallVector<TileConvertOp> conversions;
     module.walk([&](TileConvertOp op) { conversions.push_back(op); });

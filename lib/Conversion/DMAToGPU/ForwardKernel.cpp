@@ -60,7 +60,7 @@ int64_t ForwardKernelConfig::sharedBytes() const {
   int64_t kv = stages * blockN * (headDim + valueDim) * 2;
   int64_t positions = stages * blockN * 4;
   int64_t bias = biasPerKey ? stages * blockN * 4 : 0;
-  return q + kv + positions + bias + candidateBytes();
+  return q + kv + positions + bias + candidateBytes() + blockSkipBytes();
 }
 
 int64_t ForwardKernelConfig::candidateSlots() const {
@@ -107,7 +107,7 @@ std::string ForwardKernelConfig::variantName() const {
   case MaskKind::None:
     break;
   case MaskKind::Dense:
-    s += "_mask";
+    s += blockSkip ? "_maskskip" : "_mask";
     break;
   case MaskKind::SharedTopK:
     s += gathered ? "_keep" : "_keepscan";
@@ -161,6 +161,8 @@ LogicalResult ForwardKernelConfig::verify(
                           "the backward; the forward walks candidates";
   if (candidates && mask != MaskKind::PerQueryTopK)
     return emitError() << "candidate lists come from a per-query top-k mask";
+  if (blockSkip && mask != MaskKind::Dense)
+    return emitError() << "block skipping summarises a dense mask";
   if (sharedBytes() > 227 * 1024)
     return emitError() << "tiles need " << sharedBytes()
                        << " bytes of shared memory; at most 232448 exist";
@@ -177,6 +179,8 @@ mlir::dma::forwardKernelParams(const ForwardKernelConfig &c) {
     p.push_back({"bias", K::Pointer});
   if (c.mask == MaskKind::Dense)
     p.push_back({"mask", K::Pointer});
+  if (c.blockSkip)
+    addMaskSummaryParams(p);
   if (c.mask == MaskKind::SharedTopK)
     p.push_back({"keep", K::Pointer});
   if (c.mask == MaskKind::PerQueryTopK) {
@@ -235,6 +239,10 @@ private:
   Value qt, q0, g;
   Value qBase, kBase, vBase; // i64 element offsets of (b, head) in q, k, v
   int64_t qOff = 0, kOff = 0, vOff = 0, posOff = 0, biasOff = 0; // bytes
+  // Block skipping: the query tile's summary row (i64 element offset in
+  // mask_state / mask_tiles) and the byte offset of the tiles' full flags.
+  Value listStart;
+  int64_t fullOff = 0;
 
   /// Issues the cp.async copies of key tile `t` into buffer `stage`.
   void loadKeyTile(Value t, Value stage);
@@ -257,7 +265,21 @@ private:
   /// Whether every element of the current tile is visible, so the logits
   /// need no masking: all rows exist, all keys exist, the tile is wholly
   /// below the causal diagonal and no mask is read per element.
-  Value tileFullyVisible(Value t, Value lastKeyPos);
+  Value tileFullyVisible(Value t, Value stage, Value lastKeyPos);
+  /// Block skipping: the key tile of walk step `i` (< the walk's length)
+  /// and its summary state.
+  Value listedTile(Value i) {
+    return summaryAt("mask_tiles", listStart, i);
+  }
+  Value tileState(Value kt) { return summaryAt("mask_state", listStart, kt); }
+  /// Block skipping: records whether the tile copied into buffer `stage`
+  /// is full (`state` 2), for its logits to skip the mask.
+  void storeFull(Value stage, Value state) {
+    k.ifThen(k.cmpi(ip(IPred::eq), tid, k.c32(0)), [&] {
+      k.storeTo(state, k.gep(smem, k.i32Type,
+                             k.add(stage, k.c32(fullOff / 4))));
+    });
+  }
   void checkKeepList();
   /// `listIndex`: t * blockN + row, the key's index in the walk.
   Value neededByTile(Value pos, Value safePos, Value listIndex);
@@ -402,6 +424,29 @@ Value ForwardEmitter::keyTileCount() {
   auto chunks = [&](Value n) {
     return k.divsi(k.add(n, k.c32(cfg.blockN - 1)), k.c32(cfg.blockN));
   };
+  if (cfg.blockSkip) {
+    // The listed key tiles (ascending) below the causal end: a binary
+    // search of the summary row.
+    Value listed = summaryAt("mask_count", k.c64(0),
+                             summaryRow(qt, cfg.blockM));
+    if (!cfg.causal)
+      return listed;
+    Value endTile = chunks(k.maxsi(k.minsi(k.add(limit, k.c32(1)), Lk),
+                                   k.c32(0)));
+    SmallVector<Value> lh = k.whileLoop(
+        {k.c32(0), listed},
+        [&](ValueRange r) {
+          return std::make_pair(k.cmpi(ip(IPred::slt), r[0], r[1]),
+                                SmallVector<Value>(r));
+        },
+        [&](ValueRange r) {
+          Value mid = k.divsi(k.add(r[0], r[1]), k.c32(2));
+          Value below = k.cmpi(ip(IPred::slt), listedTile(mid), endTile);
+          return SmallVector<Value>{k.select(below, k.add(mid, k.c32(1)), r[0]),
+                                    k.select(below, r[1], mid)};
+        });
+    return lh[0];
+  }
   if (!cfg.gathered) {
     Value end = k.maxsi(k.minsi(k.add(limit, k.c32(1)), Lk), k.c32(0));
     if (cfg.candidates)
@@ -630,11 +675,19 @@ void ForwardEmitter::collectCandidates() {
   k.barrier();
 }
 
-Value ForwardEmitter::tileFullyVisible(Value t, Value lastKeyPos) {
-  if (cfg.mask == MaskKind::Dense ||
+Value ForwardEmitter::tileFullyVisible(Value t, Value stage, Value lastKeyPos) {
+  if ((cfg.mask == MaskKind::Dense && !cfg.blockSkip) ||
       (cfg.mask == MaskKind::PerQueryTopK && !cfg.candidates))
     return k.boolean(false);
   Value rowsExist = k.cmpi(ip(IPred::sle), k.add(q0, k.c32(cfg.blockM)), Lq);
+  if (cfg.blockSkip) {
+    // The summary says the mask keeps every entry of the block's rows and
+    // keys; the rows and keys must also all exist and lie below the
+    // diagonal (below).
+    Value state = k.loadAs(k.i32Type, k.gep(smem, k.i32Type,
+                                            k.add(stage, k.c32(fullOff / 4))));
+    rowsExist = k.andi(rowsExist, k.cmpi(ip(IPred::eq), state, k.c32(2)));
+  }
   if (cfg.candidates) {
     // Whole tiles of keys every row keeps (at or before the first row's
     // prefix end, so causally visible too).
@@ -664,6 +717,7 @@ void ForwardEmitter::emit() {
   posOff = vOff + ns * bn * dv * 2;
   biasOff = posOff + ns * bn * 4;
   candidateOff = biasOff + (cfg.biasPerKey ? ns * bn * 4 : 0);
+  fullOff = candidateOff + cfg.candidateBytes();
 
   // The heaviest query tiles (last under a causal mask) start first, so
   // the grid's tail is made of short CTAs.
@@ -677,6 +731,9 @@ void ForwardEmitter::emit() {
   qBase = k.add(strided("q", "b", b), strided("q", "h", h));
   kBase = k.add(strided("k", "b", b), strided("k", "h", g));
   vBase = k.add(strided("v", "b", b), strided("v", "h", g));
+  if (cfg.blockSkip)
+    listStart = k.mul(k.sext64(summaryRow(qt, bm)),
+                      k.sext64(summaryKeyTiles(bn)));
 
   // Prologue: Q and the first stages - 1 key tiles in flight, one
   // cp.async group per tile (Q joins the first); the key loop waits for
@@ -684,15 +741,30 @@ void ForwardEmitter::emit() {
   loadQueryTile();
   if (cfg.candidates)
     collectCandidates();
-  Value nTiles = k.i32ToIndex(keyTileCount());
+  Value nTiles32 = keyTileCount();
+  Value nTiles = k.i32ToIndex(nTiles32);
   Value zero = k.index(0);
+  // Block skipping walks the listed key tiles: step i copies tile
+  // listed[i]. The list entry and state of the tile copied next are read
+  // an iteration ahead and carried (a dependent pair of global loads per
+  // tile, off the copy's critical path); entries past the walk read its
+  // last one.
+  auto keyTileOf = [&](Value i) {
+    return cfg.blockSkip
+               ? listedTile(k.minsi(i, k.sub(nTiles32, k.c32(1))))
+               : i;
+  };
   for (int64_t s = 0; s + 1 < ns; ++s) {
-    k.ifThen(k.cmpi(ip(IPred::sgt), nTiles, k.index(s)),
-             [&] { loadKeyTile(k.c32(s), k.c32(s)); });
+    k.ifThen(k.cmpi(ip(IPred::sgt), nTiles, k.index(s)), [&] {
+      Value kt = keyTileOf(k.c32(s));
+      loadKeyTile(kt, k.c32(s));
+      if (cfg.blockSkip)
+        storeFull(k.c32(s), tileState(kt));
+    });
     k.cpAsyncCommit();
   }
   if (cfg.biasPerKey)
-    storeKeyBias(k.c32(0), loadKeyBias(k.c32(0)));
+    storeKeyBias(k.c32(0), loadKeyBias(keyTileOf(k.c32(0))));
 
   // Warp w owns query rows [16 R w, 16 R (w + 1)): R row tiles of 16, each
   // thread two rows of each (gid and gid + 8). Q stays in shared memory; its
@@ -739,6 +811,18 @@ void ForwardEmitter::emit() {
     init.append(nOut * 4, k.f32(0.0));
     init.append({ninf, ninf, k.f32(0.0), k.f32(0.0)});
   }
+  // Block skipping: (key tile, state) of walk step ns - 1, the next copy.
+  size_t carried = init.size();
+  if (cfg.blockSkip)
+    init.append(k.ifElse(k.cmpi(ip(IPred::sgt), nTiles32, k.c32(0)),
+                         {k.i32Type, k.i32Type},
+                         [&] {
+                           Value kt = keyTileOf(k.c32(ns - 1));
+                           return SmallVector<Value>{kt, tileState(kt)};
+                         },
+                         [&] {
+                           return SmallVector<Value>{k.c32(0), k.c32(0)};
+                         }));
 
   SmallVector<Value> fin = k.forLoop(
       zero, nTiles, init, [&](Value t, ValueRange st) {
@@ -750,15 +834,25 @@ void ForwardEmitter::emit() {
         k.cpAsyncWaitGroup(ns - 2);
         k.barrier();
         Value ahead = k.add(t32, k.c32(ns - 1));
+        // Block skipping: the tile after `ahead`, for the next iteration.
+        Value aheadTile, aheadState, laterTile;
+        if (cfg.blockSkip) {
+          aheadTile = st[carried];
+          aheadState = st[carried + 1];
+          laterTile = keyTileOf(k.add(ahead, k.c32(1)));
+        }
         k.ifThen(k.cmpi(ip(IPred::slt), k.i32ToIndex(ahead), nTiles), [&] {
-          loadKeyTile(ahead, k.remsi(ahead, k.c32(ns)));
+          Value aheadStage = k.remsi(ahead, k.c32(ns));
+          loadKeyTile(cfg.blockSkip ? aheadTile : ahead, aheadStage);
+          if (cfg.blockSkip)
+            storeFull(aheadStage, aheadState);
         });
         k.cpAsyncCommit(); // possibly empty: one group per iteration
         Value next = k.add(t32, k.c32(1));
         Value hasNext = k.cmpi(ip(IPred::slt), k.i32ToIndex(next), nTiles);
         SmallVector<Value> nextBias;
         if (cfg.biasPerKey)
-          nextBias = loadKeyBias(next);
+          nextBias = loadKeyBias(keyTileOf(next));
 
         // S = Q K^T; each K fragment feeds every row tile of the warp.
         std::vector<std::vector<Frag>> s(
@@ -823,7 +917,7 @@ void ForwardEmitter::emit() {
           return out;
         };
         SmallVector<Value> sl =
-            k.ifElse(tileFullyVisible(t32, lastPos), sTypes,
+            k.ifElse(tileFullyVisible(t32, stage, lastPos), sTypes,
                      [&] { return logits(true); },
                      [&] { return logits(false); });
         for (int64_t mt = 0; mt < rowTiles; ++mt)
@@ -946,6 +1040,8 @@ void ForwardEmitter::emit() {
             yielded.append(f.begin(), f.end());
           yielded.append(next2.begin() + 4 * mt, next2.begin() + 4 * mt + 4);
         }
+        if (cfg.blockSkip)
+          yielded.append({laterTile, tileState(laterTile)});
         return yielded;
       });
   // No copy may still be in flight into shared memory at exit.

@@ -106,10 +106,18 @@ inline gpu::GPUModuleOp kernelModule(OpBuilder &b, ModuleOp module) {
   return gpu::GPUModuleOp::create(b, module.getLoc(), "dma_kernels");
 }
 
-/// The mask and bias operands of a tiled attention, read off its logits op.
+/// The mask and bias operands of a tiled attention, read off its logits op
+/// (with dma-block-skip's summary of a dense mask: its state, tiles and
+/// count buffers).
 struct MaskOperands {
   Value bias, mask, keep, keepScore, keepThreshold, keepTiebreak;
+  Value maskState, maskTiles, maskCount;
 };
+
+/// Replaces a dma.tile.mask_summary by a launch of the generated summary
+/// kernel.
+LogicalResult convertMaskSummary(OpBuilder &b, gpu::GPUModuleOp kernels,
+                                 MaskSummaryOp op, unsigned &index);
 
 /// Fills `c` from the logits op shared by the tiled forward and backward
 /// (tile shapes, scale, cap, causality, mask form, bias and key walk) and

@@ -285,6 +285,25 @@ void TileEmitter::assertKeepList(Value broken) {
                        "positions below Lk, then -1 padding");
 }
 
+Value TileEmitter::summaryRow(Value qt, int64_t qTile) {
+  // The mask's (batch, head) of this CTA: a batch of one (stride 0)
+  // serves every b; the head as headRow("mask") maps it.
+  Value mb = k.select(k.cmpi(ip(IPred::eq), arg("mask_stride_b"), k.c64(0)),
+                      k.c32(0), b);
+  Value mh = k.divsi(h, headsPer("mask"));
+  Value nQT = k.divsi(k.add(Lq, k.c32(qTile - 1)), k.c32(qTile));
+  return k.add(k.mul(k.add(k.mul(mb, arg("mask_heads")), mh), nQT), qt);
+}
+
+Value TileEmitter::summaryKeyTiles(int64_t kTile) {
+  return k.divsi(k.add(Lk, k.c32(kTile - 1)), k.c32(kTile));
+}
+
+Value TileEmitter::summaryAt(const char *buffer, Value rowStart, Value i) {
+  return k.loadAs(k.i32Type, k.gep(ptrArg(buffer), k.i32Type,
+                                   k.add(rowStart, k.sext64(i))));
+}
+
 Value TileEmitter::broadcastOffset(const std::string &t, Value row,
                                       Value key) {
   return k.add(headRow(t), k.add(strided(t, "q", row), strided(t, "k", key)));

@@ -123,6 +123,16 @@ protected:
   /// the key loop (it may trap): per-element threshold tests recomputed
   /// them for every key (Nsight Compute, run 53).
   void hoistHeadRows();
+  /// The block-skip summary row of query tile `qt` of this CTA's (b, h):
+  /// the index (i32) of its entry in mask_count and of its row of nKT
+  /// key tiles in mask_state and mask_tiles, contiguous
+  /// [Mb, Mh, ceil(Lq / qTile), ceil(Lk / kTile)] (dma.tile.mask_summary).
+  Value summaryRow(Value qt, int64_t qTile);
+  /// ceil(Lk / kTile): the summary's key tiles per row.
+  Value summaryKeyTiles(int64_t kTile);
+  /// Entry `i` (i32) of `buffer` (mask_state or mask_tiles) in the summary
+  /// row starting at element `rowStart` (i64).
+  Value summaryAt(const char *buffer, Value rowStart, Value i);
   /// Offset of (b, h, row, key) in a [{B|1}, {H|Hx|1}, {Lq|1}, Lk] tensor.
   Value broadcastOffset(const std::string &t, Value row, Value key);
   /// Whether key `kpos` is visible to query `qpos` (causality and the mask

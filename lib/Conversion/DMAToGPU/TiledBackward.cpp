@@ -35,6 +35,7 @@ struct TiledBackward {
   Value q, k, v, dO, lse, delta, dq, dk, dv, bias, dbias, mask, keep,
       keepScore, keepThreshold, keepTiebreak;
   Value semDq, semDkv; // deterministic mode: zeroed i32 semaphores
+  MaskOperands masks;
 };
 
 /// The memref a tile was gathered from (null if not a gather).
@@ -56,7 +57,13 @@ TileDotOp updateOf(Value result) {
   if (!inner)
     return {};
   unsigned j = cast<OpResult>(yielded).getResultNumber();
-  return inner.getBody()->getTerminator()->getOperand(j).getDefiningOp<TileDotOp>();
+  Value update = inner.getBody()->getTerminator()->getOperand(j);
+  // dma-block-skip guards the step with an scf.if (its else passes the
+  // sums on): the update is the then-branch's.
+  if (auto guard = update.getDefiningOp<scf::IfOp>())
+    update = guard.thenYield().getOperand(
+        cast<OpResult>(update).getResultNumber());
+  return update.getDefiningOp<TileDotOp>();
 }
 
 /// Reads the tiled backward and checks every limit of the generator (and
@@ -119,6 +126,7 @@ FailureOr<TiledBackward> analyze(scf::ForallOp tiles, bool deterministic) {
       readLogitsConfig(tiles, logits, keyPositions, f.q, f.v, c);
   if (failed(masks))
     return failure();
+  f.masks = *masks;
   f.bias = masks->bias;
   f.mask = masks->mask;
   f.keep = masks->keep;
@@ -207,6 +215,9 @@ SmallVector<Value> launchOperands(LaunchArgs &a, const TiledBackward &f) {
   }
   if (f.mask)
     ops.push_back(a.pointer(f.mask));
+  if (c.blockSkip)
+    for (Value m : {f.masks.maskState, f.masks.maskTiles, f.masks.maskCount})
+      ops.push_back(a.pointer(m));
   if (f.keep)
     ops.push_back(a.pointer(f.keep));
   if (f.keepScore)

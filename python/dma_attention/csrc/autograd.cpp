@@ -39,7 +39,8 @@ namespace {
 //                     char *error, size_t errorSize)
 using LaunchFn = int (*)(const void *, void *const *, void *, char *, size_t);
 
-constexpr int kForwardSlots = 11; // q k v bias mask keep score thr tie o lse
+constexpr int kForwardSlots = 12; // q k v bias mask keep score thr tie o lse
+                                  // workspace
 constexpr int kBackwardSlots = 17; // dO q k v o lse (6 mask operands)
                                    // dq dk dv dbias workspace
 
@@ -49,7 +50,8 @@ struct AttentionPlans {
   LaunchFn launch = nullptr;
   const void *forward = nullptr;  // dma_plan *
   const void *backward = nullptr; // dma_plan *
-  int64_t workspaceBytes = 0;
+  int64_t workspaceBytes = 0;        // the backward's
+  int64_t forwardWorkspaceBytes = 0; // a dense mask's block summary
   std::vector<int64_t> oShape, lseShape, qShape, kShape, vShape, biasShape;
   bool poison = false; // DMA_POISON_OUTPUTS: outputs start as NaN
   // The Python plan objects own the handles above: held so a node that
@@ -163,10 +165,14 @@ attention(const std::shared_ptr<AttentionPlans> &plans, int64_t stream,
   at::Tensor lse = p.output(p.lseShape, q.options().dtype(at::kFloat));
   {
     // The kernels write O and LSE: no autograd history for this step.
+    at::Tensor workspace =
+        p.forwardWorkspaceBytes
+            ? at::empty({p.forwardWorkspaceBytes}, q.options().dtype(at::kByte))
+            : at::Tensor();
     void *data[kForwardSlots] = {
         dataOf(q),        dataOf(k),     dataOf(v),         dataOf(bias),
         dataOf(mask),     dataOf(keep),  dataOf(score),     dataOf(threshold),
-        dataOf(tiebreak), dataOf(o),     dataOf(lse)};
+        dataOf(tiebreak), dataOf(o),     dataOf(lse),       dataOf(workspace)};
     p.run(p.forward, data, stream);
   }
   if (!wanted)
@@ -198,7 +204,8 @@ makePlans(int64_t launch, int64_t forward, int64_t backward,
           int64_t workspaceBytes, std::vector<int64_t> oShape,
           std::vector<int64_t> lseShape, std::vector<int64_t> qShape,
           std::vector<int64_t> kShape, std::vector<int64_t> vShape,
-          std::vector<int64_t> biasShape, bool poison, py::object owners) {
+          std::vector<int64_t> biasShape, bool poison, py::object owners,
+          int64_t forwardWorkspaceBytes) {
   if (!launch || !forward)
     throw std::invalid_argument("dma_attention: no launch function or plan");
   auto p = std::make_shared<AttentionPlans>();
@@ -207,6 +214,7 @@ makePlans(int64_t launch, int64_t forward, int64_t backward,
   p->backward =
       reinterpret_cast<const void *>(static_cast<uintptr_t>(backward));
   p->workspaceBytes = workspaceBytes;
+  p->forwardWorkspaceBytes = forwardWorkspaceBytes;
   p->oShape = std::move(oShape);
   p->lseShape = std::move(lseShape);
   p->qShape = std::move(qShape);
@@ -228,7 +236,7 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
         py::arg("backward"), py::arg("workspace_bytes"), py::arg("o_shape"),
         py::arg("lse_shape"), py::arg("q_shape"), py::arg("k_shape"),
         py::arg("v_shape"), py::arg("bias_shape"), py::arg("poison"),
-        py::arg("owners"),
+        py::arg("owners"), py::arg("forward_workspace_bytes") = 0,
         "The plans of one signature: runtime handles (integers), shapes and "
         "the Python objects that own the handles.");
   m.def("attention", &attention,

@@ -27,6 +27,11 @@ struct ForwardKernelConfig {
   double scale = 1.0, softcap = 0.0;
   MaskKind mask = MaskKind::None;
   bool gathered = false;      // keys walk a shared top-k list
+  /// Dense mask summarised by dma-block-skip (dma.tile.mask_summary): the
+  /// forward walks each query tile's listed key tiles and the backward
+  /// skips the empty (query tile, key tile) blocks; full blocks skip the
+  /// per-element mask read.
+  bool blockSkip = false;
   /// Per-query top-k: each CTA collects its query tile's candidate keys
   /// (dma.tile.candidates) into shared memory and walks them; a tile with
   /// more candidates than `candidateSlots()` walks its keys contiguously.
@@ -69,6 +74,9 @@ struct ForwardKernelConfig {
   int64_t candidateBytes() const {
     return candidates ? candidateSlots() * 4 + (8 * 32 + 1) * 4 : 0;
   }
+  /// Bytes of the block-skip state of the tiles in flight (a full flag per
+  /// buffer).
+  int64_t blockSkipBytes() const { return blockSkip ? stages * 4 : 0; }
   /// A short name of the variant (part of kernel and file names).
   std::string variantName() const;
   /// Checks the configuration is one the generator supports.
@@ -81,6 +89,13 @@ struct KernelParam {
   std::string name;
   Kind kind;
 };
+
+/// The block-skip summary's buffers (dma.tile.mask_summary's outputs,
+/// contiguous i32): mask_state, mask_tiles, mask_count.
+inline void addMaskSummaryParams(SmallVector<KernelParam> &p) {
+  for (const char *n : {"mask_state", "mask_tiles", "mask_count"})
+    p.push_back({n, KernelParam::Pointer});
+}
 
 /// The kernel's parameters for `config`: tensor pointers, then sizes, then
 /// strides (in elements; size-1 broadcast dimensions pass stride 0).
