@@ -35,6 +35,10 @@ inline int backwardKTile(int64_t d, int64_t dv) {
   return 16;
 }
 
+/// Key tiles per CTA of the block-summary state kernel (its grid's y is
+/// ceil(key tiles / this); the runtime launches it).
+constexpr int kMaskSummaryTilesPerCTA = 16;
+
 } // namespace dma_defaults
 
 #endif

@@ -50,17 +50,20 @@ struct Attention {
 /// for blocks of `qTile` x `kTile`. False (with `message`) on failure.
 bool addMaskSummary(PlanBuilder &plan, Attention &a, const std::string &name,
                     int64_t kTile, std::string &message) {
-  std::string summary = name + ",step=mask_summary";
-  if (a.maskHeads == 0 || !plan.has(summary))
+  std::string states = name + ",step=mask_summary";
+  std::string lists = name + ",step=mask_list";
+  if (a.maskHeads == 0 || !plan.has(states))
     return true;
-  int64_t qTile = std::max<int64_t>(plan.blockOf(summary), 1);
-  int64_t rows = a.maskBatch * a.maskHeads * ceilDiv(a.Lq, qTile);
-  int64_t cells = rows * ceilDiv(a.Lk, kTile);
-  a.args["mask_state"] = plan.workspace(plan.reserve(cells * 4));
-  a.args["mask_tiles"] = plan.workspace(plan.reserve(cells * 4));
+  int64_t qTile = std::max<int64_t>(plan.blockOf(states), 1);
+  int64_t nQT = ceilDiv(a.Lq, qTile), nKT = ceilDiv(a.Lk, kTile);
+  int64_t rows = a.maskBatch * a.maskHeads * nQT;
+  a.args["mask_state"] = plan.workspace(plan.reserve(rows * nKT * 4));
+  a.args["mask_tiles"] = plan.workspace(plan.reserve(rows * nKT * 4));
   a.args["mask_count"] = plan.workspace(plan.reserve(rows * 4));
-  return plan.kernel(summary, a.args, ceilDiv(a.Lq, qTile), a.maskHeads,
-                     a.maskBatch, message);
+  return plan.kernel(states, a.args, nQT,
+                     ceilDiv(nKT, dma_defaults::kMaskSummaryTilesPerCTA),
+                     a.maskHeads * a.maskBatch, message) &&
+         plan.kernel(lists, a.args, nQT, a.maskHeads, a.maskBatch, message);
 }
 
 /// A [d0, ..., dn] float32 tensor laid out contiguously (the sums in the

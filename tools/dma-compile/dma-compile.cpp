@@ -20,6 +20,7 @@
 #include "dma/Conversion/DMAToGPU/BackwardKernel.h"
 #include "dma/Conversion/DMAToGPU/GPUChips.h"
 #include "dma/Conversion/DMAToGPU/MaskKernels.h"
+#include "dma/Conversion/DMAToGPU/MaskSummaryKernel.h"
 #include "dma/InitAll.h"
 #include "dma/KernelDefaults.h"
 #include "dma/Pipelines/Pipelines.h"
@@ -735,7 +736,8 @@ compileVariant(MLIRContext &ctx, const Variant &v, int64_t warpCount,
   Operation *main = nullptr;
   for (Operation *k : kernels) {
     StringRef role = k->getAttrOfType<StringAttr>("dma.role").getValue();
-    if (role != "delta" && role != "convert" && role != "mask_summary")
+    if (role != "delta" && role != "convert" && role != "mask_summary" &&
+        role != "mask_list")
       main = k;
   }
   if (!main) {
@@ -851,10 +853,10 @@ compileVariant(MLIRContext &ctx, const Variant &v, int64_t warpCount,
 
     if (llvm::StringRef(role).starts_with("value_bias_bwd_"))
       name += ",step=" + role.substr(15);
-    // dma-block-skip's summary of a dense mask, launched before the
-    // variant's attention kernel (at its tiles).
-    if (role == "mask_summary")
-      name += ",step=mask_summary";
+    // dma-block-skip's summary of a dense mask (block states, then the
+    // lists), launched before the variant's attention kernel (its tiles).
+    if (role == "mask_summary" || role == "mask_list")
+      name += ",step=" + role;
     // The grid: x over query rows (forward, Delta), keys (backward: Lk, or
     // W when the keys are a gathered shared top-k list; the per-query
     // top-k steps) or (key, KV head) pairs (value_bias).
@@ -904,6 +906,14 @@ compileVariant(MLIRContext &ctx, const Variant &v, int64_t warpCount,
       grid = llvm::json::Array{"ceil(Lk/" + std::to_string(block) + ")",
                                "Hkv", "B"};
     else if (role == "mask_summary")
+      grid = llvm::json::Array{
+          "ceil(Lq/" + std::to_string(block) + ")",
+          "ceil(ceil(Lk/" +
+              std::to_string(
+                  kernel->getAttrOfType<IntegerAttr>("dma.block_n").getInt()) +
+              ")/" + std::to_string(dma::kMaskSummaryTilesPerCTA) + ")",
+          "mask_heads*mask_batch"};
+    else if (role == "mask_list")
       grid = llvm::json::Array{"ceil(Lq/" + std::to_string(block) + ")",
                                "mask_heads", "mask_batch"};
     llvm::json::Object config;

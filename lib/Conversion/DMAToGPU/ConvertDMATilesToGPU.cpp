@@ -313,10 +313,12 @@ LogicalResult mlir::dma::convertMaskSummary(OpBuilder &b,
   if (failed(checkI32Sizes(op, {mask})))
     return failure();
   int64_t qTile = op.getQTile(), kTile = op.getKTile();
-  std::string name = "dma_mask_summary_m" + std::to_string(qTile) + "n" +
-                     std::to_string(kTile) + "_" + std::to_string(index++);
-  gpu::GPUFuncOp kernel =
-      emitMaskSummaryKernel(b, op.getLoc(), kernels, name, qTile, kTile);
+  std::string suffix = "_m" + std::to_string(qTile) + "n" +
+                       std::to_string(kTile) + "_" + std::to_string(index++);
+  gpu::GPUFuncOp states = emitMaskStateKernel(
+      b, op.getLoc(), kernels, "dma_mask_state" + suffix, qTile, kTile);
+  gpu::GPUFuncOp lists = emitMaskListKernel(
+      b, op.getLoc(), kernels, "dma_mask_list" + suffix, qTile, kTile);
   b.setInsertionPoint(op);
   LaunchArgs args(b, op.getLoc());
   LoopEmitter &e = args.e;
@@ -329,11 +331,22 @@ LogicalResult mlir::dma::convertMaskSummary(OpBuilder &b,
     operands.push_back(args.stride(mask, d));
   assert(operands.size() == maskSummaryKernelParams().size() &&
          "launch operands and kernel parameters disagree");
-  Value nqt = e.divui(e.add(op.getRows(), e.index(qTile - 1)), e.index(qTile));
-  gpu::KernelDim3 grid{nqt, e.dim(mask, 1), e.dim(mask, 0)};
-  gpu::KernelDim3 block{e.index(kMaskSummaryThreads), e.index(1), e.index(1)};
-  gpu::LaunchFuncOp::create(b, op.getLoc(), kernel, grid, block,
-                            e.intOf(b.getI32Type(), 0), operands);
+  auto ceilDiv = [&](Value n, int64_t d) {
+    return e.divui(e.add(n, e.index(d - 1)), e.index(d));
+  };
+  Value nqt = ceilDiv(op.getRows(), qTile);
+  Value nkt = ceilDiv(e.dim(mask, 3), kTile);
+  Value smem = e.intOf(b.getI32Type(), 0);
+  gpu::KernelDim3 stateGrid{nqt, ceilDiv(nkt, kMaskSummaryTilesPerCTA),
+                            e.mul(e.dim(mask, 1), e.dim(mask, 0))};
+  gpu::LaunchFuncOp::create(
+      b, op.getLoc(), states, stateGrid,
+      gpu::KernelDim3{e.index(kMaskSummaryThreads), e.index(1), e.index(1)},
+      smem, operands);
+  gpu::KernelDim3 listGrid{nqt, e.dim(mask, 1), e.dim(mask, 0)};
+  gpu::LaunchFuncOp::create(
+      b, op.getLoc(), lists, listGrid,
+      gpu::KernelDim3{e.index(32), e.index(1), e.index(1)}, smem, operands);
   op.erase();
   return success();
 }

@@ -3,8 +3,9 @@
 // RUN: dma-opt %s -split-input-file --dma-tile-attention="q-tile=64 k-tile=32" --dma-block-skip=skip=false --convert-dma-tiles-to-gpu | FileCheck %s --check-prefix=OFF
 
 // Dense mask, forward: dma-block-skip's summary (dma.tile.mask_summary)
-// becomes a launch of the summary kernel over (query tiles, mask heads,
-// mask batch), before the forward; the forward takes the summary's three
+// becomes two launches before the forward: the state kernel over (query
+// tiles, groups of 16 key tiles, mask heads x batch) and the list kernel
+// (a warp per query tile, mask head and batch); the forward takes the summary's three
 // buffers after the mask, walks the listed key tiles (a binary search of
 // the list bounds the causal walk) and keeps a full flag per K/V buffer in
 // shared memory: 24832 + 2 x 4 bytes.
@@ -14,8 +15,10 @@
 //       CHECK:   %[[TILES:[a-z0-9_]+]] = memref.alloc({{.*}}) : memref<?x?x?x?xi32>
 //       CHECK:   %[[COUNT:[a-z0-9_]+]] = memref.alloc({{.*}}) : memref<?x?x?xi32>
 //   CHECK-NOT:   dma.tile.mask_summary
-//       CHECK:   gpu.launch_func @dma_kernels::@dma_mask_summary_m64n32_0
+//       CHECK:   gpu.launch_func @dma_kernels::@dma_mask_state_m64n32_0
 //  CHECK-SAME:     threads in (%c128{{[_0-9]*}}, %c1{{[_0-9]*}}, %c1{{[_0-9]*}})
+//       CHECK:   gpu.launch_func @dma_kernels::@dma_mask_list_m64n32_0
+//  CHECK-SAME:     threads in (%c32{{[_0-9]*}}, %c1{{[_0-9]*}}, %c1{{[_0-9]*}})
 //       CHECK:   gpu.launch_func @dma_kernels::@dma_attention_fwd_bf16_d64_m64n32w4_maskskip_causal_0
 //  CHECK-SAME:     dynamic_shared_memory_size %c24840_i32
 //       CHECK: gpu.module @dma_kernels
@@ -27,20 +30,22 @@
 //       CHECK:     scf.for {{.*}} iter_args
 //       CHECK:       nvvm.cp.async.wait.group 0
 //       CHECK:       nvvm.barrier0
-//       CHECK:   gpu.func @dma_mask_summary_m64n32_0
+//       CHECK:   gpu.func @dma_mask_state_m64n32_0
 //  CHECK-SAME:     dma.block_m = 64 : i64, dma.block_n = 32 : i64
 //  CHECK-SAME:     dma.kernel_params = ["mask:ptr", "mask_state:ptr", "mask_tiles:ptr", "mask_count:ptr", "Lq:i32", "Lk:i32", "mask_heads:i32", "mask_stride_b:i64", "mask_stride_h:i64", "mask_stride_q:i64", "mask_stride_k:i64"]
 //  CHECK-SAME:     dma.role = "mask_summary"
-// A warp's (any, all) over its block by ballots; warp 0 lists the
-// non-empty tiles (ballot + popc per 32).
+// A warp's (any, all) over its block by ballots.
 //       CHECK:     nvvm.vote.sync ballot
-//       CHECK:     nvvm.barrier0
+//       CHECK:     nvvm.vote.sync ballot
+// The list: a ballot and a popc per 32 key tiles.
+//       CHECK:   gpu.func @dma_mask_list_m64n32_0
+//  CHECK-SAME:     dma.role = "mask_list"
 //       CHECK:     nvvm.vote.sync ballot
 //       CHECK:     llvm.intr.ctpop
 
 // skip=false: no summary, the kernel reads the mask per element.
 // OFF-LABEL: func.func @forward_mask
-//   OFF-NOT:   dma_mask_summary
+//   OFF-NOT:   dma_mask_state
 //       OFF:   gpu.launch_func @dma_kernels::@dma_attention_fwd_bf16_d64_m64n32w4_mask_causal_0
 func.func @forward_mask(%q: memref<?x?x?x64xbf16>, %k: memref<?x?x?x64xbf16>,
     %v: memref<?x?x?x64xbf16>, %m: memref<?x?x?x?xi1>, %o: memref<?x?x?x64xbf16>,
@@ -60,7 +65,8 @@ func.func @forward_mask(%q: memref<?x?x?x64xbf16>, %k: memref<?x?x?x64xbf16>,
 
 // CHECK-LABEL: func.func @backward_mask
 //       CHECK:   gpu.launch_func @dma_kernels::@dma_attention_bwd_delta_bf16_dv64_0
-//       CHECK:   gpu.launch_func @dma_kernels::@dma_mask_summary_m64n32_0
+//       CHECK:   gpu.launch_func @dma_kernels::@dma_mask_state_m64n32_0
+//       CHECK:   gpu.launch_func @dma_kernels::@dma_mask_list_m64n32_0
 //       CHECK:   gpu.launch_func @dma_kernels::@dma_attention_bwd_bf16_d64_m64n32w2_maskskip_causal_1
 //       CHECK:   gpu.func @dma_attention_bwd_bf16_d64_m64n32w2_maskskip_causal_1
 //  CHECK-SAME:     "mask:ptr", "mask_state:ptr", "mask_tiles:ptr", "mask_count:ptr"

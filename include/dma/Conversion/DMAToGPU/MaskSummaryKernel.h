@@ -14,23 +14,32 @@
 #define DMA_CONVERSION_DMATOGPU_MASKSUMMARYKERNEL_H
 
 #include "dma/Conversion/DMAToGPU/ForwardKernel.h"
+#include "dma/KernelDefaults.h"
 
 namespace mlir::dma {
 
-/// Threads per CTA of the summary kernel (a warp per key tile at a time).
+/// Threads per CTA of the state kernel (a warp per key tile at a time)
+/// and the key tiles each CTA takes.
 inline constexpr int64_t kMaskSummaryThreads = 128;
+inline constexpr int64_t kMaskSummaryTilesPerCTA =
+    dma_defaults::kMaskSummaryTilesPerCTA;
 
-/// Parameters: mask, mask_state, mask_tiles, mask_count (pointers), Lq (the query rows
-/// the tiles cover), Lk, mask_heads, then the mask's element strides (b, h, q,
-/// k; 0 for a broadcast dimension).
+/// Parameters of both kernels: mask, mask_state, mask_tiles, mask_count
+/// (pointers), Lq (the query rows the tiles cover), Lk, mask_heads, then the
+/// mask's element strides (b, h, q, k; 0 for a broadcast dimension).
 SmallVector<KernelParam> maskSummaryKernelParams();
 
-/// Emits the summary kernel of `qTile` x `kTile` blocks. Grid
-/// (ceil(Lq / qTile), Mh, Mb), kMaskSummaryThreads threads, no dynamic
-/// shared memory.
-gpu::GPUFuncOp emitMaskSummaryKernel(OpBuilder &b, Location loc,
-                                     gpu::GPUModuleOp module, StringRef name,
-                                     int64_t qTile, int64_t kTile);
+/// The state kernel of `qTile` x `kTile` blocks: mask_state. Grid
+/// (ceil(Lq / qTile), ceil(nKT / kMaskSummaryTilesPerCTA), Mh * Mb),
+/// kMaskSummaryThreads threads, no dynamic shared memory.
+gpu::GPUFuncOp emitMaskStateKernel(OpBuilder &b, Location loc,
+                                   gpu::GPUModuleOp module, StringRef name,
+                                   int64_t qTile, int64_t kTile);
+/// The list kernel (after the state kernel): mask_tiles and mask_count.
+/// Grid (ceil(Lq / qTile), Mh, Mb), 32 threads.
+gpu::GPUFuncOp emitMaskListKernel(OpBuilder &b, Location loc,
+                                  gpu::GPUModuleOp module, StringRef name,
+                                  int64_t qTile, int64_t kTile);
 
 } // namespace mlir::dma
 
