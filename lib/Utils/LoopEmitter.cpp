@@ -262,3 +262,27 @@ SmallVector<Value> LoopEmitter::whileLoop(
       });
   return SmallVector<Value>(loop.getResults());
 }
+
+Value LoopEmitter::partitionPoint(Value lo, Value hi,
+                                  function_ref<Value(Value)> before) {
+  bool isIndex = lo.getType().isIndex();
+  Value two = isIndex ? index(2) : intOf(lo.getType(), 2);
+  Value one = isIndex ? index(1) : intOf(lo.getType(), 1);
+  return whileLoop(
+      {lo, hi},
+      [&](ValueRange r) {
+        return std::make_pair(
+            cmpi(static_cast<int>(arith::CmpIPredicate::slt), r[0], r[1]),
+            SmallVector<Value>(r));
+      },
+      [&](ValueRange r) {
+        Value mid = divui(add(r[0], r[1]), two);
+        Value yes = before(mid);
+        return SmallVector<Value>{select(yes, add(mid, one), r[0]),
+                                  select(yes, r[1], mid)};
+      })[0];
+}
+
+Value LoopEmitter::ceilDiv(Value a, int64_t c) {
+  return divui(add(a, index(c - 1)), index(c));
+}

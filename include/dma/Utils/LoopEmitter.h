@@ -106,6 +106,12 @@ public:
   whileLoop(ValueRange init,
             function_ref<std::pair<Value, SmallVector<Value>>(ValueRange)> cond,
             function_ref<SmallVector<Value>(ValueRange)> body);
+  /// ceil(a / c) of a non-negative index `a`.
+  Value ceilDiv(Value a, int64_t c);
+  /// The first index in [lo, hi) (non-negative integers or indices) where
+  /// `before` is false, hi if there is none, for `before` true on a prefix
+  /// of the range: a binary search (sorted lists' lower bounds).
+  Value partitionPoint(Value lo, Value hi, function_ref<Value(Value)> before);
 
 private:
   OpBuilder &b;

@@ -99,10 +99,6 @@ std::string typeName(Type t) {
   return s;
 }
 
-Value ceilDiv(LoopEmitter &e, Value a, int64_t b) {
-  return e.divui(e.add(a, e.index(b - 1)), e.index(b));
-}
-
 /// What the value-bias kernel takes (no IR is built).
 LogicalResult checkValueBias(ValueBiasOp op) {
   Value v = op.getValue(), w = op.getWeight(), a = op.getA(),
@@ -147,7 +143,7 @@ LogicalResult convertValueBias(OpBuilder &b, gpu::GPUModuleOp kernels,
               args.stride(v, 1), args.stride(v, 2), args.stride(w, 0),
               args.stride(score, 0), args.stride(score, 1)});
   assert(ops.size() == valueBiasKernelParams(c).size());
-  gpu::KernelDim3 grid{ceilDiv(e, e.dim(v, 1), kValueBiasKeysPerCTA), e.dim(v, 0),
+  gpu::KernelDim3 grid{e.ceilDiv(e.dim(v, 1), kValueBiasKeysPerCTA), e.dim(v, 0),
                        e.index(1)};
   gpu::KernelDim3 block{e.index(kMaskThreads), e.index(1), e.index(1)};
   gpu::LaunchFuncOp::create(b, op.getLoc(), kernel, grid, block, Value(), ops);
@@ -205,7 +201,7 @@ LogicalResult convertValueBiasGrad(OpBuilder &b, gpu::GPUModuleOp kernels,
   // batch's keys and column of [W | b_dt | A].
   Value rows = e.mul(B, Lk);
   Value columns = e.mul(Hkv, e.add(e.mul(Hkv, e.index(D)), e.index(2)));
-  Value chunks = e.mul(B, ceilDiv(e, Lk, kValueBiasGradRows));
+  Value chunks = e.mul(B, e.ceilDiv(Lk, kValueBiasGradRows));
   Type f32 = b.getF32Type();
   Value g = e.allocOf(f32, {e.mul(rows, Hkv)});
   Value eBuf = e.allocOf(f32, {e.mul(rows, Hkv)});
@@ -231,18 +227,18 @@ LogicalResult convertValueBiasGrad(OpBuilder &b, gpu::GPUModuleOp kernels,
   Value one = e.index(1), threads = e.index(kMaskThreads);
   Value keysHeads = e.mul(Lk, Hkv);
   std::tuple<ValueBiasGradStep, const char *, gpu::KernelDim3> steps[] = {
-      {ValueBiasGradStep::Dt, "dt", {ceilDiv(e, Lk, kValueBiasKeysPerCTA), B, one}},
+      {ValueBiasGradStep::Dt, "dt", {e.ceilDiv(Lk, kValueBiasKeysPerCTA), B, one}},
       {ValueBiasGradStep::Value,
        "value",
-       {ceilDiv(e, e.mul(keysHeads, e.index(D / 8)), kMaskThreads), B, one}},
+       {e.ceilDiv(e.mul(keysHeads, e.index(D / 8)), kMaskThreads), B, one}},
       {ValueBiasGradStep::Params,
        "params",
-       {ceilDiv(e, e.mul(Hkv, e.add(e.mul(Hkv, e.index(D / 8)), one)),
+       {e.ceilDiv(e.mul(Hkv, e.add(e.mul(Hkv, e.index(D / 8)), one)),
                 kMaskThreads),
         chunks, one}},
       {ValueBiasGradStep::Reduce,
        "reduce",
-       {ceilDiv(e, columns, kMaskThreads), one, one}}};
+       {e.ceilDiv(columns, kMaskThreads), one, one}}};
   std::string suffix = typeName(c.forward.element) + "_d" + std::to_string(D) +
                        (c.forward.expForm ? "_exp" : "_log") +
                        (c.forward.dtBias ? "_dtbias" : "") + "_" +
@@ -322,7 +318,7 @@ LogicalResult convertTopK(OpBuilder &b, gpu::GPUModuleOp kernels, TopKOp op,
     gpu::LaunchFuncOp::create(b, op.getLoc(), kernel, grid, block, smem, ops);
   } else {
     assert(ops.size() == topkPerQueryKernelParams(c).size());
-    gpu::KernelDim3 grid{ceilDiv(e, e.dim(score, 2), kMaskThreads),
+    gpu::KernelDim3 grid{e.ceilDiv(e.dim(score, 2), kMaskThreads),
                          e.dim(score, 1), e.dim(score, 0)};
     gpu::KernelDim3 block{e.index(kMaskThreads), one, one};
     gpu::GPUFuncOp kernel = emitTopKPerQueryKernel(

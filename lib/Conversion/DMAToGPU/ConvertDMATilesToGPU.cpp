@@ -291,9 +291,8 @@ LogicalResult lowerConvert(OpBuilder &b, gpu::GPUModuleOp kernels,
     SmallVector<Value> operands(pointers);
     operands.append(counts);
     int64_t perCTA = 8 * kConvertThreads;
-    gpu::KernelDim3 grid{e.divui(e.add(largest, e.index(perCTA - 1)),
-                                 e.index(perCTA)),
-                         e.index(end - start), e.index(1)};
+    gpu::KernelDim3 grid{e.ceilDiv(largest, perCTA), e.index(end - start),
+                         e.index(1)};
     gpu::KernelDim3 block{e.index(kConvertThreads), e.index(1), e.index(1)};
     gpu::LaunchFuncOp::create(b, loc, kernel, grid, block,
                               e.intOf(b.getI32Type(), 0), operands);
@@ -331,13 +330,10 @@ LogicalResult mlir::dma::convertMaskSummary(OpBuilder &b,
     operands.push_back(args.stride(mask, d));
   assert(operands.size() == maskSummaryKernelParams().size() &&
          "launch operands and kernel parameters disagree");
-  auto ceilDiv = [&](Value n, int64_t d) {
-    return e.divui(e.add(n, e.index(d - 1)), e.index(d));
-  };
-  Value nqt = ceilDiv(op.getRows(), qTile);
-  Value nkt = ceilDiv(e.dim(mask, 3), kTile);
+  Value nqt = e.ceilDiv(op.getRows(), qTile);
+  Value nkt = e.ceilDiv(e.dim(mask, 3), kTile);
   Value smem = e.intOf(b.getI32Type(), 0);
-  gpu::KernelDim3 stateGrid{nqt, ceilDiv(nkt, kMaskSummaryTilesPerCTA),
+  gpu::KernelDim3 stateGrid{nqt, e.ceilDiv(nkt, kMaskSummaryTilesPerCTA),
                             e.mul(e.dim(mask, 1), e.dim(mask, 0))};
   gpu::LaunchFuncOp::create(
       b, op.getLoc(), states, stateGrid,
@@ -436,8 +432,7 @@ struct ConvertDMATilesToGPUPass
       b.setInsertionPoint(tiles);
       LaunchArgs args(b, tiles.getLoc());
       LoopEmitter &e = args.e;
-      Value nqt = e.divui(e.add(e.dim(f->q, 1), e.index(f->config.blockM - 1)),
-                          e.index(f->config.blockM));
+      Value nqt = e.ceilDiv(e.dim(f->q, 1), f->config.blockM);
       gpu::KernelDim3 grid{nqt, e.dim(f->q, 2), e.dim(f->q, 0)};
       gpu::KernelDim3 block{e.index(f->config.threads()), e.index(1),
                             e.index(1)};

@@ -239,9 +239,10 @@ private:
   Value qt, q0, g;
   Value qBase, kBase, vBase; // i64 element offsets of (b, head) in q, k, v
   int64_t qOff = 0, kOff = 0, vOff = 0, posOff = 0, biasOff = 0; // bytes
-  // Block skipping: the query tile's summary row (i64 element offset in
-  // mask_state / mask_tiles) and the byte offset of the tiles' full flags.
-  Value listStart;
+  // Block skipping: the query tile's summary row (its index in mask_count,
+  // and the i64 element offset of its entries in mask_state / mask_tiles)
+  // and the byte offset of the tiles' full flags.
+  Value summaryIndex, listStart;
   int64_t fullOff = 0;
 
   /// Issues the cp.async copies of key tile `t` into buffer `stage`.
@@ -427,25 +428,14 @@ Value ForwardEmitter::keyTileCount() {
   if (cfg.blockSkip) {
     // The listed key tiles (ascending) below the causal end: a binary
     // search of the summary row.
-    Value listed = summaryAt("mask_count", k.c64(0),
-                             summaryRow(qt, cfg.blockM));
+    Value listed = summaryAt("mask_count", k.c64(0), summaryIndex);
     if (!cfg.causal)
       return listed;
     Value endTile = chunks(k.maxsi(k.minsi(k.add(limit, k.c32(1)), Lk),
                                    k.c32(0)));
-    SmallVector<Value> lh = k.whileLoop(
-        {k.c32(0), listed},
-        [&](ValueRange r) {
-          return std::make_pair(k.cmpi(ip(IPred::slt), r[0], r[1]),
-                                SmallVector<Value>(r));
-        },
-        [&](ValueRange r) {
-          Value mid = k.divsi(k.add(r[0], r[1]), k.c32(2));
-          Value below = k.cmpi(ip(IPred::slt), listedTile(mid), endTile);
-          return SmallVector<Value>{k.select(below, k.add(mid, k.c32(1)), r[0]),
-                                    k.select(below, r[1], mid)};
-        });
-    return lh[0];
+    return k.partitionPoint(k.c32(0), listed, [&](Value i) {
+      return k.cmpi(ip(IPred::slt), listedTile(i), endTile);
+    });
   }
   if (!cfg.gathered) {
     Value end = k.maxsi(k.minsi(k.add(limit, k.c32(1)), Lk), k.c32(0));
@@ -454,29 +444,13 @@ Value ForwardEmitter::keyTileCount() {
     return chunks(end);
   }
   // Binary search: list entries (ascending, -1 padded) that are <= limit.
-  Value w = arg("keep_w");
   Value rowBase = headRow("keep");
-  Value list = ptrArg("keep");
-  SmallVector<Value> lh = k.whileLoop(
-      {k.c32(0), w},
-      [&](ValueRange r) {
-        return std::make_pair(k.cmpi(ip(IPred::slt), r[0], r[1]),
-                              SmallVector<Value>(r));
-      },
-      [&](ValueRange r) {
-        Value mid = k.divsi(k.add(r[0], r[1]), k.c32(2));
-        Value v = k.loadAs(cfg.keepElement,
-                           k.gep(list, cfg.keepElement,
-                                 k.add(rowBase, k.sext64(mid))));
-        if (!cfg.keepElement.isInteger(32))
-          v = arith::TruncIOp::create(k.builder(), k.location(), k.i32Type, v);
-        Value inside = k.andi(k.cmpi(ip(IPred::sge), v, k.c32(0)),
-                              k.cmpi(ip(IPred::sle), v, limit));
-        return SmallVector<Value>{
-            k.select(inside, k.add(mid, k.c32(1)), r[0]),
-            k.select(inside, r[1], mid)};
-      });
-  return k.divsi(k.add(lh[0], k.c32(cfg.blockN - 1)), k.c32(cfg.blockN));
+  Value listed = k.partitionPoint(k.c32(0), arg("keep_w"), [&](Value i) {
+    Value v = keepAt(rowBase, i);
+    return k.andi(k.cmpi(ip(IPred::sge), v, k.c32(0)),
+                  k.cmpi(ip(IPred::sle), v, limit));
+  });
+  return chunks(listed);
 }
 
 
@@ -731,9 +705,11 @@ void ForwardEmitter::emit() {
   qBase = k.add(strided("q", "b", b), strided("q", "h", h));
   kBase = k.add(strided("k", "b", b), strided("k", "h", g));
   vBase = k.add(strided("v", "b", b), strided("v", "h", g));
-  if (cfg.blockSkip)
-    listStart = k.mul(k.sext64(summaryRow(qt, bm)),
-                      k.sext64(summaryKeyTiles(bn)));
+  if (cfg.blockSkip) {
+    summaryIndex = summaryRow(qt, bm);
+    listStart =
+        k.mul(k.sext64(summaryIndex), k.sext64(summaryKeyTiles(bn)));
+  }
 
   // Prologue: Q and the first stages - 1 key tiles in flight, one
   // cp.async group per tile (Q joins the first); the key loop waits for

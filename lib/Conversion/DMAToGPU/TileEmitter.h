@@ -166,13 +166,14 @@ protected:
   /// The bias of (qpos, kpos) (`keyBias` when per key), or null.
   Value biasAt(Value qpos, Value kpos, Value keyBias);
 
+  /// Entry `i` (i32) of the keep list whose row starts at element `base`.
+  Value keepAt(Value base, Value i);
+
 private:
   /// Entry t * blockN + row of head h's keep list (`inList`: below w;
   /// `index`: the entry, clamped into the list; `base`: the list's offset).
   Value keepEntry(Value t, Value row, Value &inList, Value &index,
                   Value &base);
-  /// Entry `i` of the keep list whose row starts at element `base`.
-  Value keepAt(Value base, Value i);
 };
 
 } // namespace mlir::dma

@@ -397,8 +397,7 @@ LogicalResult mlir::dma::convertKeyTiles(OpBuilder &b,
     // Zeroed semaphores: one per (batch, query head, query tile) for dQ,
     // one per (batch, KV head, key tile) for dK, dV and dBias.
     Type i32 = b.getI32Type();
-    Value nQT = e.divui(e.add(e.dim(f->q, 1), e.index(f->config.blockM - 1)),
-                        e.index(f->config.blockM));
+    Value nQT = e.ceilDiv(e.dim(f->q, 1), f->config.blockM);
     f->semDq = e.allocOf(
         i32, {e.mul(e.mul(e.dim(f->q, 0), e.dim(f->q, 2)), nQT)});
     f->semDkv = e.allocOf(
@@ -445,8 +444,7 @@ LogicalResult mlir::dma::convertDeltaTiles(OpBuilder &b,
   b.setInsertionPoint(tiles);
   LaunchArgs a(b, tiles.getLoc());
   LoopEmitter &e = a.e;
-  Value rows = e.divui(e.add(e.dim(dO, 1), e.index(kDeltaRowsPerCTA - 1)),
-                       e.index(kDeltaRowsPerCTA));
+  Value rows = e.ceilDiv(e.dim(dO, 1), kDeltaRowsPerCTA);
   gpu::KernelDim3 grid{rows, e.dim(dO, 2), e.dim(dO, 0)};
   gpu::KernelDim3 block{e.index(32 * kDeltaRowsPerCTA), e.index(1),
                         e.index(1)};

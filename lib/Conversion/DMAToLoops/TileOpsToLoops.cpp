@@ -388,22 +388,11 @@ void mlir::dma::lowerTileLogitsToLoops(OpBuilder &b, TileLogitsOp op) {
       idx.push_back(t);
       return e.loadIndex(list, idx);
     };
-    SmallVector<Value> bounds = e.whileLoop(
-        {e.index(0), w},
-        [&](ValueRange lh) {
-          return std::make_pair(e.cmpi(ip(IPred::slt), lh[0], lh[1]),
-                                SmallVector<Value>(lh));
-        },
-        [&](ValueRange lh) {
-          Value mid = e.divui(e.add(lh[0], lh[1]), e.index(2));
-          Value v = at(mid);
-          Value before = e.andi(e.cmpi(ip(IPred::sge), v, e.index(0)),
-                                e.cmpi(ip(IPred::slt), v, k));
-          return SmallVector<Value>{
-              e.select(before, e.add(mid, e.index(1)), lh[0]),
-              e.select(before, lh[1], mid)};
-        });
-    Value lo = bounds[0];
+    Value lo = e.partitionPoint(e.index(0), w, [&](Value i) {
+      Value v = at(i);
+      return e.andi(e.cmpi(ip(IPred::sge), v, e.index(0)),
+                    e.cmpi(ip(IPred::slt), v, k));
+    });
     return e.ifElse(
         e.cmpi(ip(IPred::slt), lo, w), b.getI1Type(),
         [&] {

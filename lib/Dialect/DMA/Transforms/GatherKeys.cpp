@@ -97,22 +97,11 @@ void readPositionsFrom(OpBuilder &b, TileIotaOp iota, Value list,
 /// The number of entries of the ascending, -1 padded list[kb, kh, :] that
 /// are valid positions <= `limit` (binary search).
 Value countUpTo(TileBuilder &t, Value list, Value kb, Value kh, Value limit) {
-  Value w = t.dim(list, 2);
-  SmallVector<Value> lh = t.whileLoop(
-      {t.index(0), w},
-      [&](ValueRange r) {
-        return std::make_pair(t.cmpi(ip(IPred::slt), r[0], r[1]),
-                              SmallVector<Value>(r));
-      },
-      [&](ValueRange r) {
-        Value mid = t.divui(t.add(r[0], r[1]), t.index(2));
-        Value v = t.loadIndex(list, {kb, kh, mid});
-        Value inside = t.andi(t.cmpi(ip(IPred::sge), v, t.index(0)),
-                              t.cmpi(ip(IPred::sle), v, limit));
-        return SmallVector<Value>{t.select(inside, t.add(mid, t.index(1)), r[0]),
-                                  t.select(inside, r[1], mid)};
-      });
-  return lh[0];
+  return t.partitionPoint(t.index(0), t.dim(list, 2), [&](Value i) {
+    Value v = t.loadIndex(list, {kb, kh, i});
+    return t.andi(t.cmpi(ip(IPred::sge), v, t.index(0)),
+                  t.cmpi(ip(IPred::sle), v, limit));
+  });
 }
 
 /// Forward key loop over a shared top-k list.

@@ -27,10 +27,6 @@ Value TileBuilder::fill(Value dest, double value) {
   return op->getNumResults() ? op->getResult(0) : Value();
 }
 
-Value TileBuilder::ceilDiv(Value a, int64_t c) {
-  return divui(add(a, index(c - 1)), index(c));
-}
-
 Value TileBuilder::iota(Value start, Value bound, Value dest) {
   return TileIotaOp::create(builder(), location(), dest.getType(), start,
                             bound, dest)

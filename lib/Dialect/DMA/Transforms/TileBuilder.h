@@ -38,7 +38,6 @@ public:
   Value empty(ArrayRef<int64_t> shape, Type elt);
   /// linalg.fill of `dest` with a float or integer constant.
   Value fill(Value dest, double value);
-  Value ceilDiv(Value a, int64_t c);
 
   Value iota(Value start, Value bound, Value dest);
   Value gather(Value source, Value b, Value head, Value rows, Value dest);
