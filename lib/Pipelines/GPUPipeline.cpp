@@ -33,8 +33,8 @@ std::string dma::cudaToolkitPath(llvm::StringRef requested) {
   return "/usr/local/cuda";
 }
 
-void dma::buildGPUPipeline(OpPassManager &pm,
-                           const GPUPipelineOptions &options) {
+void dma::buildGPULaunchPipeline(OpPassManager &pm,
+                                 const GPUPipelineOptions &options) {
   // An unsupported chip fails here, with the list, before anything else
   // runs (it would crash or abort in LLVM's NVPTX backend otherwise).
   pm.addPass(dma::createCheckGPUChip(dma::CheckGPUChipOptions{options.chip}));
@@ -65,7 +65,13 @@ void dma::buildGPUPipeline(OpPassManager &pm,
   mapping.deterministic = options.deterministic;
   mapping.vectorAtomics = chip && chip->vectorAtomics;
   pm.addPass(dma::createConvertDMATilesToGPU(mapping));
+}
+
+void dma::buildGPUPipeline(OpPassManager &pm,
+                           const GPUPipelineOptions &options) {
+  buildGPULaunchPipeline(pm, options);
   pm.addPass(createCanonicalizerPass());
+  const dma::GPUChip *chip = dma::lookupGPUChip(options.chip);
 
   GpuNVVMAttachTargetOptions target;
   target.moduleMatcher = "dma_kernels";

@@ -60,10 +60,9 @@ bool addMaskSummary(PlanBuilder &plan, Attention &a, const std::string &name,
   a.args["mask_state"] = plan.workspace(plan.reserve(rows * nKT * 4));
   a.args["mask_tiles"] = plan.workspace(plan.reserve(rows * nKT * 4));
   a.args["mask_count"] = plan.workspace(plan.reserve(rows * 4));
-  return plan.kernel(states, a.args, nQT,
-                     ceilDiv(nKT, dma_defaults::kMaskSummaryTilesPerCTA),
-                     a.maskHeads * a.maskBatch, message) &&
-         plan.kernel(lists, a.args, nQT, a.maskHeads, a.maskBatch, message);
+  a.args["mask_batch"] = Arg::i32Of(a.maskBatch);
+  return plan.kernel(states, a.args, message) &&
+         plan.kernel(lists, a.args, message);
 }
 
 /// A [d0, ..., dn] float32 tensor laid out contiguously (the sums in the
@@ -391,10 +390,8 @@ extern "C" dma_plan *dma_attention_forward_plan(
     plan.memset32(Arg::slotAt(kForwardSlots.lse), numel(*lse), 0xFF800000u);
     return finished(plan, err);
   }
-  int64_t block = std::max<int64_t>(plan.blockOf(a.variant), 1);
   if (!addMaskSummary(plan, a, a.variant, a.kTile, message) ||
-      !plan.kernel(a.variant, a.args, ceilDiv(a.Lq, block), a.H, a.B,
-                   message)) {
+      !plan.kernel(a.variant, a.args, message)) {
     err(message);
     return nullptr;
   }
@@ -575,29 +572,23 @@ extern "C" dma_plan *dma_attention_backward_plan(
   p["sem_dq"] = plan.workspace(atSems);
   p["sem_dkv"] = plan.workspace(atSems + semDq * 4);
 
-  int64_t deltaRows = std::max<int64_t>(plan.blockOf(deltaName), 1);
-  if (!plan.kernel(deltaName, p, ceilDiv(a.Lq, deltaRows), a.H, a.B,
-                   message) ||
-      !plan.kernel(name, p, keyTiles, a.H, a.B, message))
+  if (!plan.kernel(deltaName, p, message) || !plan.kernel(name, p, message))
     return failed(message);
 
   // The conversion: a grid row per gradient.
   Args c;
   const dma_tensor *grads[] = {gradQ, gradK, gradV, gradBias};
   int64_t sums[] = {atDq, atDk, atDv, atDbias};
-  int64_t pairs = bias ? 4 : 3, largest = 0;
+  int64_t pairs = bias ? 4 : 3;
   for (int s = 0; s < 4; ++s) {
     std::string i = std::to_string(s);
     bool here = s < pairs;
     c["src" + i] = here ? plan.workspace(sums[s]) : Arg::i64Of(0);
     c["dst" + i] = here ? Arg::slotAt(12 + s) : Arg::i64Of(0);
-    int64_t n = here ? numel(*grads[s]) : 0;
-    c["n" + i] = Arg::i64Of(n);
-    largest = std::max(largest, n);
+    c["n" + i] = Arg::i64Of(here ? numel(*grads[s]) : 0);
   }
-  int64_t perCTA = std::max<int64_t>(plan.blockOf(convertName), 1);
-  if (!plan.kernel(convertName, c, ceilDiv(largest, perCTA), pairs, 1,
-                   message))
+  c["pairs"] = Arg::i32Of(pairs);
+  if (!plan.kernel(convertName, c, message))
     return failed(message);
   return finished(plan, err);
 }

@@ -17,6 +17,7 @@
 #include "dma_runtime.h"
 #include "driver.h"
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <map>
@@ -64,6 +65,9 @@ struct Variant {
   std::string name, kernel, cubin, ptx;
   int64_t threads = 0, sharedBytes = 0, blockM = 0;
   std::vector<std::pair<std::string, std::string>> params; // name, kind
+  /// Grid x, y, z: expressions over the integer parameters (GridExpr.h),
+  /// as the kernel's emitter wrote them.
+  std::array<std::string, 3> grid;
   std::vector<std::pair<CUcontext, CUfunction>> loaded;    // per context
   std::vector<std::pair<CUcontext, CUmodule>> modules;
 };
@@ -132,12 +136,14 @@ public:
   int64_t reserve(int64_t bytes);
   /// The workspace's slot (the last one) at `offset` bytes.
   Arg workspace(int64_t offset) const;
-  /// Adds a launch of variant `name` over `grid` with its parameters taken
-  /// from `args` by name; false with `error` set if the bundle lacks the
-  /// variant, it does not load, or it wants a parameter `args` lacks.
-  /// Grids with a zero dimension add nothing (no work).
-  bool kernel(const std::string &name, const Args &args, int64_t gridX,
-              int64_t gridY, int64_t gridZ, std::string &error);
+  /// Adds a launch of variant `name` with its parameters taken from `args`
+  /// by name and its grid evaluated from the manifest's grid expressions
+  /// over them; false with `error` set if the bundle lacks the variant, it
+  /// does not load, or it wants a parameter `args` lacks. A grid with a
+  /// zero dimension, or `run` false, adds nothing (no work) once the
+  /// variant is found.
+  bool kernel(const std::string &name, const Args &args, std::string &error,
+              bool run = true);
   /// Adds a fill of `words` 32-bit words of `fill` at `target`.
   void memset32(Arg target, int64_t words, uint32_t fill = 0);
   /// The variant's block_m (rows, keys or elements per CTA), or 0.

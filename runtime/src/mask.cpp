@@ -186,9 +186,8 @@ extern "C" dma_plan *dma_value_bias_plan(dma_runtime *rt, int device,
   p.valueBiasInputs({0, 1, 2, 3}, value, weight, dtBias);
   p.rows("score", 4, score);
   std::string name = valueBiasVariant("value_bias", value, expForm, dtBias);
-  int64_t block = std::max<int64_t>(plan.blockOf(name), 1);
   std::string message;
-  if (!plan.kernel(name, args, ceilDiv(Lk, block), B, 1, message))
+  if (!plan.kernel(name, args, message))
     return failWith(err, message);
   return finished(plan, err);
 }
@@ -314,21 +313,10 @@ extern "C" dma_plan *dma_value_bias_backward_plan(
   p.slot("grad_a", 8);
   std::string base =
       valueBiasVariant("value_bias_bwd", value, expForm, dtBias) + ",step=";
-  int64_t columns = Hkv * (Hkv * D + 2), chunks = B * ceilDiv(Lk, 128);
-  struct {
-    const char *name;
-    int64_t x, y;
-  } steps[] = {{"dt", Lk, B},
-               {"value", Lk * Hkv * D / 8, B},
-               {"params", Hkv * (Hkv * D / 8 + 1), chunks},
-               {"reduce", columns, 1}};
   std::string message;
-  for (const auto &s : steps) {
-    std::string name = base + s.name;
-    int64_t block = std::max<int64_t>(plan.blockOf(name), 1);
-    if (!plan.kernel(name, args, ceilDiv(s.x, block), s.y, 1, message))
+  for (const char *step : {"dt", "value", "params", "reduce"})
+    if (!plan.kernel(base + step, args, message))
       return failWith(err, message);
-  }
   return finished(plan, err);
 }
 
@@ -423,7 +411,8 @@ extern "C" dma_plan *dma_topk_shared_plan(dma_runtime *rt, int device,
   std::string name = std::string("kind=topk,selection=shared,padding=") +
                      (padding ? "1" : "0");
   std::string message;
-  if (!plan.kernel(name, args, Lk > 0 ? Hkv : 0, B, 1, message))
+  // No keys: nothing to select (the keep list is filled below).
+  if (!plan.kernel(name, args, message, /*run=*/Lk > 0))
     return failWith(err, message);
   if (Lk == 0) {
     // No keys to keep: all padding.
@@ -485,9 +474,8 @@ extern "C" dma_plan *dma_topk_per_query_plan(
   p.i32("W", std::min<int64_t>(keep, int64_t(1) << 30));
   std::string name = std::string("kind=topk,selection=per_query,padding=") +
                      (padding ? "1" : "0");
-  int64_t block = std::max<int64_t>(plan.blockOf(name), 1);
   std::string message;
-  if (!plan.kernel(name, args, ceilDiv(Lk, block), Hkv, B, message))
+  if (!plan.kernel(name, args, message))
     return failWith(err, message);
   return finished(plan, err);
 }

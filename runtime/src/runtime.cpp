@@ -10,6 +10,7 @@
 
 #include "internal.h"
 #include "json.h"
+#include "dma/GridExpr.h"
 
 #include <cmath>
 #include <cstdio>
@@ -219,6 +220,27 @@ CUfunction loadedIn(Variant &v, CUcontext ctx, std::string &error) {
   return function;
 }
 
+/// Stores the entry's grid expressions in `v`: empty when each parses and
+/// names only integer parameters of the entry, the first problem otherwise.
+std::string checkGrid(Variant &v, const std::vector<json::Value> &grid) {
+  for (int d = 0; d < 3; ++d) {
+    v.grid[d] = grid[d].string;
+    std::string why;
+    std::optional<std::vector<std::string>> names = gridSymbols(v.grid[d], why);
+    if (!names)
+      return why;
+    for (const std::string &n : *names) {
+      bool integer = false;
+      for (const auto &[name, kind] : v.params)
+        integer |= name == n && (kind == "i32" || kind == "i64");
+      if (!integer)
+        return "grid '" + v.grid[d] + "' names '" + n +
+               "', not an integer parameter";
+    }
+  }
+  return "";
+}
+
 void release(dma_runtime *rt) {
   if (!rt || --rt->references > 0)
     return;
@@ -272,6 +294,13 @@ extern "C" dma_runtime *dma_runtime_open(const char *bundleDir, char *error,
       v.blockM = e["block_m"].integer();
       for (const json::Value &p : e["params"].array)
         v.params.push_back({p["name"].string, p["kind"].string});
+      const std::vector<json::Value> &grid = e["grid"].array;
+      std::string why = grid.size() == 3 ? checkGrid(v, grid) : "no grid";
+      if (!why.empty()) {
+        err(dir + "/manifest.json: entry '" + v.name + "': " + why +
+            " (a bundle of an older dma-compile? recompile it)");
+        return nullptr;
+      }
       rt->variants.push_back(std::move(v));
     }
   } catch (const std::exception &e) {
@@ -372,8 +401,7 @@ int64_t PlanBuilder::blockOf(const std::string &name) const {
 constexpr size_t kMaxParams = 128;
 
 bool PlanBuilder::kernel(const std::string &name, const Args &args,
-                         int64_t gridX, int64_t gridY, int64_t gridZ,
-                         std::string &error) {
+                         std::string &error, bool run) {
   Variant *variant = nullptr;
   for (Variant &cand : rt->variants)
     if (cand.name == name)
@@ -383,17 +411,39 @@ bool PlanBuilder::kernel(const std::string &name, const Args &args,
             "; add it with: dma-compile -o " + rt->dir + " --variant " + name;
     return false;
   }
-  for (int64_t g : {gridX, gridY, gridZ})
-    if (g > INT32_MAX) {
-      error = "the grid of " + variant->kernel + " is too large (" +
-              std::to_string(g) + " CTAs in one dimension)";
+  // The grid over the parameters' values (the manifest checked at open
+  // that its expressions name only integer parameters).
+  int64_t grid[3];
+  for (int d = 0; d < 3; ++d) {
+    std::string why;
+    std::optional<int64_t> g = evaluateGrid(
+        variant->grid[d],
+        [&](const std::string &p) -> std::optional<int64_t> {
+          auto it = args.find(p);
+          if (it == args.end())
+            return std::nullopt;
+          return it->second.kind == Arg::I32 ? it->second.value.i32
+                                             : it->second.value.i64;
+        },
+        why);
+    if (!g) {
+      error = "bundle kernel " + variant->kernel + ": " + why;
       return false;
     }
+    // CUDA's limits: x below 2^31, y and z at most 65535.
+    int64_t limit = d == 0 ? INT32_MAX : 65535;
+    if (*g > limit) {
+      error = "the grid of " + variant->kernel + " is too large (" +
+              std::to_string(*g) + " CTAs in dimension " + "xyz"[d] +
+              ", at most " + std::to_string(limit) + ")";
+      return false;
+    }
+    grid[d] = *g;
+  }
   Step step;
   step.kernel = variant->kernel;
-  step.grid[0] = static_cast<unsigned>(gridX);
-  step.grid[1] = static_cast<unsigned>(gridY);
-  step.grid[2] = static_cast<unsigned>(gridZ);
+  for (int d = 0; d < 3; ++d)
+    step.grid[d] = static_cast<unsigned>(grid[d]);
   step.threads = static_cast<unsigned>(variant->threads);
   step.sharedBytes = static_cast<unsigned>(variant->sharedBytes);
   if (variant->params.size() > kMaxParams) {
@@ -416,7 +466,7 @@ bool PlanBuilder::kernel(const std::string &name, const Args &args,
   step.function = loadedIn(*variant, context, error);
   if (!step.function)
     return false;
-  if (gridX > 0 && gridY > 0 && gridZ > 0)
+  if (run && grid[0] > 0 && grid[1] > 0 && grid[2] > 0)
     steps.push_back(std::move(step));
   return true;
 }

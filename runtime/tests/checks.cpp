@@ -10,6 +10,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "dma_runtime.h"
+#include "dma/GridExpr.h"
 
 #include <cstdio>
 #include <cstring>
@@ -197,12 +198,57 @@ int main(int argc, char **argv) {
     expectError("two mask forms", b, "mask");
   }
 
+  // Grid expressions (the manifest's grids, GridExpr.h): values, and errors
+  // that name what is wrong.
+  {
+    auto params = [](const std::string &n) -> std::optional<int64_t> {
+      if (n == "Lq")
+        return 1000;
+      if (n == "H")
+        return 8;
+      if (n == "n0")
+        return 5;
+      return std::nullopt;
+    };
+    auto value = [&](const std::string &text) {
+      std::string why;
+      std::optional<int64_t> v = dma::evaluateGrid(text, params, why);
+      return v ? std::to_string(*v) : "error: " + why;
+    };
+    auto is = [&](const std::string &text, const std::string &want) {
+      std::string got = value(text);
+      expect(got == want, "grid " + text, "got '" + got + "', want '" + want + "'");
+    };
+    is("ceil(Lq/128)", "8");
+    is("H", "8");
+    is("1", "1");
+    is("H*ceil(Lq/64)+1", "129");
+    is("max(n0,H,3)", "8");
+    is("ceil(ceil(Lq/32)/16)", "2");
+    is("2*(H+1)", "18");
+    is("ceil(0/64)", "0");
+    for (const char *bad : {"ceil(Lq/0)", "keys", "ceil(max(n0..n3)/2048)",
+                            "H*", "(H", "H H", "", "ceil(Lq/H)"}) {
+      std::string got = value(bad);
+      expect(got.rfind("error: ", 0) == 0 && got.find("grid '") != std::string::npos,
+             std::string("bad grid '") + bad + "'", "got '" + got + "'");
+    }
+  }
+
   // Bundles: a missing directory, a variant the bundle lacks, and a launch
   // whose kernel cannot load (no driver here, or no cubin on a GPU machine).
   char error[512] = {0};
   dma_runtime *none = dma_runtime_open("/nonexistent/bundle", error, sizeof error);
   expect(!none && std::strstr(error, "manifest.json"), "missing bundle",
          std::string("got '") + error + "'");
+  // A manifest whose grid names something the kernel does not take (an
+  // older compiler's formula) is refused when opened, not at a launch.
+  std::string badGrid = std::string(argv[1]) + "/../bundle-bad-grid";
+  dma_runtime *stale = dma_runtime_open(badGrid.c_str(), error, sizeof error);
+  expect(!stale && std::strstr(error, "entry 'kind=bwd_convert,dtype=bf16'") &&
+             std::strstr(error, "recompile it"),
+         "manifest with a stale grid", std::string("got '") + error + "'");
+  dma_runtime_close(stale);
   dma_runtime *rt = dma_runtime_open(argv[1], error, sizeof error);
   expect(rt != nullptr, "open test bundle", error);
   if (rt) {

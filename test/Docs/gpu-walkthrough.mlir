@@ -6,7 +6,7 @@
 // GPU: gpu.launch_func  @dma_kernels::@dma_attention_fwd_bf16_d64_m128n32w4_keep_keybias_causal_0 blocks in (%c2, %c8, %c1) threads in (%c128, %c1, %c1)  dynamic_shared_memory_size %c33280_i32 args(%1 : !llvm.ptr,
 // GPU: gpu.module @dma_kernels {
 // GPU: gpu.func @dma_attention_fwd_bf16_d64_m128n32w4_keep_keybias_causal_0(
-// GPU-SAME: kernel attributes {dma.block_m = 128 : i64, dma.kernel_params = ["q:ptr", "k:ptr", "v:ptr", "o:ptr", "lse:ptr", "bias:ptr", "keep:ptr", "B:i32", "Lq:i32", "Lk:i32", "H:i32", "Hkv:i32", "scale:f32",
+// GPU-SAME: kernel attributes {dma.block_m = 128 : i64, dma.grid = ["ceil(Lq/128)", "H", "B"], dma.kernel_params = ["q:ptr", "k:ptr", "v:ptr", "o:ptr", "lse:ptr", "bias:ptr", "keep:ptr", "B:i32", "Lq:i32", "Lk:i32", "H:i32", "Hkv:i32", "scale:f32",
 // GPU-SAME: dma.shared_bytes = 33280 : i64, dma.threads = 128 : i64
 // GPU: scf.while
 // GPU: nvvm.cp.async.shared.global

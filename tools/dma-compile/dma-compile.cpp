@@ -25,6 +25,8 @@
 #include "dma/KernelDefaults.h"
 #include "dma/Pipelines/Pipelines.h"
 #include "dma/Utils/ToolMain.h"
+#include "CheckManifest.h"
+#include "Variant.h"
 
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
@@ -59,6 +61,7 @@
 
 using namespace mlir;
 namespace cl = llvm::cl;
+using dma_compile::Variant;
 
 static cl::opt<std::string> outputDir("o", cl::desc("Bundle directory"),
                                       cl::value_desc("dir"), cl::Required);
@@ -73,6 +76,11 @@ static cl::list<std::string>
                           "form (log|exp), dt_bias (0|1) "
                           "for value_bias(_bwd); selection (shared|per_query), "
                           "padding (0|1) for topk"));
+static cl::opt<bool> checkABI(
+    "check-abi",
+    cl::desc("Compile nothing: check every entry of the bundle's manifest "
+             "against the launch the compiler builds for it at concrete "
+             "sizes (parameters, grid, block, shared memory)"));
 static cl::opt<bool> shipped("shipped",
                              cl::desc("Add the variants every bundle ships"));
 static cl::list<int64_t>
@@ -139,395 +147,7 @@ namespace {
 /// A bundle holds kernels of one compiler version: bump it whenever a
 /// kernel's interface changes (parameters, grid, roles), so that manifest
 /// merges and the runtime's users never mix old entries with new plans.
-constexpr const char *kCompilerVersion = "dma 0.3.0 (MLIR/LLVM 22)";
-
-struct Variant {
-  // fwd | bwd (attention), value_bias | topk (mask generation)
-  std::string kind = "fwd";
-  std::string dtype = "bf16", mask = "none", bias = "none";
-  // Tiles 0 take the runtime's defaults (dma_runtime.h).
-  int64_t d = 128, dv = 0, qTile = 0, kTile = 0;
-  // value_bias: the score form and whether dt_bias is given; topk: shared
-  // or per_query, and whether a key padding mask is given.
-  std::string form = "log", selection = "shared";
-  bool dtBias = true, padding = false;
-  // kind=bwd: the deterministic backward (convert-dma-tiles-to-gpu).
-  bool deterministic = false;
-  // Shipped although it spills at every tile (without --allow-spills).
-  bool acceptSpills = false;
-
-  bool isMask() const {
-    return kind == "value_bias" || kind == "value_bias_bwd" || kind == "topk";
-  }
-
-  void applyDefaultTiles() {
-    if (isMask())
-      return;
-    // The runtime's defaults (include/dma/KernelDefaults.h).
-    using namespace dma_defaults;
-    if (kind == "bwd") {
-      qTile = qTile ? qTile : kBackwardQTile;
-      kTile = kTile ? kTile : backwardKTile(d, dv ? dv : d);
-      return;
-    }
-    if (!qTile)
-      qTile = kForwardQTile;
-    if (!kTile)
-      kTile = kForwardKTile;
-  }
-  bool causal = false, softcap = false;
-
-  std::string str() const {
-    if (kind == "value_bias" || kind == "value_bias_bwd")
-      return "kind=" + kind + ",dtype=" + dtype + ",d=" + std::to_string(d) +
-             ",form=" + form + ",dt_bias=" + (dtBias ? "1" : "0");
-    if (kind == "topk")
-      return "kind=topk,selection=" + selection +
-             ",padding=" + (padding ? "1" : "0");
-    return std::string(kind == "bwd" ? "kind=bwd," : "") + "dtype=" + dtype +
-           ",d=" + std::to_string(d) +
-           ",dv=" + std::to_string(dv ? dv : d) + ",mask=" + mask +
-           ",bias=" + bias + ",causal=" + (causal ? "1" : "0") +
-           ",softcap=" + (softcap ? "1" : "0") +
-           (deterministic ? ",deterministic=1" : "") +
-           ",q_tile=" + std::to_string(qTile) +
-           ",k_tile=" + std::to_string(kTile);
-  }
-};
-
-/// Parses a `--variant` spec. Every key at most once, every value checked
-/// here, so that a typo is an error naming its key rather than a different
-/// kernel (or a crash further down the pipeline).
-std::optional<Variant> parseVariant(llvm::StringRef spec, std::string &error) {
-  Variant v;
-  if (spec.trim().empty()) {
-    error = "empty variant (give comma-separated key=value pairs, e.g. "
-            "dtype=bf16,d=128)";
-    return std::nullopt;
-  }
-  llvm::SmallVector<llvm::StringRef> items;
-  spec.split(items, ',', -1, /*KeepEmpty=*/true);
-  std::set<std::string> seen;
-  bool dvGiven = false;
-  for (llvm::StringRef item : items) {
-    if (item.trim().empty()) {
-      error = "empty item (a stray ',')";
-      return std::nullopt;
-    }
-    if (!item.contains('=')) {
-      error = "'" + item.trim().str() + "' has no value (write key=value)";
-      return std::nullopt;
-    }
-    std::pair<llvm::StringRef, llvm::StringRef> kv = item.split('=');
-    llvm::StringRef key = kv.first.trim(), value = kv.second.trim();
-    if (!seen.insert(key.str()).second) {
-      error = "key '" + key.str() + "' given twice";
-      return std::nullopt;
-    }
-    auto integer = [&](int64_t &out) {
-      if (value.getAsInteger(10, out)) {
-        error = "'" + value.str() + "' is not an integer (for " + key.str() +
-                ")";
-        return false;
-      }
-      return true;
-    };
-    auto oneOf = [&](std::string &out,
-                     std::initializer_list<const char *> allowed) {
-      for (const char *a : allowed)
-        if (value == a) {
-          out = value.str();
-          return true;
-        }
-      error = "unknown " + key.str() + " '" + value.str() + "' (one of";
-      for (const char *a : allowed)
-        error += std::string(" ") + a;
-      error += ")";
-      return false;
-    };
-    bool ok = true;
-    // A value-bias backward variant writes its four steps' kernels, named
-    // <variant>,step=<dt|value|params|reduce>: a step names its variant.
-    std::string step;
-    if (key == "step")
-      ok = oneOf(step, {"dt", "value", "params", "reduce"});
-    else if (key == "kind")
-      ok = oneOf(v.kind,
-                 {"fwd", "bwd", "value_bias", "value_bias_bwd", "topk"});
-    else if (key == "form")
-      ok = oneOf(v.form, {"log", "exp"});
-    else if (key == "selection")
-      ok = oneOf(v.selection, {"shared", "per_query"});
-    else if (key == "dtype")
-      ok = oneOf(v.dtype, {"bf16", "f16"});
-    else if (key == "mask")
-      ok = oneOf(v.mask, {"none", "keep", "mask", "keep_rows"});
-    else if (key == "bias")
-      ok = oneOf(v.bias, {"none", "key", "full"});
-    else if (key == "d")
-      ok = integer(v.d);
-    else if (key == "dv")
-      ok = integer(v.dv), dvGiven = true;
-    else if (key == "q_tile")
-      ok = integer(v.qTile);
-    else if (key == "k_tile")
-      ok = integer(v.kTile);
-    else if (key == "causal" || key == "softcap" || key == "dt_bias" ||
-             key == "padding" || key == "deterministic") {
-      int64_t flag = 0;
-      ok = integer(flag);
-      if (ok && flag != 0 && flag != 1) {
-        error = key.str() + " must be 0 or 1, got " + value.str();
-        ok = false;
-      }
-      (key == "causal"    ? v.causal
-       : key == "softcap" ? v.softcap
-       : key == "dt_bias" ? v.dtBias
-       : key == "padding" ? v.padding
-                          : v.deterministic) = flag != 0;
-    } else {
-      error = "unknown key '" + key.str() + "' (kind, dtype, d, dv, mask, "
-              "bias, causal, softcap, q_tile, k_tile, deterministic; form, "
-              "dt_bias for kind=value_bias(_bwd); selection, padding for "
-              "kind=topk)";
-      ok = false;
-    }
-    if (!ok)
-      return std::nullopt;
-  }
-  // Ranges, once the kind is known: what the GPU kernels support
-  // (ForwardKernelConfig::verify, convert-dma-mask-to-gpu), said here
-  // with the key's name instead of a pipeline error about the module.
-  bool attention = !v.isMask();
-  auto headDim = [&](const char *key, int64_t d) {
-    // Attention: 16-column mma tiles up to 256; the value bias: 16-byte
-    // loads (8 elements) up to kMaxValueBiasHeadDim.
-    int64_t step = attention ? 16 : 8;
-    int64_t most = attention ? 256 : dma::kMaxValueBiasHeadDim;
-    if (d < step || d > most || d % step) {
-      error = std::string(key) + " must be a multiple of " +
-              std::to_string(step) + " in [" + std::to_string(step) + ", " +
-              std::to_string(most) + "], got " + std::to_string(d);
-      return false;
-    }
-    return true;
-  };
-  auto tile = [&](const char *key, int64_t t) {
-    if (t < 16 || t > 128 || t % 16) {
-      error = std::string(key) +
-              " must be a multiple of 16 in [16, 128], got " +
-              std::to_string(t);
-      return false;
-    }
-    return true;
-  };
-  if (!headDim("d", v.d) || (dvGiven && !headDim("dv", v.dv)) ||
-      (seen.count("q_tile") && !tile("q_tile", v.qTile)) ||
-      (seen.count("k_tile") && !tile("k_tile", v.kTile)))
-    return std::nullopt;
-  return v;
-}
-
-/// The module of a mask-generation variant: dma.value_bias (f32 weight,
-/// dt_bias and a; f32 score) or dma.topk (f32 score, i32 positions) on
-/// dynamically sized memrefs. The top-k's `keep` attribute only sizes the
-/// per-query selection: it is a kernel parameter.
-std::string maskModuleFor(const Variant &v) {
-  if (v.kind == "value_bias_bwd") {
-    std::string value = "memref<?x?x?x" + std::to_string(v.d) + "x" +
-                        v.dtype + ">";
-    std::string args = "%ds: memref<?x?x?xf32>, %v: " + value +
-                       ", %w: memref<?x?xf32>";
-    std::string dt, outs = "%dv, %dw", types = value + ", memref<?x?xf32>";
-    if (v.dtBias) {
-      args += ", %bdt: memref<?xf32>";
-      dt = " dt_bias(%bdt : memref<?xf32>)";
-    }
-    args += ", %a: memref<?xf32>, %dv: " + value + ", %dw: memref<?x?xf32>";
-    if (v.dtBias) {
-      args += ", %ddt: memref<?xf32>";
-      outs += ", %ddt";
-      types += ", memref<?xf32>";
-    }
-    args += ", %da: memref<?xf32>";
-    outs += ", %da";
-    types += ", memref<?xf32>";
-    return "func.func @variant(" + args + ") {\n  dma.value_bias_grad " +
-           v.form + " grad(%ds : memref<?x?x?xf32>) value(%v : " + value +
-           ") weight(%w : memref<?x?xf32>)" + dt +
-           " a(%a : memref<?xf32>) outs(" + outs + " : " + types +
-           ")\n  return\n}\n";
-  }
-  if (v.kind == "value_bias") {
-    std::string value = "memref<?x?x?x" + std::to_string(v.d) + "x" +
-                        v.dtype + ">";
-    std::string args = "%v: " + value + ", %w: memref<?x?xf32>";
-    std::string dt;
-    if (v.dtBias) {
-      args += ", %bdt: memref<?xf32>";
-      dt = " dt_bias(%bdt : memref<?xf32>)";
-    }
-    args += ", %a: memref<?xf32>, %s: memref<?x?x?xf32>";
-    return "func.func @variant(" + args + ") {\n  dma.value_bias " + v.form +
-           " value(%v : " + value + ") weight(%w : memref<?x?xf32>)" + dt +
-           " a(%a : memref<?xf32>) outs(%s : memref<?x?x?xf32>)\n  return\n}\n";
-  }
-  std::string args = "%s: memref<?x?x?xf32>", pad;
-  if (v.padding) {
-    args += ", %p: memref<?x?xi1>";
-    pad = " padding(%p : memref<?x?xi1>)";
-  }
-  std::string outs, types;
-  if (v.selection == "shared") {
-    args += ", %keep: memref<?x?x?xi32>";
-    outs = "%keep";
-    types = "memref<?x?x?xi32>";
-  } else {
-    args += ", %ms: memref<?x?x?xf32>, %thr: memref<?x?x?xf32>, "
-            "%tie: memref<?x?x?xi32>";
-    outs = "%ms, %thr, %tie";
-    types = "memref<?x?x?xf32>, memref<?x?x?xf32>, memref<?x?x?xi32>";
-  }
-  return "func.func @variant(" + args + ") {\n  dma.topk " + v.selection +
-         " keep(1) score(%s : memref<?x?x?xf32>)" + pad + " outs(" + outs +
-         " : " + types + ")\n  return\n}\n";
-}
-
-/// The MLIR module of one variant: dma.attention on memrefs whose sizes are
-/// dynamic except the head dims (and the bias rows for a per-key bias).
-std::string moduleFor(const Variant &v) {
-  if (v.isMask())
-    return maskModuleFor(v);
-  std::string t = v.dtype;
-  int64_t dv = v.dv ? v.dv : v.d;
-  auto m4 = [&](int64_t last) {
-    return "memref<?x?x?x" + std::to_string(last) + "x" + t + ">";
-  };
-  std::string args = "%q: " + m4(v.d) + ", %k: " + m4(v.d) + ", %v: " + m4(dv);
-  std::string clauses;
-  if (v.bias != "none") {
-    std::string type = v.bias == "key" ? "memref<?x?x1x?x" + t + ">"
-                                       : "memref<?x?x?x?x" + t + ">";
-    args += ", %bias: " + type;
-    clauses += " bias(%bias : " + type + ")";
-  }
-  if (v.mask == "keep") {
-    args += ", %keep: memref<?x?x?xi32>";
-    clauses += " keep(%keep : memref<?x?x?xi32>)";
-  } else if (v.mask == "mask") {
-    args += ", %mask: memref<?x?x?x?xi1>";
-    clauses += " mask(%mask : memref<?x?x?x?xi1>)";
-  } else if (v.mask == "keep_rows") {
-    args += ", %s: memref<?x?x?xf32>, %thr: memref<?x?x?xf32>, "
-            "%tie: memref<?x?x?xi32>";
-    clauses += " keep_rows(%s, %thr, %tie : memref<?x?x?xf32>, "
-               "memref<?x?x?xf32>, memref<?x?x?xi32>)";
-  }
-  args += ", %o: " + m4(dv) + ", %lse: memref<?x?x?xf32>";
-  std::string attrs;
-  if (v.causal)
-    attrs += " causal";
-  if (v.softcap)
-    attrs += " softcap(1.0)"; // the value is a kernel parameter
-  if (v.kind == "bwd") {
-    std::string outs = "%dq, %dk, %dv", outTypes = m4(v.d) + ", " + m4(v.d) +
-                                                   ", " + m4(dv);
-    args += ", %do: " + m4(dv) + ", %dq: " + m4(v.d) + ", %dk: " + m4(v.d) +
-            ", %dv: " + m4(dv);
-    if (v.bias != "none") {
-      std::string type = v.bias == "key" ? "memref<?x?x1x?x" + t + ">"
-                                         : "memref<?x?x?x?x" + t + ">";
-      args += ", %dbias: " + type;
-      outs += ", %dbias";
-      outTypes += ", " + type;
-    }
-    return "func.func @variant(" + args +
-           ") {\n  dma.attention_grad grad(%do : " + m4(dv) + ") q(%q : " +
-           m4(v.d) + ") k(%k : " + m4(v.d) + ") v(%v : " + m4(dv) +
-           ") out(%o : " + m4(dv) + ") lse(%lse : memref<?x?x?xf32>)" +
-           clauses + " outs(" + outs + " : " + outTypes + ")" + attrs +
-           "\n  return\n}\n";
-  }
-  return "func.func @variant(" + args + ") {\n  dma.attention q(%q : " +
-         m4(v.d) + ") k(%k : " + m4(v.d) + ") v(%v : " + m4(dv) + ")" +
-         clauses + " outs(%o, %lse : " + m4(dv) +
-         ", memref<?x?x?xf32>)" + attrs + "\n  return\n}\n";
-}
-
-/// The head dims models use; every bundle ships their common forms.
-constexpr int64_t kShippedHeadDims[] = {64, 80, 96, 128, 192, 256};
-
-std::vector<Variant> shippedVariants() {
-  std::vector<int64_t> dims(headDims.begin(), headDims.end());
-  if (dims.empty())
-    dims.assign(std::begin(kShippedHeadDims), std::end(kShippedHeadDims));
-  std::vector<Variant> out;
-  auto attention = [&](const char *dtype, int64_t d, const char *mask,
-                       const char *bias, bool causal) {
-    Variant v;
-    v.dtype = dtype;
-    v.d = d;
-    v.mask = mask;
-    v.bias = bias;
-    v.causal = causal;
-    out.push_back(v);
-  };
-  for (const char *dtype : {"bf16", "f16"})
-    for (int64_t d : dims) {
-      for (const char *mask : {"none", "keep"})
-        for (const char *bias : {"none", "key"})
-          for (bool causal : {false, true})
-            attention(dtype, d, mask, bias, causal);
-      for (const char *mask : {"mask", "keep_rows"})
-        for (bool causal : {false, true})
-          attention(dtype, d, mask, "none", causal);
-      // The per-query DMA layer: its key bias, causal.
-      attention(dtype, d, "keep_rows", "key", true);
-    }
-  // Per-element visibility at d >= 192 spills a few dozen bytes at the
-  // default tiles; those ship so (measured in docs/performance.md).
-  for (Variant &v : out)
-    v.acceptSpills = v.d >= 192 && (v.mask == "mask" || v.mask == "keep_rows");
-  // The backward of the forms training uses, at its own tiles. d = 256
-  // waits for the Hopper lowering (it spills at every tile on mma.sync);
-  // d = 192 spills some 170 bytes at 16-query steps and ships so, and so
-  // does the per-query layer's backward at d = 128 (8 bytes at 32-query
-  // steps: per-row thresholds, key scores, key bias and the causal bound
-  // all live).
-  std::vector<Variant> backward;
-  for (const Variant &f : out)
-    if (f.d != 256 && (f.mask == "none" || f.mask == "keep" ||
-                       (f.mask == "keep_rows" && f.bias == "key"))) {
-      Variant b = f;
-      b.kind = "bwd";
-      b.acceptSpills = f.d == 192 || (f.mask == "keep_rows" && f.d >= 128);
-      backward.push_back(b);
-    }
-  out.insert(out.end(), backward.begin(), backward.end());
-  // The mask generation of a DMA layer.
-  for (const char *dtype : {"bf16", "f16"})
-    for (int64_t d : dims)
-      for (const char *form : {"log", "exp"})
-        for (bool dtBias : {false, true})
-          for (const char *kind : {"value_bias", "value_bias_bwd"}) {
-            Variant v;
-            v.kind = kind;
-            v.dtype = dtype;
-            v.d = d;
-            v.form = form;
-            v.dtBias = dtBias;
-            out.push_back(v);
-          }
-  for (const char *selection : {"shared", "per_query"})
-    for (bool padding : {false, true}) {
-      Variant v;
-      v.kind = "topk";
-      v.selection = selection;
-      v.padding = padding;
-      out.push_back(v);
-    }
-  return out;
-}
+constexpr const char *kCompilerVersion = "dma 0.4.0 (MLIR/LLVM 22)";
 
 struct Resources {
   // The largest over the file's kernels, and per kernel.
@@ -709,7 +329,7 @@ compileVariant(MLIRContext &ctx, const Variant &v, int64_t warpCount,
   int64_t kTile = v.isMask() ? 64 : v.kTile;
   if (v.isMask())
     qTile = 64;
-  OwningOpRef<ModuleOp> module = parseSourceString<ModuleOp>(moduleFor(v), &ctx);
+  OwningOpRef<ModuleOp> module = parseSourceString<ModuleOp>(dma_compile::moduleFor(v), &ctx);
   if (!module)
     return std::nullopt;
   PassManager pm(&ctx);
@@ -857,65 +477,24 @@ compileVariant(MLIRContext &ctx, const Variant &v, int64_t warpCount,
     // lists), launched before the variant's attention kernel (its tiles).
     if (role == "mask_summary" || role == "mask_list")
       name += ",step=" + role;
-    // The grid: x over query rows (forward, Delta), keys (backward: Lk, or
-    // W when the keys are a gathered shared top-k list; the per-query
-    // top-k steps) or (key, KV head) pairs (value_bias).
-    std::string extent = role == "backward"        ? "keys"
-                         : role == "convert"       ? "max(n0..n3)"
-                         : role == "value_bias"    ? "Lk"
-                         : role == "value_bias_bwd_dt" ? "Lk"
-                         : role == "value_bias_bwd_value" ? "Lk*Hkv*D/8"
-                         : role == "value_bias_bwd_params" ? "Hkv*(Hkv*D/8+1)"
-                         : v.kind == "value_bias_bwd" ? "Hkv*(Hkv*D+2)"
-                         : role == "topk_shared"   ? "Hkv"
-                         : v.kind == "topk"        ? "Lk"
-                                                   : "Lq";
-    int64_t block = role == "backward"
-                        ? kernel->getAttrOfType<IntegerAttr>("dma.block_n").getInt()
-                    : role == "convert"
-                        ? kernel->getAttrOfType<IntegerAttr>("dma.block_m").getInt()
-                    : role == "topk_shared" ? 1
-                    // keys per CTA (a warp per 4 keys)
-                    : role == "value_bias" || role == "value_bias_bwd_dt"
-                        ? kernel->getAttrOfType<IntegerAttr>("dma.block_m")
-                              .getInt()
-                    : v.isMask() ? threads
-                        : kernel->getAttrOfType<IntegerAttr>("dma.block_m").getInt();
-    llvm::json::Array grid{"ceil(" + extent + "/" + std::to_string(block) + ")",
-                           "H", "B"};
-    if (role == "value_bias" || role == "value_bias_bwd_dt" ||
-        role == "value_bias_bwd_value")
-      grid = llvm::json::Array{"ceil(" + extent + "/" + std::to_string(block) +
-                                   ")",
-                               "B", "1"};
-    else if (role == "value_bias_bwd_params")
-      grid = llvm::json::Array{"ceil(Hkv*(Hkv*D/8+1)/" +
-                                   std::to_string(block) + ")",
-                               "B*ceil(Lk/128)", "1"};
-    else if (role == "value_bias_bwd_reduce")
-      grid = llvm::json::Array{"ceil(" + extent + "/" + std::to_string(block) +
-                                   ")",
-                               "1", "1"};
-    else if (role == "topk_shared")
-      grid = llvm::json::Array{"Hkv", "B", "1"};
-    else if (role == "convert")
-      grid = llvm::json::Array{"ceil(max(n0..n3)/" + std::to_string(block) +
-                                   ")",
-                               "pairs", "1"};
-    else if (v.kind == "topk")
-      grid = llvm::json::Array{"ceil(Lk/" + std::to_string(block) + ")",
-                               "Hkv", "B"};
-    else if (role == "mask_summary")
-      grid = llvm::json::Array{
-          "ceil(Lq/" + std::to_string(block) + ")",
-          "ceil(ceil(Lk/" +
-              std::to_string(
-                  kernel->getAttrOfType<IntegerAttr>("dma.block_n").getInt()) +
-              ")/" + std::to_string(dma::kMaskSummaryTilesPerCTA) + ")",
-          "mask_heads*mask_batch"};
-    else if (role == "mask_list")
-      grid = llvm::json::Array{"ceil(Lq/" + std::to_string(block) + ")",
-                               "mask_heads", "mask_batch"};
+    // The grid as the kernel's emitter wrote it (KernelABI.h): expressions
+    // over its integer parameters, which the runtime evaluates.
+    FailureOr<dma::KernelABI> abi = dma::readKernelABI(kernel);
+    if (failed(abi) || !abi->check().empty()) {
+      llvm::errs() << "dma-compile: kernel "
+                   << cast<LLVM::LLVMFuncOp>(kernel).getName()
+                   << " has no valid launch interface"
+                   << (failed(abi) ? "" : ": " + abi->check()) << "\n";
+      return std::nullopt;
+    }
+    llvm::json::Array grid{abi->grid[0], abi->grid[1], abi->grid[2]};
+    // Rows, keys or elements per CTA: what the runtime sizes the block
+    // summaries' workspace and the deterministic semaphores with.
+    int64_t block = 0;
+    if (auto m = kernel->getAttrOfType<IntegerAttr>(role == "backward"
+                                                        ? "dma.block_n"
+                                                        : "dma.block_m"))
+      block = m.getInt();
     llvm::json::Object config;
     if (v.kind == "value_bias" || v.kind == "value_bias_bwd")
       config = llvm::json::Object{{"dtype", v.dtype},
@@ -951,7 +530,6 @@ compileVariant(MLIRContext &ctx, const Variant &v, int64_t warpCount,
         {"threads", threads},
         {"shared_bytes", shared},
         {"grid", std::move(grid)},
-        {"grid_x", llvm::json::Object{{"extent", extent}, {"block", block}}},
         {"block_m", block},
         {"params", std::move(params)},
         {"registers", kernelResources(cast<LLVM::LLVMFuncOp>(kernel).getName())
@@ -1100,6 +678,20 @@ int compileMain(int argc, char **argv) {
     return 2;
   }
 
+  if (checkABI) {
+    if (shipped || !variantSpecs.empty()) {
+      llvm::errs() << "dma-compile: --check-abi compiles nothing: give no "
+                      "--variant or --shipped\n";
+      return 2;
+    }
+    DialectRegistry registry;
+    registerAllDialects(registry);
+    registerAllExtensions(registry);
+    dma::registerAllDialects(registry);
+    MLIRContext ctx(registry);
+    return dma_compile::checkManifestABI(ctx, outputDir, chip, rankChunk);
+  }
+
   // Options every variant compiles with, checked before anything compiles
   // (a bad one would fail each variant alike, deep in the pipeline).
   if (rankChunk < 16 || rankChunk > dma::kMaxRankChunk || rankChunk % 16) {
@@ -1126,10 +718,11 @@ int compileMain(int argc, char **argv) {
 
   std::vector<Variant> variants;
   if (shipped)
-    variants = shippedVariants();
+    variants = dma_compile::shippedVariants(
+        std::vector<int64_t>(headDims.begin(), headDims.end()));
   for (const std::string &spec : variantSpecs) {
     std::string error;
-    std::optional<Variant> v = parseVariant(spec, error);
+    std::optional<Variant> v = dma_compile::parseVariant(spec, error);
     if (!v) {
       llvm::errs() << "dma-compile: bad --variant '" << spec << "': " << error
                    << "\n";

@@ -108,6 +108,12 @@ struct GPUPipelineOptions : public PassPipelineOptions<GPUPipelineOptions> {
 /// dma attention ops -> tiles -> generated NVVM kernels -> cubin/PTX.
 void buildGPUPipeline(OpPassManager &pm, const GPUPipelineOptions &options);
 
+/// The first half of buildGPUPipeline: up to the host's kernel launches
+/// (the kernels generated as gpu.funcs, not yet lowered to NVVM, nothing
+/// canonicalized). dma-compile --check-abi reads the launches from there.
+void buildGPULaunchPipeline(OpPassManager &pm,
+                            const GPUPipelineOptions &options);
+
 /// The CUDA toolkit to use: `requested`, else $CUDA_HOME, else
 /// /usr/local/cuda.
 std::string cudaToolkitPath(llvm::StringRef requested);

@@ -1040,9 +1040,14 @@ gpu::GPUFuncOp mlir::dma::emitBackwardKernel(OpBuilder &b, Location loc,
                                              gpu::GPUModuleOp module,
                                              StringRef name,
                                              const ForwardKernelConfig &config) {
-  auto func = createKernelFunc(b, loc, module, name,
-                               backwardKernelParams(config), config.threads(),
-                               backwardSharedBytes(config), "backward");
+  // A CTA per key tile: of the shared top-k list's W keys, or of Lk.
+  std::string keys =
+      config.mask == MaskKind::SharedTopK ? "keep_w" : "Lk";
+  auto func = createKernelFunc(
+      b, loc, module, name,
+      {"backward", backwardKernelParams(config),
+       {"ceil(" + keys + "/" + std::to_string(config.blockN) + ")", "H", "B"},
+       config.threads(), backwardSharedBytes(config)});
   func->setAttr("dma.block_n", b.getI64IntegerAttr(config.blockN));
   func->setAttr("dma.layout", b.getStringAttr(useWarpGridBackward(config)
                                                   ? "warp_grid"
@@ -1062,8 +1067,11 @@ gpu::GPUFuncOp mlir::dma::emitDeltaKernel(OpBuilder &b, Location loc,
   config.valueDim = valueDim;
   config.blockM = 16 * kDeltaRowsPerCTA;
   config.warpCount = kDeltaRowsPerCTA;
-  auto func = createKernelFunc(b, loc, module, name, deltaKernelParams(),
-                               config.threads(), 0, "delta");
+  auto func = createKernelFunc(
+      b, loc, module, name,
+      {"delta", deltaKernelParams(),
+       {"ceil(Lq/" + std::to_string(kDeltaRowsPerCTA) + ")", "H", "B"},
+       config.threads(), 0});
   func->setAttr("dma.block_m", b.getI64IntegerAttr(kDeltaRowsPerCTA));
   DeltaEmitter(b, loc, config, func).emit();
   return func;

@@ -115,6 +115,19 @@ LogicalResult checkValueBias(ValueBiasOp op) {
   return success();
 }
 
+/// Binds what the value-bias kernels and their backward share: the values
+/// [B, Lk, Hkv, D], the weight and the per-head parameters, the sizes.
+void bindValueBias(LaunchArgs &args, Value v, Value w, Value dtBias, Value a) {
+  args.tensor("value", v, "blh");
+  args.tensor("weight", w, "h");
+  if (dtBias)
+    args.set("dt_bias", args.pointer(dtBias));
+  args.set("a", args.pointer(a));
+  args.set("B", args.dimI32(v, 0));
+  args.set("Lk", args.dimI32(v, 1));
+  args.set("Hkv", args.dimI32(v, 2));
+}
+
 /// Emits the kernel of a checked dma.value_bias and replaces the op by its
 /// launch.
 LogicalResult convertValueBias(OpBuilder &b, gpu::GPUModuleOp kernels,
@@ -134,19 +147,10 @@ LogicalResult convertValueBias(OpBuilder &b, gpu::GPUModuleOp kernels,
 
   b.setInsertionPoint(op);
   LaunchArgs args(b, op.getLoc());
-  LoopEmitter &e = args.e;
-  SmallVector<Value> ops = {args.pointer(v), args.pointer(w)};
-  if (dtBias)
-    ops.push_back(args.pointer(dtBias));
-  ops.append({args.pointer(a), args.pointer(score), args.dimI32(v, 0),
-              args.dimI32(v, 1), args.dimI32(v, 2), args.stride(v, 0),
-              args.stride(v, 1), args.stride(v, 2), args.stride(w, 0),
-              args.stride(score, 0), args.stride(score, 1)});
-  assert(ops.size() == valueBiasKernelParams(c).size());
-  gpu::KernelDim3 grid{e.ceilDiv(e.dim(v, 1), kValueBiasKeysPerCTA), e.dim(v, 0),
-                       e.index(1)};
-  gpu::KernelDim3 block{e.index(kMaskThreads), e.index(1), e.index(1)};
-  gpu::LaunchFuncOp::create(b, op.getLoc(), kernel, grid, block, Value(), ops);
+  bindValueBias(args, v, w, dtBias, a);
+  args.tensor("score", score, "bh");
+  if (failed(args.launch(kernel)))
+    return failure();
   op.erase();
   return success();
 }
@@ -207,49 +211,32 @@ LogicalResult convertValueBiasGrad(OpBuilder &b, gpu::GPUModuleOp kernels,
   Value eBuf = e.allocOf(f32, {e.mul(rows, Hkv)});
   Value partial = e.allocOf(f32, {e.mul(chunks, columns)});
 
-  SmallVector<Value> ops = {args.pointer(grad), args.pointer(v),
-                            args.pointer(w)};
+  bindValueBias(args, v, w, dtBias, a);
+  args.tensor("grad", grad, "bh");
+  for (auto [name, m] : {std::pair{"g", g}, {"e", eBuf}, {"partial", partial}})
+    args.set(name, args.pointer(m));
+  args.tensor("grad_value", outs[0], "blh");
+  args.tensor("grad_weight", outs[1], "h");
   if (dtBias)
-    ops.push_back(args.pointer(dtBias));
-  ops.append({args.pointer(a), args.pointer(g), args.pointer(eBuf),
-              args.pointer(partial), args.pointer(outs[0]),
-              args.pointer(outs[1])});
-  if (dtBias)
-    ops.push_back(args.pointer(outs[2]));
-  ops.append({args.pointer(outs.back()), args.dimI32(v, 0), args.dimI32(v, 1),
-              args.dimI32(v, 2), args.stride(v, 0), args.stride(v, 1),
-              args.stride(v, 2), args.stride(w, 0), args.stride(grad, 0),
-              args.stride(grad, 1), args.stride(outs[0], 0),
-              args.stride(outs[0], 1), args.stride(outs[0], 2),
-              args.stride(outs[1], 0)});
-  assert(ops.size() == valueBiasGradKernelParams(c).size());
+    args.set("grad_dt_bias", args.pointer(outs[2]));
+  args.set("grad_a", args.pointer(outs.back()));
 
-  Value one = e.index(1), threads = e.index(kMaskThreads);
-  Value keysHeads = e.mul(Lk, Hkv);
-  std::tuple<ValueBiasGradStep, const char *, gpu::KernelDim3> steps[] = {
-      {ValueBiasGradStep::Dt, "dt", {e.ceilDiv(Lk, kValueBiasKeysPerCTA), B, one}},
-      {ValueBiasGradStep::Value,
-       "value",
-       {e.ceilDiv(e.mul(keysHeads, e.index(D / 8)), kMaskThreads), B, one}},
-      {ValueBiasGradStep::Params,
-       "params",
-       {e.ceilDiv(e.mul(Hkv, e.add(e.mul(Hkv, e.index(D / 8)), one)),
-                kMaskThreads),
-        chunks, one}},
-      {ValueBiasGradStep::Reduce,
-       "reduce",
-       {e.ceilDiv(columns, kMaskThreads), one, one}}};
+  std::pair<ValueBiasGradStep, const char *> steps[] = {
+      {ValueBiasGradStep::Dt, "dt"},
+      {ValueBiasGradStep::Value, "value"},
+      {ValueBiasGradStep::Params, "params"},
+      {ValueBiasGradStep::Reduce, "reduce"}};
   std::string suffix = typeName(c.forward.element) + "_d" + std::to_string(D) +
                        (c.forward.expForm ? "_exp" : "_log") +
                        (c.forward.dtBias ? "_dtbias" : "") + "_" +
                        std::to_string(index);
-  for (auto &[step, stepName, grid] : steps) {
+  for (auto [step, stepName] : steps) {
     gpu::GPUFuncOp kernel = emitValueBiasGradKernel(
         b, op.getLoc(), kernels,
         std::string("dma_value_bias_bwd_") + stepName + "_" + suffix, c, step);
     b.setInsertionPoint(op);
-    gpu::LaunchFuncOp::create(b, op.getLoc(), kernel, grid,
-                              gpu::KernelDim3{threads, one, one}, Value(), ops);
+    if (failed(args.launch(kernel)))
+      return failure();
   }
   for (Value buffer : {g, eBuf, partial})
     e.dealloc(buffer);
@@ -291,43 +278,28 @@ LogicalResult convertTopK(OpBuilder &b, gpu::GPUModuleOp kernels, TopKOp op,
 
   b.setInsertionPoint(op);
   LaunchArgs args(b, op.getLoc());
-  LoopEmitter &e = args.e;
-  SmallVector<Value> ops = {args.pointer(score)};
+  args.tensor("score", score, "bh");
   if (padding)
-    ops.push_back(args.pointer(padding));
-  for (Value o : outs)
-    ops.push_back(args.pointer(o));
-  Value W =
-      perQuery ? args.i32(e.index(op.getKeep())) : args.dimI32(outs[0], 2);
-  ops.append({args.dimI32(score, 0), args.dimI32(score, 1),
-              args.dimI32(score, 2), W, args.stride(score, 0),
-              args.stride(score, 1)});
-  if (padding)
-    ops.push_back(args.stride(padding, 0));
-  for (Value o : outs)
-    ops.append({args.stride(o, 0), args.stride(o, 1)});
-  Value one = e.index(1);
-  if (!perQuery) {
-    assert(ops.size() == topkSharedKernelParams(c).size());
-    gpu::GPUFuncOp kernel = emitTopKSharedKernel(
-        b, op.getLoc(), kernels, "dma_topk_shared_" + suffix, c);
-    gpu::KernelDim3 grid{e.dim(score, 1), e.dim(score, 0), one};
-    gpu::KernelDim3 block{e.index(kTopKSharedThreads), one, one};
-    Value smem = e.intOf(b.getI32Type(), kTopKSharedBytes);
-    b.setInsertionPoint(op);
-    gpu::LaunchFuncOp::create(b, op.getLoc(), kernel, grid, block, smem, ops);
-  } else {
-    assert(ops.size() == topkPerQueryKernelParams(c).size());
-    gpu::KernelDim3 grid{e.ceilDiv(e.dim(score, 2), kMaskThreads),
-                         e.dim(score, 1), e.dim(score, 0)};
-    gpu::KernelDim3 block{e.index(kMaskThreads), one, one};
-    gpu::GPUFuncOp kernel = emitTopKPerQueryKernel(
-        b, op.getLoc(), kernels, "dma_topk_per_query_" + suffix, c);
-    b.setInsertionPoint(op);
-    gpu::LaunchFuncOp::create(
-        b, op.getLoc(), kernel, grid, block,
-        e.intOf(b.getI32Type(), kTopKPerQuerySharedBytes), ops);
-  }
+    args.tensor("padding", padding, "b");
+  SmallVector<StringRef> outNames =
+      perQuery ? SmallVector<StringRef>{"masked_score", "threshold",
+                                        "tiebreak"}
+               : SmallVector<StringRef>{"keep"};
+  for (auto [name, o] : llvm::zip_equal(outNames, outs))
+    args.tensor(name, o, "bh");
+  args.set("B", args.dimI32(score, 0));
+  args.set("Hkv", args.dimI32(score, 1));
+  args.set("Lk", args.dimI32(score, 2));
+  args.set("W", perQuery ? args.i32(args.e.index(op.getKeep()))
+                         : args.dimI32(outs[0], 2));
+  gpu::GPUFuncOp kernel =
+      perQuery ? emitTopKPerQueryKernel(b, op.getLoc(), kernels,
+                                        "dma_topk_per_query_" + suffix, c)
+               : emitTopKSharedKernel(b, op.getLoc(), kernels,
+                                      "dma_topk_shared_" + suffix, c);
+  b.setInsertionPoint(op);
+  if (failed(args.launch(kernel)))
+    return failure();
   op.erase();
   return success();
 }

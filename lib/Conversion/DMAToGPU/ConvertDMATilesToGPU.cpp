@@ -185,52 +185,42 @@ FailureOr<TiledForward> analyze(scf::ForallOp tiles, int64_t warps,
   return f;
 }
 
-SmallVector<Value> launchOperands(LaunchArgs &a, const TiledForward &f) {
+/// Binds the forward kernel's parameters (forwardKernelParams' names).
+void bindForward(LaunchArgs &a, const TiledForward &f) {
   const ForwardKernelConfig &c = f.config;
-  SmallVector<Value> ops;
-  for (Value m : {f.q, f.k, f.v, f.o, f.lse})
-    ops.push_back(a.pointer(m));
+  for (auto [name, m] : {std::pair{"q", f.q}, {"k", f.k}, {"v", f.v}, {"o", f.o}})
+    a.tensor(name, m, "blh");
+  a.tensor("lse", f.lse, "bh");
   if (f.bias)
-    ops.push_back(a.pointer(f.bias));
+    a.broadcast4("bias", f.bias);
   if (f.mask)
-    ops.push_back(a.pointer(f.mask));
-  if (c.blockSkip)
-    for (Value m : {f.masks.maskState, f.masks.maskTiles, f.masks.maskCount})
-      ops.push_back(a.pointer(m));
-  if (f.keep)
-    ops.push_back(a.pointer(f.keep));
-  if (f.keepScore)
-    for (Value m : {f.keepScore, f.keepThreshold, f.keepTiebreak})
-      ops.push_back(a.pointer(m));
-  ops.append({a.dimI32(f.q, 0), a.dimI32(f.q, 1), a.dimI32(f.k, 1),
-              a.dimI32(f.q, 2), a.dimI32(f.k, 2)});
-  ops.push_back(a.e.f32(c.scale));
-  if (c.softcap > 0.0)
-    ops.push_back(a.e.f32(c.softcap));
-  for (Value m : {f.q, f.k, f.v, f.o})
-    for (unsigned d : {0u, 1u, 2u})
-      ops.push_back(a.stride(m, d));
-  ops.push_back(a.stride(f.lse, 0));
-  ops.push_back(a.stride(f.lse, 1));
-  auto broadcast4 = [&](Value m) {
-    ops.push_back(a.dimI32(m, 1));
-    for (unsigned d : {0u, 1u, 2u, 3u})
-      ops.push_back(a.stride(m, d));
-  };
-  if (f.bias)
-    broadcast4(f.bias);
-  if (f.mask)
-    broadcast4(f.mask);
-  if (f.keep) {
-    ops.append({a.dimI32(f.keep, 1), a.dimI32(f.keep, 2),
-                a.stride(f.keep, 0), a.stride(f.keep, 1)});
+    a.broadcast4("mask", f.mask);
+  if (c.blockSkip) {
+    a.set("mask_state", a.pointer(f.masks.maskState));
+    a.set("mask_tiles", a.pointer(f.masks.maskTiles));
+    a.set("mask_count", a.pointer(f.masks.maskCount));
   }
-  if (f.keepScore)
-    ops.append({a.dimI32(f.keepScore, 1), a.stride(f.keepScore, 0),
-                a.stride(f.keepScore, 1)});
-  assert(ops.size() == forwardKernelParams(c).size() &&
-         "launch operands and kernel parameters disagree");
-  return ops;
+  if (f.keep) {
+    a.tensor("keep", f.keep, "bh");
+    a.set("keep_heads", a.dimI32(f.keep, 1));
+    a.set("keep_w", a.dimI32(f.keep, 2));
+  }
+  if (f.keepScore) {
+    a.set("keep_score", a.pointer(f.keepScore));
+    a.set("keep_threshold", a.pointer(f.keepThreshold));
+    a.set("keep_tiebreak", a.pointer(f.keepTiebreak));
+    a.set("keep_rows_heads", a.dimI32(f.keepScore, 1));
+    a.set("keep_rows_stride_b", a.stride(f.keepScore, 0));
+    a.set("keep_rows_stride_h", a.stride(f.keepScore, 1));
+  }
+  a.set("B", a.dimI32(f.q, 0));
+  a.set("Lq", a.dimI32(f.q, 1));
+  a.set("Lk", a.dimI32(f.k, 1));
+  a.set("H", a.dimI32(f.q, 2));
+  a.set("Hkv", a.dimI32(f.k, 2));
+  a.set("scale", a.e.f32(c.scale));
+  if (c.softcap > 0.0)
+    a.set("softcap", a.e.f32(c.softcap));
 }
 
 /// Replaces a dma.tile.convert by launches of the generated conversion
@@ -275,12 +265,10 @@ LogicalResult lowerConvert(OpBuilder &b, gpu::GPUModuleOp kernels,
       b.setInsertionPoint(op);
     }
     SmallVector<Value> pointers, counts;
-    Value largest = e.index(0);
     Value null = LLVM::ZeroOp::create(b, loc, LLVM::LLVMPointerType::get(b.getContext()));
     for (size_t s = start; s < start + kConvertSegments; ++s) {
       if (s < end) {
         Value n = numel(pairs[s].first);
-        largest = arith::MaxUIOp::create(b, loc, largest, n);
         pointers.append({a.pointer(pairs[s].first), a.pointer(pairs[s].second)});
         counts.push_back(e.indexCast(b.getI64Type(), n));
       } else {
@@ -288,14 +276,14 @@ LogicalResult lowerConvert(OpBuilder &b, gpu::GPUModuleOp kernels,
         counts.push_back(e.intOf(b.getI64Type(), 0));
       }
     }
-    SmallVector<Value> operands(pointers);
-    operands.append(counts);
-    int64_t perCTA = 8 * kConvertThreads;
-    gpu::KernelDim3 grid{e.ceilDiv(largest, perCTA), e.index(end - start),
-                         e.index(1)};
-    gpu::KernelDim3 block{e.index(kConvertThreads), e.index(1), e.index(1)};
-    gpu::LaunchFuncOp::create(b, loc, kernel, grid, block,
-                              e.intOf(b.getI32Type(), 0), operands);
+    for (int64_t s = 0; s < kConvertSegments; ++s) {
+      a.set("src" + std::to_string(s), pointers[2 * s]);
+      a.set("dst" + std::to_string(s), pointers[2 * s + 1]);
+      a.set("n" + std::to_string(s), counts[s]);
+    }
+    a.set("pairs", e.intOf(b.getI32Type(), end - start));
+    if (failed(a.launch(kernel)))
+      return failure();
     start = end;
   }
   op.erase();
@@ -320,29 +308,17 @@ LogicalResult mlir::dma::convertMaskSummary(OpBuilder &b,
       b, op.getLoc(), kernels, "dma_mask_list" + suffix, qTile, kTile);
   b.setInsertionPoint(op);
   LaunchArgs args(b, op.getLoc());
-  LoopEmitter &e = args.e;
   ValueRange outs = op.getOuts();
-  SmallVector<Value> operands = {args.pointer(mask), args.pointer(outs[0]),
-                                 args.pointer(outs[1]), args.pointer(outs[2]),
-                                 args.i32(op.getRows()), args.dimI32(mask, 3),
-                                 args.dimI32(mask, 1)};
-  for (unsigned d : {0u, 1u, 2u, 3u})
-    operands.push_back(args.stride(mask, d));
-  assert(operands.size() == maskSummaryKernelParams().size() &&
-         "launch operands and kernel parameters disagree");
-  Value nqt = e.ceilDiv(op.getRows(), qTile);
-  Value nkt = e.ceilDiv(e.dim(mask, 3), kTile);
-  Value smem = e.intOf(b.getI32Type(), 0);
-  gpu::KernelDim3 stateGrid{nqt, e.ceilDiv(nkt, kMaskSummaryTilesPerCTA),
-                            e.mul(e.dim(mask, 1), e.dim(mask, 0))};
-  gpu::LaunchFuncOp::create(
-      b, op.getLoc(), states, stateGrid,
-      gpu::KernelDim3{e.index(kMaskSummaryThreads), e.index(1), e.index(1)},
-      smem, operands);
-  gpu::KernelDim3 listGrid{nqt, e.dim(mask, 1), e.dim(mask, 0)};
-  gpu::LaunchFuncOp::create(
-      b, op.getLoc(), lists, listGrid,
-      gpu::KernelDim3{e.index(32), e.index(1), e.index(1)}, smem, operands);
+  args.tensor("mask", mask, "bhqk");
+  args.set("mask_state", args.pointer(outs[0]));
+  args.set("mask_tiles", args.pointer(outs[1]));
+  args.set("mask_count", args.pointer(outs[2]));
+  args.set("Lq", args.i32(op.getRows()));
+  args.set("Lk", args.dimI32(mask, 3));
+  args.set("mask_heads", args.dimI32(mask, 1));
+  args.set("mask_batch", args.dimI32(mask, 0));
+  if (failed(args.launch(states)) || failed(args.launch(lists)))
+    return failure();
   op.erase();
   return success();
 }
@@ -431,14 +407,9 @@ struct ConvertDMATilesToGPUPass
 
       b.setInsertionPoint(tiles);
       LaunchArgs args(b, tiles.getLoc());
-      LoopEmitter &e = args.e;
-      Value nqt = e.ceilDiv(e.dim(f->q, 1), f->config.blockM);
-      gpu::KernelDim3 grid{nqt, e.dim(f->q, 2), e.dim(f->q, 0)};
-      gpu::KernelDim3 block{e.index(f->config.threads()), e.index(1),
-                            e.index(1)};
-      Value smem = e.intOf(b.getI32Type(), f->config.sharedBytes());
-      gpu::LaunchFuncOp::create(b, tiles.getLoc(), kernel, grid, block, smem,
-                                launchOperands(args, *f));
+      bindForward(args, *f);
+      if (failed(args.launch(kernel)))
+        return signalPassFailure();
       tiles.erase();
     }
     // The summaries last: the kernels above read their buffers by value.

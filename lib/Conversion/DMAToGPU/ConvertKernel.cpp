@@ -26,6 +26,8 @@ SmallVector<KernelParam> mlir::dma::convertKernelParams() {
   }
   for (int64_t s = 0; s < kConvertSegments; ++s)
     p.push_back({"n" + std::to_string(s), KernelParam::I64});
+  // The pairs a launch converts (its grid's y; the rest are null).
+  p.push_back({"pairs", KernelParam::I32});
   return p;
 }
 
@@ -35,8 +37,17 @@ gpu::GPUFuncOp mlir::dma::emitConvertKernel(OpBuilder &b, Location loc,
                                             Type dest) {
   OpBuilder::InsertionGuard guard(b);
   SmallVector<KernelParam> params = convertKernelParams();
-  auto func = createKernelFunc(b, loc, module, name, params,
-                               kConvertThreads, 0, "convert");
+  std::string largest = "max(n0";
+  for (int64_t s = 1; s < kConvertSegments; ++s)
+    largest += ",n" + std::to_string(s);
+  auto func = createKernelFunc(
+      b, loc, module, name,
+      {"convert",
+       params,
+       {"ceil(" + largest + ")/" + std::to_string(8 * kConvertThreads) + ")",
+        "pairs", "1"},
+       kConvertThreads,
+       0});
   func->setAttr("dma.block_m", b.getI64IntegerAttr(8 * kConvertThreads));
   Block &entry = func.getBody().front();
   b.setInsertionPointToStart(&entry);

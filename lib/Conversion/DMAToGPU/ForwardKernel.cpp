@@ -1094,9 +1094,11 @@ gpu::GPUFuncOp mlir::dma::emitForwardKernel(OpBuilder &b, Location loc,
                                             gpu::GPUModuleOp module,
                                             StringRef name,
                                             const ForwardKernelConfig &config) {
-  auto func = createKernelFunc(b, loc, module, name,
-                               forwardKernelParams(config), config.threads(),
-                               config.sharedBytes(), "forward");
+  auto func = createKernelFunc(
+      b, loc, module, name,
+      {"forward", forwardKernelParams(config),
+       {"ceil(Lq/" + std::to_string(config.blockM) + ")", "H", "B"},
+       config.threads(), config.sharedBytes()});
   func->setAttr("dma.block_m", b.getI64IntegerAttr(config.blockM));
   ForwardEmitter(b, loc, config, func).emit();
   return func;

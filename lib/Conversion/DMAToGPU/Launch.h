@@ -18,6 +18,8 @@
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 
+#include "llvm/ADT/StringMap.h"
+
 #include <cstdint>
 
 namespace mlir::dma {
@@ -58,7 +60,10 @@ inline LogicalResult checkConvertible(Operation *op, ValueRange memrefs) {
   return success();
 }
 
-/// Host-side values of the kernel parameters, from the memrefs.
+/// Host-side values of the kernel parameters, from the memrefs, bound by
+/// parameter name as the runtime binds its own: `launch` takes them in the
+/// order the kernel declares (KernelABI.h) and builds the grid from the
+/// kernel's grid expressions over them.
 class LaunchArgs {
 public:
   LaunchArgs(OpBuilder &b, Location loc) : e(b, loc), b(b), loc(loc) {}
@@ -87,11 +92,29 @@ public:
   }
   Value dimI32(Value memref, unsigned d) { return i32(e.dim(memref, d)); }
 
+  /// Binds parameter `name` to `v` (ptr, i32, i64 or f32).
+  void set(StringRef name, Value v) { named[name] = v; }
+  /// Binds `name` to `memref`'s data pointer and, for each letter c of
+  /// `dims` (one per leading dimension, '.' skipping one), `name_stride_c`
+  /// to that dimension's stride: tensor("q", q, "blh").
+  void tensor(StringRef name, Value memref, StringRef dims);
+  /// Binds `name_heads` to dimension 1 and the four strides (b, h, q, k) of
+  /// a [B, H, Lq, Lk] operand that broadcasts (bias, mask), with its pointer.
+  void broadcast4(StringRef name, Value memref);
+
+  /// Launches `kernel` (created by createKernelFunc) with the bound values
+  /// in its parameter order, its grid evaluated from its grid expressions,
+  /// its block and dynamic shared memory. Fails with a diagnostic at the
+  /// launch's location naming a parameter that is not bound or is bound to
+  /// a value of another type.
+  LogicalResult launch(gpu::GPUFuncOp kernel);
+
   LoopEmitter e;
 
 private:
   OpBuilder &b;
   Location loc;
+  llvm::StringMap<Value> named;
 };
 
 /// `gpu.module @dma_kernels`, where the generated kernels go (created at the

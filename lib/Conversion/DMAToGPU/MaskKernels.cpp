@@ -212,8 +212,11 @@ gpu::GPUFuncOp mlir::dma::emitValueBiasKernel(OpBuilder &b, Location loc,
                                               const ValueBiasKernelConfig &c) {
   OpBuilder::InsertionGuard guard(b);
   SmallVector<KernelParam> params = valueBiasKernelParams(c);
-  auto func = createKernelFunc(b, loc, module, name, params, kMaskThreads, 0,
-                               "value_bias");
+  auto func = createKernelFunc(
+      b, loc, module, name,
+      {"value_bias", params,
+       {"ceil(Lk/" + std::to_string(kValueBiasKeysPerCTA) + ")", "B", "1"},
+       kMaskThreads, 0});
   MaskEmitter m(b, loc, func, params);
   KernelBuilder &k = m.k;
   func->setAttr("dma.block_m", b.getI64IntegerAttr(kValueBiasKeysPerCTA));
@@ -275,17 +278,37 @@ gpu::GPUFuncOp mlir::dma::emitValueBiasGradKernel(
     const ValueBiasGradKernelConfig &c, ValueBiasGradStep step) {
   OpBuilder::InsertionGuard guard(b);
   SmallVector<KernelParam> params = valueBiasGradKernelParams(c);
+  int64_t D = c.forward.headDim;
+  auto ceil = [](const std::string &x, int64_t d) {
+    return "ceil(" + x + "/" + std::to_string(d) + ")";
+  };
+  std::array<std::string, 3> grid =
+      step == ValueBiasGradStep::Dt
+          ? std::array<std::string, 3>{ceil("Lk", kValueBiasKeysPerCTA), "B",
+                                       "1"}
+      : step == ValueBiasGradStep::Value
+          ? std::array<std::string, 3>{ceil("Lk*Hkv*" + std::to_string(D / 8),
+                                            kMaskThreads),
+                                       "B", "1"}
+      : step == ValueBiasGradStep::Params
+          ? std::array<std::string, 3>{
+                ceil("Hkv*(Hkv*" + std::to_string(D / 8) + "+1)",
+                     kMaskThreads),
+                "B*" + ceil("Lk", kValueBiasGradRows), "1"}
+          : std::array<std::string, 3>{
+                ceil("Hkv*(Hkv*" + std::to_string(D) + "+2)", kMaskThreads),
+                "1", "1"};
   const char *role = step == ValueBiasGradStep::Dt      ? "value_bias_bwd_dt"
                      : step == ValueBiasGradStep::Value ? "value_bias_bwd_value"
                      : step == ValueBiasGradStep::Params
                          ? "value_bias_bwd_params"
                          : "value_bias_bwd_reduce";
-  auto func =
-      createKernelFunc(b, loc, module, name, params, kMaskThreads, 0, role);
+  auto func = createKernelFunc(
+      b, loc, module, name,
+      {role, params, grid, kMaskThreads, 0});
   MaskEmitter m(b, loc, func, params);
   KernelBuilder &k = m.k;
   const ValueBiasKernelConfig &f = c.forward;
-  int64_t D = f.headDim;
   Value t = m.globalX(kMaskThreads);
   Value Lk = m.arg("Lk"), Hkv = m.arg("Hkv");
   // g and e are [B, Lk, Hkv] (contiguous): row (b, j) = b * Lk + j.
@@ -523,8 +546,9 @@ gpu::GPUFuncOp mlir::dma::emitTopKSharedKernel(OpBuilder &b, Location loc,
                                                const TopKKernelConfig &c) {
   OpBuilder::InsertionGuard guard(b);
   SmallVector<KernelParam> params = topkSharedKernelParams(c);
-  auto func = createKernelFunc(b, loc, module, name, params, kTopKSharedThreads,
-                               kTopKSharedBytes, "topk_shared");
+  auto func = createKernelFunc(b, loc, module, name,
+                               {"topk_shared", params, {"Hkv", "B", "1"},
+                                kTopKSharedThreads, kTopKSharedBytes});
   MaskEmitter m(b, loc, func, params);
   KernelBuilder &k = m.k;
   BlockReduce block(k, m.tid);

@@ -27,7 +27,7 @@ SmallVector<KernelParam> mlir::dma::maskSummaryKernelParams() {
   SmallVector<KernelParam> p = {{"mask", K::Pointer}, {"mask_state", K::Pointer},
                                 {"mask_tiles", K::Pointer}, {"mask_count", K::Pointer},
                                 {"Lq", K::I32},        {"Lk", K::I32},
-                                {"mask_heads", K::I32}};
+                                {"mask_heads", K::I32}, {"mask_batch", K::I32}};
   for (const char *d : {"b", "h", "q", "k"})
     p.push_back({std::string("mask_stride_") + d, K::I64});
   return p;
@@ -48,9 +48,10 @@ struct SummaryKernel {
 
   SummaryKernel(OpBuilder &b, Location loc, gpu::GPUModuleOp module,
                 StringRef name, int64_t threads, StringRef role,
-                int64_t qTile, int64_t kTile)
+                std::array<std::string, 3> grid, int64_t qTile, int64_t kTile)
       : k(b, loc) {
-    func = createKernelFunc(b, loc, module, name, params, threads, 0, role);
+    func = createKernelFunc(b, loc, module, name,
+                            {role.str(), params, grid, threads, 0});
     func->setAttr("dma.block_m", b.getI64IntegerAttr(qTile));
     func->setAttr("dma.block_n", b.getI64IntegerAttr(kTile));
     b.setInsertionPointToStart(&func.getBody().front());
@@ -87,7 +88,13 @@ gpu::GPUFuncOp mlir::dma::emitMaskStateKernel(OpBuilder &b, Location loc,
                                               int64_t kTile) {
   OpBuilder::InsertionGuard guard(b);
   constexpr int64_t threads = kMaskSummaryThreads, warps = threads / 32;
-  SummaryKernel s(b, loc, module, name, threads, "mask_summary", qTile, kTile);
+  std::string queryTiles = "ceil(Lq/" + std::to_string(qTile) + ")";
+  SummaryKernel s(b, loc, module, name, threads, "mask_summary",
+                  {queryTiles,
+                   "ceil(ceil(Lk/" + std::to_string(kTile) + ")/" +
+                       std::to_string(kMaskSummaryTilesPerCTA) + ")",
+                   "mask_heads*mask_batch"},
+                  qTile, kTile);
   KernelBuilder &k = s.k;
   Value qt = k.blockId(0), chunk = k.blockId(1);
   Value mh = k.remsi(k.blockId(2), s.arg("mask_heads"));
@@ -156,7 +163,10 @@ gpu::GPUFuncOp mlir::dma::emitMaskListKernel(OpBuilder &b, Location loc,
                                              StringRef name, int64_t qTile,
                                              int64_t kTile) {
   OpBuilder::InsertionGuard guard(b);
-  SummaryKernel s(b, loc, module, name, 32, "mask_list", qTile, kTile);
+  SummaryKernel s(b, loc, module, name, 32, "mask_list",
+                  {"ceil(Lq/" + std::to_string(qTile) + ")", "mask_heads",
+                   "mask_batch"},
+                  qTile, kTile);
   KernelBuilder &k = s.k;
   Value row = s.row(k.blockId(0), k.blockId(1), k.blockId(2));
   Value state = s.ptr("mask_state"), tiles = s.ptr("mask_tiles");

@@ -28,16 +28,16 @@ void mlir::dma::declareSharedMemory(OpBuilder &b, gpu::GPUModuleOp module) {
 gpu::GPUFuncOp mlir::dma::createKernelFunc(OpBuilder &b, Location loc,
                                            gpu::GPUModuleOp module,
                                            StringRef name,
-                                           ArrayRef<KernelParam> params,
-                                           int64_t threads,
-                                           int64_t sharedBytes,
-                                           StringRef role) {
+                                           const KernelABI &abi) {
+  // A grid naming something other than an integer parameter is a bug of
+  // the emitter, not of the input: every launch of the kernel would fail.
+  assert(abi.check().empty() && "kernel grid must name integer parameters");
   declareSharedMemory(b, module);
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointToEnd(module.getBody());
   MLIRContext *ctx = b.getContext();
   SmallVector<Type> argTypes;
-  for (const KernelParam &p : params)
+  for (const KernelParam &p : abi.params)
     argTypes.push_back(p.kind == KernelParam::Pointer
                            ? Type(LLVM::LLVMPointerType::get(ctx, 0))
                        : p.kind == KernelParam::I32 ? Type(b.getI32Type())
@@ -46,22 +46,23 @@ gpu::GPUFuncOp mlir::dma::createKernelFunc(OpBuilder &b, Location loc,
   auto func = gpu::GPUFuncOp::create(b, loc, name,
                                      b.getFunctionType(argTypes, {}));
   func->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), b.getUnitAttr());
-  // The launch ABI, for tools that package the kernel (dma-compile).
-  SmallVector<Attribute> names;
-  for (const KernelParam &p : params) {
-    static const char *kinds[] = {"ptr", "i32", "i64", "f32"};
-    names.push_back(b.getStringAttr(p.name + ":" + kinds[p.kind]));
-  }
+  // The launch interface (KernelABI.h), for the launch and for dma-compile.
+  SmallVector<Attribute> names, grid;
+  for (const KernelParam &p : abi.params)
+    names.push_back(b.getStringAttr(p.name + ":" + p.kindName()));
+  for (const std::string &g : abi.grid)
+    grid.push_back(b.getStringAttr(g));
   func->setAttr("dma.kernel_params", b.getArrayAttr(names));
-  func->setAttr("dma.threads", b.getI64IntegerAttr(threads));
-  func->setAttr("dma.shared_bytes", b.getI64IntegerAttr(sharedBytes));
-  func->setAttr("dma.role", b.getStringAttr(role));
+  func->setAttr("dma.grid", b.getArrayAttr(grid));
+  func->setAttr("dma.threads", b.getI64IntegerAttr(abi.threads));
+  func->setAttr("dma.shared_bytes", b.getI64IntegerAttr(abi.sharedBytes));
+  func->setAttr("dma.role", b.getStringAttr(abi.role));
   // One CTA per SM is the design point (the tiles take most registers);
   // without this ptxas may squeeze two CTAs in and spill.
   func->setAttr(NVVM::NVVMDialect::getMinctasmAttrName(),
                 b.getI32IntegerAttr(1));
   func.setKnownBlockSizeAttr(
-      b.getDenseI32ArrayAttr({static_cast<int32_t>(threads), 1, 1}));
+      b.getDenseI32ArrayAttr({static_cast<int32_t>(abi.threads), 1, 1}));
   return func;
 }
 

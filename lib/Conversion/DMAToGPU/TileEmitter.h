@@ -26,13 +26,12 @@ inline constexpr llvm::StringLiteral kSharedMemoryGlobal = "dma_shared";
 /// Declares the dynamic shared memory of the module once.
 void declareSharedMemory(OpBuilder &b, gpu::GPUModuleOp module);
 
-/// Creates `gpu.func @name` with the parameters `params` (a kernel) and the
-/// ABI attributes dma-compile reads (dma.kernel_params, dma.threads,
-/// dma.shared_bytes, dma.role).
+/// Creates `gpu.func @name` (a kernel) with `abi`'s parameters, stored with
+/// the rest of its launch interface as attributes (KernelABI.h) for the
+/// launch (launchKernel) and for dma-compile's manifest.
 gpu::GPUFuncOp createKernelFunc(OpBuilder &b, Location loc,
                                 gpu::GPUModuleOp module, StringRef name,
-                                ArrayRef<KernelParam> params, int64_t threads,
-                                int64_t sharedBytes, StringRef role);
+                                const KernelABI &abi);
 
 class TileEmitter {
 protected:

@@ -204,58 +204,51 @@ FailureOr<DeltaNest> analyzeDelta(scf::ForallOp tiles) {
   return n;
 }
 
-SmallVector<Value> launchOperands(LaunchArgs &a, const TiledBackward &f) {
+/// Binds the backward kernel's parameters (backwardKernelParams' names).
+void bindBackward(LaunchArgs &a, const TiledBackward &f) {
   const ForwardKernelConfig &c = f.config;
-  SmallVector<Value> ops;
-  for (Value m : {f.q, f.k, f.v, f.dO, f.lse, f.delta, f.dq, f.dk, f.dv})
-    ops.push_back(a.pointer(m));
+  for (auto [name, m] : {std::pair{"q", f.q}, {"k", f.k}, {"v", f.v},
+                         {"do", f.dO}, {"dq", f.dq}, {"dk", f.dk},
+                         {"dv", f.dv}})
+    a.tensor(name, m, "blh");
+  a.tensor("lse", f.lse, "bh");
+  a.tensor("delta", f.delta, "bh");
   if (f.bias) {
-    ops.push_back(a.pointer(f.bias));
-    ops.push_back(a.pointer(f.dbias));
+    a.broadcast4("bias", f.bias);
+    a.broadcast4("dbias", f.dbias);
   }
   if (f.mask)
-    ops.push_back(a.pointer(f.mask));
-  if (c.blockSkip)
-    for (Value m : {f.masks.maskState, f.masks.maskTiles, f.masks.maskCount})
-      ops.push_back(a.pointer(m));
-  if (f.keep)
-    ops.push_back(a.pointer(f.keep));
-  if (f.keepScore)
-    for (Value m : {f.keepScore, f.keepThreshold, f.keepTiebreak})
-      ops.push_back(a.pointer(m));
-  ops.append({a.dimI32(f.q, 0), a.dimI32(f.q, 1), a.dimI32(f.k, 1),
-              a.dimI32(f.q, 2), a.dimI32(f.k, 2)});
-  ops.push_back(a.e.f32(c.scale));
+    a.broadcast4("mask", f.mask);
+  if (c.blockSkip) {
+    a.set("mask_state", a.pointer(f.masks.maskState));
+    a.set("mask_tiles", a.pointer(f.masks.maskTiles));
+    a.set("mask_count", a.pointer(f.masks.maskCount));
+  }
+  if (f.keep) {
+    a.tensor("keep", f.keep, "bh");
+    a.set("keep_heads", a.dimI32(f.keep, 1));
+    a.set("keep_w", a.dimI32(f.keep, 2));
+  }
+  if (f.keepScore) {
+    a.set("keep_score", a.pointer(f.keepScore));
+    a.set("keep_threshold", a.pointer(f.keepThreshold));
+    a.set("keep_tiebreak", a.pointer(f.keepTiebreak));
+    a.set("keep_rows_heads", a.dimI32(f.keepScore, 1));
+    a.set("keep_rows_stride_b", a.stride(f.keepScore, 0));
+    a.set("keep_rows_stride_h", a.stride(f.keepScore, 1));
+  }
+  a.set("B", a.dimI32(f.q, 0));
+  a.set("Lq", a.dimI32(f.q, 1));
+  a.set("Lk", a.dimI32(f.k, 1));
+  a.set("H", a.dimI32(f.q, 2));
+  a.set("Hkv", a.dimI32(f.k, 2));
+  a.set("scale", a.e.f32(c.scale));
   if (c.softcap > 0.0)
-    ops.push_back(a.e.f32(c.softcap));
-  for (Value m : {f.q, f.k, f.v, f.dO, f.dq, f.dk, f.dv})
-    for (unsigned d : {0u, 1u, 2u})
-      ops.push_back(a.stride(m, d));
-  for (Value m : {f.lse, f.delta})
-    for (unsigned d : {0u, 1u})
-      ops.push_back(a.stride(m, d));
-  auto broadcast4 = [&](Value m) {
-    ops.push_back(a.dimI32(m, 1));
-    for (unsigned d : {0u, 1u, 2u, 3u})
-      ops.push_back(a.stride(m, d));
-  };
-  if (f.bias) {
-    broadcast4(f.bias);
-    broadcast4(f.dbias);
+    a.set("softcap", a.e.f32(c.softcap));
+  if (c.deterministic) {
+    a.set("sem_dq", a.pointer(f.semDq));
+    a.set("sem_dkv", a.pointer(f.semDkv));
   }
-  if (f.mask)
-    broadcast4(f.mask);
-  if (f.keep)
-    ops.append({a.dimI32(f.keep, 1), a.dimI32(f.keep, 2),
-                a.stride(f.keep, 0), a.stride(f.keep, 1)});
-  if (f.keepScore)
-    ops.append({a.dimI32(f.keepScore, 1), a.stride(f.keepScore, 0),
-                a.stride(f.keepScore, 1)});
-  if (c.deterministic)
-    ops.append({a.pointer(f.semDq), a.pointer(f.semDkv)});
-  assert(ops.size() == backwardKernelParams(c).size() &&
-         "launch operands and kernel parameters disagree");
-  return ops;
 }
 
 /// The dma.tile.convert that follows `anchor` in its block or an
@@ -388,11 +381,10 @@ LogicalResult mlir::dma::convertKeyTiles(OpBuilder &b,
   e.fill(f->dk, 0.0);
   e.fill(f->dv, 0.0);
   b.setInsertionPoint(tiles);
-  // The loop nest runs over (batch, KV head, key tile); the grid over
-  // (key tile, query head, batch).
+  // The loop nest runs over (batch, KV head, key tile); the kernel's grid
+  // over (key tile, query head, batch).
   SmallVector<Value> ub = getValueOrCreateConstantIndexOp(
       b, tiles.getLoc(), tiles.getMixedUpperBound());
-  gpu::KernelDim3 grid{ub[2], e.dim(f->q, 2), ub[0]};
   if (deterministic) {
     // Zeroed semaphores: one per (batch, query head, query tile) for dQ,
     // one per (batch, KV head, key tile) for dK, dV and dBias.
@@ -407,10 +399,9 @@ LogicalResult mlir::dma::convertKeyTiles(OpBuilder &b,
         e.store(e.intOf(i32, 0), sem, ivs);
       });
   }
-  gpu::KernelDim3 block{e.index(f->config.threads()), e.index(1), e.index(1)};
-  Value smem = e.intOf(b.getI32Type(), backwardSharedBytes(f->config));
-  gpu::LaunchFuncOp::create(b, tiles.getLoc(), kernel, grid, block, smem,
-                            launchOperands(args, *f));
+  bindBackward(args, *f);
+  if (failed(args.launch(kernel)))
+    return failure();
   if (deterministic) {
     e.dealloc(f->semDq);
     e.dealloc(f->semDkv);
@@ -443,22 +434,14 @@ LogicalResult mlir::dma::convertDeltaTiles(OpBuilder &b,
                                           element, dimOf(dO, 3));
   b.setInsertionPoint(tiles);
   LaunchArgs a(b, tiles.getLoc());
-  LoopEmitter &e = a.e;
-  Value rows = e.ceilDiv(e.dim(dO, 1), kDeltaRowsPerCTA);
-  gpu::KernelDim3 grid{rows, e.dim(dO, 2), e.dim(dO, 0)};
-  gpu::KernelDim3 block{e.index(32 * kDeltaRowsPerCTA), e.index(1),
-                        e.index(1)};
-  SmallVector<Value> ops = {a.pointer(dO), a.pointer(o), a.pointer(delta),
-                            a.dimI32(dO, 0), a.dimI32(dO, 1), a.dimI32(dO, 2)};
-  for (Value m : {dO, o})
-    for (unsigned d : {0u, 1u, 2u})
-      ops.push_back(a.stride(m, d));
-  ops.push_back(a.stride(delta, 0));
-  ops.push_back(a.stride(delta, 1));
-  assert(ops.size() == deltaKernelParams().size() &&
-         "launch operands and kernel parameters disagree");
-  gpu::LaunchFuncOp::create(b, tiles.getLoc(), kernel, grid, block,
-                            e.intOf(b.getI32Type(), 0), ops);
+  a.tensor("do", dO, "blh");
+  a.tensor("o", o, "blh");
+  a.tensor("delta", delta, "bh");
+  a.set("B", a.dimI32(dO, 0));
+  a.set("Lq", a.dimI32(dO, 1));
+  a.set("H", a.dimI32(dO, 2));
+  if (failed(a.launch(kernel)))
+    return failure();
   tiles.erase();
   return success();
 }

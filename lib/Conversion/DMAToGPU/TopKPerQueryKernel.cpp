@@ -433,8 +433,11 @@ gpu::GPUFuncOp mlir::dma::emitTopKPerQueryKernel(OpBuilder &b, Location loc,
                                                  const TopKKernelConfig &c) {
   OpBuilder::InsertionGuard guard(b);
   SmallVector<KernelParam> params = topkPerQueryKernelParams(c);
-  auto func = createKernelFunc(b, loc, module, name, params, T,
-                               kTopKPerQuerySharedBytes, "topk_per_query");
+  auto func = createKernelFunc(
+      b, loc, module, name,
+      {"topk_per_query", params,
+       {"ceil(Lk/" + std::to_string(T) + ")", "Hkv", "B"}, T,
+       kTopKPerQuerySharedBytes});
   func->setAttr("dma.block_m", b.getI64IntegerAttr(T));
   PerQueryEmitter(b, loc, func, params, c).emit();
   return func;

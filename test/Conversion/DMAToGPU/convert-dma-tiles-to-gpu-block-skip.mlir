@@ -32,7 +32,9 @@
 //       CHECK:       nvvm.barrier0
 //       CHECK:   gpu.func @dma_mask_state_m64n32_0
 //  CHECK-SAME:     dma.block_m = 64 : i64, dma.block_n = 32 : i64
-//  CHECK-SAME:     dma.kernel_params = ["mask:ptr", "mask_state:ptr", "mask_tiles:ptr", "mask_count:ptr", "Lq:i32", "Lk:i32", "mask_heads:i32", "mask_stride_b:i64", "mask_stride_h:i64", "mask_stride_q:i64", "mask_stride_k:i64"]
+// Its grid: query tiles, groups of 16 key tiles, (mask head, mask batch).
+//  CHECK-SAME:     dma.grid = ["ceil(Lq/64)", "ceil(ceil(Lk/32)/16)", "mask_heads*mask_batch"]
+//  CHECK-SAME:     dma.kernel_params = ["mask:ptr", "mask_state:ptr", "mask_tiles:ptr", "mask_count:ptr", "Lq:i32", "Lk:i32", "mask_heads:i32", "mask_batch:i32", "mask_stride_b:i64", "mask_stride_h:i64", "mask_stride_q:i64", "mask_stride_k:i64"]
 //  CHECK-SAME:     dma.role = "mask_summary"
 // A warp's (any, all) over its block by ballots.
 //       CHECK:     nvvm.vote.sync ballot

@@ -18,7 +18,7 @@
 //  CHECK-SAME:     dynamic_shared_memory_size %c24832_i32
 //       CHECK: gpu.module @dma_kernels
 //       CHECK:   gpu.func @dma_attention_fwd_bf16_d64_m64n32w2_causal_0
-//  CHECK-SAME:     kernel attributes {dma.block_m = 64 : i64, dma.kernel_params = ["q:ptr", "k:ptr", "v:ptr", "o:ptr", "lse:ptr", "B:i32", "Lq:i32", "Lk:i32", "H:i32", "Hkv:i32", "scale:f32",
+//  CHECK-SAME:     kernel attributes {dma.block_m = 64 : i64, dma.grid = ["ceil(Lq/64)", "H", "B"], dma.kernel_params = ["q:ptr", "k:ptr", "v:ptr", "o:ptr", "lse:ptr", "B:i32", "Lq:i32", "Lk:i32", "H:i32", "Hkv:i32", "scale:f32",
 //  CHECK-SAME:     dma.shared_bytes = 24832 : i64, dma.threads = 64 : i64
 // The prologue: Q and the first K/V tile by cp.async (one group).
 //       CHECK:     nvvm.cp.async.shared.global {{.*}}, 16, cache = cg
@@ -173,7 +173,9 @@ func.func @per_query(%q: memref<?x?x?x64xbf16>, %k: memref<?x?x?x64xbf16>,
 //  CHECK-SAME:     threads in (%c128{{[_0-9]*}}, %c1{{[_0-9]*}}, %c1{{[_0-9]*}})
 //       CHECK:   scf.if %true
 //       CHECK:     gpu.launch_func @dma_kernels::@dma_attention_bwd_bf16_d64_m64n32w2_keep_keybias_causal_1
-//       CHECK:   gpu.launch_func @dma_kernels::@dma_convert_f32_to_bf16 blocks in (%{{.*}}, %c4{{[_0-9]*}}, %c1{{[_0-9]*}}) threads in (%c256
+//       CHECK:   gpu.launch_func @dma_kernels::@dma_convert_f32_to_bf16 blocks in (%{{.*}}, %{{.*}}, %c1{{[_0-9]*}}) threads in (%c256
+// Four pairs (the grid's y, by the kernel's grid expressions below).
+//  CHECK-SAME:     %c4_i32{{[_0-9]*}} : i32)
 //       CHECK:   memref.dealloc
 //       CHECK:   memref.dealloc
 //   CHECK-NOT:     dma.tile
@@ -181,6 +183,8 @@ func.func @per_query(%q: memref<?x?x?x64xbf16>, %k: memref<?x?x?x64xbf16>,
 //  CHECK-SAME:     dma.role = "delta"
 //       CHECK:     nvvm.shfl.sync bfly
 //       CHECK:   gpu.func @dma_attention_bwd_bf16_d64_m64n32w2_keep_keybias_causal_1
+// A CTA per tile of the shared list's keys.
+//  CHECK-SAME:     dma.grid = ["ceil(keep_w/32)", "H", "B"]
 //  CHECK-SAME:     "q:ptr", "k:ptr", "v:ptr", "do:ptr", "lse:ptr", "delta:ptr", "dq:ptr", "dk:ptr", "dv:ptr", "bias:ptr", "dbias:ptr", "keep:ptr"
 //  CHECK-SAME:     dma.layout = "warp_grid"
 //  CHECK-SAME:     dma.role = "backward"
@@ -196,7 +200,8 @@ func.func @per_query(%q: memref<?x?x?x64xbf16>, %k: memref<?x?x?x64xbf16>,
 //       CHECK:     llvm.atomicrmw fadd
 //       CHECK:     gpu.return
 //       CHECK:   gpu.func @dma_convert_f32_to_bf16
-//  CHECK-SAME:     "src0:ptr", "dst0:ptr", "src1:ptr", "dst1:ptr", "src2:ptr", "dst2:ptr", "src3:ptr", "dst3:ptr", "n0:i64", "n1:i64", "n2:i64", "n3:i64"
+//  CHECK-SAME:     dma.grid = ["ceil(max(n0,n1,n2,n3)/2048)", "pairs", "1"]
+//  CHECK-SAME:     "src0:ptr", "dst0:ptr", "src1:ptr", "dst1:ptr", "src2:ptr", "dst2:ptr", "src3:ptr", "dst3:ptr", "n0:i64", "n1:i64", "n2:i64", "n3:i64", "pairs:i32"
 //  CHECK-SAME:     dma.role = "convert"
 //       CHECK:     llvm.load {{.*}} {alignment = 16 : i64} : !llvm.ptr<1> -> vector<4xf32>
 //       CHECK:     arith.truncf {{.*}} : vector<8xf32> to vector<8xbf16>

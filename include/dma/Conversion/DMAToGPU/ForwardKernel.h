@@ -11,6 +11,7 @@
 #define DMA_CONVERSION_DMATOGPU_FORWARDKERNEL_H
 
 #include "dma/Dialect/DMA/IR/DMAOps.h"
+#include "dma/Conversion/DMAToGPU/KernelABI.h"
 
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 
@@ -81,13 +82,6 @@ struct ForwardKernelConfig {
   std::string variantName() const;
   /// Checks the configuration is one the generator supports.
   LogicalResult verify(function_ref<InFlightDiagnostic()> emitError) const;
-};
-
-/// One kernel parameter, in order.
-struct KernelParam {
-  enum Kind { Pointer, I32, I64, F32 };
-  std::string name;
-  Kind kind;
 };
 
 /// The block-skip summary's buffers (dma.tile.mask_summary's outputs,
