@@ -2,7 +2,8 @@
 //
 // One definition of the tiles a call gets when it names none, shared by the
 // runtime (which picks the bundle variant of a call), dma-compile (which
-// names the variants it writes) and the Python package (through the
+// names the variants it writes), the GPU pipeline's and passes' option
+// defaults (Pipelines.h, Passes.td) and the Python package (through the
 // runtime's dma_attention_backward_default_k_tile). Plain C++: the runtime
 // builds without MLIR.
 //
@@ -19,6 +20,14 @@ namespace dma_defaults {
 /// measured on an H100, docs/performance.md; the per-query top-k's too since
 /// its candidate walk runs two 16-row tiles per warp, run 45).
 constexpr int kForwardQTile = 128, kForwardKTile = 32;
+
+/// K/V tiles in flight in the forward's cp.async pipeline (2: double
+/// buffering; 3 and 4 measured no faster on an H100, docs/performance.md).
+constexpr int kStages = 2;
+
+/// Keys per chunk the per-query backward orders by score (dma-gather-keys'
+/// rank-chunk; recorded in the manifest of the variants that use it).
+constexpr int kRankChunk = 512;
 
 /// The backward's queries per step (64: the warp-grid loop).
 constexpr int kBackwardQTile = 64;

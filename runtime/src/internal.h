@@ -7,7 +7,8 @@
 // is built (sizes, strides, the scale) or a data pointer that a launch
 // passes (a *slot*: a tensor of the builder's argument list, plus a byte
 // offset for the pieces of the workspace). attention.cpp and mask.cpp
-// build plans; runtime.cpp loads bundles and launches plans.
+// build plans; bundle.cpp reads manifests and loads kernels, plan.cpp
+// evaluates grids and launches plans, helpers.cpp holds what all share.
 //
 //===----------------------------------------------------------------------===//
 
@@ -177,6 +178,37 @@ int64_t numel(const dma_tensor &t);
 bool isContiguous(const dma_tensor &t);
 int64_t ceilDiv(int64_t a, int64_t b);
 std::string cudaMessage(CUresult r);
+
+/// The variant's kernel in `ctx`, loading its module on first use (the
+/// cubin, or the PTX for the driver to compile when the cubin is for
+/// another chip). Called with the runtime's mutex held.
+CUfunction loadedIn(Variant &v, CUcontext ctx, std::string &error);
+
+/// Drops a reference to `rt`; the last one unloads its modules.
+void release(dma_runtime *rt);
+
+/// Pushes `ctx` for the scope unless it is current already.
+class ContextScope {
+public:
+  ContextScope(const Driver *drv, CUcontext ctx) : drv(drv) {
+    CUcontext current = nullptr;
+    drv->cuCtxGetCurrent(&current);
+    if (current != ctx) {
+      result = drv->cuCtxPushCurrent(ctx);
+      pushed = result == CUDA_SUCCESS;
+    }
+  }
+  ~ContextScope() {
+    CUcontext ignored;
+    if (pushed)
+      drv->cuCtxPopCurrent(&ignored);
+  }
+  CUresult result = CUDA_SUCCESS;
+
+private:
+  const Driver *drv;
+  bool pushed = false;
+};
 
 /// `plan.finish()`, its error written into `err`.
 inline dma_plan *finished(PlanBuilder &plan, Error &err) {

@@ -242,7 +242,8 @@ int checkManifestABI(MLIRContext &ctx, llvm::StringRef dir,
         "chip=" + chip.str() + " q-tile=" + std::to_string(qTile) +
         " k-tile=" + std::to_string(kTile) +
         " warps=" + std::to_string(warps) +
-        " stages=" + std::to_string(configInt(*main, "stages", 2)) +
+        " stages=" +
+        std::to_string(configInt(*main, "stages", dma_defaults::kStages)) +
         " rank-chunk=" +
         std::to_string(configInt(*main, "rank_chunk", defaultRankChunk)) +
         (v->deterministic ? " deterministic=1" : "") + " format=none");

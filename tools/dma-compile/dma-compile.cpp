@@ -103,11 +103,11 @@ static cl::opt<int> rankChunk(
     "rank-chunk",
     cl::desc("Keys per chunk the per-query backward orders by score (every "
              "per-query backward variant; recorded in the manifest)"),
-    cl::init(512));
+    cl::init(dma_defaults::kRankChunk));
 static cl::opt<int> stages("stages",
                           cl::desc("K/V tiles in flight (2 to 4) for every "
                                    "variant"),
-                          cl::init(2));
+                          cl::init(dma_defaults::kStages));
 /// Spill bytes the warp-grid backward may have and keep its tiles.
 constexpr int64_t kWarpGridSpillLimit = 128;
 /// Likewise for the per-query top-k's (ranked key tiles): its per-column

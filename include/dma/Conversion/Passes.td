@@ -118,7 +118,7 @@ def ConvertDMATilesToGPU : Pass<"convert-dma-tiles-to-gpu", "ModuleOp"> {
            "Warps per CTA; each owns q-tile / warps query rows (a multiple "
            "of 16). 0 picks two 16-row tiles per warp for kernels without "
            "per-element mask or bias state, one otherwise">,
-    Option<"stages", "stages", "int64_t", /*default=*/"2",
+    Option<"stages", "stages", "int64_t", /*default=*/"::dma_defaults::kStages",
            "K/V tiles in shared memory (2 to 4): tile t + stages - 1 is "
            "copied while tile t is computed">,
     Option<"vectorAtomics", "vector-atomics", "bool", /*default=*/"false",

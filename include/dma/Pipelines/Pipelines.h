@@ -10,6 +10,8 @@
 #ifndef DMA_PIPELINES_PIPELINES_H
 #define DMA_PIPELINES_PIPELINES_H
 
+#include "dma/KernelDefaults.h"
+
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Pass/PassOptions.h"
 
@@ -42,7 +44,7 @@ struct CPUPipelineOptions : public PassPipelineOptions<CPUPipelineOptions> {
       *this, "rank-chunk",
       llvm::cl::desc("Keys per chunk the per-query backward orders by score "
                      "(dma-gather-keys)"),
-      llvm::cl::init(512)};
+      llvm::cl::init(dma_defaults::kRankChunk)};
   PassOptions::Option<bool> countVisits{
       *this, "count-visits",
       llvm::cl::desc("Count visited key tiles and keys in @dma_visit_counts"),
@@ -64,9 +66,11 @@ struct GPUPipelineOptions : public PassPipelineOptions<GPUPipelineOptions> {
       llvm::cl::init("sm_90a")};
   PassOptions::Option<int64_t> qTile{
       *this, "q-tile",
-      llvm::cl::desc("Query rows per CTA (16 per warp)"), llvm::cl::init(128)};
+      llvm::cl::desc("Query rows per CTA (16 per warp)"),
+      llvm::cl::init(dma_defaults::kForwardQTile)};
   PassOptions::Option<int64_t> kTile{
-      *this, "k-tile", llvm::cl::desc("Keys per tile"), llvm::cl::init(32)};
+      *this, "k-tile", llvm::cl::desc("Keys per tile"),
+      llvm::cl::init(dma_defaults::kForwardKTile)};
   PassOptions::Option<int64_t> warps{
       *this, "warps",
       llvm::cl::desc("Warps per CTA (q-tile / warps rows each, a multiple of "
@@ -75,13 +79,13 @@ struct GPUPipelineOptions : public PassPipelineOptions<GPUPipelineOptions> {
   PassOptions::Option<int64_t> stages{
       *this, "stages",
       llvm::cl::desc("K/V tiles in flight in shared memory (2 to 4)"),
-      llvm::cl::init(2)};
+      llvm::cl::init(dma_defaults::kStages)};
   PassOptions::Option<int64_t> rankChunk{
       *this, "rank-chunk",
       llvm::cl::desc("Keys per chunk the per-query backward orders by score "
                      "(dma-gather-keys; on the GPU at most 65536, a multiple "
                      "of k-tile whose sort fits shared memory)"),
-      llvm::cl::init(512)};
+      llvm::cl::init(dma_defaults::kRankChunk)};
   PassOptions::Option<bool> skip{
       *this, "skip",
       llvm::cl::desc("Dense masks: walk only the (query tile, key tile) "

@@ -8,6 +8,7 @@
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "dma/KernelDefaults.h"
 #include "mlir/Pass/Pass.h"
 
 namespace mlir::dma {

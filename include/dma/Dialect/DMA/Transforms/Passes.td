@@ -164,7 +164,8 @@ def DMAGatherKeys : Pass<"dma-gather-keys"> {
            "Walk kept keys instead of all key tiles">,
     Option<"perQuery", "per-query", "bool", /*default=*/"true",
            "Also gather the candidates of per-query top-k masks">,
-    Option<"rankChunk", "rank-chunk", "int64_t", /*default=*/"512",
+    Option<"rankChunk", "rank-chunk", "int64_t",
+           /*default=*/"::dma_defaults::kRankChunk",
            "Keys per chunk the per-query backward orders by score (rounded "
            "up to a multiple of the key tile)">
   ];
