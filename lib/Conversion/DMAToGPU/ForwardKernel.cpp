@@ -84,9 +84,14 @@ int64_t ForwardKernelConfig::defaultWarps() const {
   // tiebreak): 0.413 against 0.473 ms at one row tile per warp, L = 4096
   // (d = 128, 28 spilled bytes; probe_per_query.py, run 45). Its candidate
   // scan wants four warps at least: 64-row tiles at two warps ran 0.824 ms.
+  // A dense mask walked by block lists reads the mask on partial tiles
+  // only and fits too (d = 128: no spills; forwards 0.60-0.84x the time of
+  // one row tile per warp on structured masks, compare_bundles.py --masks,
+  // run 64).
   bool light = (mask == MaskKind::None || mask == MaskKind::SharedTopK ||
                 (mask == MaskKind::PerQueryTopK && candidates &&
-                 blockM >= 128)) &&
+                 blockM >= 128) ||
+                (mask == MaskKind::Dense && blockSkip)) &&
                (!biasElement || biasPerKey) && softcap == 0.0 &&
                valueDim <= 128 && headDim <= 128;
   if (light && blockM % 32 == 0 && blockM >= 64)

@@ -19,10 +19,13 @@
 //  CHECK-SAME:     threads in (%c128{{[_0-9]*}}, %c1{{[_0-9]*}}, %c1{{[_0-9]*}})
 //       CHECK:   gpu.launch_func @dma_kernels::@dma_mask_list_m64n32_0
 //  CHECK-SAME:     threads in (%c32{{[_0-9]*}}, %c1{{[_0-9]*}}, %c1{{[_0-9]*}})
-//       CHECK:   gpu.launch_func @dma_kernels::@dma_attention_fwd_bf16_d64_m64n32w4_maskskip_causal_0
+// The forward runs two 16-row tiles per warp (2 warps for 64 rows): the
+// mask is read on partial tiles only.
+//       CHECK:   gpu.launch_func @dma_kernels::@dma_attention_fwd_bf16_d64_m64n32w2_maskskip_causal_0
+//  CHECK-SAME:     threads in (%c64{{[_0-9]*}}, %c1{{[_0-9]*}}, %c1{{[_0-9]*}})
 //  CHECK-SAME:     dynamic_shared_memory_size %c24840_i32
 //       CHECK: gpu.module @dma_kernels
-//       CHECK:   gpu.func @dma_attention_fwd_bf16_d64_m64n32w4_maskskip_causal_0
+//       CHECK:   gpu.func @dma_attention_fwd_bf16_d64_m64n32w2_maskskip_causal_0
 //  CHECK-SAME:     dma.kernel_params = ["q:ptr", "k:ptr", "v:ptr", "o:ptr", "lse:ptr", "mask:ptr", "mask_state:ptr", "mask_tiles:ptr", "mask_count:ptr", "B:i32",
 // The walk's length: the listed tiles below the causal end (a while loop).
 //       CHECK:     scf.while
