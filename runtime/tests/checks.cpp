@@ -272,6 +272,21 @@ int main(int argc, char **argv) {
                        std::strstr(error, "cannot read") ||
                        std::strstr(error, "CUDA")),
            "unloadable kernel", std::string("got '") + error + "'");
+    // A grid past CUDA's limits (y and z at most 65535: here 70000 query
+    // heads, the forward's grid y) is refused when the plan is built, with
+    // the evaluated size, before any kernel is loaded.
+    Args wide;
+    wide.q = wide.o = tensor(DMA_BF16, {1, 4, 70000, 64});
+    wide.k = wide.v = tensor(DMA_BF16, {1, 4, 1, 64});
+    wide.lse = tensor(DMA_F32, {1, 70000, 4});
+    error[0] = 0;
+    rc = dma_attention_forward(rt, &wide.q, &wide.k, &wide.v, nullptr, nullptr,
+                               nullptr, nullptr, nullptr, nullptr, &wide.o,
+                               &wide.lse, &wide.options, nullptr, error,
+                               sizeof error);
+    expect(rc != 0 && std::strstr(error, "70000 CTAs in dimension y, at most "
+                                         "65535"),
+           "grid past CUDA's limits", std::string("got '") + error + "'");
     // The backward plan: its arguments are checked, then its variants
     // looked up (here: no driver, or the test bundle lacks them).
     dma_tensor dO = c.o, gq = c.q, gk = c.k, gv = c.v;

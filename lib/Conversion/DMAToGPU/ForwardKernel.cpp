@@ -85,7 +85,7 @@ int64_t ForwardKernelConfig::defaultWarps() const {
   // (d = 128, 28 spilled bytes; probe_per_query.py, run 45). Its candidate
   // scan wants four warps at least: 64-row tiles at two warps ran 0.824 ms.
   // A dense mask walked by block lists reads the mask on partial tiles
-  // only and fits too (d = 128: no spills; forwards 0.60-0.84x the time of
+  // only and fits too (d = 128: no spills; forwards 0.73-0.95x the time of
   // one row tile per warp on structured masks, compare_bundles.py --masks,
   // run 64).
   bool light = (mask == MaskKind::None || mask == MaskKind::SharedTopK ||
