@@ -88,7 +88,8 @@ bool PlanBuilder::kernel(const std::string &name, const Args &args,
         variant->grid[d],
         [&](const std::string &p) -> std::optional<int64_t> {
           auto it = args.find(p);
-          if (it == args.end())
+          if (it == args.end() || it->second.kind == Arg::Slot ||
+              it->second.kind == Arg::F32)
             return std::nullopt;
           return it->second.kind == Arg::I32 ? it->second.value.i32
                                              : it->second.value.i64;
