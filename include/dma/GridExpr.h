@@ -213,6 +213,23 @@ gridSymbols(const std::string &text, std::string &error) {
   return names;
 }
 
+/// Empty when `text` parses and names only parameters `isInteger(name)`
+/// accepts (integer parameters of the kernel); the first problem otherwise.
+/// The compiler checks what an emitter writes with it, the runtime what a
+/// manifest says.
+template <class IsInteger>
+std::string checkGridNames(const std::string &text, IsInteger isInteger) {
+  std::string error;
+  std::optional<std::vector<std::string>> names = gridSymbols(text, error);
+  if (!names)
+    return error;
+  for (const std::string &n : *names)
+    if (!isInteger(n))
+      return "grid '" + text + "' names '" + n +
+             "', not an integer parameter";
+  return "";
+}
+
 } // namespace dma
 
 #endif

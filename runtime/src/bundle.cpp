@@ -87,20 +87,16 @@ namespace {
 /// Stores the entry's grid expressions in `v`: empty when each parses and
 /// names only integer parameters of the entry, the first problem otherwise.
 std::string checkGrid(Variant &v, const std::vector<json::Value> &grid) {
+  auto isInteger = [&](const std::string &n) {
+    for (const auto &[name, kind] : v.params)
+      if (name == n)
+        return kind == "i32" || kind == "i64";
+    return false;
+  };
   for (int d = 0; d < 3; ++d) {
     v.grid[d] = grid[d].string;
-    std::string why;
-    std::optional<std::vector<std::string>> names = gridSymbols(v.grid[d], why);
-    if (!names)
+    if (std::string why = checkGridNames(v.grid[d], isInteger); !why.empty())
       return why;
-    for (const std::string &n : *names) {
-      bool integer = false;
-      for (const auto &[name, kind] : v.params)
-        integer |= name == n && (kind == "i32" || kind == "i64");
-      if (!integer)
-        return "grid '" + v.grid[d] + "' names '" + n +
-               "', not an integer parameter";
-    }
   }
   return "";
 }

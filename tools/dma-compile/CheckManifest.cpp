@@ -231,8 +231,6 @@ int checkManifestABI(MLIRContext &ctx, llvm::StringRef dir,
       continue;
     }
     // The tiles the entry was compiled with (after any fallback).
-    int64_t qTile = v->isMask() ? 64 : configInt(*main, "q_tile", v->qTile);
-    int64_t kTile = v->isMask() ? 64 : configInt(*main, "k_tile", v->kTile);
     int64_t warps = v->kind == "fwd" ? configInt(*main, "warps", 0) : 0;
     OwningOpRef<ModuleOp> module =
         parseSourceString<ModuleOp>(moduleFor(*v, &sizes), &ctx);
@@ -243,14 +241,11 @@ int checkManifestABI(MLIRContext &ctx, llvm::StringRef dir,
     }
     PassManager pm(&ctx);
     auto options = mlir::dma::GPUPipelineOptions::createFromString(
-        "chip=" + chip.str() + " q-tile=" + std::to_string(qTile) +
-        " k-tile=" + std::to_string(kTile) +
-        " warps=" + std::to_string(warps) +
-        " stages=" +
-        std::to_string(configInt(*main, "stages", dma_defaults::kStages)) +
-        " rank-chunk=" +
-        std::to_string(configInt(*main, "rank_chunk", defaultRankChunk)) +
-        (v->deterministic ? " deterministic=1" : "") + " format=none");
+        gpuPipelineOptions(
+            *v, chip, configInt(*main, "q_tile", v->qTile),
+            configInt(*main, "k_tile", v->kTile), warps,
+            configInt(*main, "stages", dma_defaults::kStages),
+            configInt(*main, "rank_chunk", defaultRankChunk)));
     // Up to the launches, then only the host code folded: the kernels'
     // bodies need no lowering to be compared (their attributes suffice).
     mlir::dma::buildGPULaunchPipeline(pm, *options);

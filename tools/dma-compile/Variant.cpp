@@ -311,6 +311,19 @@ std::string moduleFor(const Variant &v, const StaticSizes *sizes) {
          "\n  return\n}\n";
 }
 
+std::string gpuPipelineOptions(const Variant &v, llvm::StringRef chip,
+                               int64_t qTile, int64_t kTile, int64_t warps,
+                               int64_t stages, int64_t rankChunk) {
+  if (v.isMask())
+    qTile = kTile = 64;
+  return "chip=" + chip.str() + " q-tile=" + std::to_string(qTile) +
+         " k-tile=" + std::to_string(kTile) +
+         " warps=" + std::to_string(warps) +
+         " stages=" + std::to_string(stages) +
+         " rank-chunk=" + std::to_string(rankChunk) +
+         (v.deterministic ? " deterministic=1" : "") + " format=none";
+}
+
 /// The head dims models use; every bundle ships their common forms.
 constexpr int64_t kShippedHeadDims[] = {64, 80, 96, 128, 192, 256};
 

@@ -92,6 +92,13 @@ std::optional<Variant> parseVariant(llvm::StringRef spec, std::string &error);
 /// all static with `sizes`.
 std::string moduleFor(const Variant &v, const StaticSizes *sizes = nullptr);
 
+/// The --dma-gpu-pipeline options (format=none) `v` is compiled with: the
+/// given tiles (mask variants have no attention to tile: 64 x 64, any valid
+/// tile does), warps (0: the generator's choice), stages and rank chunk.
+std::string gpuPipelineOptions(const Variant &v, llvm::StringRef chip,
+                               int64_t qTile, int64_t kTile, int64_t warps,
+                               int64_t stages, int64_t rankChunk);
+
 /// The variants every bundle ships, for `headDims` (empty: every shipped
 /// head dim).
 std::vector<Variant> shippedVariants(llvm::ArrayRef<int64_t> headDims);

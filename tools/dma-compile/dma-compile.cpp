@@ -325,21 +325,13 @@ std::optional<std::vector<llvm::json::Object>>
 compileVariant(MLIRContext &ctx, const Variant &v, int64_t warpCount,
                int64_t qTile = 0) {
   qTile = qTile ? qTile : v.qTile;
-  // Mask variants have no attention to tile: any valid tile will do.
-  int64_t kTile = v.isMask() ? 64 : v.kTile;
-  if (v.isMask())
-    qTile = 64;
   OwningOpRef<ModuleOp> module = parseSourceString<ModuleOp>(dma_compile::moduleFor(v), &ctx);
   if (!module)
     return std::nullopt;
   PassManager pm(&ctx);
   auto options = dma::GPUPipelineOptions::createFromString(
-      "chip=" + chip + " q-tile=" + std::to_string(qTile) +
-      " k-tile=" + std::to_string(kTile) +
-      " warps=" + std::to_string(warpCount) +
-      " stages=" + std::to_string(stages) +
-      " rank-chunk=" + std::to_string(rankChunk) +
-      (v.deterministic ? " deterministic=1" : "") + " format=none");
+      dma_compile::gpuPipelineOptions(v, chip, qTile, v.kTile, warpCount,
+                                      stages, rankChunk));
   dma::buildGPUPipeline(pm, *options);
   if (failed(pm.run(*module)))
     return std::nullopt;

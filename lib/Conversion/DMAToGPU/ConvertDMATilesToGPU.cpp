@@ -191,36 +191,7 @@ void bindForward(LaunchArgs &a, const TiledForward &f) {
   for (auto [name, m] : {std::pair{"q", f.q}, {"k", f.k}, {"v", f.v}, {"o", f.o}})
     a.tensor(name, m, "blh");
   a.tensor("lse", f.lse, "bh");
-  if (f.bias)
-    a.broadcast4("bias", f.bias);
-  if (f.mask)
-    a.broadcast4("mask", f.mask);
-  if (c.blockSkip) {
-    a.set("mask_state", a.pointer(f.masks.maskState));
-    a.set("mask_tiles", a.pointer(f.masks.maskTiles));
-    a.set("mask_count", a.pointer(f.masks.maskCount));
-  }
-  if (f.keep) {
-    a.tensor("keep", f.keep, "bh");
-    a.set("keep_heads", a.dimI32(f.keep, 1));
-    a.set("keep_w", a.dimI32(f.keep, 2));
-  }
-  if (f.keepScore) {
-    a.set("keep_score", a.pointer(f.keepScore));
-    a.set("keep_threshold", a.pointer(f.keepThreshold));
-    a.set("keep_tiebreak", a.pointer(f.keepTiebreak));
-    a.set("keep_rows_heads", a.dimI32(f.keepScore, 1));
-    a.set("keep_rows_stride_b", a.stride(f.keepScore, 0));
-    a.set("keep_rows_stride_h", a.stride(f.keepScore, 1));
-  }
-  a.set("B", a.dimI32(f.q, 0));
-  a.set("Lq", a.dimI32(f.q, 1));
-  a.set("Lk", a.dimI32(f.k, 1));
-  a.set("H", a.dimI32(f.q, 2));
-  a.set("Hkv", a.dimI32(f.k, 2));
-  a.set("scale", a.e.f32(c.scale));
-  if (c.softcap > 0.0)
-    a.set("softcap", a.e.f32(c.softcap));
+  a.attention(c, f.q, f.k, f.masks);
 }
 
 /// Replaces a dma.tile.convert by launches of the generated conversion
@@ -264,22 +235,15 @@ LogicalResult lowerConvert(OpBuilder &b, gpu::GPUModuleOp kernels,
       kernel = emitConvertKernel(b, loc, kernels, name, from, to);
       b.setInsertionPoint(op);
     }
-    SmallVector<Value> pointers, counts;
+    // Pairs past this launch's: null pointers, no elements.
     Value null = LLVM::ZeroOp::create(b, loc, LLVM::LLVMPointerType::get(b.getContext()));
-    for (size_t s = start; s < start + kConvertSegments; ++s) {
-      if (s < end) {
-        Value n = numel(pairs[s].first);
-        pointers.append({a.pointer(pairs[s].first), a.pointer(pairs[s].second)});
-        counts.push_back(e.indexCast(b.getI64Type(), n));
-      } else {
-        pointers.append({null, null});
-        counts.push_back(e.intOf(b.getI64Type(), 0));
-      }
-    }
-    for (int64_t s = 0; s < kConvertSegments; ++s) {
-      a.set("src" + std::to_string(s), pointers[2 * s]);
-      a.set("dst" + std::to_string(s), pointers[2 * s + 1]);
-      a.set("n" + std::to_string(s), counts[s]);
+    for (int64_t i = 0; i < kConvertSegments; ++i) {
+      size_t s = start + i;
+      std::string n = std::to_string(i);
+      a.set("src" + n, s < end ? a.pointer(pairs[s].first) : null);
+      a.set("dst" + n, s < end ? a.pointer(pairs[s].second) : null);
+      a.set("n" + n, s < end ? e.indexCast(b.getI64Type(), numel(pairs[s].first))
+                             : e.intOf(b.getI64Type(), 0));
     }
     a.set("pairs", e.intOf(b.getI32Type(), end - start));
     if (failed(a.launch(kernel)))

@@ -21,19 +21,13 @@ const KernelParam *KernelABI::param(StringRef name) const {
 }
 
 std::string KernelABI::check() const {
-  for (const std::string &g : grid) {
-    std::string error;
-    std::optional<std::vector<std::string>> names = ::dma::gridSymbols(g, error);
-    if (!names)
-      return error;
-    for (const std::string &n : *names) {
-      const KernelParam *p = param(n);
-      if (!p)
-        return "grid '" + g + "' names '" + n + "', not a parameter";
-      if (p->kind != KernelParam::I32 && p->kind != KernelParam::I64)
-        return "grid '" + g + "' names '" + n + "', not an integer parameter";
-    }
-  }
+  auto isInteger = [&](const std::string &n) {
+    const KernelParam *p = param(n);
+    return p && (p->kind == KernelParam::I32 || p->kind == KernelParam::I64);
+  };
+  for (const std::string &g : grid)
+    if (std::string why = ::dma::checkGridNames(g, isInteger); !why.empty())
+      return why;
   return "";
 }
 

@@ -18,6 +18,40 @@ void LaunchArgs::broadcast4(StringRef name, Value memref) {
   set((name + "_heads").str(), dimI32(memref, 1));
 }
 
+void LaunchArgs::attention(const ForwardKernelConfig &c, Value q, Value k,
+                           const MaskOperands &m) {
+  if (m.bias)
+    broadcast4("bias", m.bias);
+  if (m.mask)
+    broadcast4("mask", m.mask);
+  if (c.blockSkip) {
+    set("mask_state", pointer(m.maskState));
+    set("mask_tiles", pointer(m.maskTiles));
+    set("mask_count", pointer(m.maskCount));
+  }
+  if (m.keep) {
+    tensor("keep", m.keep, "bh");
+    set("keep_heads", dimI32(m.keep, 1));
+    set("keep_w", dimI32(m.keep, 2));
+  }
+  if (m.keepScore) {
+    set("keep_score", pointer(m.keepScore));
+    set("keep_threshold", pointer(m.keepThreshold));
+    set("keep_tiebreak", pointer(m.keepTiebreak));
+    set("keep_rows_heads", dimI32(m.keepScore, 1));
+    set("keep_rows_stride_b", stride(m.keepScore, 0));
+    set("keep_rows_stride_h", stride(m.keepScore, 1));
+  }
+  set("B", dimI32(q, 0));
+  set("Lq", dimI32(q, 1));
+  set("Lk", dimI32(k, 1));
+  set("H", dimI32(q, 2));
+  set("Hkv", dimI32(k, 2));
+  set("scale", e.f32(c.scale));
+  if (c.softcap > 0.0)
+    set("softcap", e.f32(c.softcap));
+}
+
 namespace {
 
 /// Grid expressions evaluated into index values over the launch operands.

@@ -60,6 +60,14 @@ inline LogicalResult checkConvertible(Operation *op, ValueRange memrefs) {
   return success();
 }
 
+/// The mask and bias operands of a tiled attention, read off its logits op
+/// (with dma-block-skip's summary of a dense mask: its state, tiles and
+/// count buffers).
+struct MaskOperands {
+  Value bias, mask, keep, keepScore, keepThreshold, keepTiebreak;
+  Value maskState, maskTiles, maskCount;
+};
+
 /// Host-side values of the kernel parameters, from the memrefs, bound by
 /// parameter name as the runtime binds its own: `launch` takes them in the
 /// order the kernel declares (KernelABI.h) and builds the grid from the
@@ -101,6 +109,12 @@ public:
   /// Binds `name_heads` to dimension 1 and the four strides (b, h, q, k) of
   /// a [B, H, Lq, Lk] operand that broadcasts (bias, mask), with its pointer.
   void broadcast4(StringRef name, Value memref);
+  /// Binds what the forward and backward kernels share: the sizes (from q
+  /// [B, Lq, H, D] and k [B, Lk, Hkv, D]), the scale and softcap of `c`,
+  /// and the bias, mask (and its block summary), keep list or per-query
+  /// keep rows of `m`.
+  void attention(const ForwardKernelConfig &c, Value q, Value k,
+                 const MaskOperands &m);
 
   /// Launches `kernel` (created by createKernelFunc) with the bound values
   /// in its parameter order, its grid evaluated from its grid expressions,
@@ -128,14 +142,6 @@ inline gpu::GPUModuleOp kernelModule(OpBuilder &b, ModuleOp module) {
   b.setInsertionPointToEnd(module.getBody());
   return gpu::GPUModuleOp::create(b, module.getLoc(), "dma_kernels");
 }
-
-/// The mask and bias operands of a tiled attention, read off its logits op
-/// (with dma-block-skip's summary of a dense mask: its state, tiles and
-/// count buffers).
-struct MaskOperands {
-  Value bias, mask, keep, keepScore, keepThreshold, keepTiebreak;
-  Value maskState, maskTiles, maskCount;
-};
 
 /// Replaces a dma.tile.mask_summary by a launch of the generated summary
 /// kernel.

@@ -213,38 +213,9 @@ void bindBackward(LaunchArgs &a, const TiledBackward &f) {
     a.tensor(name, m, "blh");
   a.tensor("lse", f.lse, "bh");
   a.tensor("delta", f.delta, "bh");
-  if (f.bias) {
-    a.broadcast4("bias", f.bias);
+  a.attention(c, f.q, f.k, f.masks);
+  if (f.dbias)
     a.broadcast4("dbias", f.dbias);
-  }
-  if (f.mask)
-    a.broadcast4("mask", f.mask);
-  if (c.blockSkip) {
-    a.set("mask_state", a.pointer(f.masks.maskState));
-    a.set("mask_tiles", a.pointer(f.masks.maskTiles));
-    a.set("mask_count", a.pointer(f.masks.maskCount));
-  }
-  if (f.keep) {
-    a.tensor("keep", f.keep, "bh");
-    a.set("keep_heads", a.dimI32(f.keep, 1));
-    a.set("keep_w", a.dimI32(f.keep, 2));
-  }
-  if (f.keepScore) {
-    a.set("keep_score", a.pointer(f.keepScore));
-    a.set("keep_threshold", a.pointer(f.keepThreshold));
-    a.set("keep_tiebreak", a.pointer(f.keepTiebreak));
-    a.set("keep_rows_heads", a.dimI32(f.keepScore, 1));
-    a.set("keep_rows_stride_b", a.stride(f.keepScore, 0));
-    a.set("keep_rows_stride_h", a.stride(f.keepScore, 1));
-  }
-  a.set("B", a.dimI32(f.q, 0));
-  a.set("Lq", a.dimI32(f.q, 1));
-  a.set("Lk", a.dimI32(f.k, 1));
-  a.set("H", a.dimI32(f.q, 2));
-  a.set("Hkv", a.dimI32(f.k, 2));
-  a.set("scale", a.e.f32(c.scale));
-  if (c.softcap > 0.0)
-    a.set("softcap", a.e.f32(c.softcap));
   if (c.deterministic) {
     a.set("sem_dq", a.pointer(f.semDq));
     a.set("sem_dkv", a.pointer(f.semDkv));
