@@ -59,9 +59,12 @@ void dma::buildGPULaunchPipeline(OpPassManager &pm,
   dma::DMAGatherKeysOptions gathering;
   gathering.rankChunk = options.rankChunk;
   pm.addPass(dma::createDMAGatherKeys(gathering));
+  // Where each tile lives: fragments, shared-memory rings, swizzle.
+  dma::DMAAssignLayoutsOptions layouts;
+  layouts.warps = options.warps;
+  layouts.stages = options.stages;
+  pm.addPass(dma::createDMAAssignLayouts(layouts));
   dma::ConvertDMATilesToGPUOptions mapping;
-  mapping.warps = options.warps;
-  mapping.stages = options.stages;
   mapping.deterministic = options.deterministic;
   mapping.vectorAtomics = chip && chip->vectorAtomics;
   pm.addPass(dma::createConvertDMATilesToGPU(mapping));

@@ -1,8 +1,19 @@
 // The listings quoted in docs/gpu-pipeline.md, checked against what dma-opt
 // prints for docs/examples/gpu-walkthrough.mlir.
 
+// 1. Layouts.
+// RUN: dma-opt %dma_src_root/docs/examples/gpu-walkthrough.mlir --one-shot-bufferize="bufferize-function-boundaries function-boundary-type-conversion=identity-layout-map" --dma-tile-attention="q-tile=128 k-tile=32" --dma-gather-keys=per-query=false --dma-assign-layouts --canonicalize | FileCheck %s --check-prefix=LAYOUT
+// LAYOUT: #mma = #dma.mma<warps = 4, row_tiles = 2, (d0, d1, d2) -> (d0 * 32 + ((d2 floordiv 4) mod 2) * 16 + d1 floordiv 4 + ((d2 floordiv 2) mod 2) * 8, (d2 floordiv 8) * 8 + (d1 mod 4) * 2 + d2 mod 2)>
+// LAYOUT: #shared = #dma.shared<stages = 2, swizzle = 1>
+// LAYOUT: #shared1 = #dma.shared<stages = 1, swizzle = 8>
+// LAYOUT: #shared2 = #dma.shared<stages = 2, swizzle = 8>
+// LAYOUT: #rows = #dma.rows<#mma>
+// LAYOUT: %28 = dma.tile.gather %arg1[%c0, %0] rows(%27 : tensor<32xi32, #shared>) {{.*}} -> tensor<32x64xbf16, #shared2>
+// LAYOUT: %31 = dma.tile.dot %11, %28 transpose_rhs : tensor<128x64xbf16, #shared1>, tensor<32x64xbf16, #shared2> outs(%30 : tensor<128x32xf32, #mma>) -> tensor<128x32xf32, #mma>
+// LAYOUT: %33:4 = dma.tile.softmax %32 : tensor<128x32xf32, #mma> outs({{.*}}) -> tensor<128x32xf32, #mma>, tensor<128x64xf32, #mma>, tensor<128xf32, #rows>, tensor<128xf32, #rows>
+
 // 2. Mapped to the GPU.
-// RUN: dma-opt %dma_src_root/docs/examples/gpu-walkthrough.mlir --one-shot-bufferize="bufferize-function-boundaries function-boundary-type-conversion=identity-layout-map" --dma-tile-attention="q-tile=128 k-tile=32" --dma-gather-keys=per-query=false --convert-dma-tiles-to-gpu --canonicalize | FileCheck %s --check-prefix=GPU
+// RUN: dma-opt %dma_src_root/docs/examples/gpu-walkthrough.mlir --one-shot-bufferize="bufferize-function-boundaries function-boundary-type-conversion=identity-layout-map" --dma-tile-attention="q-tile=128 k-tile=32" --dma-gather-keys=per-query=false --dma-assign-layouts --convert-dma-tiles-to-gpu --canonicalize | FileCheck %s --check-prefix=GPU
 // GPU: gpu.launch_func  @dma_kernels::@dma_attention_fwd_bf16_d64_m128n32w4_keep_keybias_causal_0 blocks in (%c2, %c8, %c1) threads in (%c128, %c1, %c1)  dynamic_shared_memory_size %c33280_i32 args(%1 : !llvm.ptr,
 // GPU: gpu.module @dma_kernels {
 // GPU: gpu.func @dma_attention_fwd_bf16_d64_m128n32w4_keep_keybias_causal_0(

@@ -48,7 +48,8 @@ PIPELINES = [
     ["--one-shot-bufferize=bufferize-function-boundaries",
      "--dma-tile-attention", "--dma-block-skip", "--dma-gather-keys"],
     ["--dma-tile-attention=q-tile=64 k-tile=32",
-     "--dma-gather-keys=per-query=false", "--convert-dma-tiles-to-gpu"],
+     "--dma-gather-keys=per-query=false", "--dma-assign-layouts",
+     "--convert-dma-tiles-to-gpu"],
     ["--convert-dma-mask-to-gpu"],
     ["--convert-dma-to-loops"],
     ["--dma-static-expand-shape"],
@@ -61,7 +62,8 @@ OPTION_PIPELINES = [
     ("--dma-gpu-pipeline", ["q-tile", "k-tile", "warps", "stages"],
      ["deterministic"]),
     ("--dma-tile-attention", ["q-tile", "k-tile"], ["count-visits"]),
-    ("--convert-dma-tiles-to-gpu", ["warps", "stages"], ["deterministic"]),
+    ("--dma-assign-layouts", ["warps", "stages", "swizzle"], []),
+    ("--convert-dma-tiles-to-gpu", [], ["deterministic"]),
 ]
 
 EDGE_NUMBERS = ["0", "1", "-1", "2", "3", "7", "8", "15", "16", "17", "31",

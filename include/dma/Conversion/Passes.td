@@ -59,14 +59,69 @@ def ConvertDMAToLoops : Pass<"convert-dma-to-loops"> {
   ];
 }
 
+def DMAAssignLayouts : Pass<"dma-assign-layouts", "ModuleOp"> {
+  let summary = "Give each tile of a tiled forward its GPU layout";
+  let description = [{
+    Decides where every tile of a tiled attention forward lives on the GPU
+    and writes it into the tile's tensor type as an encoding
+    (DMAAttrs.td), so the choice is in the IR and the verifiers check it:
+
+    * the score, probability and output tiles (2-D f32): `#dma.mma`, the
+      accumulator fragments of mma.sync m16n8k16 spread over `warps` warps
+      (the map (warp, lane, value) -> (row, col) is printed with it);
+    * row max, row sum and the query positions (1-D): `#dma.rows` of it;
+    * gathered Q, K and V (2-D, 16-bit): `#dma.shared`, XOR-swizzled for
+      ldmatrix; K and V in a ring of `stages` buffers, Q in one;
+    * the key positions: `#dma.shared` with K's stages, unswizzled.
+
+    Tiles tied together (a destination and its op's result, a loop's
+    iteration arguments) get one layout; a conflict fails the pass.
+    `convert-dma-tiles-to-gpu` reads warps, stages, swizzle and each
+    thread's rows and columns from these layouts.
+
+    Before (abridged):
+
+    ```mlir
+    %s = dma.tile.dot %q, %k transpose_rhs : tensor<128x64xbf16>, tensor<32x64xbf16>
+        outs(%z : tensor<128x32xf32>) -> tensor<128x32xf32>
+    ```
+
+    After:
+
+    ```mlir
+    #mma = #dma.mma<warps = 4, row_tiles = 2, (d0, d1, d2) -> (...)>
+    #shared = #dma.shared<stages = 2, swizzle = 8>
+    #shared1 = #dma.shared<stages = 1, swizzle = 8>
+    %s = dma.tile.dot %q, %k transpose_rhs
+        : tensor<128x64xbf16, #shared1>, tensor<32x64xbf16, #shared>
+        outs(%z : tensor<128x32xf32, #mma>) -> tensor<128x32xf32, #mma>
+    ```
+  }];
+  let options = [
+    Option<"warps", "warps", "int64_t", /*default=*/"0",
+           "Warps per CTA (the #dma.mma layout's); each owns q-tile / warps query rows (a multiple "
+           "of 16). 0 picks two 16-row tiles per warp for kernels without "
+           "per-element mask or bias state, one otherwise">,
+    Option<"stages", "stages", "int64_t", /*default=*/"::dma_defaults::kStages",
+           "K/V tiles in shared memory (2 to 4): tile t + stages - 1 is "
+           "copied while tile t is computed">,
+    Option<"swizzle", "swizzle", "int64_t", /*default=*/"8",
+           "16-byte chunks per XOR-swizzle group of the shared Q, K and V "
+           "tiles (1, 2, 4 or 8; 8 makes ldmatrix conflict-free)">
+  ];
+}
+
 def ConvertDMATilesToGPU : Pass<"convert-dma-tiles-to-gpu", "ModuleOp"> {
   let summary = "Generate the GPU kernel of each tiled attention forward";
   let description = [{
     Takes the tiled forward that `dma-tile-attention` (and `dma-gather-keys`)
-    produced and maps it onto the GPU: the parallel loop over (batch, head,
-    query tile) becomes the grid, one CTA per query tile, with `q-tile / 16`
-    warps that each own 16 query rows; each tile op becomes warp-level code
-    (`lib/Conversion/DMAToGPU/ForwardKernel.cpp` says how):
+    produced, with the layouts of `dma-assign-layouts`, and maps it onto
+    the GPU: the parallel loop over (batch, head, query tile) becomes the
+    grid, one CTA per query tile, with the warps of its `#dma.mma` layout
+    (each owning whole 16-row tiles); each tile op becomes warp-level code
+    (`lib/Conversion/DMAToGPU/ForwardKernel.cpp` says how). Every op of the
+    loop nest must be one the lowering knows: any other fails the pass
+    with a diagnostic naming it.
 
     * `dma.tile.gather` of K and V: cp.async into double-buffered,
       XOR-swizzled shared memory, rows by position (contiguous key tiles or
@@ -114,13 +169,6 @@ def ConvertDMATilesToGPU : Pass<"convert-dma-tiles-to-gpu", "ModuleOp"> {
     fails on it with a message.
   }];
   let options = [
-    Option<"warps", "warps", "int64_t", /*default=*/"0",
-           "Warps per CTA; each owns q-tile / warps query rows (a multiple "
-           "of 16). 0 picks two 16-row tiles per warp for kernels without "
-           "per-element mask or bias state, one otherwise">,
-    Option<"stages", "stages", "int64_t", /*default=*/"::dma_defaults::kStages",
-           "K/V tiles in shared memory (2 to 4): tile t + stages - 1 is "
-           "copied while tile t is computed">,
     Option<"vectorAtomics", "vector-atomics", "bool", /*default=*/"false",
            "The backward adds column pairs with one red.global.add.v2.f32 "
            "(sm_90 and newer; --dma-gpu-pipeline sets it from the chip)">,

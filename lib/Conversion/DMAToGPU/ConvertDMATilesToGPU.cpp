@@ -1,16 +1,17 @@
 //===- ConvertDMATilesToGPU.cpp - the convert-dma-tiles-to-gpu pass -------===//
 //
-// Reads each tiled forward (the scf.forall marked dma.query_tiles that
-// dma-tile-attention and dma-gather-keys produced), derives the kernel
-// configuration from its tile ops (tile shapes, the logits op's scale, cap,
-// causality, bias and mask form, contiguous or gathered key positions),
-// emits the kernel into gpu.module @dma_kernels and replaces the loop nest
-// by a gpu.launch_func over (query tiles, heads, batch) with the memrefs'
-// pointers, sizes and strides as arguments.
+// Reads each tiled forward (the scf.forall that dma-tile-attention and
+// dma-gather-keys produced, with the layouts of dma-assign-layouts; see
+// TiledForward.h), derives the kernel configuration from its tile ops (tile
+// shapes, the logits op's scale, cap, causality, bias and mask form,
+// contiguous or gathered key positions) and layouts (warps, stages,
+// swizzle, fragments), emits the kernel into gpu.module @dma_kernels and
+// replaces the loop nest by a gpu.launch_func over (query tiles, heads,
+// batch) with the memrefs' pointers, sizes and strides as arguments.
 //
 //===----------------------------------------------------------------------===//
 
-#include "Launch.h"
+#include "TiledForward.h"
 #include "dma/Conversion/DMAToGPU/BackwardKernel.h"
 #include "dma/Conversion/DMAToGPU/ForwardKernel.h"
 #include "dma/Conversion/DMAToGPU/MaskSummaryKernel.h"
@@ -33,165 +34,14 @@ namespace mlir::dma {
 using namespace mlir;
 using namespace mlir::dma;
 
-FailureOr<MaskOperands> mlir::dma::readLogitsConfig(
-    scf::ForallOp tiles, Operation *logitsOp, Operation *keyPositions,
-    Value q, Value v, ForwardKernelConfig &c) {
-  auto logits = cast<TileLogitsOp>(logitsOp);
-  MaskOperands m{logits.getBias(),      logits.getMask(),
-                 logits.getKeep(),      logits.getKeepScore(),
-                 logits.getKeepThreshold(), logits.getKeepTiebreak(),
-                 {},                   {},
-                 {}};
-  c.blockM = dimOf(logits.getRaw(), 0);
-  c.blockN = dimOf(logits.getRaw(), 1);
-  c.headDim = dimOf(q, 3);
-  c.valueDim = dimOf(v, 3);
-  c.element = eltOf(q);
-  c.causal = logits.getCausal();
-  c.scale = logits.getScaleAttr().getValueAsDouble();
-  c.softcap = logits.getSoftcapAttr().getValueAsDouble();
-  c.mask = m.mask ? MaskKind::Dense
-           : m.keep ? MaskKind::SharedTopK
-           : m.keepScore ? MaskKind::PerQueryTopK
-                         : MaskKind::None;
-  if (auto positions = dyn_cast<TilePositionsOp>(keyPositions)) {
-    auto candidates = positions.getList().getDefiningOp<TileCandidatesOp>();
-    if (positions.getList() == m.keep) {
-      c.gathered = true;
-    } else if (candidates && m.keepScore &&
-               candidates.getKeepScore() == m.keepScore &&
-               candidates.getKeepThreshold() == m.keepThreshold &&
-               candidates.getKeepTiebreak() == m.keepTiebreak) {
-      // The kernel collects the list itself (per CTA, in shared memory).
-      c.candidates = true;
-    } else {
-      return tiles.emitError("convert-dma-tiles-to-gpu: the key positions "
-                             "come from neither the logits' keep list nor "
-                             "the candidates of its per-query top-k");
-    }
-  }
-  if (auto ranked = dyn_cast<TileRankedKeysOp>(keyPositions)) {
-    if (!m.keepScore || ranked.getKeepScore() != m.keepScore)
-      return tiles.emitError("convert-dma-tiles-to-gpu: ranked key "
-                             "positions must order the logits' own "
-                             "per-query top-k scores");
-    c.rankChunk = ranked.getChunk();
-  } else if (!isa<TilePositionsOp, TileIotaOp>(keyPositions)) {
-    return tiles.emitError("convert-dma-tiles-to-gpu: unsupported key "
-                           "positions op ")
-           << keyPositions->getName();
-  }
-  if (Value full = logits.getMaskFull()) {
-    // dma-block-skip: mask_full is `state[...] == 2` of a summary of this
-    // mask at this tile's shape; the kernel reads the same buffers.
-    auto isFull = full.getDefiningOp<arith::CmpIOp>();
-    auto load = isFull ? isFull.getLhs().getDefiningOp<memref::LoadOp>()
-                       : memref::LoadOp();
-    MaskSummaryOp summary;
-    if (load)
-      for (Operation *user : load.getMemRef().getUsers())
-        if (auto s = dyn_cast<MaskSummaryOp>(user);
-            s && s.getOuts()[0] == load.getMemRef())
-          summary = s;
-    if (!summary || summary.getMask() != m.mask ||
-        static_cast<int64_t>(summary.getQTile()) != c.blockM ||
-        static_cast<int64_t>(summary.getKTile()) != c.blockN)
-      return tiles.emitError("convert-dma-tiles-to-gpu: mask_full must be "
-                             "read from a dma.tile.mask_summary of the "
-                             "logits' mask at the tile's shape (run "
-                             "dma-block-skip)");
-    c.blockSkip = true;
-    m.maskState = summary.getOuts()[0];
-    m.maskTiles = summary.getOuts()[1];
-    m.maskCount = summary.getOuts()[2];
-  }
-  if (m.bias) {
-    c.biasElement = eltOf(m.bias);
-    c.biasPerKey = dimOf(m.bias, 2) == 1;
-  }
-  if (m.keep)
-    c.keepElement = eltOf(m.keep);
-  if (m.keepScore) {
-    c.rowsScoreElement = eltOf(m.keepScore);
-    c.tiebreakElement = eltOf(m.keepTiebreak);
-  }
-  return m;
-}
-
 namespace {
-
-/// The memrefs and configuration of one tiled forward.
-struct TiledForward {
-  ForwardKernelConfig config;
-  Value q, k, v, o, lse, bias, mask, keep, keepScore, keepThreshold,
-      keepTiebreak;
-  MaskOperands masks;
-};
-
-
-/// Reads the configuration off the tiled IR; fails with a diagnostic on
-/// anything the generator does not handle.
-FailureOr<TiledForward> analyze(scf::ForallOp tiles, int64_t warps,
-                                 int64_t stages) {
-  TiledForward f;
-  TileLogitsOp logits;
-  TileStoreOutputOp store;
-  Operation *keyPositions = nullptr;
-  tiles->walk([&](Operation *op) {
-    if (auto l = dyn_cast<TileLogitsOp>(op))
-      logits = l;
-    if (auto s = dyn_cast<TileStoreOutputOp>(op))
-      store = s;
-    if (op->hasAttr("dma.key_positions"))
-      keyPositions = op;
-  });
-  if (!logits || !store || !keyPositions)
-    return tiles.emitError("convert-dma-tiles-to-gpu: not a tiled attention "
-                           "forward (run dma-tile-attention first)");
-  // The gathers of Q (rows from the query positions) and K, V (rows from
-  // the key positions).
-  tiles->walk([&](TileGatherOp gather) {
-    if (gather.getRows() == logits.getRows())
-      f.q = gather.getSource();
-    else if (gather.getRows() == logits.getKeys() && !f.k)
-      f.k = gather.getSource();
-    else if (gather.getRows() == logits.getKeys())
-      f.v = gather.getSource();
-  });
-  if (!f.q || !f.k || !f.v)
-    return tiles.emitError("convert-dma-tiles-to-gpu: cannot find the Q, K "
-                           "and V gathers of the tiled attention");
-  f.o = store.getOut();
-  f.lse = store.getLse();
-  ForwardKernelConfig &c = f.config;
-  FailureOr<MaskOperands> masks =
-      readLogitsConfig(tiles, logits, keyPositions, f.q, f.v, c);
-  if (failed(masks))
-    return failure();
-  f.masks = *masks;
-  f.bias = masks->bias;
-  f.mask = masks->mask;
-  f.keep = masks->keep;
-  f.keepScore = masks->keepScore;
-  f.keepThreshold = masks->keepThreshold;
-  f.keepTiebreak = masks->keepTiebreak;
-  c.warpCount = warps;
-  c.stages = stages;
-  if (failed(c.verify([&] { return tiles.emitError(); })) ||
-      failed(checkI32Sizes(tiles, {f.q, f.k, f.v, f.o, f.lse, f.bias, f.mask,
-                                   f.keep, f.keepScore, f.keepThreshold,
-                                   f.keepTiebreak})))
-    return failure();
-  return f;
-}
 
 /// Binds the forward kernel's parameters (forwardKernelParams' names).
 void bindForward(LaunchArgs &a, const TiledForward &f) {
-  const ForwardKernelConfig &c = f.config;
   for (auto [name, m] : {std::pair{"q", f.q}, {"k", f.k}, {"v", f.v}, {"o", f.o}})
     a.tensor(name, m, "blh");
   a.tensor("lse", f.lse, "bh");
-  a.attention(c, f.q, f.k, f.masks);
+  a.attention(f.config, f.q, f.k, f.masks);
 }
 
 /// Replaces a dma.tile.convert by launches of the generated conversion
@@ -298,7 +148,7 @@ struct ConvertDMATilesToGPUPass
     bool converts = false;
     module.walk([&](TileConvertOp) { converts = true; });
     module.walk([&](scf::ForallOp tiles) {
-      if (tiles->hasAttr("dma.query_tiles"))
+      if (isTiledForward(tiles))
         forwards.push_back(tiles);
       if (tiles->hasAttr("dma.delta_tiles"))
         deltas.push_back(tiles);
@@ -345,8 +195,8 @@ struct ConvertDMATilesToGPUPass
       return signalPassFailure();
     std::vector<TiledForward> analyzed;
     for (scf::ForallOp tiles : forwards) {
-      FailureOr<TiledForward> f = analyze(tiles, warps, stages);
-      if (failed(f))
+      FailureOr<TiledForward> f = readTiledForward(tiles, "convert-dma-tiles-to-gpu");
+      if (failed(f) || failed(readForwardLayouts(tiles, *f)))
         return signalPassFailure();
       analyzed.push_back(*f);
     }

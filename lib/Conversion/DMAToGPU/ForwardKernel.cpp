@@ -108,6 +108,8 @@ std::string ForwardKernelConfig::variantName() const {
        std::to_string(warps());
   if (stages != 2)
     s += "s" + std::to_string(stages);
+  if (swizzle != 8)
+    s += "x" + std::to_string(swizzle);
   switch (mask) {
   case MaskKind::None:
     break;
@@ -149,6 +151,11 @@ LogicalResult ForwardKernelConfig::verify(
     return emitError() << "stages must be 2, 3 or 4 (K/V buffers in flight), "
                           "got "
                        << stages;
+  if (fragments && (fragments.getWarps() != warps() ||
+                    fragments.getRows() != blockM))
+    return emitError() << "the fragment layout " << fragments
+                       << " does not cover the " << blockM << "-row tile of "
+                       << warps() << " warps";
   if (blockN % 16 || blockN < 16 || blockN > 128)
     return emitError() << "k-tile must be a multiple of 16 up to 128 for the "
                           "GPU, got "
@@ -764,14 +771,20 @@ void ForwardEmitter::emit() {
                         /*transpose=*/false);
   };
 
-  // Position and validity of thread row r (= 2 mt + half) of the tile.
+  // Position and validity of thread row r (= 2 mt + half) of the tile:
+  // the row of its accumulator values 2 half and 2 half + 1 (#dma.mma).
   SmallVector<Value> qpos, qvalid;
   for (int64_t mt = 0; mt < rowTiles; ++mt)
     for (int64_t half = 0; half < 2; ++half) {
-      Value row = k.add(warpRow, k.add(k.c32(16 * mt + 8 * half), gid));
+      Value row = fragmentAt(mt, 0, 2 * half).first;
       qpos.push_back(k.add(q0, row));
       qvalid.push_back(k.cmpi(ip(IPred::slt), qpos.back(), Lq));
     }
+  // The tile column of value e of column block j (the same for every row
+  // tile and row half).
+  auto fragmentColumn = [&](int64_t j, int64_t e) {
+    return fragmentAt(0, j, e).second;
+  };
   // Per-query top-k: each row's (threshold, tiebreak), read once; the
   // elements compare their key's score against them.
   SmallVector<Value> rowThr, rowTie;
@@ -868,7 +881,7 @@ void ForwardEmitter::emit() {
             for (int64_t j = 0; j < nS; ++j) {
               Value kpos[2], keyBias[2], score[2];
               for (int64_t e = 0; e < 2; ++e) {
-                Value col = k.add(k.c32(8 * j + e), k.mul(tig, k.c32(2)));
+                Value col = fragmentColumn(j, e);
                 kpos[e] = k.loadAs(k.i32Type, k.gep(smem, k.i32Type,
                                                     k.add(posBase, col)));
                 if (cfg.biasPerKey)
@@ -1043,7 +1056,7 @@ void ForwardEmitter::emit() {
       k.ifThen(qvalid[2 * mt + r], [&] {
         Value rowBase = k.add(oBase, strided("o", "l", pos));
         for (int64_t j = 0; j < nOut; ++j) {
-          Value col = k.add(k.c32(8 * j), k.mul(tig, k.c32(2)));
+          Value col = fragmentColumn(j, 0); // and col + 1: value 1
           Value packed = k.pack2(k.fmul(state[j * 4 + 2 * r], inv),
                                  k.fmul(state[j * 4 + 2 * r + 1], inv),
                                  cfg.element);

@@ -356,3 +356,28 @@ Value KernelBuilder::exp2(Value x) {
 Value KernelBuilder::fma(Value a, Value b, Value c) {
   return LLVM::FMAOp::create(builder(), location(), a, b, c);
 }
+
+Value KernelBuilder::evaluate(AffineExpr e, ArrayRef<Value> dims,
+                              const llvm::DenseMap<AffineExpr, Value> &known) {
+  if (Value v = known.lookup(e))
+    return v;
+  if (auto c = dyn_cast<AffineConstantExpr>(e))
+    return c32(c.getValue());
+  if (auto d = dyn_cast<AffineDimExpr>(e))
+    return dims[d.getPosition()];
+  auto bin = cast<AffineBinaryOpExpr>(e);
+  Value l = evaluate(bin.getLHS(), dims, known),
+        r = evaluate(bin.getRHS(), dims, known);
+  switch (e.getKind()) {
+  case AffineExprKind::Add:
+    return add(l, r);
+  case AffineExprKind::Mul:
+    return mul(l, r);
+  case AffineExprKind::FloorDiv:
+    return divsi(l, r);
+  case AffineExprKind::Mod:
+    return remsi(l, r);
+  default:
+    llvm_unreachable("ceildiv is not in the fragment maps");
+  }
+}

@@ -14,6 +14,8 @@
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/LLVMIR/LLVMTypes.h"
+#include "mlir/IR/AffineExpr.h"
+#include "llvm/ADT/DenseMap.h"
 
 #include <array>
 
@@ -43,6 +45,11 @@ public:
   Value shrui(Value a, Value c);
   Value fneg(Value a);
   Value fmin(Value a, Value c);
+  /// The i32 value of affine expression `e` at `dims` (i32, non-negative:
+  /// floordiv and mod are signed division and remainder there); a
+  /// subexpression in `known` is its value there (computed once, elsewhere).
+  Value evaluate(AffineExpr e, ArrayRef<Value> dims,
+                 const llvm::DenseMap<AffineExpr, Value> &known);
 
   // Memory (LLVM dialect pointers).
   Value toGlobal(Value genericPtr);

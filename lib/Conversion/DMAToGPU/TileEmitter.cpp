@@ -132,39 +132,73 @@ Value TileEmitter::strided(const std::string &t, const char *d,
 
 namespace {
 
-/// The swizzle groups of a row of `chunks` 16-byte chunks: groups of 8,
-/// then one each of 4, 2 and 1 as the rest allows (D = 80: 8 + 2 chunks;
-/// D = 96: 8 + 4). Each group is aligned to its size, so XOR-ing a chunk
-/// index with (row & (size - 1)) keeps it inside its group and its row.
-SmallVector<std::pair<int64_t, int64_t>> swizzleGroups(int64_t chunks) {
-  SmallVector<std::pair<int64_t, int64_t>> groups; // (first chunk, size)
-  int64_t start = 0;
-  for (; start + 8 <= chunks; start += 8)
-    groups.push_back({start, 8});
-  for (int64_t size : {4, 2, 1})
-    if (start + size <= chunks) {
-      groups.push_back({start, size});
-      start += size;
-    }
-  return groups;
+void addends(AffineExpr e, SmallVectorImpl<AffineExpr> &terms) {
+  if (e.getKind() == AffineExprKind::Add) {
+    auto sum = cast<AffineBinaryOpExpr>(e);
+    addends(sum.getLHS(), terms);
+    addends(sum.getRHS(), terms);
+    return;
+  }
+  terms.push_back(e);
 }
 
 } // namespace
 
+Value TileEmitter::warpLaneSum(AffineExpr e) {
+  // warp part + (constant + lane part): the constant folds into the
+  // instructions' immediates and the parts are the same values for every
+  // fragment (CSE), so a thread's rows and columns cost no registers each.
+  SmallVector<AffineExpr> terms;
+  addends(e, terms);
+  int64_t constant = 0;
+  AffineExpr warpPart, lanePart;
+  for (AffineExpr t : terms) {
+    if (auto c = dyn_cast<AffineConstantExpr>(t)) {
+      constant += c.getValue();
+      continue;
+    }
+    AffineExpr &part = t.isFunctionOfDim(1) ? lanePart : warpPart;
+    part = part ? part + t : t;
+  }
+  // The lane's quad and place in it (setUp computes them once).
+  MLIRContext *ctx = cfg.element.getContext();
+  AffineExpr l = getAffineDimExpr(1, ctx);
+  llvm::DenseMap<AffineExpr, Value> known = {{l.floorDiv(4), gid},
+                                             {l % 4, tig}};
+  Value v = k.c32(constant);
+  if (lanePart)
+    v = k.add(v, k.evaluate(lanePart, {warp, lane}, known));
+  if (warpPart)
+    v = k.add(k.evaluate(warpPart, {warp, lane}, known), v);
+  return v;
+}
+
+std::pair<Value, Value> TileEmitter::fragmentAt(int64_t mt, int64_t j,
+                                                int64_t e) {
+  MmaLayoutAttr layout = cfg.fragments;
+  assert(layout && "the forward's fragments come from dma-assign-layouts");
+  MLIRContext *ctx = layout.getContext();
+  // The map at this value index: an expression of (warp, lane) alone. The
+  // expression builders fold the constant terms as they rebuild it;
+  // simplifyAffineMap would not help (it rewrites `l mod 4` as
+  // `l - (l floordiv 4) * 4`, an extra multiply-add per use).
+  AffineMap map = layout.getMap().replace(
+      getAffineDimExpr(2, ctx),
+      getAffineConstantExpr(layout.valueOf(mt, j, e), ctx), 3, 0);
+  return {warpLaneSum(map.getResult(0)), warpLaneSum(map.getResult(1))};
+}
+
 Value TileEmitter::swizzleMask(Value chunk, int64_t cols) {
   // Groups shrink towards the row's end: the last one the chunk reaches.
   Value mask = k.c32(0);
-  for (auto [start, size] : swizzleGroups(cols * elementBytes() / 16))
+  for (auto [start, size] : shared.swizzleGroups(cols * elementBytes() / 16))
     mask = k.select(k.cmpi(ip(IPred::sge), chunk, k.c32(start)),
                     k.c32(size - 1), mask);
   return mask;
 }
 
 int64_t TileEmitter::swizzleMask(int64_t chunk, int64_t cols) {
-  for (auto [start, size] : swizzleGroups(cols * elementBytes() / 16))
-    if (chunk < start + size)
-      return size - 1;
-  return 0;
+  return shared.swizzleMask(chunk, cols * elementBytes() / 16);
 }
 
 Value TileEmitter::swizzled(Value row, Value chunk, int64_t cols) {

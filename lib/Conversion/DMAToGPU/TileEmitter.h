@@ -37,11 +37,15 @@ class TileEmitter {
 protected:
   TileEmitter(OpBuilder &b, Location loc, const ForwardKernelConfig &cfg,
               gpu::GPUFuncOp func)
-      : k(b, loc), cfg(cfg), func(func) {}
+      : k(b, loc), cfg(cfg), func(func),
+        shared(SharedLayoutAttr::get(b.getContext(), cfg.stages,
+                                     cfg.swizzle)) {}
 
   KernelBuilder k;
   const ForwardKernelConfig &cfg;
   gpu::GPUFuncOp func;
+  /// The layout of the 16-bit tiles staged in shared memory (its swizzle).
+  SharedLayoutAttr shared;
   std::map<std::string, Value> args;
   std::map<std::string, Value> headRows; // hoistHeadRows()
 
@@ -71,6 +75,13 @@ protected:
   Value strided(const std::string &t, const char *d, Value index);
 
   int64_t elementBytes() const { return 2; }
+  /// Row and column (i32, within the tile) of value `e` (0..3) of this
+  /// thread's accumulator of 16 x 8 block (row tile mt, column block j):
+  /// cfg.fragments' map at (warp, lane, its value index).
+  std::pair<Value, Value> fragmentAt(int64_t mt, int64_t j, int64_t e);
+  /// An affine expression of (warp, lane) as warp terms + (constant + lane
+  /// terms) (a term of both counts as a lane term).
+  Value warpLaneSum(AffineExpr e);
   /// The XOR mask of chunk `chunk`'s swizzle group in rows of `cols`
   /// 16-bit columns: groups of 8 chunks, then of 4, 2, 1 at the row's end
   /// (D = 80, 96: 8 + 2, 8 + 4), each aligned to its size so the swizzled

@@ -1,9 +1,9 @@
-// RUN: dma-opt %s -split-input-file --dma-tile-attention="q-tile=64 k-tile=32" --dma-block-skip --convert-dma-tiles-to-gpu | FileCheck %s
-// RUN: dma-opt %s -split-input-file --dma-tile-attention="q-tile=64 k-tile=32" --dma-block-skip --convert-dma-tiles-to-gpu=deterministic=1 | FileCheck %s --check-prefix=DET
-// RUN: dma-opt %s -split-input-file --dma-tile-attention="q-tile=64 k-tile=32" --dma-block-skip=skip=false --convert-dma-tiles-to-gpu | FileCheck %s --check-prefix=OFF
+// RUN: dma-opt %s -split-input-file --dma-tile-attention="q-tile=64 k-tile=32" --dma-block-skip --dma-assign-layouts --convert-dma-tiles-to-gpu | FileCheck %s
+// RUN: dma-opt %s -split-input-file --dma-tile-attention="q-tile=64 k-tile=32" --dma-block-skip --dma-assign-layouts --convert-dma-tiles-to-gpu=deterministic=1 | FileCheck %s --check-prefix=DET
+// RUN: dma-opt %s -split-input-file --dma-tile-attention="q-tile=64 k-tile=32" --dma-block-skip=skip=false --dma-assign-layouts --convert-dma-tiles-to-gpu | FileCheck %s --check-prefix=OFF
 // A summary at another tile shape than the walk's (hand-edited tiled IR)
 // is refused: the kernel would read states of the wrong blocks.
-// RUN: dma-opt %s -split-input-file --dma-tile-attention="q-tile=64 k-tile=32" --dma-block-skip | sed -e 's/q_tile(64) k_tile(32)/q_tile(64) k_tile(64)/' | not dma-opt -split-input-file --convert-dma-tiles-to-gpu 2>&1 | FileCheck %s --check-prefix=STALE
+// RUN: dma-opt %s -split-input-file --dma-tile-attention="q-tile=64 k-tile=32" --dma-block-skip | sed -e 's/q_tile(64) k_tile(32)/q_tile(64) k_tile(64)/' | not dma-opt -split-input-file --dma-assign-layouts --convert-dma-tiles-to-gpu 2>&1 | FileCheck %s --check-prefix=STALE
 // STALE: error: convert-dma-tiles-to-gpu: mask_full must be read from a dma.tile.mask_summary of the logits' mask at the tile's shape (run dma-block-skip)
 
 // Dense mask, forward: dma-block-skip's summary (dma.tile.mask_summary)

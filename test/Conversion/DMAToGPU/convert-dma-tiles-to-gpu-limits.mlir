@@ -1,4 +1,4 @@
-// RUN: timeout 60 dma-opt %s -split-input-file --dma-tile-attention="q-tile=64 k-tile=32" --dma-gather-keys=per-query=false --convert-dma-tiles-to-gpu -verify-diagnostics
+// RUN: timeout 60 dma-opt %s -split-input-file --dma-tile-attention="q-tile=64 k-tile=32" --dma-gather-keys=per-query=false --dma-assign-layouts --convert-dma-tiles-to-gpu -verify-diagnostics
 
 // Every limit of the kernel generators is checked before any kernel is
 // built: the generators unroll over head dims and tiles, so a huge static

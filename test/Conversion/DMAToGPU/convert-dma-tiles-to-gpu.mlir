@@ -1,9 +1,9 @@
-// RUN: dma-opt %s -split-input-file --dma-tile-attention="q-tile=64 k-tile=32" --dma-gather-keys=per-query=false --convert-dma-tiles-to-gpu | FileCheck %s
-// RUN: dma-opt %s -split-input-file --dma-tile-attention="q-tile=64 k-tile=32" --dma-gather-keys=per-query=false --convert-dma-tiles-to-gpu=warps=4 | FileCheck %s --check-prefix=WARPS
-// RUN: dma-opt %s -split-input-file --dma-tile-attention="q-tile=64 k-tile=32" --dma-gather-keys=per-query=false --convert-dma-tiles-to-gpu=stages=3 | FileCheck %s --check-prefix=STAGES
-// RUN: dma-opt %s -split-input-file --dma-tile-attention="q-tile=64 k-tile=32" --dma-gather-keys=per-query=false --convert-dma-tiles-to-gpu=deterministic=1 | FileCheck %s --check-prefix=DET
-// RUN: dma-opt %s -split-input-file --dma-tile-attention="q-tile=64 k-tile=32" --dma-gather-keys --convert-dma-tiles-to-gpu | FileCheck %s --check-prefix=CAND
-// RUN: dma-opt %s -split-input-file --dma-tile-attention="q-tile=64 k-tile=32" --dma-gather-keys --convert-dma-tiles-to-gpu=deterministic=1 | FileCheck %s --check-prefix=CANDDET
+// RUN: dma-opt %s -split-input-file --dma-tile-attention="q-tile=64 k-tile=32" --dma-gather-keys=per-query=false --dma-assign-layouts --convert-dma-tiles-to-gpu | FileCheck %s
+// RUN: dma-opt %s -split-input-file --dma-tile-attention="q-tile=64 k-tile=32" --dma-gather-keys=per-query=false --dma-assign-layouts=warps=4 --convert-dma-tiles-to-gpu | FileCheck %s --check-prefix=WARPS
+// RUN: dma-opt %s -split-input-file --dma-tile-attention="q-tile=64 k-tile=32" --dma-gather-keys=per-query=false --dma-assign-layouts=stages=3 --convert-dma-tiles-to-gpu | FileCheck %s --check-prefix=STAGES
+// RUN: dma-opt %s -split-input-file --dma-tile-attention="q-tile=64 k-tile=32" --dma-gather-keys=per-query=false --dma-assign-layouts --convert-dma-tiles-to-gpu=deterministic=1 | FileCheck %s --check-prefix=DET
+// RUN: dma-opt %s -split-input-file --dma-tile-attention="q-tile=64 k-tile=32" --dma-gather-keys --dma-assign-layouts --convert-dma-tiles-to-gpu | FileCheck %s --check-prefix=CAND
+// RUN: dma-opt %s -split-input-file --dma-tile-attention="q-tile=64 k-tile=32" --dma-gather-keys --dma-assign-layouts --convert-dma-tiles-to-gpu=deterministic=1 | FileCheck %s --check-prefix=CANDDET
 
 // Dense causal forward: the tiled loop nest becomes one launch of a kernel
 // with one CTA per (query tile, head, batch); q-tile 64 with two 16-row

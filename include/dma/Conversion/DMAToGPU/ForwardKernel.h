@@ -54,6 +54,13 @@ struct ForwardKernelConfig {
   /// K/V buffers in shared memory: tile t + stages - 1 is being copied
   /// (cp.async) while tile t is computed.
   int64_t stages = 2;
+  /// The forward's accumulator fragments (#dma.mma, from
+  /// dma-assign-layouts): which rows and columns each thread's values of S,
+  /// P and O are. Its warps are warpCount.
+  MmaLayoutAttr fragments;
+  /// 16-byte chunks per XOR-swizzle group of the shared Q, K and V tiles
+  /// (#dma.shared's swizzle).
+  int64_t swizzle = 8;
   /// The backward's atomics add column pairs in one instruction (sm_90).
   bool vectorAtomics = false;
   /// The backward adds into dQ (per query tile) and into dK, dV and a

@@ -46,7 +46,52 @@ LogicalResult expectTile(Operation *op, Value v, StringRef name,
   if (elt && !elt(t.getElementType()))
     return op->emitOpError() << name << " must have " << eltName
                              << " elements";
+  return verifyTileLayout(
+      [&] { return op->emitOpError() << name << ": "; }, t);
+}
+
+/// The layout (#dma encoding) of a tile, null when it has none.
+Attribute layoutOf(Value v) {
+  auto t = dyn_cast<RankedTensorType>(v.getType());
+  return t ? t.getEncoding() : Attribute();
+}
+
+/// Tiles with layouts (dma-assign-layouts) must agree with each other:
+/// either none of `tiles` has one, or each has the one its role needs:
+/// `want(mma, tile)`, given the first fragment layout among them (`mma`),
+/// or null for "some #dma.shared layout".
+LogicalResult expectLayouts(
+    Operation *op, ArrayRef<std::pair<Value, StringRef>> tiles,
+    function_ref<Attribute(MmaLayoutAttr mma, Value tile)> want) {
+  MmaLayoutAttr mma;
+  bool any = false;
+  for (auto [v, name] : tiles) {
+    any |= static_cast<bool>(layoutOf(v));
+    if (!mma)
+      mma = dyn_cast_or_null<MmaLayoutAttr>(layoutOf(v));
+  }
+  if (!any)
+    return success();
+  for (auto [v, name] : tiles) {
+    Attribute need = want(mma, v);
+    Attribute got = layoutOf(v);
+    if (!got)
+      return op->emitOpError() << name << " has no layout where the other "
+                                  "tiles have one (run dma-assign-layouts)";
+    if (!need && !isa<SharedLayoutAttr>(got))
+      return op->emitOpError()
+             << name << " must be in a #dma.shared layout, not " << got;
+    if (need && got != need)
+      return op->emitOpError()
+             << name << " must be in layout " << need << ", not " << got;
+  }
   return success();
+}
+
+/// `mma` itself, and its rows layout.
+Attribute sameFragments(MmaLayoutAttr mma) { return mma; }
+Attribute rowsOf(MmaLayoutAttr mma) {
+  return mma ? RowsLayoutAttr::get(mma.getContext(), mma) : Attribute();
 }
 
 /// A memref size as a tile expectation: any size when dynamic.
@@ -282,6 +327,10 @@ LogicalResult TileGatherOp::verify() {
                   : kAny;
   if (failed(expectTile(*this, getRows(), "rows", {n}, isI32, "i32")))
     return failure();
+  // On the GPU a gathered tile is staged in shared memory (cp.async).
+  if (layoutOf(getOuts()[0]) &&
+      !isa<SharedLayoutAttr>(layoutOf(getOuts()[0])))
+    return emitOpError("gathers into a #dma.shared layout only");
   if (src.getRank() == 4)
     return expectTile(*this, getOuts()[0], "tile",
                       {n, sizeOrAny(src.getDimSize(3))},
@@ -327,7 +376,22 @@ LogicalResult TileDotOp::verify() {
   if (kl != kr)
     return emitOpError() << "contracts lhs size " << kl << " with rhs size "
                          << kr;
-  return expectTile(*this, acc, "accumulator", {m, n});
+  if (failed(expectTile(*this, acc, "accumulator", {m, n})))
+    return failure();
+  // On the GPU: the accumulator in mma fragments, B staged in shared memory
+  // (ldmatrix), A in shared memory or already in the accumulator's
+  // fragments (P of P V).
+  // (expectTile admits no other layout on a 2-D f32 tile than #dma.mma.)
+  if (layoutOf(acc) && !isa_and_nonnull<SharedLayoutAttr>(layoutOf(getRhs())))
+    return emitOpError("rhs must be in a #dma.shared layout (ldmatrix)");
+  if (layoutOf(acc) && !isa_and_nonnull<SharedLayoutAttr>(layoutOf(getLhs())) &&
+      layoutOf(getLhs()) != layoutOf(acc))
+    return emitOpError("lhs must be in a #dma.shared layout or in the "
+                       "accumulator's #dma.mma layout");
+  if (!layoutOf(acc) && (layoutOf(getLhs()) || layoutOf(getRhs())))
+    return emitOpError("accumulator has no layout where its operands have "
+                       "one (run dma-assign-layouts)");
+  return success();
 }
 
 LogicalResult TileLogitsOp::verify() {
@@ -352,7 +416,18 @@ LogicalResult TileLogitsOp::verify() {
     return emitOpError("keys_kept needs a keep list");
   if (getKeepScore() && (!getKeepThreshold() || !getKeepTiebreak()))
     return emitOpError("keep_rows needs a score, a threshold and a tiebreak");
-  return success();
+  // On the GPU: scores element-wise on the fragments; each thread reads the
+  // positions of its rows and the keys (staged in shared memory).
+  return expectLayouts(
+      *this, {{getRaw(), "raw scores"}, {getOuts()[0], "logits"},
+              {getRows(), "rows"}, {getKeys(), "keys"}},
+      [&](MmaLayoutAttr mma, Value tile) -> Attribute {
+        if (tile == getRows())
+          return rowsOf(mma);
+        if (tile == getKeys())
+          return Attribute(); // staged in shared memory
+        return sameFragments(mma);
+      });
 }
 
 LogicalResult TileSoftmaxOp::verify() {
@@ -370,7 +445,15 @@ LogicalResult TileSoftmaxOp::verify() {
       succeeded(expectTile(*this, outs[1], "accumulator", {m, kAny}, isF32,
                            "f32")) &&
       succeeded(expectTile(*this, outs[2], "row max", {m}, isF32, "f32")) &&
-      succeeded(expectTile(*this, outs[3], "row sum", {m}, isF32, "f32")));
+      succeeded(expectTile(*this, outs[3], "row sum", {m}, isF32, "f32")) &&
+      succeeded(expectLayouts(
+          *this, {{getLogits(), "logits"}, {outs[0], "probabilities"},
+                  {outs[1], "accumulator"}, {outs[2], "row max"},
+                  {outs[3], "row sum"}},
+          [&](MmaLayoutAttr mma, Value tile) {
+            return shapedOf(tile).getRank() == 1 ? rowsOf(mma)
+                                                 : sameFragments(mma);
+          })));
 }
 
 LogicalResult TileStoreOutputOp::verify() {
@@ -379,7 +462,13 @@ LogicalResult TileStoreOutputOp::verify() {
                         "f32")) ||
       failed(expectTile(*this, getMax(), "row max", {m}, isF32, "f32")) ||
       failed(expectTile(*this, getSum(), "row sum", {m}, isF32, "f32")) ||
-      failed(expectTile(*this, getRows(), "rows", {m}, isI32, "i32")))
+      failed(expectTile(*this, getRows(), "rows", {m}, isI32, "i32")) ||
+      failed(expectLayouts(
+          *this, {{getAcc(), "accumulator"}, {getMax(), "row max"},
+                  {getSum(), "row sum"}, {getRows(), "rows"}},
+          [&](MmaLayoutAttr mma, Value tile) {
+            return tile == getAcc() ? sameFragments(mma) : rowsOf(mma);
+          })))
     return failure();
   if (cast<MemRefType>(getOut().getType()).getRank() != 4 ||
       cast<MemRefType>(getLse().getType()).getRank() != 3)

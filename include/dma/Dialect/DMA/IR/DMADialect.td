@@ -36,6 +36,11 @@ def DMA_Dialect : Dialect {
     "::mlir::memref::MemRefDialect",
     "::mlir::tensor::TensorDialect"
   ];
+  // The GPU tile layouts (DMAAttrs.td).
+  let useDefaultAttributePrinterParser = 1;
+  let extraClassDeclaration = [{
+    void registerAttributes();
+  }];
 }
 
 class DMA_Op<string mnemonic, list<Trait> traits = []>

@@ -3,6 +3,7 @@
 #ifndef DMA_DIALECT_DMA_IR_DMAOPS_H
 #define DMA_DIALECT_DMA_IR_DMAOPS_H
 
+#include "dma/Dialect/DMA/IR/DMAAttrs.h"
 #include "dma/Dialect/DMA/IR/DMADialect.h"
 #include "mlir/Bytecode/BytecodeOpInterface.h"
 #include "mlir/IR/BuiltinTypes.h"
