@@ -8,8 +8,9 @@
 //    where the position is -1); K and V tiles are double-buffered so the
 //    next key tile loads while this one is computed;
 //  * dma.tile.dot     -> ldmatrix + mma.sync m16n8k16 (16-bit inputs, f32
-//    accumulation); warp w owns query rows [16w, 16w + 16) of the tile,
-//    and each thread owns two rows (lane/4 and lane/4 + 8);
+//    accumulation); the accumulators' #dma.mma layout (dma-assign-layouts)
+//    says which rows and columns each thread holds: warp w owns R 16-row
+//    tiles, each thread two rows of each (lane/4 and lane/4 + 8);
 //  * dma.tile.logits  -> element-wise on the accumulator fragments, from
 //    the positions of the thread's rows and columns;
 //  * dma.tile.softmax -> row max and sum with quad shuffles, P kept in
@@ -18,6 +19,13 @@
 //
 // The key walk is contiguous key tiles (bounded causally) or, when the
 // tiled IR was gathered, chunks of the shared top-k list.
+//
+// ForwardEmitter::emit() runs the steps in order: emitPrologue (the CTA's
+// tile, Q and the first key tiles in flight), emitThreadRows (the rows of
+// the thread's #dma.mma fragments), then per key tile emitKeyTile: the
+// pipeline's wait and next copy, and one step per tile op of the loop body
+// (emitScores, emitLogits, emitSoftmax, emitUpdate); after the loop
+// emitStoreOutput.
 //
 //===----------------------------------------------------------------------===//
 
@@ -298,6 +306,42 @@ private:
   Value neededByTile(Value pos, Value safePos, Value listIndex);
   /// dma.tile.candidates: the keys some row of the tile may keep.
   void collectCandidates();
+
+  // The kernel's steps, in emit()'s order; each tile op of the loop body
+  // has its own.
+  using Fragments = std::vector<std::vector<Frag>>; // [row tile][n-tile]
+  void emitPrologue();
+  void emitThreadRows();
+  SmallVector<Value> initialLoopState();
+  SmallVector<Value> emitKeyTile(Value t, ValueRange st);
+  Fragments emitScores(Value stage);
+  void emitLogits(Fragments &s, Value t32, Value stage);
+  Fragments emitSoftmax(Fragments &s, ValueRange st, SmallVector<Value> &next2);
+  void emitUpdate(Fragments &p, Fragments &acc, Value stage);
+  void emitStoreOutput(ValueRange fin);
+  /// The key tile of walk step `i`.
+  Value keyTileOf(Value i);
+  /// The Q fragment (A operand) of row tile `mt`, k-step `s`.
+  Frag qFragment(int64_t mt, int64_t s) {
+    return k.ldmatrixX4(swizzledAt(qOff, k.c32(0), qRowLane, 16 * mt, laneHi,
+                                   2 * s, cfg.headDim),
+                        /*transpose=*/false);
+  }
+  /// The tile column of value e of column block j of the thread's
+  /// fragments (the same for every row tile and row half).
+  Value fragmentColumn(int64_t j, int64_t e) {
+    return fragmentAt(0, j, e).second;
+  }
+
+  // Set by the steps for the later ones.
+  Value nTiles32, nTiles;             // key tiles walked (i32, index)
+  int64_t rowTiles = 0;               // 16-row tiles per warp
+  int64_t nOut = 0, nS = 0, perTile = 0; // O and S n-tiles; state per row tile
+  size_t carried = 0;                 // block skipping: index of its state
+  Value qRowLane, kRowLane, vRowLane; // ldmatrix row of the lane
+  SmallVector<Value> qpos, qvalid;    // per thread row (2 per row tile)
+  SmallVector<Value> rowThr, rowTie;  // per-query top-k, per thread row
+  Value ninf;
 };
 
 /// Key steps per round of the candidate scan: step i of warp w tests keys
@@ -691,10 +735,27 @@ Value ForwardEmitter::tileFullyVisible(Value t, Value stage, Value lastKeyPos) {
 }
 
 void ForwardEmitter::emit() {
-  OpBuilder &ob = k.builder();
+  emitPrologue();
+  emitThreadRows();
+  // One key tile per iteration: the loop state is, per row tile, the O
+  // accumulator (dv/8 n-tiles x 4), row max x2 and row sum x2 (and with
+  // block skipping the next copy's key tile and state).
+  SmallVector<Value> fin = k.forLoop(
+      k.index(0), nTiles, initialLoopState(),
+      [&](Value t, ValueRange st) { return emitKeyTile(t, st); });
+  // No copy may still be in flight into shared memory at exit.
+  k.cpAsyncWaitAll();
+  emitStoreOutput(fin);
+  if (cfg.gathered)
+    checkKeepList();
+  gpu::ReturnOp::create(k.builder(), k.location());
+}
+
+/// The CTA's tile, its shared-memory plan, Q and the first stages - 1 key
+/// tiles in flight (dma.tile.iota / positions / gather before the loop).
+void ForwardEmitter::emitPrologue() {
   setUp(forwardKernelParams(cfg));
 
-  bool f16 = cfg.element.isF16();
   int64_t bm = cfg.blockM, bn = cfg.blockN, d = cfg.headDim, dv = cfg.valueDim;
   qOff = 0;
   int64_t ns = cfg.stages;
@@ -729,19 +790,8 @@ void ForwardEmitter::emit() {
   loadQueryTile();
   if (cfg.candidates)
     collectCandidates();
-  Value nTiles32 = keyTileCount();
-  Value nTiles = k.i32ToIndex(nTiles32);
-  Value zero = k.index(0);
-  // Block skipping walks the listed key tiles: step i copies tile
-  // listed[i]. The list entry and state of the tile copied next are read
-  // an iteration ahead and carried (a dependent pair of global loads per
-  // tile, off the copy's critical path); entries past the walk read its
-  // last one.
-  auto keyTileOf = [&](Value i) {
-    return cfg.blockSkip
-               ? listedTile(k.minsi(i, k.sub(nTiles32, k.c32(1))))
-               : i;
-  };
+  nTiles32 = keyTileCount();
+  nTiles = k.i32ToIndex(nTiles32);
   for (int64_t s = 0; s + 1 < ns; ++s) {
     k.ifThen(k.cmpi(ip(IPred::sgt), nTiles, k.index(s)), [&] {
       Value kt = keyTileOf(k.c32(s));
@@ -753,60 +803,63 @@ void ForwardEmitter::emit() {
   }
   if (cfg.biasPerKey)
     storeKeyBias(k.c32(0), loadKeyBias(keyTileOf(k.c32(0))));
+}
 
+Value ForwardEmitter::keyTileOf(Value i) {
+  // Block skipping walks the listed key tiles: step i copies tile
+  // listed[i]; entries past the walk read its last one.
+  return cfg.blockSkip ? listedTile(k.minsi(i, k.sub(nTiles32, k.c32(1))))
+                       : i;
+}
+
+/// The rows of the thread's fragments (#dma.mma) and what is read once per
+/// row: positions, validity, per-query thresholds.
+void ForwardEmitter::emitThreadRows() {
   // Warp w owns query rows [16 R w, 16 R (w + 1)): R row tiles of 16, each
   // thread two rows of each (gid and gid + 8). Q stays in shared memory; its
   // fragments are re-read per key tile (registers go to S, P and O).
-  int64_t rowTiles = cfg.rowTilesPerWarp();
+  rowTiles = cfg.rowTilesPerWarp();
   Value warpRow = k.mul(warp, k.c32(16 * rowTiles));
   // ldmatrix.x4 lane roles: Q rows lane % 16, chunk lane / 16; K rows
   // lane % 8 + 8 (lane / 16), chunk (lane / 8) % 2; V (transposed) rows
   // lane % 8 + 8 ((lane / 8) % 2), chunk lane / 16.
-  Value qRowLane = k.add(warpRow, lane16);
-  Value kRowLane = k.add(lane8, k.mul(laneHi, k.c32(8)));
-  Value vRowLane = k.add(lane8, k.mul(laneMid, k.c32(8)));
-  auto qFragment = [&](int64_t mt, int64_t s) {
-    return k.ldmatrixX4(swizzledAt(qOff, k.c32(0), qRowLane, 16 * mt, laneHi,
-                                   2 * s, d),
-                        /*transpose=*/false);
-  };
+  qRowLane = k.add(warpRow, lane16);
+  kRowLane = k.add(lane8, k.mul(laneHi, k.c32(8)));
+  vRowLane = k.add(lane8, k.mul(laneMid, k.c32(8)));
 
   // Position and validity of thread row r (= 2 mt + half) of the tile:
   // the row of its accumulator values 2 half and 2 half + 1 (#dma.mma).
-  SmallVector<Value> qpos, qvalid;
   for (int64_t mt = 0; mt < rowTiles; ++mt)
     for (int64_t half = 0; half < 2; ++half) {
       Value row = fragmentAt(mt, 0, 2 * half).first;
       qpos.push_back(k.add(q0, row));
       qvalid.push_back(k.cmpi(ip(IPred::slt), qpos.back(), Lq));
     }
-  // The tile column of value e of column block j (the same for every row
-  // tile and row half).
-  auto fragmentColumn = [&](int64_t j, int64_t e) {
-    return fragmentAt(0, j, e).second;
-  };
   // Per-query top-k: each row's (threshold, tiebreak), read once; the
   // elements compare their key's score against them.
-  SmallVector<Value> rowThr, rowTie;
   if (cfg.mask == MaskKind::PerQueryTopK)
     for (size_t r = 0; r < qpos.size(); ++r) {
       auto [thr, tie] = rowThreshold(qpos[r], qvalid[r]);
       rowThr.push_back(thr);
       rowTie.push_back(tie);
     }
-  Value ninf = k.f32(-std::numeric_limits<double>::infinity());
+  ninf = k.f32(-std::numeric_limits<double>::infinity());
+}
 
+SmallVector<Value> ForwardEmitter::initialLoopState() {
   // Loop state per row tile: O accumulator (dv/8 n-tiles x 4), row max x2,
   // row sum x2.
-  int64_t nOut = dv / 8, nS = bn / 8;
-  int64_t perTile = nOut * 4 + 4;
+  nOut = cfg.valueDim / 8;
+  nS = cfg.blockN / 8;
+  perTile = nOut * 4 + 4;
+  int64_t ns = cfg.stages;
   SmallVector<Value> init;
   for (int64_t mt = 0; mt < rowTiles; ++mt) {
     init.append(nOut * 4, k.f32(0.0));
     init.append({ninf, ninf, k.f32(0.0), k.f32(0.0)});
   }
   // Block skipping: (key tile, state) of walk step ns - 1, the next copy.
-  size_t carried = init.size();
+  carried = init.size();
   if (cfg.blockSkip)
     init.append(k.ifElse(k.cmpi(ip(IPred::sgt), nTiles32, k.c32(0)),
                          {k.i32Type, k.i32Type},
@@ -818,230 +871,261 @@ void ForwardEmitter::emit() {
                            return SmallVector<Value>{k.c32(0), k.c32(0)};
                          }));
 
-  SmallVector<Value> fin = k.forLoop(
-      zero, nTiles, init, [&](Value t, ValueRange st) {
-        Value t32 = k.indexToI32(t);
-        Value stage = k.remsi(t32, k.c32(ns));
-        // Groups 0..t are complete once at most stages - 2 are pending: tile
-        // t has landed. After the barrier everybody is done with tile t - 1,
-        // whose buffer receives tile t + stages - 1.
-        k.cpAsyncWaitGroup(ns - 2);
-        k.barrier();
-        Value ahead = k.add(t32, k.c32(ns - 1));
-        // Block skipping: the tile after `ahead`, for the next iteration.
-        Value aheadTile, aheadState, laterTile;
-        if (cfg.blockSkip) {
-          aheadTile = st[carried];
-          aheadState = st[carried + 1];
-          laterTile = keyTileOf(k.add(ahead, k.c32(1)));
-        }
-        k.ifThen(k.cmpi(ip(IPred::slt), k.i32ToIndex(ahead), nTiles), [&] {
-          Value aheadStage = k.remsi(ahead, k.c32(ns));
-          loadKeyTile(cfg.blockSkip ? aheadTile : ahead, aheadStage);
-          if (cfg.blockSkip)
-            storeFull(aheadStage, aheadState);
-        });
-        k.cpAsyncCommit(); // possibly empty: one group per iteration
-        Value next = k.add(t32, k.c32(1));
-        Value hasNext = k.cmpi(ip(IPred::slt), k.i32ToIndex(next), nTiles);
-        SmallVector<Value> nextBias;
-        if (cfg.biasPerKey)
-          nextBias = loadKeyBias(keyTileOf(next));
+  return init;
+}
 
-        // S = Q K^T; each K fragment feeds every row tile of the warp.
-        std::vector<std::vector<Frag>> s(
-            rowTiles, std::vector<Frag>(nS, Frag{k.f32(0.0), k.f32(0.0),
-                                                 k.f32(0.0), k.f32(0.0)}));
-        Value kTileBase = k.mul(stage, k.c32(bn * d * 2));
-        for (int64_t ks = 0; ks < d / 16; ++ks) {
-          std::vector<Frag> qf;
-          for (int64_t mt = 0; mt < rowTiles; ++mt)
-            qf.push_back(qFragment(mt, ks));
-          for (int64_t jp = 0; jp < nS / 2; ++jp) {
-            Frag bf = k.ldmatrixX4(swizzledAt(kOff, kTileBase, kRowLane,
-                                              16 * jp, laneMid, 2 * ks, d),
-                                   /*transpose=*/false);
-            for (int64_t mt = 0; mt < rowTiles; ++mt) {
-              s[mt][2 * jp] = k.mma(qf[mt], {bf[0], bf[1]}, s[mt][2 * jp], f16);
-              s[mt][2 * jp + 1] =
-                  k.mma(qf[mt], {bf[2], bf[3]}, s[mt][2 * jp + 1], f16);
-            }
-          }
-        }
+/// One iteration of the key loop: the pipeline's wait and next copy, then
+/// the loop body's tile ops in their order.
+SmallVector<Value> ForwardEmitter::emitKeyTile(Value t, ValueRange st) {
+  int64_t ns = cfg.stages;
+  Value t32 = k.indexToI32(t);
+  Value stage = k.remsi(t32, k.c32(ns));
+  // Groups 0..t are complete once at most stages - 2 are pending: tile
+  // t has landed. After the barrier everybody is done with tile t - 1,
+  // whose buffer receives tile t + stages - 1.
+  k.cpAsyncWaitGroup(ns - 2);
+  k.barrier();
+  Value ahead = k.add(t32, k.c32(ns - 1));
+  // Block skipping: the tile after `ahead`, for the next iteration.
+  Value aheadTile, aheadState, laterTile;
+  if (cfg.blockSkip) {
+    aheadTile = st[carried];
+    aheadState = st[carried + 1];
+    laterTile = keyTileOf(k.add(ahead, k.c32(1)));
+  }
+  k.ifThen(k.cmpi(ip(IPred::slt), k.i32ToIndex(ahead), nTiles), [&] {
+    Value aheadStage = k.remsi(ahead, k.c32(ns));
+    loadKeyTile(cfg.blockSkip ? aheadTile : ahead, aheadStage);
+    if (cfg.blockSkip)
+      storeFull(aheadStage, aheadState);
+  });
+  k.cpAsyncCommit(); // possibly empty: one group per iteration
+  Value next = k.add(t32, k.c32(1));
+  Value hasNext = k.cmpi(ip(IPred::slt), k.i32ToIndex(next), nTiles);
+  SmallVector<Value> nextBias;
+  if (cfg.biasPerKey)
+    nextBias = loadKeyBias(keyTileOf(next));
 
-        // Logits from the positions of the thread's rows and columns. Full
-        // tiles (most of a long sequence) skip the per-element masking.
-        Value posBase = k.add(k.mul(stage, k.c32(bn)), k.c32(posOff / 4));
-        Value lastPos = k.loadAs(
-            k.i32Type, k.gep(smem, k.i32Type, k.add(posBase, k.c32(bn - 1))));
-        SmallVector<Type> sTypes(rowTiles * nS * 4, k.f32Type);
-        auto logits = [&](bool full) {
-          SmallVector<Value> out;
-          for (int64_t mt = 0; mt < rowTiles; ++mt)
-            for (int64_t j = 0; j < nS; ++j) {
-              Value kpos[2], keyBias[2], score[2];
-              for (int64_t e = 0; e < 2; ++e) {
-                Value col = fragmentColumn(j, e);
-                kpos[e] = k.loadAs(k.i32Type, k.gep(smem, k.i32Type,
-                                                    k.add(posBase, col)));
-                if (cfg.biasPerKey)
-                  keyBias[e] = k.loadAs(
-                      k.f32Type,
-                      k.gep(smem, k.f32Type,
-                            k.add(k.add(posBase,
-                                        k.c32((biasOff - posOff) / 4)),
-                                  col)));
-                if (!full && cfg.mask == MaskKind::PerQueryTopK)
-                  score[e] = keepScoreAt(k.maxsi(kpos[e], k.c32(0)));
-              }
-              for (int64_t v = 0; v < 4; ++v) {
-                int64_t r = 2 * mt + v / 2, e = v % 2;
-                Value kept;
-                if (!full && cfg.mask == MaskKind::PerQueryTopK) {
-                  kept = passesThreshold(score[e], kpos[e], rowThr[r],
-                                         rowTie[r]);
-                }
-                out.push_back(
-                    full ? visibleLogit(s[mt][j][v], qpos[r], kpos[e],
-                                        keyBias[e])
-                         : logit(s[mt][j][v], qpos[r], qvalid[r], kpos[e],
-                                 keyBias[e], kept));
-              }
-            }
-          return out;
-        };
-        SmallVector<Value> sl =
-            k.ifElse(tileFullyVisible(t32, stage, lastPos), sTypes,
-                     [&] { return logits(true); },
-                     [&] { return logits(false); });
-        for (int64_t mt = 0; mt < rowTiles; ++mt)
-          for (int64_t j = 0; j < nS; ++j)
-            for (int v = 0; v < 4; ++v)
-              s[mt][j][v] = sl[(mt * nS + j) * 4 + v];
+  Fragments s = emitScores(stage);
+  emitLogits(s, t32, stage);
+  SmallVector<Value> next2; // the row tiles' new max and sum
+  Fragments acc = emitSoftmax(s, st, next2);
+  emitUpdate(s, acc, stage);
+  // The next tile's key bias: nobody reads its slot before the next
+  // iteration's barrier.
+  if (cfg.biasPerKey)
+    k.ifThen(hasNext, [&] {
+      storeKeyBias(k.remsi(next, k.c32(ns)), nextBias);
+    });
+  SmallVector<Value> yielded;
+  for (int64_t mt = 0; mt < rowTiles; ++mt) {
+    for (const Frag &f : acc[mt])
+      yielded.append(f.begin(), f.end());
+    yielded.append(next2.begin() + 4 * mt, next2.begin() + 4 * mt + 4);
+  }
+  if (cfg.blockSkip)
+    yielded.append({laterTile, tileState(laterTile)});
+  return yielded;
+}
 
-        SmallVector<Value> next2;
-        std::vector<std::vector<Frag>> acc(rowTiles);
-        bool staleMax = cfg.mask != MaskKind::PerQueryTopK;
-        for (int64_t mt = 0; mt < rowTiles; ++mt) {
-          ValueRange state = st.slice(mt * perTile, perTile);
-          // Online softmax, two rows per thread, reduced over the quad.
-          // With staleMax the running max a row's P is taken against moves
-          // only when the tile's max exceeds it by more than kStaleMax
-          // (log2 units): P stays <= 2^kStaleMax (as precise in f32, bf16
-          // and f16, and O / l and LSE = m + log l do not depend on which
-          // m), and the warp rescales O only when one of its rows moved,
-          // mostly in the first key tiles, against one FMUL per O element
-          // and key tile: 3% on the shared top-k and 1% dense forwards
-          // (run 55). The per-query forward keeps the plain update: the
-          // branch's live O values spill there (68 bytes, or 8 warps),
-          // 4% and 26% slower.
-          Value m[2] = {state[nOut * 4], state[nOut * 4 + 1]};
-          Value l[2] = {state[nOut * 4 + 2], state[nOut * 4 + 3]};
-          Value corr[2], mNew[2], mScaled[2], grow[2];
-          for (int r = 0; r < 2; ++r) {
-            Value mx = m[r];
-            for (int64_t j = 0; j < nS; ++j)
-              mx = k.fmax(mx, k.fmax(s[mt][j][2 * r], s[mt][j][2 * r + 1]));
-            mx = k.fmax(mx, k.shuffleXor(mx, 1));
-            mx = k.fmax(mx, k.shuffleXor(mx, 2));
-            // False while every logit so far is -inf; true at the first
-            // finite one (m = -inf).
-            grow[r] = k.cmpf(fpr(FPred::OGT), mx,
-                             staleMax ? k.fadd(m[r], k.f32(kStaleMax / kLog2e))
-                                      : m[r]);
-            mNew[r] = k.select(grow[r], mx, m[r]);
-            Value none = k.cmpf(fpr(FPred::OEQ), mNew[r], ninf);
-            Value msafe = k.select(none, k.f32(0.0), mNew[r]);
-            // p = 2^(x log2 e - m log2 e): one FFMA and one EX2 per element.
-            mScaled[r] = k.fneg(k.fmul(msafe, k.f32(kLog2e)));
-            corr[r] = k.select(
-                grow[r], k.exp2(k.fmul(k.fsub(m[r], mx), k.f32(kLog2e))),
-                k.f32(1.0));
-          }
-          for (int64_t j = 0; j < nS; ++j)
-            for (int v = 0; v < 4; ++v)
-              s[mt][j][v] =
-                  k.exp2(k.fma(s[mt][j][v], k.f32(kLog2e), mScaled[v / 2]));
-          for (int r = 0; r < 2; ++r) {
-            Value sum = k.f32(0.0);
-            for (int64_t j = 0; j < nS; ++j)
-              sum = k.fadd(sum, k.fadd(s[mt][j][2 * r], s[mt][j][2 * r + 1]));
-            l[r] = k.fadd(k.fmul(l[r], corr[r]), sum);
-            m[r] = mNew[r];
-          }
-          auto scaled = [&] {
-            SmallVector<Value> o;
-            for (int64_t j = 0; j < nOut; ++j)
-              for (int v = 0; v < 4; ++v)
-                o.push_back(k.fmul(state[j * 4 + v], corr[v / 2]));
-            return o;
-          };
-          SmallVector<Value> o;
-          if (staleMax) {
-            // Warp-uniform: the branch keeps the warp converged.
-            Value rescale = k.cmpi(
-                ip(IPred::ne), k.ballot(k.ori(grow[0], grow[1])), k.c32(0));
-            SmallVector<Type> oTypes(nOut * 4, k.f32Type);
-            o = k.ifElse(rescale, oTypes, scaled, [&] {
-              return SmallVector<Value>(state.begin(),
-                                        state.begin() + nOut * 4);
-            });
-          } else {
-            o = scaled();
-          }
-          acc[mt].resize(nOut);
-          for (int64_t j = 0; j < nOut; ++j)
-            for (int v = 0; v < 4; ++v)
-              acc[mt][j][v] = o[j * 4 + v];
-          next2.append({m[0], m[1], l[0], l[1]}); // placed after acc below
-        }
+/// dma.tile.dot S = Q K^T: ldmatrix + mma.sync; each K fragment feeds every
+/// row tile of the warp.
+ForwardEmitter::Fragments ForwardEmitter::emitScores(Value stage) {
+  bool f16 = cfg.element.isF16();
+  int64_t bn = cfg.blockN, d = cfg.headDim;
+  Fragments s(rowTiles, std::vector<Frag>(nS, Frag{k.f32(0.0), k.f32(0.0),
+                                                   k.f32(0.0), k.f32(0.0)}));
+  Value kTileBase = k.mul(stage, k.c32(bn * d * 2));
+  for (int64_t ks = 0; ks < d / 16; ++ks) {
+    std::vector<Frag> qf;
+    for (int64_t mt = 0; mt < rowTiles; ++mt)
+      qf.push_back(qFragment(mt, ks));
+    for (int64_t jp = 0; jp < nS / 2; ++jp) {
+      Frag bf = k.ldmatrixX4(swizzledAt(kOff, kTileBase, kRowLane,
+                                        16 * jp, laneMid, 2 * ks, d),
+                             /*transpose=*/false);
+      for (int64_t mt = 0; mt < rowTiles; ++mt) {
+        s[mt][2 * jp] = k.mma(qf[mt], {bf[0], bf[1]}, s[mt][2 * jp], f16);
+        s[mt][2 * jp + 1] =
+            k.mma(qf[mt], {bf[2], bf[3]}, s[mt][2 * jp + 1], f16);
+      }
+    }
+  }
+  return s;
+}
 
-        // O += P V: P repacked as A fragments, V via ldmatrix.trans; each V
-        // fragment feeds every row tile of the warp.
-        Value vTileBase = k.mul(stage, k.c32(bn * dv * 2));
-        for (int64_t ks = 0; ks < bn / 16; ++ks) {
-          std::vector<Frag> a;
-          for (int64_t mt = 0; mt < rowTiles; ++mt) {
-            auto &p = s[mt];
-            a.push_back({k.pack2(p[2 * ks][0], p[2 * ks][1], cfg.element),
-                         k.pack2(p[2 * ks][2], p[2 * ks][3], cfg.element),
-                         k.pack2(p[2 * ks + 1][0], p[2 * ks + 1][1],
-                                 cfg.element),
-                         k.pack2(p[2 * ks + 1][2], p[2 * ks + 1][3],
-                                 cfg.element)});
-          }
-          for (int64_t jp = 0; jp < nOut / 2; ++jp) {
-            Frag bf = k.ldmatrixX4(swizzledAt(vOff, vTileBase, vRowLane,
-                                              16 * ks, laneHi, 2 * jp, dv),
-                                   /*transpose=*/true);
-            for (int64_t mt = 0; mt < rowTiles; ++mt) {
-              acc[mt][2 * jp] =
-                  k.mma(a[mt], {bf[0], bf[1]}, acc[mt][2 * jp], f16);
-              acc[mt][2 * jp + 1] =
-                  k.mma(a[mt], {bf[2], bf[3]}, acc[mt][2 * jp + 1], f16);
-            }
-          }
+/// dma.tile.logits: from the positions of the thread's rows and columns.
+/// Full tiles (most of a long sequence) skip the per-element masking.
+void ForwardEmitter::emitLogits(Fragments &s, Value t32, Value stage) {
+  int64_t bn = cfg.blockN;
+  Value posBase = k.add(k.mul(stage, k.c32(bn)), k.c32(posOff / 4));
+  Value lastPos = k.loadAs(
+      k.i32Type, k.gep(smem, k.i32Type, k.add(posBase, k.c32(bn - 1))));
+  SmallVector<Type> sTypes(rowTiles * nS * 4, k.f32Type);
+  auto logits = [&](bool full) {
+    SmallVector<Value> out;
+    for (int64_t mt = 0; mt < rowTiles; ++mt)
+      for (int64_t j = 0; j < nS; ++j) {
+        Value kpos[2], keyBias[2], score[2];
+        for (int64_t e = 0; e < 2; ++e) {
+          Value col = fragmentColumn(j, e);
+          kpos[e] = k.loadAs(k.i32Type, k.gep(smem, k.i32Type,
+                                              k.add(posBase, col)));
+          if (cfg.biasPerKey)
+            keyBias[e] = k.loadAs(
+                k.f32Type,
+                k.gep(smem, k.f32Type,
+                      k.add(k.add(posBase,
+                                  k.c32((biasOff - posOff) / 4)),
+                            col)));
+          if (!full && cfg.mask == MaskKind::PerQueryTopK)
+            score[e] = keepScoreAt(k.maxsi(kpos[e], k.c32(0)));
         }
-        // The next tile's key bias: nobody reads its slot before the next
-        // iteration's barrier.
-        if (cfg.biasPerKey)
-          k.ifThen(hasNext, [&] {
-            storeKeyBias(k.remsi(next, k.c32(ns)), nextBias);
-          });
-        SmallVector<Value> yielded;
-        for (int64_t mt = 0; mt < rowTiles; ++mt) {
-          for (const Frag &f : acc[mt])
-            yielded.append(f.begin(), f.end());
-          yielded.append(next2.begin() + 4 * mt, next2.begin() + 4 * mt + 4);
+        for (int64_t v = 0; v < 4; ++v) {
+          int64_t r = 2 * mt + v / 2, e = v % 2;
+          Value kept;
+          if (!full && cfg.mask == MaskKind::PerQueryTopK) {
+            kept = passesThreshold(score[e], kpos[e], rowThr[r],
+                                   rowTie[r]);
+          }
+          out.push_back(
+              full ? visibleLogit(s[mt][j][v], qpos[r], kpos[e],
+                                  keyBias[e])
+                   : logit(s[mt][j][v], qpos[r], qvalid[r], kpos[e],
+                           keyBias[e], kept));
         }
-        if (cfg.blockSkip)
-          yielded.append({laterTile, tileState(laterTile)});
-        return yielded;
+      }
+    return out;
+  };
+  SmallVector<Value> sl =
+      k.ifElse(tileFullyVisible(t32, stage, lastPos), sTypes,
+               [&] { return logits(true); },
+               [&] { return logits(false); });
+  for (int64_t mt = 0; mt < rowTiles; ++mt)
+    for (int64_t j = 0; j < nS; ++j)
+      for (int v = 0; v < 4; ++v)
+        s[mt][j][v] = sl[(mt * nS + j) * 4 + v];
+}
+
+/// dma.tile.softmax: the online softmax step per row tile; P replaces S in
+/// `s`, the rescaled accumulators are returned and the new row max and sum
+/// appended to `rowState` (four per row tile).
+ForwardEmitter::Fragments
+ForwardEmitter::emitSoftmax(Fragments &s, ValueRange st,
+                            SmallVector<Value> &next2) {
+  Fragments acc(rowTiles);
+  bool staleMax = cfg.mask != MaskKind::PerQueryTopK;
+  for (int64_t mt = 0; mt < rowTiles; ++mt) {
+    ValueRange state = st.slice(mt * perTile, perTile);
+    // Online softmax, two rows per thread, reduced over the quad.
+    // With staleMax the running max a row's P is taken against moves
+    // only when the tile's max exceeds it by more than kStaleMax
+    // (log2 units): P stays <= 2^kStaleMax (as precise in f32, bf16
+    // and f16, and O / l and LSE = m + log l do not depend on which
+    // m), and the warp rescales O only when one of its rows moved,
+    // mostly in the first key tiles, against one FMUL per O element
+    // and key tile: 3% on the shared top-k and 1% dense forwards
+    // (run 55). The per-query forward keeps the plain update: the
+    // branch's live O values spill there (68 bytes, or 8 warps),
+    // 4% and 26% slower.
+    Value m[2] = {state[nOut * 4], state[nOut * 4 + 1]};
+    Value l[2] = {state[nOut * 4 + 2], state[nOut * 4 + 3]};
+    Value corr[2], mNew[2], mScaled[2], grow[2];
+    for (int r = 0; r < 2; ++r) {
+      Value mx = m[r];
+      for (int64_t j = 0; j < nS; ++j)
+        mx = k.fmax(mx, k.fmax(s[mt][j][2 * r], s[mt][j][2 * r + 1]));
+      mx = k.fmax(mx, k.shuffleXor(mx, 1));
+      mx = k.fmax(mx, k.shuffleXor(mx, 2));
+      // False while every logit so far is -inf; true at the first
+      // finite one (m = -inf).
+      grow[r] = k.cmpf(fpr(FPred::OGT), mx,
+                       staleMax ? k.fadd(m[r], k.f32(kStaleMax / kLog2e))
+                                : m[r]);
+      mNew[r] = k.select(grow[r], mx, m[r]);
+      Value none = k.cmpf(fpr(FPred::OEQ), mNew[r], ninf);
+      Value msafe = k.select(none, k.f32(0.0), mNew[r]);
+      // p = 2^(x log2 e - m log2 e): one FFMA and one EX2 per element.
+      mScaled[r] = k.fneg(k.fmul(msafe, k.f32(kLog2e)));
+      corr[r] = k.select(
+          grow[r], k.exp2(k.fmul(k.fsub(m[r], mx), k.f32(kLog2e))),
+          k.f32(1.0));
+    }
+    for (int64_t j = 0; j < nS; ++j)
+      for (int v = 0; v < 4; ++v)
+        s[mt][j][v] =
+            k.exp2(k.fma(s[mt][j][v], k.f32(kLog2e), mScaled[v / 2]));
+    for (int r = 0; r < 2; ++r) {
+      Value sum = k.f32(0.0);
+      for (int64_t j = 0; j < nS; ++j)
+        sum = k.fadd(sum, k.fadd(s[mt][j][2 * r], s[mt][j][2 * r + 1]));
+      l[r] = k.fadd(k.fmul(l[r], corr[r]), sum);
+      m[r] = mNew[r];
+    }
+    auto scaled = [&] {
+      SmallVector<Value> o;
+      for (int64_t j = 0; j < nOut; ++j)
+        for (int v = 0; v < 4; ++v)
+          o.push_back(k.fmul(state[j * 4 + v], corr[v / 2]));
+      return o;
+    };
+    SmallVector<Value> o;
+    if (staleMax) {
+      // Warp-uniform: the branch keeps the warp converged.
+      Value rescale = k.cmpi(
+          ip(IPred::ne), k.ballot(k.ori(grow[0], grow[1])), k.c32(0));
+      SmallVector<Type> oTypes(nOut * 4, k.f32Type);
+      o = k.ifElse(rescale, oTypes, scaled, [&] {
+        return SmallVector<Value>(state.begin(),
+                                  state.begin() + nOut * 4);
       });
-  // No copy may still be in flight into shared memory at exit.
-  k.cpAsyncWaitAll();
+    } else {
+      o = scaled();
+    }
+    acc[mt].resize(nOut);
+    for (int64_t j = 0; j < nOut; ++j)
+      for (int v = 0; v < 4; ++v)
+        acc[mt][j][v] = o[j * 4 + v];
+    next2.append({m[0], m[1], l[0], l[1]}); // placed after acc below
+  }
 
-  // Epilogue: O = acc / l and LSE = m + log(l) per valid row.
+  return acc;
+}
+
+/// dma.tile.dot O += P V: P repacked in registers as A fragments, V via
+/// ldmatrix.trans; each V fragment feeds every row tile of the warp.
+void ForwardEmitter::emitUpdate(Fragments &s, Fragments &acc, Value stage) {
+  bool f16 = cfg.element.isF16();
+  int64_t bn = cfg.blockN, dv = cfg.valueDim;
+  Value vTileBase = k.mul(stage, k.c32(bn * dv * 2));
+  for (int64_t ks = 0; ks < bn / 16; ++ks) {
+    std::vector<Frag> a;
+    for (int64_t mt = 0; mt < rowTiles; ++mt) {
+      auto &p = s[mt];
+      a.push_back({k.pack2(p[2 * ks][0], p[2 * ks][1], cfg.element),
+                   k.pack2(p[2 * ks][2], p[2 * ks][3], cfg.element),
+                   k.pack2(p[2 * ks + 1][0], p[2 * ks + 1][1],
+                           cfg.element),
+                   k.pack2(p[2 * ks + 1][2], p[2 * ks + 1][3],
+                           cfg.element)});
+    }
+    for (int64_t jp = 0; jp < nOut / 2; ++jp) {
+      Frag bf = k.ldmatrixX4(swizzledAt(vOff, vTileBase, vRowLane,
+                                        16 * ks, laneHi, 2 * jp, dv),
+                             /*transpose=*/true);
+      for (int64_t mt = 0; mt < rowTiles; ++mt) {
+        acc[mt][2 * jp] =
+            k.mma(a[mt], {bf[0], bf[1]}, acc[mt][2 * jp], f16);
+        acc[mt][2 * jp + 1] =
+            k.mma(a[mt], {bf[2], bf[3]}, acc[mt][2 * jp + 1], f16);
+      }
+    }
+  }
+}
+
+/// dma.tile.store_output: O = acc / l and LSE = m + log(l) per valid row.
+void ForwardEmitter::emitStoreOutput(ValueRange fin) {
+  OpBuilder &ob = k.builder();
   Value oBase = k.add(strided("o", "b", b), strided("o", "h", h));
   for (int64_t mt = 0; mt < rowTiles; ++mt)
     for (int r = 0; r < 2; ++r) {
@@ -1076,9 +1160,6 @@ void ForwardEmitter::emit() {
         });
       });
     }
-  if (cfg.gathered)
-    checkKeepList();
-  gpu::ReturnOp::create(ob, k.location());
 }
 
 /// The keep-list contract, checked once per list rather than in every CTA
