@@ -119,9 +119,9 @@ def ConvertDMATilesToGPU : Pass<"convert-dma-tiles-to-gpu", "ModuleOp"> {
     the GPU: the parallel loop over (batch, head, query tile) becomes the
     grid, one CTA per query tile, with the warps of its `#dma.mma` layout
     (each owning whole 16-row tiles); each tile op becomes warp-level code
-    (`lib/Conversion/DMAToGPU/ForwardKernel.cpp` says how). Every op of the
-    loop nest must be one the lowering knows: any other fails the pass
-    with a diagnostic naming it.
+    (`lib/Conversion/DMAToGPU/ForwardKernel.cpp` says how). Every op of a
+    forward loop nest must be one the lowering knows: any other fails the
+    pass with a diagnostic naming it.
 
     * `dma.tile.gather` of K and V: cp.async into double-buffered,
       XOR-swizzled shared memory, rows by position (contiguous key tiles or

@@ -35,6 +35,7 @@ struct ConvertDMAToLoopsPass
         return signalPassFailure();
       }
       rewriter.setInsertionPoint(op);
+      bool lowered = true;
       llvm::TypeSwitch<Operation *>(op)
           .Case([&](ValueBiasOp o) { lowerValueBiasToLoops(rewriter, o); })
           .Case([&](ValueBiasGradOp o) {
@@ -79,7 +80,14 @@ struct ConvertDMAToLoopsPass
             lowerTileBiasGradToLoops(rewriter, o);
           })
           .Case([&](TileConvertOp o) { lowerTileConvertToLoops(rewriter, o); })
-          .Case([&](MaskSummaryOp o) { lowerMaskSummaryToLoops(rewriter, o); });
+          .Case([&](MaskSummaryOp o) { lowerMaskSummaryToLoops(rewriter, o); })
+          .Default([&](Operation *) { lowered = false; });
+      // An op of the dialect added without its CPU lowering must fail here,
+      // not vanish.
+      if (!lowered) {
+        op->emitOpError("has no CPU lowering (convert-dma-to-loops)");
+        return signalPassFailure();
+      }
       rewriter.eraseOp(op);
     }
   }
