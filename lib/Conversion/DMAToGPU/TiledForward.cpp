@@ -218,15 +218,6 @@ LogicalResult mlir::dma::verifyTiledForward(scf::ForallOp tiles,
                                       m.keepThreshold, m.keepTiebreak})));
 }
 
-namespace {
-
-Attribute layoutOf(Value v) {
-  auto t = dyn_cast<RankedTensorType>(v.getType());
-  return t ? t.getEncoding() : Attribute();
-}
-
-} // namespace
-
 LogicalResult mlir::dma::readForwardLayouts(scf::ForallOp tiles,
                                             TiledForward &f) {
   // Only convert-dma-tiles-to-gpu reads the layouts.
@@ -234,11 +225,11 @@ LogicalResult mlir::dma::readForwardLayouts(scf::ForallOp tiles,
     return tiles.emitError("convert-dma-tiles-to-gpu: ") << what;
   };
   auto fragments = dyn_cast_or_null<MmaLayoutAttr>(
-      layoutOf(f.scores.getResult(0)));
-  auto q = dyn_cast_or_null<SharedLayoutAttr>(layoutOf(f.qGather.getResult(0)));
-  auto k = dyn_cast_or_null<SharedLayoutAttr>(layoutOf(f.kGather.getResult(0)));
-  auto v = dyn_cast_or_null<SharedLayoutAttr>(layoutOf(f.vGather.getResult(0)));
-  auto keys = dyn_cast_or_null<SharedLayoutAttr>(layoutOf(f.logits.getKeys()));
+      tileLayoutOf(f.scores.getResult(0)));
+  auto q = dyn_cast_or_null<SharedLayoutAttr>(tileLayoutOf(f.qGather.getResult(0)));
+  auto k = dyn_cast_or_null<SharedLayoutAttr>(tileLayoutOf(f.kGather.getResult(0)));
+  auto v = dyn_cast_or_null<SharedLayoutAttr>(tileLayoutOf(f.vGather.getResult(0)));
+  auto keys = dyn_cast_or_null<SharedLayoutAttr>(tileLayoutOf(f.logits.getKeys()));
   if (!fragments || !q || !k || !v || !keys)
     return fail("the tiled forward has no tile layouts (run "
                 "dma-assign-layouts first)");
@@ -248,7 +239,7 @@ LogicalResult mlir::dma::readForwardLayouts(scf::ForallOp tiles,
                 "of buffers: their #dma.shared layouts must agree");
   if (q.getStages() != 1 || q.getSwizzle() != k.getSwizzle())
     return fail("the kernel loads Q once (stages = 1), swizzled like K and V");
-  if (layoutOf(f.update.getResult(0)) != fragments)
+  if (tileLayoutOf(f.update.getResult(0)) != fragments)
     return fail("S and the output accumulator must share one #dma.mma layout");
   ForwardKernelConfig &c = f.config;
   c.fragments = fragments;

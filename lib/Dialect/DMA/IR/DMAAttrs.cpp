@@ -216,11 +216,7 @@ mlir::dma::verifyTileLayout(function_ref<InFlightDiagnostic()> emitError,
       });
 }
 
-MmaLayoutAttr mlir::dma::fragmentLayoutOf(Type type) {
-  auto tensor = dyn_cast<RankedTensorType>(type);
-  if (!tensor)
-    return {};
-  if (auto rows = dyn_cast_or_null<RowsLayoutAttr>(tensor.getEncoding()))
-    return rows.getParent();
-  return dyn_cast_or_null<MmaLayoutAttr>(tensor.getEncoding());
+Attribute mlir::dma::tileLayoutOf(Value tile) {
+  auto tensor = dyn_cast<RankedTensorType>(tile.getType());
+  return tensor ? tensor.getEncoding() : Attribute();
 }

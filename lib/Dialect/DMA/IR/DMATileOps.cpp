@@ -50,12 +50,6 @@ LogicalResult expectTile(Operation *op, Value v, StringRef name,
       [&] { return op->emitOpError() << name << ": "; }, t);
 }
 
-/// The layout (#dma encoding) of a tile, null when it has none.
-Attribute layoutOf(Value v) {
-  auto t = dyn_cast<RankedTensorType>(v.getType());
-  return t ? t.getEncoding() : Attribute();
-}
-
 /// Tiles with layouts (dma-assign-layouts) must agree with each other:
 /// either none of `tiles` has one, or each has the one its role needs:
 /// `want(mma, tile)`, given the first fragment layout among them (`mma`),
@@ -66,15 +60,15 @@ LogicalResult expectLayouts(
   MmaLayoutAttr mma;
   bool any = false;
   for (auto [v, name] : tiles) {
-    any |= static_cast<bool>(layoutOf(v));
+    any |= static_cast<bool>(tileLayoutOf(v));
     if (!mma)
-      mma = dyn_cast_or_null<MmaLayoutAttr>(layoutOf(v));
+      mma = dyn_cast_or_null<MmaLayoutAttr>(tileLayoutOf(v));
   }
   if (!any)
     return success();
   for (auto [v, name] : tiles) {
     Attribute need = want(mma, v);
-    Attribute got = layoutOf(v);
+    Attribute got = tileLayoutOf(v);
     if (!got)
       return op->emitOpError() << name << " has no layout where the other "
                                   "tiles have one (run dma-assign-layouts)";
@@ -328,8 +322,8 @@ LogicalResult TileGatherOp::verify() {
   if (failed(expectTile(*this, getRows(), "rows", {n}, isI32, "i32")))
     return failure();
   // On the GPU a gathered tile is staged in shared memory (cp.async).
-  if (layoutOf(getOuts()[0]) &&
-      !isa<SharedLayoutAttr>(layoutOf(getOuts()[0])))
+  if (tileLayoutOf(getOuts()[0]) &&
+      !isa<SharedLayoutAttr>(tileLayoutOf(getOuts()[0])))
     return emitOpError("gathers into a #dma.shared layout only");
   if (src.getRank() == 4)
     return expectTile(*this, getOuts()[0], "tile",
@@ -382,13 +376,13 @@ LogicalResult TileDotOp::verify() {
   // (ldmatrix), A in shared memory or already in the accumulator's
   // fragments (P of P V).
   // (expectTile admits no other layout on a 2-D f32 tile than #dma.mma.)
-  if (layoutOf(acc) && !isa_and_nonnull<SharedLayoutAttr>(layoutOf(getRhs())))
+  if (tileLayoutOf(acc) && !isa_and_nonnull<SharedLayoutAttr>(tileLayoutOf(getRhs())))
     return emitOpError("rhs must be in a #dma.shared layout (ldmatrix)");
-  if (layoutOf(acc) && !isa_and_nonnull<SharedLayoutAttr>(layoutOf(getLhs())) &&
-      layoutOf(getLhs()) != layoutOf(acc))
+  if (tileLayoutOf(acc) && !isa_and_nonnull<SharedLayoutAttr>(tileLayoutOf(getLhs())) &&
+      tileLayoutOf(getLhs()) != tileLayoutOf(acc))
     return emitOpError("lhs must be in a #dma.shared layout or in the "
                        "accumulator's #dma.mma layout");
-  if (!layoutOf(acc) && (layoutOf(getLhs()) || layoutOf(getRhs())))
+  if (!tileLayoutOf(acc) && (tileLayoutOf(getLhs()) || tileLayoutOf(getRhs())))
     return emitOpError("accumulator has no layout where its operands have "
                        "one (run dma-assign-layouts)");
   return success();

@@ -7,6 +7,7 @@
 #include "mlir/IR/BuiltinAttributes.h"
 #include "mlir/IR/BuiltinTypes.h"
 #include "mlir/IR/Diagnostics.h"
+#include "mlir/IR/Value.h"
 
 #define GET_ATTRDEF_CLASSES
 #include "dma/Dialect/DMA/IR/DMAAttrs.h.inc"
@@ -17,9 +18,9 @@ namespace mlir::dma {
 LogicalResult verifyTileLayout(function_ref<InFlightDiagnostic()> emitError,
                                Type type);
 
-/// The #dma.mma layout of an encoded tile type, or of the parent of its
-/// #dma.rows layout; null otherwise.
-MmaLayoutAttr fragmentLayoutOf(Type type);
+/// The layout (encoding) of a tile: null for a memref or an unencoded
+/// tensor.
+Attribute tileLayoutOf(Value tile);
 
 } // namespace mlir::dma
 
