@@ -13,79 +13,79 @@ using namespace mlir;
 using namespace mlir::dma;
 
 Value LoopEmitter::index(int64_t v) {
-  return arith::ConstantIndexOp::create(b, loc, v);
+  return arith::ConstantIndexOp::create(*bp, loc, v);
 }
 Value LoopEmitter::f32(double v) {
-  return arith::ConstantOp::create(b, loc, b.getF32FloatAttr(v));
+  return arith::ConstantOp::create(*bp, loc, bp->getF32FloatAttr(v));
 }
 Value LoopEmitter::boolean(bool v) {
-  return arith::ConstantIntOp::create(b, loc, b.getI1Type(), v);
+  return arith::ConstantIntOp::create(*bp, loc, bp->getI1Type(), v);
 }
 Value LoopEmitter::intOf(Type type, int64_t v) {
-  return arith::ConstantIntOp::create(b, loc, type, v);
+  return arith::ConstantIntOp::create(*bp, loc, type, v);
 }
 
 Value LoopEmitter::add(Value a, Value c) {
-  return arith::AddIOp::create(b, loc, a, c);
+  return arith::AddIOp::create(*bp, loc, a, c);
 }
 Value LoopEmitter::sub(Value a, Value c) {
-  return arith::SubIOp::create(b, loc, a, c);
+  return arith::SubIOp::create(*bp, loc, a, c);
 }
 Value LoopEmitter::mul(Value a, Value c) {
-  return arith::MulIOp::create(b, loc, a, c);
+  return arith::MulIOp::create(*bp, loc, a, c);
 }
 Value LoopEmitter::divui(Value a, Value c) {
-  return arith::DivUIOp::create(b, loc, a, c);
+  return arith::DivUIOp::create(*bp, loc, a, c);
 }
 Value LoopEmitter::minsi(Value a, Value c) {
-  return arith::MinSIOp::create(b, loc, a, c);
+  return arith::MinSIOp::create(*bp, loc, a, c);
 }
 Value LoopEmitter::maxsi(Value a, Value c) {
-  return arith::MaxSIOp::create(b, loc, a, c);
+  return arith::MaxSIOp::create(*bp, loc, a, c);
 }
 Value LoopEmitter::cmpi(int pred, Value a, Value c) {
-  return arith::CmpIOp::create(b, loc, static_cast<arith::CmpIPredicate>(pred),
+  return arith::CmpIOp::create(*bp, loc, static_cast<arith::CmpIPredicate>(pred),
                                a, c);
 }
 Value LoopEmitter::andi(Value a, Value c) {
-  return arith::AndIOp::create(b, loc, a, c);
+  return arith::AndIOp::create(*bp, loc, a, c);
 }
 Value LoopEmitter::ori(Value a, Value c) {
-  return arith::OrIOp::create(b, loc, a, c);
+  return arith::OrIOp::create(*bp, loc, a, c);
 }
 Value LoopEmitter::notb(Value a) {
-  return arith::XOrIOp::create(b, loc, a, boolean(true));
+  return arith::XOrIOp::create(*bp, loc, a, boolean(true));
 }
 Value LoopEmitter::select(Value cond, Value a, Value c) {
-  return arith::SelectOp::create(b, loc, cond, a, c);
+  return arith::SelectOp::create(*bp, loc, cond, a, c);
 }
 Value LoopEmitter::indexCast(Type to, Value v) {
-  return arith::IndexCastOp::create(b, loc, to, v);
+  return arith::IndexCastOp::create(*bp, loc, to, v);
 }
 
 Value LoopEmitter::fadd(Value a, Value c) {
-  return arith::AddFOp::create(b, loc, a, c);
+  return arith::AddFOp::create(*bp, loc, a, c);
 }
 Value LoopEmitter::fsub(Value a, Value c) {
-  return arith::SubFOp::create(b, loc, a, c);
+  return arith::SubFOp::create(*bp, loc, a, c);
 }
 Value LoopEmitter::fmul(Value a, Value c) {
-  return arith::MulFOp::create(b, loc, a, c);
+  return arith::MulFOp::create(*bp, loc, a, c);
 }
 Value LoopEmitter::fdiv(Value a, Value c) {
-  return arith::DivFOp::create(b, loc, a, c);
+  return arith::DivFOp::create(*bp, loc, a, c);
 }
 Value LoopEmitter::fmax(Value a, Value c) {
-  return arith::MaximumFOp::create(b, loc, a, c);
+  return arith::MaximumFOp::create(*bp, loc, a, c);
 }
 Value LoopEmitter::cmpf(int pred, Value a, Value c) {
-  return arith::CmpFOp::create(b, loc, static_cast<arith::CmpFPredicate>(pred),
+  return arith::CmpFOp::create(*bp, loc, static_cast<arith::CmpFPredicate>(pred),
                                a, c);
 }
-Value LoopEmitter::exp(Value a) { return math::ExpOp::create(b, loc, a); }
-Value LoopEmitter::log(Value a) { return math::LogOp::create(b, loc, a); }
-Value LoopEmitter::log1p(Value a) { return math::Log1pOp::create(b, loc, a); }
-Value LoopEmitter::tanh(Value a) { return math::TanhOp::create(b, loc, a); }
+Value LoopEmitter::exp(Value a) { return math::ExpOp::create(*bp, loc, a); }
+Value LoopEmitter::log(Value a) { return math::LogOp::create(*bp, loc, a); }
+Value LoopEmitter::log1p(Value a) { return math::Log1pOp::create(*bp, loc, a); }
+Value LoopEmitter::tanh(Value a) { return math::TanhOp::create(*bp, loc, a); }
 Value LoopEmitter::isNaN(Value a) {
   return cmpf(static_cast<int>(arith::CmpFPredicate::UNO), a, a);
 }
@@ -100,7 +100,7 @@ Value LoopEmitter::dim(Value shaped, int64_t d) {
   auto type = cast<ShapedType>(shaped.getType());
   if (!type.isDynamicDim(d))
     return index(type.getDimSize(d));
-  return memref::DimOp::create(b, loc, shaped, d);
+  return memref::DimOp::create(*bp, loc, shaped, d);
 }
 SmallVector<Value> LoopEmitter::dims(Value shaped) {
   SmallVector<Value> out;
@@ -110,43 +110,43 @@ SmallVector<Value> LoopEmitter::dims(Value shaped) {
   return out;
 }
 Value LoopEmitter::load(Value memref, ValueRange indices) {
-  return memref::LoadOp::create(b, loc, memref, indices);
+  return memref::LoadOp::create(*bp, loc, memref, indices);
 }
 void LoopEmitter::store(Value v, Value memref, ValueRange indices) {
-  memref::StoreOp::create(b, loc, v, memref, indices);
+  memref::StoreOp::create(*bp, loc, v, memref, indices);
 }
 Value LoopEmitter::loadF32(Value memref, ValueRange indices) {
   Value v = load(memref, indices);
-  Type f32Type = b.getF32Type();
+  Type f32Type = bp->getF32Type();
   unsigned width = v.getType().getIntOrFloatBitWidth();
   if (width < 32)
-    return arith::ExtFOp::create(b, loc, f32Type, v);
+    return arith::ExtFOp::create(*bp, loc, f32Type, v);
   if (width > 32)
-    return arith::TruncFOp::create(b, loc, f32Type, v);
+    return arith::TruncFOp::create(*bp, loc, f32Type, v);
   return v;
 }
 void LoopEmitter::storeF32(Value v, Value memref, ValueRange indices) {
   Type elt = cast<MemRefType>(memref.getType()).getElementType();
   unsigned width = elt.getIntOrFloatBitWidth();
   if (width < 32)
-    v = arith::TruncFOp::create(b, loc, elt, v);
+    v = arith::TruncFOp::create(*bp, loc, elt, v);
   else if (width > 32)
-    v = arith::ExtFOp::create(b, loc, elt, v);
+    v = arith::ExtFOp::create(*bp, loc, elt, v);
   store(v, memref, indices);
 }
 Value LoopEmitter::loadIndex(Value memref, ValueRange indices) {
-  return indexCast(b.getIndexType(), load(memref, indices));
+  return indexCast(bp->getIndexType(), load(memref, indices));
 }
 void LoopEmitter::storeIndex(Value v, Value memref, ValueRange indices) {
   Type elt = cast<MemRefType>(memref.getType()).getElementType();
   store(indexCast(elt, v), memref, indices);
 }
 Value LoopEmitter::allocF32(ValueRange sizes) {
-  return allocOf(b.getF32Type(), sizes);
+  return allocOf(bp->getF32Type(), sizes);
 }
 Value LoopEmitter::allocOf(Type elt, ValueRange sizes) {
   SmallVector<int64_t> shape(sizes.size(), ShapedType::kDynamic);
-  return memref::AllocOp::create(b, loc, MemRefType::get(shape, elt), sizes);
+  return memref::AllocOp::create(*bp, loc, MemRefType::get(shape, elt), sizes);
 }
 Value LoopEmitter::allocLike(Value like, Type elt) {
   auto type = cast<ShapedType>(like.getType());
@@ -155,10 +155,10 @@ Value LoopEmitter::allocLike(Value like, Type elt) {
     if (type.isDynamicDim(d))
       dynamic.push_back(dim(like, d));
   return memref::AllocOp::create(
-      b, loc, MemRefType::get(type.getShape(), elt), dynamic);
+      *bp, loc, MemRefType::get(type.getShape(), elt), dynamic);
 }
 void LoopEmitter::dealloc(Value memref) {
-  memref::DeallocOp::create(b, loc, memref);
+  memref::DeallocOp::create(*bp, loc, memref);
 }
 void LoopEmitter::fill(Value memref, double value) {
   Value c = f32(value);
@@ -172,10 +172,10 @@ void LoopEmitter::copyConvert(Value src, Value dst) {
 SmallVector<Value> LoopEmitter::forLoop(Value lb, Value ub, ValueRange init,
                                         LoopBody body) {
   auto loop =
-      scf::ForOp::create(b, loc, lb, ub, index(1), init,
+      scf::ForOp::create(*bp, loc, lb, ub, index(1), init,
                          [&](OpBuilder &, Location, Value iv, ValueRange args) {
                            SmallVector<Value> next = body(iv, args);
-                           scf::YieldOp::create(b, loc, next);
+                           scf::YieldOp::create(*bp, loc, next);
                          });
   return SmallVector<Value>(loop.getResults());
 }
@@ -206,7 +206,7 @@ void LoopEmitter::parallel(ValueRange ubs,
                            function_ref<void(ValueRange ivs)> body) {
   SmallVector<Value> lbs(ubs.size(), index(0)), steps(ubs.size(), index(1));
   scf::ParallelOp::create(
-      b, loc, lbs, ubs, steps,
+      *bp, loc, lbs, ubs, steps,
       [&](OpBuilder &, Location, ValueRange ivs) { body(ivs); });
 }
 SmallVector<Value>
@@ -214,36 +214,36 @@ LoopEmitter::ifElse(Value cond, TypeRange types,
                     function_ref<SmallVector<Value>()> thenFn,
                     function_ref<SmallVector<Value>()> elseFn) {
   assert(!types.empty() && "use ifThenElse for an scf.if without results");
-  auto ifOp = scf::IfOp::create(b, loc, types, cond, /*withElseRegion=*/true);
+  auto ifOp = scf::IfOp::create(*bp, loc, types, cond, /*withElseRegion=*/true);
   {
-    OpBuilder::InsertionGuard guard(b);
-    b.setInsertionPointToStart(ifOp.thenBlock());
-    scf::YieldOp::create(b, loc, thenFn());
+    OpBuilder::InsertionGuard guard(*bp);
+    bp->setInsertionPointToStart(ifOp.thenBlock());
+    scf::YieldOp::create(*bp, loc, thenFn());
   }
   {
-    OpBuilder::InsertionGuard guard(b);
-    b.setInsertionPointToStart(ifOp.elseBlock());
-    scf::YieldOp::create(b, loc, elseFn());
+    OpBuilder::InsertionGuard guard(*bp);
+    bp->setInsertionPointToStart(ifOp.elseBlock());
+    scf::YieldOp::create(*bp, loc, elseFn());
   }
   return SmallVector<Value>(ifOp.getResults());
 }
 void LoopEmitter::ifThen(Value cond, function_ref<void()> thenFn) {
-  scf::IfOp::create(b, loc, cond, [&](OpBuilder &, Location) {
+  scf::IfOp::create(*bp, loc, cond, [&](OpBuilder &, Location) {
     thenFn();
-    scf::YieldOp::create(b, loc);
+    scf::YieldOp::create(*bp, loc);
   });
 }
 void LoopEmitter::ifThenElse(Value cond, function_ref<void()> thenFn,
                              function_ref<void()> elseFn) {
   scf::IfOp::create(
-      b, loc, cond,
+      *bp, loc, cond,
       [&](OpBuilder &, Location) {
         thenFn();
-        scf::YieldOp::create(b, loc);
+        scf::YieldOp::create(*bp, loc);
       },
       [&](OpBuilder &, Location) {
         elseFn();
-        scf::YieldOp::create(b, loc);
+        scf::YieldOp::create(*bp, loc);
       });
 }
 SmallVector<Value> LoopEmitter::whileLoop(
@@ -252,13 +252,13 @@ SmallVector<Value> LoopEmitter::whileLoop(
     function_ref<SmallVector<Value>(ValueRange)> body) {
   SmallVector<Type> types(init.getTypes());
   auto loop = scf::WhileOp::create(
-      b, loc, types, init,
+      *bp, loc, types, init,
       [&](OpBuilder &, Location, ValueRange args) {
         auto [keepGoing, passed] = cond(args);
-        scf::ConditionOp::create(b, loc, keepGoing, passed);
+        scf::ConditionOp::create(*bp, loc, keepGoing, passed);
       },
       [&](OpBuilder &, Location, ValueRange args) {
-        scf::YieldOp::create(b, loc, body(args));
+        scf::YieldOp::create(*bp, loc, body(args));
       });
   return SmallVector<Value>(loop.getResults());
 }

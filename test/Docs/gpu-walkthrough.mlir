@@ -12,6 +12,18 @@
 // LAYOUT: %31 = dma.tile.dot %11, %28 transpose_rhs : tensor<128x64xbf16, #shared1>, tensor<32x64xbf16, #shared2> outs(%30 : tensor<128x32xf32, #mma>) -> tensor<128x32xf32, #mma>
 // LAYOUT: %33:4 = dma.tile.softmax %32 : tensor<128x32xf32, #mma> outs({{.*}}) -> tensor<128x32xf32, #mma>, tensor<128x64xf32, #mma>, tensor<128xf32, #rows>, tensor<128xf32, #rows>
 
+// 2a. One conversion pattern per tile op: each instruction located at its tile op.
+// RUN: dma-opt %dma_src_root/docs/examples/gpu-walkthrough.mlir --one-shot-bufferize="bufferize-function-boundaries function-boundary-type-conversion=identity-layout-map" --dma-tile-attention="q-tile=128 k-tile=32" --dma-gather-keys=per-query=false --dma-assign-layouts --convert-dma-tiles-to-gpu -mlir-print-debuginfo -mlir-print-local-scope | FileCheck %s --check-prefix=PATTERN
+// PATTERN: gpu.func @dma_attention_fwd_bf16_d64_m128n32w4_keep_keybias_causal_0(
+// PATTERN: nvvm.cp.async.shared.global %{{.*}}, %{{.*}}, 16, cache =  cg, %{{.*}} : !llvm.ptr<3>, !llvm.ptr<1>, i32 loc("dma.tile.gather"(
+// PATTERN: scf.for %{{.*}} = %{{.*}} to %{{.*}} step %{{.*}} iter_args(
+// PATTERN: nvvm.cp.async.wait.group 0 loc("scf.for"(
+// PATTERN: nvvm.mma.sync A[{{.*}}]  B[{{.*}}]  C[{{.*}} loc("dma.tile.dot"(
+// PATTERN: nvvm.shfl.sync  bfly %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} : f32 -> f32 loc("dma.tile.softmax"(
+// PATTERN: scf.yield {{.*}} loc("scf.yield"(
+// PATTERN: } loc("scf.for"(
+// PATTERN: llvm.store %{{.*}}, %{{.*}} : i32, !llvm.ptr<1> loc("dma.tile.store_output"(
+
 // 2. Mapped to the GPU.
 // RUN: dma-opt %dma_src_root/docs/examples/gpu-walkthrough.mlir --one-shot-bufferize="bufferize-function-boundaries function-boundary-type-conversion=identity-layout-map" --dma-tile-attention="q-tile=128 k-tile=32" --dma-gather-keys=per-query=false --dma-assign-layouts --convert-dma-tiles-to-gpu --canonicalize | FileCheck %s --check-prefix=GPU
 // GPU: gpu.launch_func  @dma_kernels::@dma_attention_fwd_bf16_d64_m128n32w4_keep_keybias_causal_0 blocks in (%c2, %c8, %c1) threads in (%c128, %c1, %c1)  dynamic_shared_memory_size %c33280_i32 args(%1 : !llvm.ptr,

@@ -118,14 +118,20 @@ def ConvertDMATilesToGPU : Pass<"convert-dma-tiles-to-gpu", "ModuleOp"> {
     produced, with the layouts of `dma-assign-layouts`, and maps it onto
     the GPU: the parallel loop over (batch, head, query tile) becomes the
     grid, one CTA per query tile, with the warps of its `#dma.mma` layout
-    (each owning whole 16-row tiles); each tile op becomes warp-level code
-    (`lib/Conversion/DMAToGPU/ForwardKernel.cpp` says how). Every op of a
-    forward loop nest must be one the lowering knows: any other fails the
-    pass with a diagnostic naming it.
+    (each owning whole 16-row tiles). The loop nest's body moves into the
+    kernel and a dialect conversion lowers each tile op by its own pattern
+    (`lib/Conversion/DMAToGPU/ForwardPatterns.cpp`), on the values one
+    thread holds of each tile by its layout (`#dma.mma`: mma.sync
+    accumulator fragments; `#dma.rows`: the thread's rows; `#dma.shared`:
+    the tile's slot in its ring of shared buffers). An op of the nest with
+    no pattern fails the pass, named in the diagnostic; every generated
+    instruction is located at (and named by) the tile op it comes from.
 
-    * `dma.tile.gather` of K and V: cp.async into double-buffered,
-      XOR-swizzled shared memory, rows by position (contiguous key tiles or
-      chunks of a shared top-k list), zero-filled past the end;
+    * the key loop (`scf.for`): the cp.async pipeline, the walk's length
+      (contiguous key tiles, chunks of a shared top-k list, per-query
+      candidates, block-skip lists);
+    * `dma.tile.gather`: cp.async into XOR-swizzled shared memory (Q once;
+      K and V in stages, rows by position, zero-filled past the end);
     * `dma.tile.dot`: `ldmatrix` + `nvvm.mma.sync` m16n8k16 (bf16 or f16 in,
       f32 accumulate);
     * `dma.tile.logits` / `dma.tile.softmax`: element-wise on the mma
@@ -164,9 +170,8 @@ def ConvertDMATilesToGPU : Pass<"convert-dma-tiles-to-gpu", "ModuleOp"> {
     (and not deterministic) its warps form a grid of 32-key x 32-query
     groups exchanging P^T and dS^T through shared memory
     (`BackwardWarpGrid.cpp`), otherwise each warp owns 16 keys for every
-    product. The per-query candidate
-    walk (`dma-gather-keys` with per-query=true) is not generated: the pass
-    fails on it with a message.
+    product. The backward's kernels are still generated from a
+    configuration read off its nest, not yet pattern by pattern.
   }];
   let options = [
     Option<"vectorAtomics", "vector-atomics", "bool", /*default=*/"false",
@@ -182,7 +187,8 @@ def ConvertDMATilesToGPU : Pass<"convert-dma-tiles-to-gpu", "ModuleOp"> {
     "::mlir::arith::ArithDialect", "::mlir::gpu::GPUDialect",
     "::mlir::LLVM::LLVMDialect", "::mlir::NVVM::NVVMDialect",
     "::mlir::math::MathDialect", "::mlir::memref::MemRefDialect",
-    "::mlir::scf::SCFDialect", "::mlir::vector::VectorDialect"
+    "::mlir::scf::SCFDialect", "::mlir::ub::UBDialect",
+    "::mlir::vector::VectorDialect"
   ];
 }
 

@@ -20,10 +20,15 @@ namespace mlir::dma {
 
 class LoopEmitter {
 public:
-  LoopEmitter(OpBuilder &b, Location loc) : b(b), loc(loc) {}
+  LoopEmitter(OpBuilder &b, Location loc) : bp(&b), loc(loc) {}
 
-  OpBuilder &builder() { return b; }
+  OpBuilder &builder() { return *bp; }
+  /// Emits through `b` from now on (a conversion pattern's rewriter, so the
+  /// driver sees every op created).
+  void setBuilder(OpBuilder &b) { bp = &b; }
   Location location() const { return loc; }
+  /// Gives the ops emitted from now on location `l`.
+  void setLocation(Location l) { loc = l; }
 
   // Constants.
   Value index(int64_t v);
@@ -114,7 +119,7 @@ public:
   Value partitionPoint(Value lo, Value hi, function_ref<Value(Value)> before);
 
 private:
-  OpBuilder &b;
+  OpBuilder *bp;
   Location loc;
 };
 

@@ -216,13 +216,15 @@ struct ConvertDMATilesToGPUPass
       TiledForward *f = &forward;
       std::string name = "dma_attention_fwd_" + f->config.variantName() +
                          "_" + std::to_string(index++);
-      gpu::GPUFuncOp kernel =
-          emitForwardKernel(b, tiles.getLoc(), kernels, name, f->config);
+      FailureOr<gpu::GPUFuncOp> kernel =
+          lowerTiledForward(b, kernels, tiles, *f, name);
+      if (failed(kernel))
+        return signalPassFailure();
 
       b.setInsertionPoint(tiles);
       LaunchArgs args(b, tiles.getLoc());
       bindForward(args, *f);
-      if (failed(args.launch(kernel)))
+      if (failed(args.launch(*kernel)))
         return signalPassFailure();
       tiles.erase();
     }

@@ -1,12 +1,15 @@
 //===- ForwardKernel.cpp - the generated attention forward kernel ---------===//
 //
 // One CTA computes one (batch, head, query tile) of the tiled forward, the
-// way dma-tile-attention wrote it, with each tile op mapped to warps:
+// way dma-tile-attention wrote it. This file holds the configuration, the
+// ABI, and ForwardEmitter's steps: the code each tile op becomes, called by
+// that op's conversion pattern (ForwardPatterns.cpp):
 //
 //  * dma.tile.gather  -> cp.async (16 bytes per thread and step) into
 //    XOR-swizzled shared memory, rows addressed by position (zero-filled
 //    where the position is -1); K and V tiles are double-buffered so the
-//    next key tile loads while this one is computed;
+//    next key tile loads while this one is computed (the key loop's
+//    pattern: emitKeyWalkStart, emitKeyTileStart);
 //  * dma.tile.dot     -> ldmatrix + mma.sync m16n8k16 (16-bit inputs, f32
 //    accumulation); the accumulators' #dma.mma layout (dma-assign-layouts)
 //    says which rows and columns each thread holds: warp w owns R 16-row
@@ -20,18 +23,11 @@
 // The key walk is contiguous key tiles (bounded causally) or, when the
 // tiled IR was gathered, chunks of the shared top-k list.
 //
-// ForwardEmitter::emit() runs the steps in order: emitPrologue (the CTA's
-// tile, Q and the first key tiles in flight), emitThreadRows (the rows of
-// the thread's #dma.mma fragments), then per key tile emitKeyTile: the
-// pipeline's wait and next copy, and one step per tile op of the loop body
-// (emitScores, emitLogits, emitSoftmax, emitUpdate); after the loop
-// emitStoreOutput.
-//
 //===----------------------------------------------------------------------===//
 
 #include "dma/Conversion/DMAToGPU/ForwardKernel.h"
 #include "KernelBuilder.h"
-#include "TileEmitter.h"
+#include "ForwardEmitter.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
@@ -55,7 +51,7 @@ constexpr double kLog2e = 1.4426950408889634;
 /// against before that max moves (and O is rescaled): P <= 2^8.
 constexpr double kStaleMax = 8.0;
 
-using Frag = std::array<Value, 4>;
+using Frag = ForwardEmitter::Frag;
 
 } // namespace
 
@@ -247,111 +243,11 @@ mlir::dma::forwardKernelParams(const ForwardKernelConfig &c) {
 
 namespace {
 
-class ForwardEmitter : public TileEmitter {
-public:
-  ForwardEmitter(OpBuilder &b, Location loc, const ForwardKernelConfig &cfg,
-                 gpu::GPUFuncOp func)
-      : TileEmitter(b, loc, cfg, func) {}
-
-  void emit();
-
-private:
-  Value qt, q0, g;
-  Value qBase, kBase, vBase; // i64 element offsets of (b, head) in q, k, v
-  int64_t qOff = 0, kOff = 0, vOff = 0, posOff = 0, biasOff = 0; // bytes
-  // Block skipping: the query tile's summary row (its index in mask_count,
-  // and the i64 element offset of its entries in mask_state / mask_tiles)
-  // and the byte offset of the tiles' full flags.
-  Value summaryIndex, listStart;
-  int64_t fullOff = 0;
-
-  /// Issues the cp.async copies of key tile `t` into buffer `stage`.
-  void loadKeyTile(Value t, Value stage);
-  void loadQueryTile();
-  /// The per-key bias of key tile `t`: thread `tid` loads rows tid,
-  /// tid + threads, ... into registers (0 where there is no key), so the
-  /// global loads are in flight while the current tile is computed ...
-  SmallVector<Value> loadKeyBias(Value t);
-  /// ... and stores them into buffer `stage` after it.
-  void storeKeyBias(Value stage, ValueRange values);
-  int64_t keyBiasRowsPerThread() const {
-    return (cfg.blockN + cfg.threads() - 1) / cfg.threads();
-  }
-  /// Number of key tiles (or chunks) the CTA walks.
-  Value keyTileCount();
-  /// The last key position any row of the tile may see (causally; Lk - 1
-  /// without a causal mask).
-  Value lastVisibleKey();
-
-  /// Whether every element of the current tile is visible, so the logits
-  /// need no masking: all rows exist, all keys exist, the tile is wholly
-  /// below the causal diagonal and no mask is read per element.
-  Value tileFullyVisible(Value t, Value stage, Value lastKeyPos);
-  /// Block skipping: the key tile of walk step `i` (< the walk's length)
-  /// and its summary state.
-  Value listedTile(Value i) {
-    return summaryAt("mask_tiles", listStart, i);
-  }
-  Value tileState(Value kt) { return summaryAt("mask_state", listStart, kt); }
-  /// Block skipping: records whether the tile copied into buffer `stage`
-  /// is full (`state` 2), for its logits to skip the mask.
-  void storeFull(Value stage, Value state) {
-    k.ifThen(k.cmpi(ip(IPred::eq), tid, k.c32(0)), [&] {
-      k.storeTo(state, k.gep(smem, k.i32Type,
-                             k.add(stage, k.c32(fullOff / 4))));
-    });
-  }
-  void checkKeepList();
-  /// `listIndex`: t * blockN + row, the key's index in the walk.
-  Value neededByTile(Value pos, Value safePos, Value listIndex);
-  /// dma.tile.candidates: the keys some row of the tile may keep.
-  void collectCandidates();
-
-  // The kernel's steps, in emit()'s order; each tile op of the loop body
-  // has its own.
-  using Fragments = std::vector<std::vector<Frag>>; // [row tile][n-tile]
-  void emitPrologue();
-  void emitThreadRows();
-  SmallVector<Value> initialLoopState();
-  SmallVector<Value> emitKeyTile(Value t, ValueRange st);
-  Fragments emitScores(Value stage);
-  void emitLogits(Fragments &s, Value t32, Value stage);
-  Fragments emitSoftmax(Fragments &s, ValueRange st, SmallVector<Value> &next2);
-  void emitUpdate(Fragments &p, Fragments &acc, Value stage);
-  void emitStoreOutput(ValueRange fin);
-  /// The key tile of walk step `i`.
-  Value keyTileOf(Value i);
-  /// The Q fragment (A operand) of row tile `mt`, k-step `s`.
-  Frag qFragment(int64_t mt, int64_t s) {
-    return k.ldmatrixX4(swizzledAt(qOff, k.c32(0), qRowLane, 16 * mt, laneHi,
-                                   2 * s, cfg.headDim),
-                        /*transpose=*/false);
-  }
-  /// The tile column of value e of column block j of the thread's
-  /// fragments (the same for every row tile and row half).
-  Value fragmentColumn(int64_t j, int64_t e) {
-    return fragmentAt(0, j, e).second;
-  }
-
-  // Set by the steps for the later ones.
-  Value nTiles32, nTiles;             // key tiles walked (i32, index)
-  int64_t rowTiles = 0;               // 16-row tiles per warp
-  int64_t nOut = 0, nS = 0, perTile = 0; // O and S n-tiles; state per row tile
-  size_t carried = 0;                 // block skipping: index of its state
-  Value qRowLane, kRowLane, vRowLane; // ldmatrix row of the lane
-  SmallVector<Value> qpos, qvalid;    // per thread row (2 per row tile)
-  SmallVector<Value> rowThr, rowTie;  // per-query top-k, per thread row
-  Value ninf;
-};
-
 /// Key steps per round of the candidate scan: step i of warp w tests keys
 /// round + i * threads + 32 w + lane (coalesced loads, many in flight).
 constexpr int64_t kCandidateSteps = 32;
 
-
-
-
-
+} // namespace
 
 void ForwardEmitter::loadKeyTile(Value t, Value stage) {
   int64_t threads = cfg.threads();
@@ -734,26 +630,8 @@ Value ForwardEmitter::tileFullyVisible(Value t, Value stage, Value lastKeyPos) {
   return full;
 }
 
-void ForwardEmitter::emit() {
-  emitPrologue();
-  emitThreadRows();
-  // One key tile per iteration: the loop state is, per row tile, the O
-  // accumulator (dv/8 n-tiles x 4), row max x2 and row sum x2 (and with
-  // block skipping the next copy's key tile and state).
-  SmallVector<Value> fin = k.forLoop(
-      k.index(0), nTiles, initialLoopState(),
-      [&](Value t, ValueRange st) { return emitKeyTile(t, st); });
-  // No copy may still be in flight into shared memory at exit.
-  k.cpAsyncWaitAll();
-  emitStoreOutput(fin);
-  if (cfg.gathered)
-    checkKeepList();
-  gpu::ReturnOp::create(k.builder(), k.location());
-}
-
-/// The CTA's tile, its shared-memory plan, Q and the first stages - 1 key
-/// tiles in flight (dma.tile.iota / positions / gather before the loop).
-void ForwardEmitter::emitPrologue() {
+/// The CTA's tile and its shared-memory plan.
+void ForwardEmitter::emitSetUp() {
   setUp(forwardKernelParams(cfg));
 
   int64_t bm = cfg.blockM, bn = cfg.blockN, d = cfg.headDim, dv = cfg.valueDim;
@@ -765,6 +643,8 @@ void ForwardEmitter::emitPrologue() {
   biasOff = posOff + ns * bn * 4;
   candidateOff = biasOff + (cfg.biasPerKey ? ns * bn * 4 : 0);
   fullOff = candidateOff + cfg.candidateBytes();
+  nOut = cfg.valueDim / 8;
+  nS = cfg.blockN / 8;
 
   // The heaviest query tiles (last under a causal mask) start first, so
   // the grid's tail is made of short CTAs.
@@ -783,13 +663,24 @@ void ForwardEmitter::emitPrologue() {
     listStart =
         k.mul(k.sext64(summaryIndex), k.sext64(summaryKeyTiles(bn)));
   }
+}
 
-  // Prologue: Q and the first stages - 1 key tiles in flight, one
-  // cp.async group per tile (Q joins the first); the key loop waits for
-  // each in turn. Q's copies fly while the key walk is worked out.
-  loadQueryTile();
-  if (cfg.candidates)
-    collectCandidates();
+/// Q's copies (one cp.async group with the first key tile's): they fly
+/// while the key walk is worked out.
+void ForwardEmitter::emitQueryLoad() { loadQueryTile(); }
+
+Value ForwardEmitter::emitCandidates() {
+  collectCandidates();
+  return candidateCount;
+}
+
+/// The walk's length and the first stages - 1 key tiles in flight, one
+/// cp.async group per tile (Q joins the first); the key loop waits for
+/// each in turn.
+SmallVector<Value> ForwardEmitter::emitKeyWalkStart(ValueRange acc,
+                                                    ValueRange max,
+                                                    ValueRange sum) {
+  int64_t ns = cfg.stages;
   nTiles32 = keyTileCount();
   nTiles = k.i32ToIndex(nTiles32);
   for (int64_t s = 0; s + 1 < ns; ++s) {
@@ -803,38 +694,6 @@ void ForwardEmitter::emitPrologue() {
   }
   if (cfg.biasPerKey)
     storeKeyBias(k.c32(0), loadKeyBias(keyTileOf(k.c32(0))));
-}
-
-Value ForwardEmitter::keyTileOf(Value i) {
-  // Block skipping walks the listed key tiles: step i copies tile
-  // listed[i]; entries past the walk read its last one.
-  return cfg.blockSkip ? listedTile(k.minsi(i, k.sub(nTiles32, k.c32(1))))
-                       : i;
-}
-
-/// The rows of the thread's fragments (#dma.mma) and what is read once per
-/// row: positions, validity, per-query thresholds.
-void ForwardEmitter::emitThreadRows() {
-  // Warp w owns query rows [16 R w, 16 R (w + 1)): R row tiles of 16, each
-  // thread two rows of each (gid and gid + 8). Q stays in shared memory; its
-  // fragments are re-read per key tile (registers go to S, P and O).
-  rowTiles = cfg.rowTilesPerWarp();
-  Value warpRow = k.mul(warp, k.c32(16 * rowTiles));
-  // ldmatrix.x4 lane roles: Q rows lane % 16, chunk lane / 16; K rows
-  // lane % 8 + 8 (lane / 16), chunk (lane / 8) % 2; V (transposed) rows
-  // lane % 8 + 8 ((lane / 8) % 2), chunk lane / 16.
-  qRowLane = k.add(warpRow, lane16);
-  kRowLane = k.add(lane8, k.mul(laneHi, k.c32(8)));
-  vRowLane = k.add(lane8, k.mul(laneMid, k.c32(8)));
-
-  // Position and validity of thread row r (= 2 mt + half) of the tile:
-  // the row of its accumulator values 2 half and 2 half + 1 (#dma.mma).
-  for (int64_t mt = 0; mt < rowTiles; ++mt)
-    for (int64_t half = 0; half < 2; ++half) {
-      Value row = fragmentAt(mt, 0, 2 * half).first;
-      qpos.push_back(k.add(q0, row));
-      qvalid.push_back(k.cmpi(ip(IPred::slt), qpos.back(), Lq));
-    }
   // Per-query top-k: each row's (threshold, tiebreak), read once; the
   // elements compare their key's score against them.
   if (cfg.mask == MaskKind::PerQueryTopK)
@@ -843,20 +702,13 @@ void ForwardEmitter::emitThreadRows() {
       rowThr.push_back(thr);
       rowTie.push_back(tie);
     }
-  ninf = k.f32(-std::numeric_limits<double>::infinity());
-}
 
-SmallVector<Value> ForwardEmitter::initialLoopState() {
   // Loop state per row tile: O accumulator (dv/8 n-tiles x 4), row max x2,
   // row sum x2.
-  nOut = cfg.valueDim / 8;
-  nS = cfg.blockN / 8;
-  perTile = nOut * 4 + 4;
-  int64_t ns = cfg.stages;
   SmallVector<Value> init;
-  for (int64_t mt = 0; mt < rowTiles; ++mt) {
-    init.append(nOut * 4, k.f32(0.0));
-    init.append({ninf, ninf, k.f32(0.0), k.f32(0.0)});
+  for (int64_t mt = 0; mt < rowTiles(); ++mt) {
+    init.append(acc.begin() + mt * nOut * 4, acc.begin() + (mt + 1) * nOut * 4);
+    init.append({max[2 * mt], max[2 * mt + 1], sum[2 * mt], sum[2 * mt + 1]});
   }
   // Block skipping: (key tile, state) of walk step ns - 1, the next copy.
   carried = init.size();
@@ -870,16 +722,64 @@ SmallVector<Value> ForwardEmitter::initialLoopState() {
                          [&] {
                            return SmallVector<Value>{k.c32(0), k.c32(0)};
                          }));
-
   return init;
 }
 
-/// One iteration of the key loop: the pipeline's wait and next copy, then
-/// the loop body's tile ops in their order.
-SmallVector<Value> ForwardEmitter::emitKeyTile(Value t, ValueRange st) {
+void ForwardEmitter::storeFull(Value stage, Value state) {
+  k.ifThen(k.cmpi(ip(IPred::eq), tid, k.c32(0)), [&] {
+    k.storeTo(state,
+              k.gep(smem, k.i32Type, k.add(stage, k.c32(fullOff / 4))));
+  });
+}
+
+Value ForwardEmitter::keyTileOf(Value i) {
+  // Block skipping walks the listed key tiles: step i copies tile
+  // listed[i]; entries past the walk read its last one.
+  return cfg.blockSkip ? listedTile(k.minsi(i, k.sub(nTiles32, k.c32(1))))
+                       : i;
+}
+
+ForwardEmitter::Frag ForwardEmitter::qFragment(int64_t mt, int64_t s) {
+  return k.ldmatrixX4(swizzledAt(qOff, k.c32(0), qRowLane, 16 * mt, laneHi,
+                                 2 * s, cfg.headDim),
+                      /*transpose=*/false);
+}
+
+/// The rows of the thread's fragments (#dma.mma) and what is read once per
+/// row: positions and validity.
+SmallVector<Value> ForwardEmitter::emitThreadRows() {
+  // Warp w owns query rows [16 R w, 16 R (w + 1)): R row tiles of 16, each
+  // thread two rows of each (gid and gid + 8). Q stays in shared memory; its
+  // fragments are re-read per key tile (registers go to S, P and O).
+  Value warpRow = k.mul(warp, k.c32(16 * rowTiles()));
+  // ldmatrix.x4 lane roles: Q rows lane % 16, chunk lane / 16; K rows
+  // lane % 8 + 8 (lane / 16), chunk (lane / 8) % 2; V (transposed) rows
+  // lane % 8 + 8 ((lane / 8) % 2), chunk lane / 16.
+  qRowLane = k.add(warpRow, lane16);
+  kRowLane = k.add(lane8, k.mul(laneHi, k.c32(8)));
+  vRowLane = k.add(lane8, k.mul(laneMid, k.c32(8)));
+
+  // Position and validity of thread row r (= 2 mt + half) of the tile:
+  // the row of its accumulator values 2 half and 2 half + 1 (#dma.mma).
+  for (int64_t mt = 0; mt < rowTiles(); ++mt)
+    for (int64_t half = 0; half < 2; ++half) {
+      Value row = fragmentAt(mt, 0, 2 * half).first;
+      qpos.push_back(k.add(q0, row));
+      qvalid.push_back(k.cmpi(ip(IPred::slt), qpos.back(), Lq));
+    }
+  ninf = k.f32(-std::numeric_limits<double>::infinity());
+  return qpos;
+}
+
+Value ForwardEmitter::stageOf(Value t) {
+  return k.remsi(k.indexToI32(t), k.c32(cfg.stages));
+}
+
+/// The top of one iteration of the key loop: the pipeline's wait and next
+/// copy.
+void ForwardEmitter::emitKeyTileStart(Value t, ValueRange st) {
   int64_t ns = cfg.stages;
   Value t32 = k.indexToI32(t);
-  Value stage = k.remsi(t32, k.c32(ns));
   // Groups 0..t are complete once at most stages - 2 are pending: tile
   // t has landed. After the barrier everybody is done with tile t - 1,
   // whose buffer receives tile t + stages - 1.
@@ -887,7 +787,7 @@ SmallVector<Value> ForwardEmitter::emitKeyTile(Value t, ValueRange st) {
   k.barrier();
   Value ahead = k.add(t32, k.c32(ns - 1));
   // Block skipping: the tile after `ahead`, for the next iteration.
-  Value aheadTile, aheadState, laterTile;
+  Value aheadTile, aheadState;
   if (cfg.blockSkip) {
     aheadTile = st[carried];
     aheadState = st[carried + 1];
@@ -900,51 +800,80 @@ SmallVector<Value> ForwardEmitter::emitKeyTile(Value t, ValueRange st) {
       storeFull(aheadStage, aheadState);
   });
   k.cpAsyncCommit(); // possibly empty: one group per iteration
-  Value next = k.add(t32, k.c32(1));
-  Value hasNext = k.cmpi(ip(IPred::slt), k.i32ToIndex(next), nTiles);
-  SmallVector<Value> nextBias;
+  nextBias.clear();
   if (cfg.biasPerKey)
-    nextBias = loadKeyBias(keyTileOf(next));
+    nextBias = loadKeyBias(keyTileOf(k.add(t32, k.c32(1))));
+}
 
-  Fragments s = emitScores(stage);
-  emitLogits(s, t32, stage);
-  SmallVector<Value> next2; // the row tiles' new max and sum
-  Fragments acc = emitSoftmax(s, st, next2);
-  emitUpdate(s, acc, stage);
+SmallVector<Value> ForwardEmitter::emitKeyTileEnd(Value t,
+                                                  const Fragments &acc,
+                                                  ValueRange max,
+                                                  ValueRange sum) {
   // The next tile's key bias: nobody reads its slot before the next
   // iteration's barrier.
-  if (cfg.biasPerKey)
+  if (cfg.biasPerKey) {
+    Value next = k.add(k.indexToI32(t), k.c32(1));
+    Value hasNext = k.cmpi(ip(IPred::slt), k.i32ToIndex(next), nTiles);
     k.ifThen(hasNext, [&] {
-      storeKeyBias(k.remsi(next, k.c32(ns)), nextBias);
+      storeKeyBias(k.remsi(next, k.c32(cfg.stages)), nextBias);
     });
+  }
   SmallVector<Value> yielded;
-  for (int64_t mt = 0; mt < rowTiles; ++mt) {
+  for (int64_t mt = 0; mt < rowTiles(); ++mt) {
     for (const Frag &f : acc[mt])
       yielded.append(f.begin(), f.end());
-    yielded.append(next2.begin() + 4 * mt, next2.begin() + 4 * mt + 4);
+    yielded.append({max[2 * mt], max[2 * mt + 1], sum[2 * mt], sum[2 * mt + 1]});
   }
   if (cfg.blockSkip)
     yielded.append({laterTile, tileState(laterTile)});
   return yielded;
 }
 
+void ForwardEmitter::emitKeyWalkEnd() { k.cpAsyncWaitAll(); }
+
+void ForwardEmitter::emitReturn() {
+  if (cfg.gathered)
+    checkKeepList();
+  gpu::ReturnOp::create(k.builder(), k.location());
+}
+
+ForwardEmitter::Fragments ForwardEmitter::toFragments(ValueRange flat,
+                                                      int64_t columns) const {
+  int64_t blocks = columns / 8;
+  assert(static_cast<int64_t>(flat.size()) == rowTiles() * blocks * 4 &&
+         "not a #dma.mma tile's per-thread values");
+  Fragments f(rowTiles(), std::vector<Frag>(blocks));
+  for (int64_t mt = 0; mt < rowTiles(); ++mt)
+    for (int64_t j = 0; j < blocks; ++j)
+      for (int64_t v = 0; v < 4; ++v)
+        f[mt][j][v] = flat[(mt * blocks + j) * 4 + v];
+  return f;
+}
+
+SmallVector<Value> ForwardEmitter::flatten(const Fragments &f) {
+  SmallVector<Value> flat;
+  for (const auto &row : f)
+    for (const Frag &frag : row)
+      flat.append(frag.begin(), frag.end());
+  return flat;
+}
+
 /// dma.tile.dot S = Q K^T: ldmatrix + mma.sync; each K fragment feeds every
 /// row tile of the warp.
-ForwardEmitter::Fragments ForwardEmitter::emitScores(Value stage) {
+ForwardEmitter::Fragments ForwardEmitter::emitScores(Value stage,
+                                                     Fragments s) {
   bool f16 = cfg.element.isF16();
   int64_t bn = cfg.blockN, d = cfg.headDim;
-  Fragments s(rowTiles, std::vector<Frag>(nS, Frag{k.f32(0.0), k.f32(0.0),
-                                                   k.f32(0.0), k.f32(0.0)}));
   Value kTileBase = k.mul(stage, k.c32(bn * d * 2));
   for (int64_t ks = 0; ks < d / 16; ++ks) {
     std::vector<Frag> qf;
-    for (int64_t mt = 0; mt < rowTiles; ++mt)
+    for (int64_t mt = 0; mt < rowTiles(); ++mt)
       qf.push_back(qFragment(mt, ks));
     for (int64_t jp = 0; jp < nS / 2; ++jp) {
       Frag bf = k.ldmatrixX4(swizzledAt(kOff, kTileBase, kRowLane,
                                         16 * jp, laneMid, 2 * ks, d),
                              /*transpose=*/false);
-      for (int64_t mt = 0; mt < rowTiles; ++mt) {
+      for (int64_t mt = 0; mt < rowTiles(); ++mt) {
         s[mt][2 * jp] = k.mma(qf[mt], {bf[0], bf[1]}, s[mt][2 * jp], f16);
         s[mt][2 * jp + 1] =
             k.mma(qf[mt], {bf[2], bf[3]}, s[mt][2 * jp + 1], f16);
@@ -956,15 +885,16 @@ ForwardEmitter::Fragments ForwardEmitter::emitScores(Value stage) {
 
 /// dma.tile.logits: from the positions of the thread's rows and columns.
 /// Full tiles (most of a long sequence) skip the per-element masking.
-void ForwardEmitter::emitLogits(Fragments &s, Value t32, Value stage) {
+void ForwardEmitter::emitLogits(Fragments &s, Value t, Value stage) {
   int64_t bn = cfg.blockN;
+  Value t32 = k.indexToI32(t);
   Value posBase = k.add(k.mul(stage, k.c32(bn)), k.c32(posOff / 4));
   Value lastPos = k.loadAs(
       k.i32Type, k.gep(smem, k.i32Type, k.add(posBase, k.c32(bn - 1))));
-  SmallVector<Type> sTypes(rowTiles * nS * 4, k.f32Type);
+  SmallVector<Type> sTypes(rowTiles() * nS * 4, k.f32Type);
   auto logits = [&](bool full) {
     SmallVector<Value> out;
-    for (int64_t mt = 0; mt < rowTiles; ++mt)
+    for (int64_t mt = 0; mt < rowTiles(); ++mt)
       for (int64_t j = 0; j < nS; ++j) {
         Value kpos[2], keyBias[2], score[2];
         for (int64_t e = 0; e < 2; ++e) {
@@ -1001,22 +931,21 @@ void ForwardEmitter::emitLogits(Fragments &s, Value t32, Value stage) {
       k.ifElse(tileFullyVisible(t32, stage, lastPos), sTypes,
                [&] { return logits(true); },
                [&] { return logits(false); });
-  for (int64_t mt = 0; mt < rowTiles; ++mt)
+  for (int64_t mt = 0; mt < rowTiles(); ++mt)
     for (int64_t j = 0; j < nS; ++j)
       for (int v = 0; v < 4; ++v)
         s[mt][j][v] = sl[(mt * nS + j) * 4 + v];
 }
 
 /// dma.tile.softmax: the online softmax step per row tile; P replaces S in
-/// `s`, the rescaled accumulators are returned and the new row max and sum
-/// appended to `rowState` (four per row tile).
+/// `s`, the rescaled accumulators are returned and the row max and sum
+/// (two per row tile) updated.
 ForwardEmitter::Fragments
-ForwardEmitter::emitSoftmax(Fragments &s, ValueRange st,
-                            SmallVector<Value> &next2) {
-  Fragments acc(rowTiles);
+ForwardEmitter::emitSoftmax(Fragments &s, Fragments acc,
+                            SmallVectorImpl<Value> &max,
+                            SmallVectorImpl<Value> &sum) {
   bool staleMax = cfg.mask != MaskKind::PerQueryTopK;
-  for (int64_t mt = 0; mt < rowTiles; ++mt) {
-    ValueRange state = st.slice(mt * perTile, perTile);
+  for (int64_t mt = 0; mt < rowTiles(); ++mt) {
     // Online softmax, two rows per thread, reduced over the quad.
     // With staleMax the running max a row's P is taken against moves
     // only when the tile's max exceeds it by more than kStaleMax
@@ -1028,8 +957,8 @@ ForwardEmitter::emitSoftmax(Fragments &s, ValueRange st,
     // (run 55). The per-query forward keeps the plain update: the
     // branch's live O values spill there (68 bytes, or 8 warps),
     // 4% and 26% slower.
-    Value m[2] = {state[nOut * 4], state[nOut * 4 + 1]};
-    Value l[2] = {state[nOut * 4 + 2], state[nOut * 4 + 3]};
+    Value m[2] = {max[2 * mt], max[2 * mt + 1]};
+    Value l[2] = {sum[2 * mt], sum[2 * mt + 1]};
     Value corr[2], mNew[2], mScaled[2], grow[2];
     for (int r = 0; r < 2; ++r) {
       Value mx = m[r];
@@ -1062,11 +991,14 @@ ForwardEmitter::emitSoftmax(Fragments &s, ValueRange st,
       l[r] = k.fadd(k.fmul(l[r], corr[r]), sum);
       m[r] = mNew[r];
     }
+    SmallVector<Value> old;
+    for (const Frag &f : acc[mt])
+      old.append(f.begin(), f.end());
     auto scaled = [&] {
       SmallVector<Value> o;
       for (int64_t j = 0; j < nOut; ++j)
         for (int v = 0; v < 4; ++v)
-          o.push_back(k.fmul(state[j * 4 + v], corr[v / 2]));
+          o.push_back(k.fmul(old[j * 4 + v], corr[v / 2]));
       return o;
     };
     SmallVector<Value> o;
@@ -1075,18 +1007,17 @@ ForwardEmitter::emitSoftmax(Fragments &s, ValueRange st,
       Value rescale = k.cmpi(
           ip(IPred::ne), k.ballot(k.ori(grow[0], grow[1])), k.c32(0));
       SmallVector<Type> oTypes(nOut * 4, k.f32Type);
-      o = k.ifElse(rescale, oTypes, scaled, [&] {
-        return SmallVector<Value>(state.begin(),
-                                  state.begin() + nOut * 4);
-      });
+      o = k.ifElse(rescale, oTypes, scaled, [&] { return old; });
     } else {
       o = scaled();
     }
-    acc[mt].resize(nOut);
     for (int64_t j = 0; j < nOut; ++j)
       for (int v = 0; v < 4; ++v)
         acc[mt][j][v] = o[j * 4 + v];
-    next2.append({m[0], m[1], l[0], l[1]}); // placed after acc below
+    max[2 * mt] = m[0];
+    max[2 * mt + 1] = m[1];
+    sum[2 * mt] = l[0];
+    sum[2 * mt + 1] = l[1];
   }
 
   return acc;
@@ -1100,7 +1031,7 @@ void ForwardEmitter::emitUpdate(Fragments &s, Fragments &acc, Value stage) {
   Value vTileBase = k.mul(stage, k.c32(bn * dv * 2));
   for (int64_t ks = 0; ks < bn / 16; ++ks) {
     std::vector<Frag> a;
-    for (int64_t mt = 0; mt < rowTiles; ++mt) {
+    for (int64_t mt = 0; mt < rowTiles(); ++mt) {
       auto &p = s[mt];
       a.push_back({k.pack2(p[2 * ks][0], p[2 * ks][1], cfg.element),
                    k.pack2(p[2 * ks][2], p[2 * ks][3], cfg.element),
@@ -1113,7 +1044,7 @@ void ForwardEmitter::emitUpdate(Fragments &s, Fragments &acc, Value stage) {
       Frag bf = k.ldmatrixX4(swizzledAt(vOff, vTileBase, vRowLane,
                                         16 * ks, laneHi, 2 * jp, dv),
                              /*transpose=*/true);
-      for (int64_t mt = 0; mt < rowTiles; ++mt) {
+      for (int64_t mt = 0; mt < rowTiles(); ++mt) {
         acc[mt][2 * jp] =
             k.mma(a[mt], {bf[0], bf[1]}, acc[mt][2 * jp], f16);
         acc[mt][2 * jp + 1] =
@@ -1124,14 +1055,14 @@ void ForwardEmitter::emitUpdate(Fragments &s, Fragments &acc, Value stage) {
 }
 
 /// dma.tile.store_output: O = acc / l and LSE = m + log(l) per valid row.
-void ForwardEmitter::emitStoreOutput(ValueRange fin) {
+void ForwardEmitter::emitStoreOutput(const Fragments &acc, ValueRange max,
+                                     ValueRange sum) {
   OpBuilder &ob = k.builder();
   Value oBase = k.add(strided("o", "b", b), strided("o", "h", h));
-  for (int64_t mt = 0; mt < rowTiles; ++mt)
+  for (int64_t mt = 0; mt < rowTiles(); ++mt)
     for (int r = 0; r < 2; ++r) {
-      ValueRange state = ValueRange(fin).slice(mt * perTile, perTile);
-      Value mr = state[nOut * 4 + r];
-      Value lr = state[nOut * 4 + 2 + r];
+      Value mr = max[2 * mt + r];
+      Value lr = sum[2 * mt + r];
       lr = k.fadd(lr, k.shuffleXor(lr, 1));
       lr = k.fadd(lr, k.shuffleXor(lr, 2));
       Value none = k.cmpf(fpr(FPred::OEQ), mr, ninf);
@@ -1141,8 +1072,8 @@ void ForwardEmitter::emitStoreOutput(ValueRange fin) {
         Value rowBase = k.add(oBase, strided("o", "l", pos));
         for (int64_t j = 0; j < nOut; ++j) {
           Value col = fragmentColumn(j, 0); // and col + 1: value 1
-          Value packed = k.pack2(k.fmul(state[j * 4 + 2 * r], inv),
-                                 k.fmul(state[j * 4 + 2 * r + 1], inv),
+          Value packed = k.pack2(k.fmul(acc[mt][j][2 * r], inv),
+                                 k.fmul(acc[mt][j][2 * r + 1], inv),
                                  cfg.element);
           Value ptr = k.gep(ptrArg("o"), cfg.element,
                             k.add(rowBase, k.sext64(col)));
@@ -1188,17 +1119,15 @@ void ForwardEmitter::checkKeepList() {
   });
 }
 
-} // namespace
-gpu::GPUFuncOp mlir::dma::emitForwardKernel(OpBuilder &b, Location loc,
-                                            gpu::GPUModuleOp module,
-                                            StringRef name,
-                                            const ForwardKernelConfig &config) {
+gpu::GPUFuncOp mlir::dma::createForwardKernel(OpBuilder &b, Location loc,
+                                              gpu::GPUModuleOp module,
+                                              StringRef name,
+                                              const ForwardKernelConfig &config) {
   auto func = createKernelFunc(
       b, loc, module, name,
       {"forward", forwardKernelParams(config),
        {"ceil(Lq/" + std::to_string(config.blockM) + ")", "H", "B"},
        config.threads(), config.sharedBytes()});
   func->setAttr("dma.block_m", b.getI64IntegerAttr(config.blockM));
-  ForwardEmitter(b, loc, config, func).emit();
   return func;
 }

@@ -48,6 +48,16 @@ LogicalResult verifyTiledForward(scf::ForallOp tiles, const TiledForward &f);
 /// or are ones the generator does not handle.
 LogicalResult readForwardLayouts(scf::ForallOp tiles, TiledForward &f);
 
+/// Generates `f`'s kernel, gpu.func @name in `kernels`: the nest's body
+/// moved into it and each tile op lowered by its conversion pattern
+/// (ForwardPatterns.cpp). Leaves `tiles` in place (the caller replaces it
+/// by the launch).
+FailureOr<gpu::GPUFuncOp> lowerTiledForward(OpBuilder &b,
+                                            gpu::GPUModuleOp kernels,
+                                            scf::ForallOp tiles,
+                                            const TiledForward &f,
+                                            StringRef name);
+
 } // namespace mlir::dma
 
 #endif

@@ -102,12 +102,14 @@ inline void addMaskSummaryParams(SmallVector<KernelParam> &p) {
 /// strides (in elements; size-1 broadcast dimensions pass stride 0).
 SmallVector<KernelParam> forwardKernelParams(const ForwardKernelConfig &config);
 
-/// Emits `gpu.func @name` (a kernel) into `module`. The grid is
-/// (ceil(Lq / blockM), H, B), the block `threads()` wide, with
-/// `sharedBytes()` of dynamic shared memory.
-gpu::GPUFuncOp emitForwardKernel(OpBuilder &b, Location loc,
-                                 gpu::GPUModuleOp module, StringRef name,
-                                 const ForwardKernelConfig &config);
+/// Creates the empty `gpu.func @name` (a kernel) of `config` in `module`:
+/// its parameters and launch interface. The grid is (ceil(Lq / blockM), H,
+/// B), the block `threads()` wide, with `sharedBytes()` of dynamic shared
+/// memory. convert-dma-tiles-to-gpu fills its body from the tiled forward,
+/// one conversion pattern per tile op (ForwardPatterns.cpp).
+gpu::GPUFuncOp createForwardKernel(OpBuilder &b, Location loc,
+                                   gpu::GPUModuleOp module, StringRef name,
+                                   const ForwardKernelConfig &config);
 
 } // namespace mlir::dma
 
