@@ -5,9 +5,11 @@
 // TiledForward.h), derives the kernel configuration from its tile ops (tile
 // shapes, the logits op's scale, cap, causality, bias and mask form,
 // contiguous or gathered key positions) and layouts (warps, stages,
-// swizzle, fragments), emits the kernel into gpu.module @dma_kernels and
-// replaces the loop nest by a gpu.launch_func over (query tiles, heads,
-// batch) with the memrefs' pointers, sizes and strides as arguments.
+// swizzle, fragments), lowers the nest into a kernel of gpu.module
+// @dma_kernels one tile op at a time (ForwardPatterns.cpp) and replaces
+// the nest by a gpu.launch_func over (query tiles, heads, batch) with the
+// memrefs' pointers, sizes and strides as arguments. The backward's nests
+// and the conversions become kernels generated from their configurations.
 //
 //===----------------------------------------------------------------------===//
 

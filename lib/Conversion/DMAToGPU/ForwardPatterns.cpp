@@ -152,6 +152,8 @@ struct IotaPattern : ForwardPattern<TileIotaOp> {
     at(op, rewriter);
     Attribute layout = tileLayoutOf(op.getResult(0));
     if (isa_and_nonnull<RowsLayoutAttr>(layout)) {
+      if (op->getParentOfType<scf::ForOp>())
+        return rewriter.notifyMatchFailure(op, "query rows inside a loop");
       rewriter.replaceOpWithMultiple(op, {e.emitThreadRows()});
       return success();
     }
@@ -224,7 +226,15 @@ struct KeyLoopPattern : ForwardPattern<scf::ForOp> {
   LogicalResult
   matchAndRewrite(scf::ForOp op, OneToNOpAdaptor adaptor,
                   ConversionPatternRewriter &rewriter) const override {
-    if (!op->hasAttr("dma.key_loop") || op.getNumRegionIterArgs() != 3)
+    // dma-tile-attention's key loop carries (acc #mma, max #rows, sum
+    // #rows); any other loop is not one this pattern knows.
+    auto layoutIs = [&](unsigned i, auto kind) {
+      return isa_and_nonnull<decltype(kind)>(
+          tileLayoutOf(op.getRegionIterArgs()[i]));
+    };
+    if (!op->hasAttr("dma.key_loop") || op.getNumRegionIterArgs() != 3 ||
+        !layoutIs(0, MmaLayoutAttr()) || !layoutIs(1, RowsLayoutAttr()) ||
+        !layoutIs(2, RowsLayoutAttr()))
       return rewriter.notifyMatchFailure(op, "not the forward's key loop");
     KernelBuilder &k = at(op, rewriter);
     ArrayRef<ValueRange> init = adaptor.getInitArgs();
