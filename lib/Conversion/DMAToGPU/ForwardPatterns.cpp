@@ -97,11 +97,11 @@ struct ForwardPattern : OpConversionPattern<Op> {
         StringAttr::get(op->getContext(), op->getName().getStringRef()),
         op->getLoc());
   }
-  /// The induction variable of the key loop `op` is in.
+  /// The induction variable of the key loop `op` is in (null outside one:
+  /// the pattern does not apply, and the conversion fails naming the op).
   static Value keyStep(Operation *op) {
     auto loop = op->getParentOfType<scf::ForOp>();
-    assert(loop && loop->hasAttr(kKeyWalk) && "not in the key loop");
-    return loop.getInductionVar();
+    return loop && loop->hasAttr(kKeyWalk) ? loop.getInductionVar() : Value();
   }
   static int64_t columns(Value tile) {
     return cast<RankedTensorType>(tile.getType()).getDimSize(1);
@@ -157,7 +157,10 @@ struct IotaPattern : ForwardPattern<TileIotaOp> {
       rewriter.replaceOpWithMultiple(op, {e.emitThreadRows()});
       return success();
     }
-    rewriter.replaceOpWithMultiple(op, {{e.stageOf(keyStep(op))}});
+    Value step = keyStep(op);
+    if (!step)
+      return rewriter.notifyMatchFailure(op, "key positions outside the loop");
+    rewriter.replaceOpWithMultiple(op, {{e.stageOf(step)}});
     return success();
   }
 };
@@ -168,8 +171,11 @@ struct PositionsPattern : ForwardPattern<TilePositionsOp> {
   LogicalResult
   matchAndRewrite(TilePositionsOp op, OneToNOpAdaptor,
                   ConversionPatternRewriter &rewriter) const override {
+    Value step = keyStep(op);
+    if (!step)
+      return rewriter.notifyMatchFailure(op, "key positions outside the loop");
     at(op, rewriter);
-    rewriter.replaceOpWithMultiple(op, {{e.stageOf(keyStep(op))}});
+    rewriter.replaceOpWithMultiple(op, {{e.stageOf(step)}});
     return success();
   }
 };
@@ -326,10 +332,13 @@ struct LogitsPattern : ForwardPattern<TileLogitsOp> {
   LogicalResult
   matchAndRewrite(TileLogitsOp op, OneToNOpAdaptor adaptor,
                   ConversionPatternRewriter &rewriter) const override {
+    Value step = keyStep(op);
+    if (!step)
+      return rewriter.notifyMatchFailure(op, "logits outside the key loop");
     at(op, rewriter);
     ForwardEmitter::Fragments s =
         e.toFragments(adaptor.getRaw(), columns(op.getRaw()));
-    e.emitLogits(s, keyStep(op), adaptor.getKeys()[0]);
+    e.emitLogits(s, step, adaptor.getKeys()[0]);
     rewriter.replaceOpWithMultiple(op, {ForwardEmitter::flatten(s)});
     return success();
   }
