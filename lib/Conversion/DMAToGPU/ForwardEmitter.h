@@ -55,9 +55,9 @@ public:
   /// dma.tile.gather of Q (before the key loop): cp.async into its buffer.
   void emitQueryLoad();
   /// dma.tile.candidates: the keys some row of the tile may keep, into
-  /// shared memory; returns their count (i32).
-  Value emitCandidates();
-  /// That count (null before emitCandidates).
+  /// shared memory.
+  void emitCandidates();
+  /// Their count (i32; null before emitCandidates).
   Value candidateTotal() const { return candidateCount; }
   /// The key loop's prologue (its length, the first stages - 1 tiles in
   /// flight, per-row thresholds) and its loop-carried state: per row tile
@@ -99,6 +99,9 @@ public:
   /// Fragments.
   Fragments toFragments(ValueRange flat, int64_t columns) const;
   static SmallVector<Value> flatten(const Fragments &f);
+  /// The key loop's state (the carried values before the block-skip walk's)
+  /// back into its (acc, max, sum) values.
+  std::array<SmallVector<Value>, 3> splitLoopState(ValueRange state) const;
   int64_t rowTiles() const { return cfg.rowTilesPerWarp(); }
 
 private:
@@ -113,9 +116,6 @@ private:
 
   /// Issues the cp.async copies of key tile `t` into buffer `stage`.
   void loadKeyTile(Value t, Value stage);
-  void loadQueryTile();
-  /// dma.tile.candidates: the keys some row of the tile may keep.
-  void collectCandidates();
   /// The per-key bias of key tile `t`: thread `tid` loads rows tid,
   /// tid + threads, ... into registers (0 where there is no key), so the
   /// global loads are in flight while the current tile is computed ...
@@ -135,6 +135,9 @@ private:
   /// need no masking: all rows exist, all keys exist, the tile is wholly
   /// below the causal diagonal and no mask is read per element.
   Value tileFullyVisible(Value t, Value stage, Value lastKeyPos);
+  /// The key loop's state from (acc, max, sum): emitKeyWalkStart's order.
+  SmallVector<Value> loopState(ValueRange acc, ValueRange max,
+                               ValueRange sum) const;
   /// Block skipping: the key tile of walk step `i` (< the walk's length)
   /// and its summary state.
   Value listedTile(Value i) {

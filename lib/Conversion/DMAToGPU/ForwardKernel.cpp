@@ -339,7 +339,9 @@ void ForwardEmitter::storeKeyBias(Value stage, ValueRange values) {
   }
 }
 
-void ForwardEmitter::loadQueryTile() {
+/// Q's copies (one cp.async group with the first key tile's): they fly
+/// while the key walk is worked out.
+void ForwardEmitter::emitQueryLoad() {
   int64_t threads = cfg.threads();
   int64_t chunks = cfg.headDim * elementBytes() / 16;
   int64_t total = cfg.blockM * chunks;
@@ -470,7 +472,7 @@ Value ForwardEmitter::neededByTile(Value pos, Value safePos,
 /// (step, warp) pairs, whose packed counts (both classes in one i32) warp 0
 /// scans in shared memory. A tile with more candidates than slots walks its
 /// keys contiguously instead, deciding per element.
-void ForwardEmitter::collectCandidates() {
+void ForwardEmitter::emitCandidates() {
   int64_t threads = cfg.threads(), steps = kCandidateSteps;
   int64_t warps = cfg.warps(), slots = cfg.candidateSlots();
   int64_t pairs = steps * warps; // (step, warp) counts per round
@@ -665,15 +667,6 @@ void ForwardEmitter::emitSetUp() {
   }
 }
 
-/// Q's copies (one cp.async group with the first key tile's): they fly
-/// while the key walk is worked out.
-void ForwardEmitter::emitQueryLoad() { loadQueryTile(); }
-
-Value ForwardEmitter::emitCandidates() {
-  collectCandidates();
-  return candidateCount;
-}
-
 /// The walk's length and the first stages - 1 key tiles in flight, one
 /// cp.async group per tile (Q joins the first); the key loop waits for
 /// each in turn.
@@ -703,13 +696,7 @@ SmallVector<Value> ForwardEmitter::emitKeyWalkStart(ValueRange acc,
       rowTie.push_back(tie);
     }
 
-  // Loop state per row tile: O accumulator (dv/8 n-tiles x 4), row max x2,
-  // row sum x2.
-  SmallVector<Value> init;
-  for (int64_t mt = 0; mt < rowTiles(); ++mt) {
-    init.append(acc.begin() + mt * nOut * 4, acc.begin() + (mt + 1) * nOut * 4);
-    init.append({max[2 * mt], max[2 * mt + 1], sum[2 * mt], sum[2 * mt + 1]});
-  }
+  SmallVector<Value> init = loopState(acc, max, sum);
   // Block skipping: (key tile, state) of walk step ns - 1, the next copy.
   carried = init.size();
   if (cfg.blockSkip)
@@ -818,12 +805,7 @@ SmallVector<Value> ForwardEmitter::emitKeyTileEnd(Value t,
       storeKeyBias(k.remsi(next, k.c32(cfg.stages)), nextBias);
     });
   }
-  SmallVector<Value> yielded;
-  for (int64_t mt = 0; mt < rowTiles(); ++mt) {
-    for (const Frag &f : acc[mt])
-      yielded.append(f.begin(), f.end());
-    yielded.append({max[2 * mt], max[2 * mt + 1], sum[2 * mt], sum[2 * mt + 1]});
-  }
+  SmallVector<Value> yielded = loopState(flatten(acc), max, sum);
   if (cfg.blockSkip)
     yielded.append({laterTile, tileState(laterTile)});
   return yielded;
@@ -848,6 +830,31 @@ ForwardEmitter::Fragments ForwardEmitter::toFragments(ValueRange flat,
       for (int64_t v = 0; v < 4; ++v)
         f[mt][j][v] = flat[(mt * blocks + j) * 4 + v];
   return f;
+}
+
+/// Per row tile: the O accumulator (dv/8 n-tiles x 4), row max x2, row
+/// sum x2: one row tile's state is adjacent in the loop's arguments.
+SmallVector<Value> ForwardEmitter::loopState(ValueRange acc, ValueRange max,
+                                             ValueRange sum) const {
+  SmallVector<Value> state;
+  for (int64_t mt = 0; mt < rowTiles(); ++mt) {
+    state.append(acc.begin() + mt * nOut * 4, acc.begin() + (mt + 1) * nOut * 4);
+    state.append({max[2 * mt], max[2 * mt + 1], sum[2 * mt], sum[2 * mt + 1]});
+  }
+  return state;
+}
+
+std::array<SmallVector<Value>, 3>
+ForwardEmitter::splitLoopState(ValueRange state) const {
+  std::array<SmallVector<Value>, 3> parts; // acc, max, sum
+  int64_t perTile = nOut * 4 + 4;
+  for (int64_t mt = 0; mt < rowTiles(); ++mt) {
+    ValueRange tile = state.slice(mt * perTile, perTile);
+    parts[0].append(tile.begin(), tile.begin() + nOut * 4);
+    parts[1].append({tile[nOut * 4], tile[nOut * 4 + 1]});
+    parts[2].append({tile[nOut * 4 + 2], tile[nOut * 4 + 3]});
+  }
+  return parts;
 }
 
 SmallVector<Value> ForwardEmitter::flatten(const Fragments &f) {

@@ -103,8 +103,10 @@ struct ForwardPattern : OpConversionPattern<Op> {
     auto loop = op->getParentOfType<scf::ForOp>();
     return loop && loop->hasAttr(kKeyWalk) ? loop.getInductionVar() : Value();
   }
-  static int64_t columns(Value tile) {
-    return cast<RankedTensorType>(tile.getType()).getDimSize(1);
+  /// The fragments of #dma.mma `tile` from its converted `values`.
+  ForwardEmitter::Fragments fragments(ValueRange values, Value tile) const {
+    return e.toFragments(
+        values, cast<RankedTensorType>(tile.getType()).getDimSize(1));
   }
 
   ForwardEmitter &e;
@@ -254,18 +256,7 @@ struct KeyLoopPattern : ForwardPattern<scf::ForOp> {
     e.emitKeyTileStart(loop.getInductionVar(), body->getArguments().drop_front());
 
     // The old body's (step, acc, max, sum) are the new loop's values.
-    int64_t accPerTile = init[0].size() / e.rowTiles();
-    auto unpack = [&](ValueRange flat) {
-      std::array<SmallVector<Value>, 3> parts; // acc, max, sum
-      for (int64_t mt = 0; mt < e.rowTiles(); ++mt) {
-        ValueRange tile = flat.slice(mt * (accPerTile + 4), accPerTile + 4);
-        parts[0].append(tile.begin(), tile.begin() + accPerTile);
-        parts[1].append({tile[accPerTile], tile[accPerTile + 1]});
-        parts[2].append({tile[accPerTile + 2], tile[accPerTile + 3]});
-      }
-      return parts;
-    };
-    auto inside = unpack(body->getArguments().drop_front());
+    auto inside = e.splitLoopState(body->getArguments().drop_front());
     TypeConverter::SignatureConversion signature(4);
     signature.remapInput(0, {loop.getInductionVar()});
     for (unsigned i = 0; i < 3; ++i)
@@ -274,7 +265,7 @@ struct KeyLoopPattern : ForwardPattern<scf::ForOp> {
                                                    getTypeConverter());
     rewriter.inlineBlockBefore(old, body, body->end());
 
-    auto results = unpack(loop.getResults());
+    auto results = e.splitLoopState(loop.getResults());
     rewriter.replaceOpWithMultiple(op, {results[0], results[1], results[2]});
     rewriter.setInsertionPointAfter(loop);
     e.use(rewriter, origin(op));
@@ -295,7 +286,7 @@ struct KeyYieldPattern : ForwardPattern<scf::YieldOp> {
     at(op, rewriter);
     ArrayRef<ValueRange> st = adaptor.getOperands();
     SmallVector<Value> next = e.emitKeyTileEnd(
-        keyStep(op), e.toFragments(st[0], columns(op.getOperand(0))), st[1],
+        keyStep(op), fragments(st[0], op.getOperand(0)), st[1],
         st[2]);
     scf::YieldOp::create(rewriter, origin(op), next);
     rewriter.eraseOp(op);
@@ -312,12 +303,12 @@ struct DotPattern : ForwardPattern<TileDotOp> {
     at(op, rewriter);
     Value acc = op.getOuts()[0];
     ForwardEmitter::Fragments out =
-        e.toFragments(adaptor.getOuts()[0], columns(acc));
+        fragments(adaptor.getOuts()[0], acc);
     if (isa_and_nonnull<SharedLayoutAttr>(tileLayoutOf(op.getLhs()))) {
       out = e.emitScores(adaptor.getRhs()[0], out);
     } else {
       ForwardEmitter::Fragments p =
-          e.toFragments(adaptor.getLhs(), columns(op.getLhs()));
+          fragments(adaptor.getLhs(), op.getLhs());
       e.emitUpdate(p, out, adaptor.getRhs()[0]);
     }
     rewriter.replaceOpWithMultiple(op, {ForwardEmitter::flatten(out)});
@@ -337,7 +328,7 @@ struct LogitsPattern : ForwardPattern<TileLogitsOp> {
       return rewriter.notifyMatchFailure(op, "logits outside the key loop");
     at(op, rewriter);
     ForwardEmitter::Fragments s =
-        e.toFragments(adaptor.getRaw(), columns(op.getRaw()));
+        fragments(adaptor.getRaw(), op.getRaw());
     e.emitLogits(s, step, adaptor.getKeys()[0]);
     rewriter.replaceOpWithMultiple(op, {ForwardEmitter::flatten(s)});
     return success();
@@ -353,10 +344,10 @@ struct SoftmaxPattern : ForwardPattern<TileSoftmaxOp> {
     at(op, rewriter);
     ArrayRef<ValueRange> outs = adaptor.getOuts();
     ForwardEmitter::Fragments s =
-        e.toFragments(adaptor.getLogits(), columns(op.getLogits()));
+        fragments(adaptor.getLogits(), op.getLogits());
     SmallVector<Value> max(outs[2]), sum(outs[3]);
     ForwardEmitter::Fragments acc = e.emitSoftmax(
-        s, e.toFragments(outs[1], columns(op.getOuts()[1])), max, sum);
+        s, fragments(outs[1], op.getOuts()[1]), max, sum);
     rewriter.replaceOpWithMultiple(
         op, {ForwardEmitter::flatten(s), ForwardEmitter::flatten(acc), max,
              sum});
@@ -370,7 +361,7 @@ struct StoreOutputPattern : ForwardPattern<TileStoreOutputOp> {
   matchAndRewrite(TileStoreOutputOp op, OneToNOpAdaptor adaptor,
                   ConversionPatternRewriter &rewriter) const override {
     at(op, rewriter);
-    e.emitStoreOutput(e.toFragments(adaptor.getAcc(), columns(op.getAcc())),
+    e.emitStoreOutput(fragments(adaptor.getAcc(), op.getAcc()),
                       adaptor.getMax(), adaptor.getSum());
     rewriter.eraseOp(op);
     return success();
@@ -444,7 +435,6 @@ mlir::dma::lowerTiledForward(OpBuilder &b, gpu::GPUModuleOp kernels,
                            "ops could not all be lowered (see above)");
   }
   eraseDeadOps(kernel);
-  kernel->removeAttr(kKeyWalk);
   kernel.walk([](scf::ForOp loop) { loop->removeAttr(kKeyWalk); });
   // A host value still read means a pattern left an op using it alive.
   WalkResult leftover = kernel.walk([&](ub::PoisonOp p) {
