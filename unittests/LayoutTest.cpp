@@ -7,6 +7,12 @@
 // #dma.rows must name the rows those fragments hold; #dma.shared's swizzle
 // must keep every 16-byte chunk in its row, be a bijection, and let the
 // eight row addresses of one ldmatrix 8x8 matrix hit eight bank groups.
+// With wgmma, #dma.mma's map must be the accumulator fragment of
+// wgmma.mma_async.m64nNk16 (PTX ISA, "Matrix Fragments for
+// wgmma.mma_async.m64nNk16": thread T of a warpgroup holds d_i at row
+// 16 (T / 32) + (T mod 32) / 4 + 8 ((i / 2) mod 2), col 8 (i / 4) +
+// 2 (T mod 4) + i mod 2), warpgroup g at rows 64 g; and #dma.shared's
+// column blocks must be wgmma's 128-byte-swizzled canonical layout.
 //
 //===----------------------------------------------------------------------===//
 
@@ -41,7 +47,7 @@ TEST_F(LayoutTest, MmaMapIsTheHardwareFragmentAndCoversTheTile) {
   for (int64_t warps : {1, 2, 4, 8})
     for (int64_t rowTiles : {1, 2, 4})
       for (int64_t cols : {8, 32, 64, 128}) {
-        auto layout = MmaLayoutAttr::get(&ctx, warps, rowTiles);
+        auto layout = MmaLayoutAttr::get(&ctx, warps, rowTiles, false);
         AffineMap map = layout.getMap();
         std::set<std::pair<int64_t, int64_t>> seen;
         for (int64_t w = 0; w < warps; ++w)
@@ -67,7 +73,7 @@ TEST_F(LayoutTest, MmaMapIsTheHardwareFragmentAndCoversTheTile) {
 
 TEST_F(LayoutTest, RowsAreTheRowsOfTheFragments) {
   for (int64_t rowTiles : {1, 2}) {
-    auto mma = MmaLayoutAttr::get(&ctx, 4, rowTiles);
+    auto mma = MmaLayoutAttr::get(&ctx, 4, rowTiles, false);
     auto rows = RowsLayoutAttr::get(&ctx, mma);
     for (int64_t w = 0; w < 4; ++w)
       for (int64_t lane = 0; lane < 32; ++lane)
@@ -85,7 +91,7 @@ TEST_F(LayoutTest, RowsAreTheRowsOfTheFragments) {
 TEST_F(LayoutTest, SwizzleKeepsRowsAndSpreadsLdmatrixRows) {
   for (int64_t swizzle : {1, 2, 4, 8})
     for (int64_t cols : {16, 32, 64, 80, 96, 128, 256}) {
-      auto layout = SharedLayoutAttr::get(&ctx, 2, swizzle);
+      auto layout = SharedLayoutAttr::get(&ctx, 2, swizzle, 0);
       auto type = RankedTensorType::get({32, cols},
                                         Float16Type::get(&ctx), layout);
       int64_t rowBytes = cols * 2;
@@ -109,6 +115,50 @@ TEST_F(LayoutTest, SwizzleKeepsRowsAndSpreadsLdmatrixRows) {
           banks.insert(layout.byteOffset(type, 0, row, 8 * chunk) / 16 % 8);
         EXPECT_EQ(banks.size(), 8u) << "cols " << cols << " chunk " << chunk;
       }
+    }
+}
+
+TEST_F(LayoutTest, WgmmaMapIsTheWarpgroupAccumulator) {
+  for (int64_t warps : {4, 8})
+    for (int64_t n : {32, 64, 128, 256}) {
+      auto layout = MmaLayoutAttr::get(&ctx, warps, 1, true);
+      for (int64_t w = 0; w < warps; ++w)
+        for (int64_t lane = 0; lane < 32; ++lane)
+          for (int64_t i = 0; i < n / 2; ++i) {
+            int64_t t = 32 * (w % 4) + lane; // thread in the warpgroup
+            int64_t row = 64 * (w / 4) + 16 * (t / 32) + (t % 32) / 4 +
+                          8 * ((i / 2) % 2);
+            int64_t col = 8 * (i / 4) + 2 * (t % 4) + i % 2;
+            // The struct's value i is block i / 4, element i mod 4.
+            auto got = at(layout.getMap(), w, lane,
+                          layout.valueOf(0, i / 4, i % 4));
+            ASSERT_EQ(got, std::make_pair(row, col))
+                << "warps " << warps << " lane " << lane << " d" << i;
+          }
+    }
+}
+
+TEST_F(LayoutTest, ColumnBlocksAreWgmmaSwizzledAtoms) {
+  // The canonical 128-byte-swizzled layout of 16-bit elements (CUTLASS's
+  // Swizzle<3,4,3> over 8 x 64 atoms): element (r, c) of a [rows, C]
+  // tile in blocks of 64 columns lies in block c / 64 at
+  // (r / 8) * 1024 + (r mod 8) * 128 + ((c mod 64) / 8 xor r mod 8) * 16
+  // + (c mod 8) * 2, the byte address bits 4-6 XORed with bits 7-9.
+  for (int64_t rows : {32, 64, 128})
+    for (int64_t cols : {64, 128, 256}) {
+      auto layout = SharedLayoutAttr::get(&ctx, 2, 8, 64);
+      auto type = RankedTensorType::get({rows, cols},
+                                        BFloat16Type::get(&ctx), layout);
+      for (int64_t stage = 0; stage < 2; ++stage)
+        for (int64_t r = 0; r < rows; ++r)
+          for (int64_t c = 0; c < cols; ++c) {
+            int64_t linear = (r / 8) * 1024 + (r % 8) * 128 + (c % 64) * 2;
+            int64_t swizzled = linear ^ (((linear >> 7) & 7) << 4);
+            int64_t want = stage * rows * cols * 2 + (c / 64) * rows * 128 +
+                           swizzled;
+            ASSERT_EQ(layout.byteOffset(type, stage, r, c), want)
+                << rows << "x" << cols << " (" << r << ", " << c << ")";
+          }
     }
 }
 

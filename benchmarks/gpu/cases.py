@@ -174,6 +174,20 @@ def bench_variants():
     return out
 
 
+def wgmma_variants():
+    """probe_wgmma.py's forwards at the key tiles wgmma is timed at."""
+    out = []
+    for tiles in ((128, 32), (128, 64), (128, 128)):
+        out.append(Case(1, 1, 1, 32, 8, 128, "bf16", "none", "none", True,
+                        tiles=tiles).variant())
+        out.append(Case(1, 1, 1, 16, 4, 64, "bf16", "none", "none", True,
+                        tiles=tiles).variant())
+        for mask in ("keep", "keep_rows"):
+            out.append(Case(1, 1, 1, 32, 8, 128, "bf16", mask, "key", True,
+                            tiles=tiles).variant())
+    return out
+
+
 def host_variants():
     """The variants of host_checks.py (a DMA layer at D = 64, shared and
     per-query, forward and backward) and bench_host.py."""
@@ -190,9 +204,12 @@ def host_variants():
 
 
 if __name__ == "__main__":
-    if "--variants" in sys.argv:
+    if "--wgmma-variants" in sys.argv:
+        print("\n".join(wgmma_variants()))
+    elif "--variants" in sys.argv:
         names = ({c.variant() for c in check_cases()} |
                  {c.backward_variant() for c in backward_cases()} |
                  {c.backward_variant() for c in deterministic_cases()} |
-                 set(bench_variants()) | set(host_variants()))
+                 set(bench_variants()) | set(host_variants()) |
+                 set(wgmma_variants()))
         print("\n".join(sorted(names)))

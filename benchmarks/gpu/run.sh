@@ -4,7 +4,7 @@
 # beforehand on the build machine (scripts/gpu-bundle.sh -> gpu-bundle/) and
 # carried along. Results land in $OUT (or ./gpu-results).
 #
-#   benchmarks/gpu/run.sh [check] [package] [sanitize] [train] [bench] [host] [perquery] [blockskip] | all
+#   benchmarks/gpu/run.sh [check] [package] [sanitize] [train] [bench] [host] [perquery] [blockskip] [wgmma] | all
 #
 # package: `pip install --no-build-isolation ./python` with the carried
 # bundle (DMA_BUNDLE_DIR), then `python -m dma_attention` outside the
@@ -13,12 +13,14 @@
 # generation's share). perquery: bench_per_query.py (the per-query top-k
 # against FlexAttention and SDPA, and against the shared top-k).
 # blockskip: bench_block_skip.py (structured dense masks against
-# FlexAttention's BlockMask).
+# FlexAttention's BlockMask). wgmma: probe_wgmma.py, the forwards of
+# $DMA_KERNEL_DIR (compiled with --mma wgmma) against those of
+# $SYNC_BUNDLE (default gpu-bundle-sync, mma.sync) and SDPA.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 steps=" ${*:-all} "
 # Whether step $1 was asked for ("all" asks for every step but host).
-want() { [[ "$steps" == *" $1 "* || ( "$steps" == *" all "* && "$1" != host && "$1" != perquery && "$1" != blockskip ) ]]; }
+want() { [[ "$steps" == *" $1 "* || ( "$steps" == *" all "* && "$1" != host && "$1" != perquery && "$1" != blockskip && "$1" != wgmma ) ]]; }
 out="${OUT:-gpu-results}"
 mkdir -p "$out"
 export PYTHONUNBUFFERED=1
@@ -80,6 +82,11 @@ if want perquery; then
 fi
 if want blockskip; then
   python3 benchmarks/gpu/bench_block_skip.py --json "$out/bench-block-skip.json" 2>&1 | tee "$out/bench-block-skip.log" | tail -n 40
+  [ "${PIPESTATUS[0]}" = 0 ] || status=1
+fi
+if want wgmma; then
+  python3 benchmarks/gpu/probe_wgmma.py "${SYNC_BUNDLE:-gpu-bundle-sync}" "$DMA_KERNEL_DIR" \
+    --json "$out/probe-wgmma.json" 2>&1 | tee "$out/probe-wgmma.log" | tail -n 40
   [ "${PIPESTATUS[0]}" = 0 ] || status=1
 fi
 if want bench; then

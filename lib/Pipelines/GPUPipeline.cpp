@@ -33,6 +33,14 @@ std::string dma::cudaToolkitPath(llvm::StringRef requested) {
   return "/usr/local/cuda";
 }
 
+std::string dma::resolveMma(const GPUPipelineOptions &options) {
+  if (options.mma != "auto")
+    return options.mma;
+  // wgmma exists on sm_90a only (not sm_90, not Blackwell's sm_100a).
+  return options.chip == "sm_90a" && options.warps == 0 ? "wgmma"
+                                                         : "mma_sync";
+}
+
 void dma::buildGPULaunchPipeline(OpPassManager &pm,
                                  const GPUPipelineOptions &options) {
   // An unsupported chip fails here, with the list, before anything else
@@ -63,6 +71,7 @@ void dma::buildGPULaunchPipeline(OpPassManager &pm,
   dma::DMAAssignLayoutsOptions layouts;
   layouts.warps = options.warps;
   layouts.stages = options.stages;
+  layouts.mma = resolveMma(options);
   pm.addPass(dma::createDMAAssignLayouts(layouts));
   dma::ConvertDMATilesToGPUOptions mapping;
   mapping.deterministic = options.deterministic;
@@ -87,6 +96,8 @@ void dma::buildGPUPipeline(OpPassManager &pm,
   OpPassManager &kernels = pm.nest<gpu::GPUModuleOp>();
   kernels.addPass(createSCFToControlFlowPass());
   kernels.addPass(createConvertGpuOpsToNVVMOps());
+  // NVVM ops without an LLVM intrinsic (wgmma.mma_async) become inline PTX.
+  kernels.addPass(createConvertNVVMToLLVMPass());
   kernels.addPass(createCanonicalizerPass());
   kernels.addPass(createCSEPass());
   kernels.addPass(createReconcileUnrealizedCastsPass());

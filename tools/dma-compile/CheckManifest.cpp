@@ -148,6 +148,14 @@ int64_t configInt(const Entry &e, llvm::StringRef key, int64_t otherwise) {
   return otherwise;
 }
 
+std::string configString(const Entry &e, llvm::StringRef key,
+                         llvm::StringRef otherwise) {
+  if (e.config)
+    if (std::optional<llvm::StringRef> v = e.config->getString(key))
+      return v->str();
+  return otherwise.str();
+}
+
 } // namespace
 
 int checkManifestABI(MLIRContext &ctx, llvm::StringRef dir,
@@ -231,7 +239,10 @@ int checkManifestABI(MLIRContext &ctx, llvm::StringRef dir,
       continue;
     }
     // The tiles the entry was compiled with (after any fallback).
-    int64_t warps = v->kind == "fwd" ? configInt(*main, "warps", 0) : 0;
+    // wgmma forwards take their warps from the tile (q-tile / 16).
+    std::string mma = configString(*main, "mma", "mma_sync");
+    int64_t warps =
+        v->kind == "fwd" && mma != "wgmma" ? configInt(*main, "warps", 0) : 0;
     OwningOpRef<ModuleOp> module =
         parseSourceString<ModuleOp>(moduleFor(*v, &sizes), &ctx);
     if (!module) {
@@ -245,7 +256,8 @@ int checkManifestABI(MLIRContext &ctx, llvm::StringRef dir,
             *v, chip, configInt(*main, "q_tile", v->qTile),
             configInt(*main, "k_tile", v->kTile), warps,
             configInt(*main, "stages", dma_defaults::kStages),
-            configInt(*main, "rank_chunk", defaultRankChunk)));
+            configInt(*main, "rank_chunk", defaultRankChunk),
+            mma));
     // Up to the launches, then only the host code folded: the kernels'
     // bodies need no lowering to be compared (their attributes suffice).
     mlir::dma::buildGPULaunchPipeline(pm, *options);

@@ -313,10 +313,12 @@ std::string moduleFor(const Variant &v, const StaticSizes *sizes) {
 
 std::string gpuPipelineOptions(const Variant &v, llvm::StringRef chip,
                                int64_t qTile, int64_t kTile, int64_t warps,
-                               int64_t stages, int64_t rankChunk) {
+                               int64_t stages, int64_t rankChunk,
+                               llvm::StringRef mma) {
   if (v.isMask())
     qTile = kTile = 64;
-  return "chip=" + chip.str() + " q-tile=" + std::to_string(qTile) +
+  return "chip=" + chip.str() + " mma=" + mma.str() +
+         " q-tile=" + std::to_string(qTile) +
          " k-tile=" + std::to_string(kTile) +
          " warps=" + std::to_string(warps) +
          " stages=" + std::to_string(stages) +

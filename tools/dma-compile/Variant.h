@@ -94,10 +94,12 @@ std::string moduleFor(const Variant &v, const StaticSizes *sizes = nullptr);
 
 /// The --dma-gpu-pipeline options (format=none) `v` is compiled with: the
 /// given tiles (mask variants have no attention to tile: 64 x 64, any valid
-/// tile does), warps (0: the generator's choice), stages and rank chunk.
+/// tile does), warps (0: the generator's choice), stages, rank chunk and
+/// the forward's mma (mma_sync, wgmma or auto).
 std::string gpuPipelineOptions(const Variant &v, llvm::StringRef chip,
                                int64_t qTile, int64_t kTile, int64_t warps,
-                               int64_t stages, int64_t rankChunk);
+                               int64_t stages, int64_t rankChunk,
+                               llvm::StringRef mma);
 
 /// The variants every bundle ships, for `headDims` (empty: every shipped
 /// head dim).

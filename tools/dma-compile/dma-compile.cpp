@@ -99,6 +99,12 @@ static cl::opt<int> warps("warps",
                          cl::desc("Warps per CTA of every variant (0: the "
                                   "generator's choice per variant)"),
                          cl::init(0));
+static cl::opt<std::string>
+    mma("mma",
+        cl::desc("The forwards' tensor-core instruction: mma_sync, wgmma "
+                 "(sm_90a, where the tiles fit) or auto (wgmma on sm_90a); "
+                 "a wgmma forward that spills is compiled with mma_sync"),
+        cl::init("mma_sync"));
 static cl::opt<int> rankChunk(
     "rank-chunk",
     cl::desc("Keys per chunk the per-query backward orders by score (every "
@@ -323,7 +329,7 @@ bool writeFile(llvm::StringRef path, llvm::StringRef bytes) {
 /// Delta kernel and the main kernel, in one cubin).
 std::optional<std::vector<llvm::json::Object>>
 compileVariant(MLIRContext &ctx, const Variant &v, int64_t warpCount,
-               int64_t qTile = 0) {
+               int64_t qTile = 0, bool mmaSync = false) {
   qTile = qTile ? qTile : v.qTile;
   OwningOpRef<ModuleOp> module = parseSourceString<ModuleOp>(dma_compile::moduleFor(v), &ctx);
   if (!module)
@@ -331,7 +337,10 @@ compileVariant(MLIRContext &ctx, const Variant &v, int64_t warpCount,
   PassManager pm(&ctx);
   auto options = dma::GPUPipelineOptions::createFromString(
       dma_compile::gpuPipelineOptions(v, chip, qTile, v.kTile, warpCount,
-                                      stages, rankChunk));
+                                      stages, rankChunk,
+                                      warpCount || mmaSync
+                                          ? std::string("mma_sync")
+                                          : mma.getValue()));
   dma::buildGPUPipeline(pm, *options);
   if (failed(pm.run(*module)))
     return std::nullopt;
@@ -380,7 +389,7 @@ compileVariant(MLIRContext &ctx, const Variant &v, int64_t warpCount,
     auto retry = [&](int64_t w, int64_t q) {
       llvm::sys::fs::remove(cubinPath);
       llvm::sys::fs::remove(ptxPath);
-      return compileVariant(ctx, v, w, q);
+      return compileVariant(ctx, v, w, q, mmaSync);
     };
     // More rows per warp need more registers: fall back to fewer; the
     // backward holds dK and dV in registers: fall back to fewer queries
@@ -390,6 +399,16 @@ compileVariant(MLIRContext &ctx, const Variant &v, int64_t warpCount,
                          " registers)";
     // A measured tile choice, like the warp grid's below: it holds without
     // --allow-spills (the package build passes none).
+    // A wgmma forward's registers are its tiles' (one 16-row tile per
+    // warp): one that spills is compiled for mma.sync instead.
+    auto mmaKind = main->getAttrOfType<StringAttr>("dma.mma");
+    if (mmaKind && mmaKind.getValue() == "wgmma") {
+      llvm::errs() << "dma-compile: " << file << " spills "
+                   << res.spillBytes << " bytes: compiling it for mma.sync\n";
+      llvm::sys::fs::remove(cubinPath);
+      llvm::sys::fs::remove(ptxPath);
+      return compileVariant(ctx, v, warpCount, qTile, /*mmaSync=*/true);
+    }
     bool twoRowTiles = v.kind == "fwd" && mainThreads / 32 != qTile / 16;
     bool fewForwardSpills =
         twoRowTiles && res.spillBytes <= kTwoRowTilesSpillLimit;
@@ -508,6 +527,9 @@ compileVariant(MLIRContext &ctx, const Variant &v, int64_t warpCount,
                                   {"k_tile", v.kTile},
                                   {"warps", threads / 32},
                                   {"stages", static_cast<int64_t>(stages)}};
+    // The forward's tensor-core instruction (mma_sync or wgmma).
+    if (auto m = main->getAttrOfType<StringAttr>("dma.mma"))
+      config["mma"] = m.getValue().str();
     // The chunk the kernel sorts (--rank-chunk rounded up to the key tile
     // by dma-gather-keys), on every entry of the variant.
     if (auto chunk = main->getAttrOfType<IntegerAttr>("dma.rank_chunk"))

@@ -74,6 +74,13 @@ def DMAAssignLayouts : Pass<"dma-assign-layouts", "ModuleOp"> {
       ldmatrix; K and V in a ring of `stages` buffers, Q in one;
     * the key positions: `#dma.shared` with K's stages, unswizzled.
 
+    With `mma=wgmma` (sm_90a) the fragments are Hopper's warpgroup MMA's
+    (`#dma.mma<..., wgmma>`: one 16-row tile per warp, q-tile / 16 warps,
+    four per warpgroup) and Q, K and V are split into 64-column blocks
+    (`#dma.shared<..., block_cols = 64>`), the 128-byte-swizzled layout a
+    wgmma shared-memory descriptor reads. A forward whose tiles wgmma
+    cannot take keeps mma.sync's layouts.
+
     Tiles tied together (a destination and its op's result, a loop's
     iteration arguments) get one layout; a conflict fails the pass.
     `convert-dma-tiles-to-gpu` reads warps, stages, swizzle and each
@@ -107,7 +114,12 @@ def DMAAssignLayouts : Pass<"dma-assign-layouts", "ModuleOp"> {
            "copied while tile t is computed">,
     Option<"swizzle", "swizzle", "int64_t", /*default=*/"8",
            "16-byte chunks per XOR-swizzle group of the shared Q, K and V "
-           "tiles (1, 2, 4 or 8; 8 makes ldmatrix conflict-free)">
+           "tiles (1, 2, 4 or 8; 8 makes ldmatrix conflict-free)">,
+    Option<"mma", "mma", "std::string", /*default=*/"\"mma_sync\"",
+           "The tensor-core instruction the fragments are laid out for: "
+           "mma_sync (sm_80 and newer), or wgmma (sm_90a's warpgroup MMA; "
+           "forwards whose tiles it cannot take, a q-tile that is not 64 or "
+           "128 or head dims that are not multiples of 64, keep mma_sync)">
   ];
 }
 
@@ -133,7 +145,10 @@ def ConvertDMATilesToGPU : Pass<"convert-dma-tiles-to-gpu", "ModuleOp"> {
     * `dma.tile.gather`: cp.async into XOR-swizzled shared memory (Q once;
       K and V in stages, rows by position, zero-filled past the end);
     * `dma.tile.dot`: `ldmatrix` + `nvvm.mma.sync` m16n8k16 (bf16 or f16 in,
-      f32 accumulate);
+      f32 accumulate); with `#dma.mma<..., wgmma>` fragments (sm_90a) one
+      `wgmma.mma_async` m64nNk16 per warpgroup and 16-deep step instead,
+      Q and K (S = Q K^T) or V (O += P V, P from registers) read from
+      shared memory through matrix descriptors;
     * `dma.tile.logits` / `dma.tile.softmax`: element-wise on the mma
       accumulator fragments, row reductions with quad shuffles, P repacked
       in registers as the A operand of P V;

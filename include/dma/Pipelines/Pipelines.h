@@ -80,6 +80,12 @@ struct GPUPipelineOptions : public PassPipelineOptions<GPUPipelineOptions> {
       *this, "stages",
       llvm::cl::desc("K/V tiles in flight in shared memory (2 to 4)"),
       llvm::cl::init(dma_defaults::kStages)};
+  PassOptions::Option<std::string> mma{
+      *this, "mma",
+      llvm::cl::desc("The forward's tensor-core instruction: mma_sync, "
+                     "wgmma (sm_90a's warpgroup MMA, where the tiles fit), "
+                     "or auto (wgmma on sm_90a unless warps is given)"),
+      llvm::cl::init("mma_sync")};
   PassOptions::Option<int64_t> rankChunk{
       *this, "rank-chunk",
       llvm::cl::desc("Keys per chunk the per-query backward orders by score "
@@ -108,6 +114,11 @@ struct GPUPipelineOptions : public PassPipelineOptions<GPUPipelineOptions> {
                      "(PTX), fatbin, or none to stop at the NVVM dialect"),
       llvm::cl::init("fatbin")};
 };
+
+/// The forward's tensor-core instruction `options` ask for: its mma, with
+/// auto resolved by the chip ("wgmma" on sm_90a without explicit warps,
+/// else "mma_sync").
+std::string resolveMma(const GPUPipelineOptions &options);
 
 /// dma attention ops -> tiles -> generated NVVM kernels -> cubin/PTX.
 void buildGPUPipeline(OpPassManager &pm, const GPUPipelineOptions &options);

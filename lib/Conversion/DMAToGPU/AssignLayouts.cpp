@@ -68,19 +68,27 @@ struct DMAAssignLayoutsPass
     c.warpCount = warps;
     c.stages = stages;
     c.swizzle = swizzle;
+    // wgmma: one 16-row tile per warp (a warpgroup computes 64 rows) and
+    // Q, K, V in 64-column blocks of 128-byte swizzled rows.
+    c.wgmma = mma == "wgmma" && wgmmaFits(c);
+    if (c.wgmma) {
+      c.warpCount = c.blockM / 16;
+      c.blockCols = kWgmmaBlockCols;
+    }
     if (failed(verifyTiledForward(tiles, f)))
       return failure();
     if (failed(SharedLayoutAttr::verify(
             [&] { return tiles.emitError("dma-assign-layouts: "); }, 1,
-            swizzle)))
+            swizzle, 0)))
       return failure();
     MLIRContext *ctx = &getContext();
-    auto mma = MmaLayoutAttr::get(ctx, c.warps(), c.rowTilesPerWarp());
-    auto rows = RowsLayoutAttr::get(ctx, mma);
-    auto queryTile = SharedLayoutAttr::get(ctx, 1, swizzle);
-    auto keyTiles = SharedLayoutAttr::get(ctx, stages, swizzle);
-    auto keyPositions = SharedLayoutAttr::get(ctx, stages, 1);
-    auto candidates = SharedLayoutAttr::get(ctx, 1, 1);
+    auto mmaLayout =
+        MmaLayoutAttr::get(ctx, c.warps(), c.rowTilesPerWarp(), c.wgmma);
+    auto rows = RowsLayoutAttr::get(ctx, mmaLayout);
+    auto queryTile = SharedLayoutAttr::get(ctx, 1, swizzle, c.blockCols);
+    auto keyTiles = SharedLayoutAttr::get(ctx, stages, swizzle, c.blockCols);
+    auto keyPositions = SharedLayoutAttr::get(ctx, stages, 1, 0);
+    auto candidates = SharedLayoutAttr::get(ctx, 1, 1, 0);
 
     // Roles first (they win over the generic f32 rule), then by shape.
     llvm::DenseMap<Value, Attribute> role;
@@ -97,7 +105,7 @@ struct DMAAssignLayoutsPass
         return a;
       auto t = cast<RankedTensorType>(v.getType());
       if (t.getElementType().isF32())
-        return t.getRank() == 2 ? Attribute(mma) : Attribute(rows);
+        return t.getRank() == 2 ? Attribute(mmaLayout) : Attribute(rows);
       return {};
     };
 
@@ -136,6 +144,19 @@ struct DMAAssignLayoutsPass
   }
 
   void runOnOperation() override {
+    if (mma != "mma_sync" && mma != "wgmma") {
+      getOperation().emitError("dma-assign-layouts: mma must be mma_sync or "
+                               "wgmma, got '")
+          << mma << "'";
+      return signalPassFailure();
+    }
+    if (mma == "wgmma" && (warps || swizzle != 8)) {
+      getOperation().emitError(
+          "dma-assign-layouts: mma=wgmma fixes the warps (q-tile / 16) and "
+          "the swizzle (8: wgmma's 128-byte pattern); leave warps and "
+          "swizzle at their defaults");
+      return signalPassFailure();
+    }
     SmallVector<scf::ForallOp> forwards;
     getOperation().walk([&](scf::ForallOp tiles) {
       if (isTiledForward(tiles))

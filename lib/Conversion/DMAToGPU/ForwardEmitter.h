@@ -75,6 +75,9 @@ public:
   /// dma.tile.dot S = Q K^T from the K tile in slot `stage`, accumulating
   /// into `init`.
   Fragments emitScores(Value stage, Fragments init);
+  /// The same on sm_90a's warpgroup MMA (#dma.mma<..., wgmma>): one
+  /// wgmma.mma_async per 16 columns of D, Q and K through descriptors.
+  Fragments emitScoresWgmma(Value stage, Fragments init);
   /// dma.tile.logits of iteration `t` (index), keys in slot `stage`.
   void emitLogits(Fragments &s, Value t, Value stage);
   /// dma.tile.softmax: P replaces S in `s`; returns the rescaled
@@ -84,6 +87,9 @@ public:
                         SmallVectorImpl<Value> &sum);
   /// dma.tile.dot O += P V, V in slot `stage`.
   void emitUpdate(Fragments &p, Fragments &acc, Value stage);
+  /// The same on the warpgroup MMA: P from registers, V (N-major) through a
+  /// descriptor, one wgmma.mma_async per 16 keys.
+  void emitUpdateWgmma(Fragments &p, Fragments &acc, Value stage);
   /// The key loop's yield: the next key bias into its slot, the state in
   /// emitKeyWalkStart's order.
   SmallVector<Value> emitKeyTileEnd(Value t, const Fragments &acc,
@@ -154,6 +160,9 @@ private:
   Value keyTileOf(Value i);
   /// The Q fragment (A operand) of row tile `mt`, k-step `s`.
   Frag qFragment(int64_t mt, int64_t s);
+  /// P's columns [16 s, 16 s + 16) of row tile `mt` as the A operand of
+  /// P V (two accumulator blocks of 8 columns, repacked as 16-bit pairs).
+  Frag pFragment(const Fragments &p, int64_t mt, int64_t s);
   /// The tile column of value e of column block j of the thread's
   /// fragments (the same for every row tile and row half).
   Value fragmentColumn(int64_t j, int64_t e) {

@@ -114,6 +114,8 @@ std::string ForwardKernelConfig::variantName() const {
     s += "s" + std::to_string(stages);
   if (swizzle != 8)
     s += "x" + std::to_string(swizzle);
+  if (wgmma)
+    s += "g";
   switch (mask) {
   case MaskKind::None:
     break;
@@ -179,6 +181,20 @@ LogicalResult ForwardKernelConfig::verify(
     return emitError() << "candidate lists come from a per-query top-k mask";
   if (blockSkip && mask != MaskKind::Dense)
     return emitError() << "block skipping summarises a dense mask";
+  if (wgmma && !wgmmaFits(*this))
+    return emitError() << "wgmma computes 64 or 128 query rows per CTA with "
+                          "head dims in multiples of "
+                       << kWgmmaBlockCols << ", got a " << blockM
+                       << "-row tile, d = " << headDim << ", dv = " << valueDim;
+  if (wgmma && (warps() != blockM / 16 || swizzle != 8 ||
+                blockCols != kWgmmaBlockCols))
+    return emitError() << "wgmma needs one warp per 16 query rows ("
+                       << blockM / 16 << "), swizzle 8 and "
+                       << kWgmmaBlockCols << "-column blocks, got "
+                       << warps() << " warps, swizzle " << swizzle
+                       << ", blocks of " << blockCols;
+  if (!wgmma && blockCols)
+    return emitError() << "column blocks (block_cols) are wgmma's layout";
   if (sharedBytes() > 227 * 1024)
     return emitError() << "tiles need " << sharedBytes()
                        << " bytes of shared memory; at most 232448 exist";
@@ -287,8 +303,9 @@ void ForwardEmitter::loadKeyTile(Value t, Value stage) {
         Value off = k.add(k.add(base, strided(tensor, "l", rc.safePos)),
                           k.sext64(k.mul(chunk, k.c32(8))));
         Value src = k.gep(src0, cfg.element, off);
-        Value dst = sharedAt(smemBase, k.add(k.mul(stage, k.c32(tileBytes)),
-                                             swizzled(row, chunk, cols)));
+        Value dst = sharedAt(smemBase,
+                             k.add(k.mul(stage, k.c32(tileBytes)),
+                                   blockSwizzled(row, chunk, cfg.blockN, cols)));
         k.cpAsync16(dst, src, k.select(rc.load, k.c32(16), k.c32(0)));
         if (isKey)
           k.ifThen(k.cmpi(ip(IPred::eq), chunk, k.c32(0)), [&] {
@@ -356,7 +373,8 @@ void ForwardEmitter::emitQueryLoad() {
       Value safePos = k.select(valid, pos, k.c32(0));
       Value off = k.add(k.add(qBase, strided("q", "l", safePos)),
                         k.sext64(k.mul(chunk, k.c32(8))));
-      k.cpAsync16(sharedAt(qOff, swizzled(row, chunk, cfg.headDim)),
+      k.cpAsync16(sharedAt(qOff, blockSwizzled(row, chunk, cfg.blockM,
+                                               cfg.headDim)),
                   k.gep(src0, cfg.element, off),
                   k.select(valid, k.c32(16), k.c32(0)));
     };
@@ -771,6 +789,10 @@ void ForwardEmitter::emitKeyTileStart(Value t, ValueRange st) {
   // t has landed. After the barrier everybody is done with tile t - 1,
   // whose buffer receives tile t + stages - 1.
   k.cpAsyncWaitGroup(ns - 2);
+  // wgmma reads shared memory through the async proxy: each thread's
+  // landed copies are made visible to it before the barrier.
+  if (cfg.wgmma)
+    k.fenceProxyAsyncShared();
   k.barrier();
   Value ahead = k.add(t32, k.c32(ns - 1));
   // Block skipping: the tile after `ahead`, for the next iteration.
@@ -1038,15 +1060,8 @@ void ForwardEmitter::emitUpdate(Fragments &s, Fragments &acc, Value stage) {
   Value vTileBase = k.mul(stage, k.c32(bn * dv * 2));
   for (int64_t ks = 0; ks < bn / 16; ++ks) {
     std::vector<Frag> a;
-    for (int64_t mt = 0; mt < rowTiles(); ++mt) {
-      auto &p = s[mt];
-      a.push_back({k.pack2(p[2 * ks][0], p[2 * ks][1], cfg.element),
-                   k.pack2(p[2 * ks][2], p[2 * ks][3], cfg.element),
-                   k.pack2(p[2 * ks + 1][0], p[2 * ks + 1][1],
-                           cfg.element),
-                   k.pack2(p[2 * ks + 1][2], p[2 * ks + 1][3],
-                           cfg.element)});
-    }
+    for (int64_t mt = 0; mt < rowTiles(); ++mt)
+      a.push_back(pFragment(s, mt, ks));
     for (int64_t jp = 0; jp < nOut / 2; ++jp) {
       Frag bf = k.ldmatrixX4(swizzledAt(vOff, vTileBase, vRowLane,
                                         16 * ks, laneHi, 2 * jp, dv),
@@ -1059,6 +1074,89 @@ void ForwardEmitter::emitUpdate(Fragments &s, Fragments &acc, Value stage) {
       }
     }
   }
+}
+
+ForwardEmitter::Frag ForwardEmitter::pFragment(const Fragments &s,
+                                               int64_t mt, int64_t ks) {
+  const auto &p = s[mt];
+  Type e = cfg.element;
+  return {k.pack2(p[2 * ks][0], p[2 * ks][1], e),
+          k.pack2(p[2 * ks][2], p[2 * ks][3], e),
+          k.pack2(p[2 * ks + 1][0], p[2 * ks + 1][1], e),
+          k.pack2(p[2 * ks + 1][2], p[2 * ks + 1][3], e)};
+}
+
+//===----------------------------------------------------------------------===//
+// The dots on sm_90a's warpgroup MMA
+//===----------------------------------------------------------------------===//
+//
+// Warpgroup g (warps 4g .. 4g + 3) computes rows [64 g, 64 g + 64) of the
+// tile; its accumulators are laid out as mma.sync's (#dma.mma<..., wgmma>),
+// so logits, softmax and store are the same code. Q, K and V sit in shared
+// memory in 64-column blocks (cfg.blockCols) of 128-byte rows, swizzled
+// (16-byte chunk c of row r at c xor (r mod 8)): 8 rows of a block are one
+// 1024-byte atom of wgmma's 128-byte swizzle. One instruction takes 16 of
+// the reduction dimension: 32 bytes further along a row of Q and K (the
+// hardware applies the swizzle to the address), 16 rows further down V.
+
+namespace {
+
+/// Bytes of one 8-row atom of the 128-byte swizzle: the stride-dimension
+/// byte offset of every operand here.
+constexpr int64_t kSwizzleAtomBytes = 1024;
+
+} // namespace
+
+ForwardEmitter::Fragments ForwardEmitter::emitScoresWgmma(Value stage,
+                                                          Fragments s) {
+  bool f16 = cfg.element.isF16();
+  int64_t bm = cfg.blockM, bn = cfg.blockN, d = cfg.headDim;
+  int64_t blockBytes = cfg.blockCols * elementBytes(); // one row of a block
+  int64_t stepsPerBlock = cfg.blockCols / 16;
+  Value group = k.divsi(warp, k.c32(4));
+  // K-major operands: the leading byte offset is unused with a swizzle (1).
+  Value qDesc = k.wgmmaDescriptor(
+      sharedAt(qOff, k.mul(group, k.c32(64 * blockBytes))), 16,
+      kSwizzleAtomBytes);
+  Value kDesc = k.wgmmaDescriptor(
+      sharedAt(kOff, k.mul(stage, k.c32(bn * d * elementBytes()))), 16,
+      kSwizzleAtomBytes);
+  SmallVector<Value> acc = flatten(s);
+  k.wgmmaFence();
+  for (int64_t ks = 0; ks < d / 16; ++ks) {
+    int64_t block = ks / stepsPerBlock, step = ks % stepsPerBlock;
+    Value a = k.wgmmaAdvance(qDesc, block * bm * blockBytes + step * 32);
+    Value b = k.wgmmaAdvance(kDesc, block * bn * blockBytes + step * 32);
+    acc = k.wgmmaSS(a, b, acc, bn, f16, /*transposeB=*/false);
+  }
+  k.wgmmaCommit();
+  k.wgmmaWait(0);
+  return toFragments(acc, bn);
+}
+
+void ForwardEmitter::emitUpdateWgmma(Fragments &s, Fragments &acc,
+                                     Value stage) {
+  bool f16 = cfg.element.isF16();
+  int64_t bn = cfg.blockN, dv = cfg.valueDim;
+  int64_t blockBytes = cfg.blockCols * elementBytes();
+  // V is N-major (Dv contiguous): the leading byte offset steps from one
+  // 64-column block of Dv to the next.
+  Value vDesc = k.wgmmaDescriptor(
+      sharedAt(vOff, k.mul(stage, k.c32(bn * dv * elementBytes()))),
+      bn * blockBytes, kSwizzleAtomBytes);
+  // Every A fragment is packed before the fence: a register the
+  // instructions read that is written after it makes ptxas insert a wait.
+  std::vector<Frag> a;
+  for (int64_t ks = 0; ks < bn / 16; ++ks)
+    a.push_back(pFragment(s, 0, ks));
+  SmallVector<Value> o = flatten(acc);
+  k.wgmmaFence();
+  for (int64_t ks = 0; ks < bn / 16; ++ks)
+    o = k.wgmmaRS(a[ks], k.wgmmaAdvance(vDesc, ks * 16 * blockBytes), o, dv,
+                  f16, /*transposeB=*/true);
+  k.wgmmaCommit();
+  k.wgmmaWait(0);
+  acc = toFragments(o, dv);
 }
 
 /// dma.tile.store_output: O = acc / l and LSE = m + log(l) per valid row.
@@ -1130,11 +1228,17 @@ gpu::GPUFuncOp mlir::dma::createForwardKernel(OpBuilder &b, Location loc,
                                               gpu::GPUModuleOp module,
                                               StringRef name,
                                               const ForwardKernelConfig &config) {
+  // wgmma's swizzle atoms must be 1024-byte aligned: the tiles' offsets
+  // are multiples of 1024 from the base.
+  if (config.wgmma)
+    declareSharedMemory(b, module, 1024);
   auto func = createKernelFunc(
       b, loc, module, name,
       {"forward", forwardKernelParams(config),
        {"ceil(Lq/" + std::to_string(config.blockM) + ")", "H", "B"},
        config.threads(), config.sharedBytes()});
   func->setAttr("dma.block_m", b.getI64IntegerAttr(config.blockM));
+  func->setAttr("dma.mma",
+                b.getStringAttr(config.wgmma ? "wgmma" : "mma_sync"));
   return func;
 }

@@ -20,7 +20,9 @@
 //                                      of tile t + stages - 1 per step
 //   dma.tile.iota / positions (keys), dma.tile.gather (K, V)
 //                                   -> the slot the pipeline copied into
-//   dma.tile.dot (Q K^T, P V)       -> ldmatrix + mma.sync
+//   dma.tile.dot (Q K^T, P V)       -> ldmatrix + mma.sync, or (sm_90a,
+//                                      #dma.mma<..., wgmma>) wgmma.mma_async
+//                                      on shared-memory descriptors
 //   dma.tile.logits                 -> scale, bias, mask, causality, cap
 //   dma.tile.softmax                -> online softmax, quad shuffles
 //   dma.tile.store_output           -> O / l and the LSE to global memory
@@ -294,27 +296,44 @@ struct KeyYieldPattern : ForwardPattern<scf::YieldOp> {
   }
 };
 
-/// S = Q K^T (lhs from shared memory) or O += P V (lhs P in registers).
-struct DotPattern : ForwardPattern<TileDotOp> {
+/// Whether `op` accumulates into wgmma fragments (#dma.mma<..., wgmma>).
+bool accumulatesWgmma(TileDotOp op) {
+  auto mma = dyn_cast_or_null<MmaLayoutAttr>(tileLayoutOf(op.getOuts()[0]));
+  return mma && mma.getWgmma();
+}
+
+/// S = Q K^T (lhs from shared memory) or O += P V (lhs P in registers), on
+/// `Wgmma` (sm_90a's warpgroup MMA) or mma.sync: one pattern each, chosen
+/// by the accumulator's layout.
+template <bool Wgmma>
+struct DotPatternOf : ForwardPattern<TileDotOp> {
   using ForwardPattern::ForwardPattern;
   LogicalResult
   matchAndRewrite(TileDotOp op, OneToNOpAdaptor adaptor,
                   ConversionPatternRewriter &rewriter) const override {
+    if (accumulatesWgmma(op) != Wgmma)
+      return rewriter.notifyMatchFailure(op, "the other mma's fragments");
     at(op, rewriter);
     Value acc = op.getOuts()[0];
     ForwardEmitter::Fragments out =
         fragments(adaptor.getOuts()[0], acc);
+    Value slot = adaptor.getRhs()[0];
     if (isa_and_nonnull<SharedLayoutAttr>(tileLayoutOf(op.getLhs()))) {
-      out = e.emitScores(adaptor.getRhs()[0], out);
+      out = Wgmma ? e.emitScoresWgmma(slot, out) : e.emitScores(slot, out);
     } else {
       ForwardEmitter::Fragments p =
           fragments(adaptor.getLhs(), op.getLhs());
-      e.emitUpdate(p, out, adaptor.getRhs()[0]);
+      if (Wgmma)
+        e.emitUpdateWgmma(p, out, slot);
+      else
+        e.emitUpdate(p, out, slot);
     }
     rewriter.replaceOpWithMultiple(op, {ForwardEmitter::flatten(out)});
     return success();
   }
 };
+using DotPattern = DotPatternOf<false>;
+using WgmmaDotPattern = DotPatternOf<true>;
 
 /// The logits of S, in place: the kernel's configuration says which scale,
 /// bias, mask, causality and cap (read off this op).
@@ -427,7 +446,7 @@ mlir::dma::lowerTiledForward(OpBuilder &b, gpu::GPUModuleOp kernels,
   RewritePatternSet patterns(ctx);
   patterns.add<EmptyPattern, FillPattern, IotaPattern, PositionsPattern,
                GatherPattern, KeyLoopPattern, KeyYieldPattern, DotPattern,
-               LogitsPattern, SoftmaxPattern, StoreOutputPattern,
+               WgmmaDotPattern, LogitsPattern, SoftmaxPattern, StoreOutputPattern,
                CandidatesPattern, CountPattern>(types, ctx, e);
   if (failed(applyPartialConversion(kernel, target, std::move(patterns)))) {
     kernel.erase();

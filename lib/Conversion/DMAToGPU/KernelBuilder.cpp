@@ -260,6 +260,130 @@ std::array<Value, 4> KernelBuilder::mma(const std::array<Value, 4> &a,
   return r;
 }
 
+Value KernelBuilder::wgmmaDescriptor(Value sharedPtr, int64_t leadingBytes,
+                                     int64_t strideBytes) {
+  // Bits 0-13: start address >> 4; 16-29: leading dimension byte offset
+  // >> 4; 32-45: stride dimension byte offset >> 4; 49-51: base offset (0:
+  // atoms are 1024-byte aligned); 62-63: swizzle mode (1: 128 bytes).
+  assert(leadingBytes % 16 == 0 && strideBytes % 16 == 0 &&
+         leadingBytes >> 4 < (1 << 14) && strideBytes >> 4 < (1 << 14) &&
+         "descriptor offsets are 14-bit counts of 16 bytes");
+  OpBuilder &ob = builder();
+  Value address = LLVM::PtrToIntOp::create(ob, location(), i64Type, sharedPtr);
+  Value start = andi(shrui(address, c64(4)), c64((1 << 14) - 1));
+  int64_t fixed = ((leadingBytes >> 4) << 16) |
+                  (static_cast<int64_t>(strideBytes >> 4) << 32) |
+                  (int64_t(1) << 62);
+  return ori(start, c64(fixed));
+}
+
+Value KernelBuilder::wgmmaAdvance(Value desc, int64_t bytes) {
+  assert(bytes % 16 == 0 && "descriptor addresses are 16-byte aligned");
+  // The start address field does not overflow: shared memory is < 256 KB.
+  return bytes ? add(desc, c64(bytes >> 4)) : desc;
+}
+
+namespace {
+
+/// The N / 2 f32 accumulators of one thread as the struct wgmma takes.
+Value accumulatorStruct(OpBuilder &ob, Location loc, ValueRange acc) {
+  SmallVector<Type> types(acc.size(), ob.getF32Type());
+  auto type = LLVM::LLVMStructType::getLiteral(ob.getContext(), types);
+  Value s = LLVM::PoisonOp::create(ob, loc, type);
+  for (auto [i, v] : llvm::enumerate(acc))
+    s = LLVM::InsertValueOp::create(ob, loc, s, v, i);
+  return s;
+}
+
+SmallVector<Value> accumulatorValues(OpBuilder &ob, Location loc, Value s,
+                                     size_t n) {
+  SmallVector<Value> acc;
+  for (size_t i = 0; i < n; ++i)
+    acc.push_back(LLVM::ExtractValueOp::create(ob, loc, s, i));
+  return acc;
+}
+
+} // namespace
+
+SmallVector<Value> KernelBuilder::wgmmaSS(Value descA, Value descB,
+                                          ValueRange acc, int64_t n,
+                                          bool eltF16, bool transposeB) {
+  assert(static_cast<int64_t>(acc.size()) == n / 2 && "m64nN: N/2 per thread");
+  OpBuilder &ob = builder();
+  Value in = accumulatorStruct(ob, location(), acc);
+  auto elt = eltF16 ? NVVM::WGMMATypes::f16 : NVVM::WGMMATypes::bf16;
+  // NVVM's layouts: A row = K-major; B col = K-major, row = N-major.
+  Value out = NVVM::WgmmaMmaAsyncOp::create(
+      ob, location(), in.getType(), in, descA, descB,
+      NVVM::MMAShapeAttr::get(ob.getContext(), 64, n, 16), elt, elt,
+      NVVM::WGMMATypes::f32, NVVM::WGMMAScaleOut::one, NVVM::WGMMAScaleIn::one,
+      NVVM::WGMMAScaleIn::one, NVVM::MMALayout::row,
+      transposeB ? NVVM::MMALayout::row : NVVM::MMALayout::col,
+      NVVM::MMAIntOverflowAttr());
+  return accumulatorValues(ob, location(), out, acc.size());
+}
+
+SmallVector<Value> KernelBuilder::wgmmaRS(const std::array<Value, 4> &a,
+                                          Value descB, ValueRange acc,
+                                          int64_t n, bool eltF16,
+                                          bool transposeB) {
+  // NVVM's wgmma.mma_async takes A from shared memory only: the register
+  // form is inline PTX. Operands: $0..$(N/2 - 1) the accumulators (tied to
+  // the inputs after the descriptor), then A's four registers, B's
+  // descriptor and the scale-d flag.
+  assert(static_cast<int64_t>(acc.size()) == n / 2 && "m64nN: N/2 per thread");
+  OpBuilder &ob = builder();
+  int64_t m = n / 2;
+  std::string text = "{\n.reg .pred p;\nsetp.ne.b32 p, $" +
+                     std::to_string(m + 5) + ", 0;\n" +
+                     "wgmma.mma_async.sync.aligned.m64n" + std::to_string(n) +
+                     "k16.f32." + (eltF16 ? "f16.f16" : "bf16.bf16") + " {";
+  std::string constraints;
+  for (int64_t i = 0; i < m; ++i) {
+    text += (i ? ", $" : "$") + std::to_string(i);
+    constraints += "=f,";
+  }
+  text += "}, {$" + std::to_string(m) + ", $" + std::to_string(m + 1) +
+          ", $" + std::to_string(m + 2) + ", $" + std::to_string(m + 3) +
+          "}, $" + std::to_string(m + 4) + ", p, 1, 1, " +
+          (transposeB ? "1" : "0") + ";\n}";
+  constraints += "r,r,r,r,l,r";
+  for (int64_t i = 0; i < m; ++i)
+    constraints += "," + std::to_string(i);
+  SmallVector<Value> operands(a.begin(), a.end());
+  operands.push_back(descB);
+  operands.push_back(c32(1)); // scale-d: D = A B + D
+  operands.append(acc.begin(), acc.end());
+  SmallVector<Type> types(m, f32Type);
+  auto type = LLVM::LLVMStructType::getLiteral(ob.getContext(), types);
+  Value out =
+      LLVM::InlineAsmOp::create(
+          ob, location(), TypeRange{type}, operands, ob.getStringAttr(text),
+          ob.getStringAttr(constraints), ob.getUnitAttr(), UnitAttr(),
+          LLVM::TailCallKindAttr::get(ob.getContext(),
+                                      LLVM::tailcallkind::TailCallKind::None),
+          LLVM::AsmDialectAttr(), ArrayAttr())
+          .getResult(0);
+  return accumulatorValues(ob, location(), out, m);
+}
+
+void KernelBuilder::wgmmaFence() {
+  NVVM::WgmmaFenceAlignedOp::create(builder(), location());
+}
+void KernelBuilder::wgmmaCommit() {
+  NVVM::WgmmaGroupSyncAlignedOp::create(builder(), location());
+}
+void KernelBuilder::wgmmaWait(int64_t pending) {
+  NVVM::WgmmaWaitGroupSyncOp::create(builder(), location(), pending);
+}
+void KernelBuilder::fenceProxyAsyncShared() {
+  MLIRContext *ctx = builder().getContext();
+  NVVM::FenceProxyOp::create(
+      builder(), location(),
+      NVVM::ProxyKindAttr::get(ctx, NVVM::ProxyKind::async_shared),
+      NVVM::SharedSpaceAttr::get(ctx, NVVM::SharedSpace::shared_cta));
+}
+
 Value KernelBuilder::pack2(Value lo, Value hi, Type elt16) {
   OpBuilder &ob = builder();
   Value v = vector::FromElementsOp::create(

@@ -107,6 +107,39 @@ public:
   std::array<Value, 4> mma(const std::array<Value, 4> &a,
                            const std::array<Value, 2> &bFrag,
                            const std::array<Value, 4> &c, bool eltF16);
+
+  // Hopper's warpgroup MMA (sm_90a): every thread of a warpgroup (4
+  // consecutive warps) issues the same instructions.
+  /// The shared-memory matrix descriptor of an operand at `sharedPtr` in
+  /// the 128-byte-swizzled layout (8-row atoms of 1024 bytes, 1024-byte
+  /// aligned): `leadingBytes` / `strideBytes` are its leading and stride
+  /// dimension byte offsets (PTX ISA, "Matrix Descriptor Format").
+  Value wgmmaDescriptor(Value sharedPtr, int64_t leadingBytes,
+                        int64_t strideBytes);
+  /// `desc` with its start address moved by `bytes` (a multiple of 16).
+  Value wgmmaAdvance(Value desc, int64_t bytes);
+  /// D = A B + D (m64nNk16, f32 accumulators `acc`: N / 2 per thread in
+  /// the order of mma.sync's m16n8 blocks), A (M x K, K-major) and B from
+  /// shared memory; B is K-major, or N-major when `transposeB`.
+  SmallVector<Value> wgmmaSS(Value descA, Value descB, ValueRange acc,
+                             int64_t n, bool eltF16, bool transposeB);
+  /// The same with A from registers: four i32 of 16-bit pairs per thread,
+  /// mma.sync's m16n8k16 A fragment for the warp's 16 rows.
+  SmallVector<Value> wgmmaRS(const std::array<Value, 4> &a, Value descB,
+                             ValueRange acc, int64_t n, bool eltF16,
+                             bool transposeB);
+  /// wgmma.fence: orders earlier register writes (accumulators, A) before
+  /// the wgmma.mma_async that read them.
+  void wgmmaFence();
+  /// Commits the issued wgmma.mma_async as one group.
+  void wgmmaCommit();
+  /// Waits until at most `pending` committed groups are in flight.
+  void wgmmaWait(int64_t pending);
+  /// fence.proxy.async.shared::cta: the thread's shared-memory writes
+  /// (cp.async included, once waited for) become visible to the async
+  /// proxy that wgmma reads shared memory through.
+  void fenceProxyAsyncShared();
+
   /// Packs two f32 into one i32 of two 16-bit floats (`lo` in the low half).
   Value pack2(Value lo, Value hi, Type elt16);
   /// The two floats of a pack2 result, as f32 (`lo` first).

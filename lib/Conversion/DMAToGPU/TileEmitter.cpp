@@ -14,15 +14,19 @@
 using namespace mlir;
 using namespace mlir::dma;
 
-void mlir::dma::declareSharedMemory(OpBuilder &b, gpu::GPUModuleOp module) {
-  if (module.lookupSymbol(kSharedMemoryGlobal))
+void mlir::dma::declareSharedMemory(OpBuilder &b, gpu::GPUModuleOp module,
+                                    int64_t alignment) {
+  if (auto global = module.lookupSymbol<LLVM::GlobalOp>(kSharedMemoryGlobal)) {
+    if (global.getAlignment().value_or(0) < static_cast<uint64_t>(alignment))
+      global.setAlignment(alignment);
     return;
+  }
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointToStart(module.getBody());
   auto type = LLVM::LLVMArrayType::get(b.getI8Type(), 0);
   LLVM::GlobalOp::create(b, module.getLoc(), type, /*isConstant=*/false,
                          LLVM::Linkage::External, kSharedMemoryGlobal,
-                         Attribute(), /*alignment=*/16, /*addrSpace=*/3);
+                         Attribute(), alignment, /*addrSpace=*/3);
 }
 
 gpu::GPUFuncOp mlir::dma::createKernelFunc(OpBuilder &b, Location loc,
@@ -205,6 +209,20 @@ Value TileEmitter::swizzled(Value row, Value chunk, int64_t cols) {
   Value phys = k.xori(chunk, k.andi(row, swizzleMask(chunk, cols)));
   return k.add(k.mul(row, k.c32(cols * elementBytes())),
                k.mul(phys, k.c32(16)));
+}
+
+Value TileEmitter::blockSwizzled(Value row, Value chunk, int64_t rows,
+                                 int64_t cols) {
+  if (!cfg.blockCols)
+    return swizzled(row, chunk, cols);
+  int64_t blockChunks = cfg.blockCols * elementBytes() / 16;
+  assert(llvm::isPowerOf2_64(blockChunks) && cols % cfg.blockCols == 0 &&
+         "whole column blocks of a power of 2 chunks");
+  int64_t shift = llvm::Log2_64(blockChunks);
+  Value block = k.shrui(chunk, k.c32(shift));
+  Value inBlock = k.andi(chunk, k.c32(blockChunks - 1));
+  return k.add(k.mul(block, k.c32(rows * cfg.blockCols * elementBytes())),
+               swizzled(row, inBlock, cfg.blockCols));
 }
 
 Value TileEmitter::sharedAt(int64_t base, Value byteOffset) {

@@ -23,8 +23,10 @@ namespace mlir::dma {
 /// Name of the dynamic shared memory global of `gpu.module @dma_kernels`.
 inline constexpr llvm::StringLiteral kSharedMemoryGlobal = "dma_shared";
 
-/// Declares the dynamic shared memory of the module once.
-void declareSharedMemory(OpBuilder &b, gpu::GPUModuleOp module);
+/// Declares the dynamic shared memory of the module once, aligned to at
+/// least `alignment` bytes (a later call may raise it).
+void declareSharedMemory(OpBuilder &b, gpu::GPUModuleOp module,
+                         int64_t alignment = 16);
 
 /// Creates `gpu.func @name` (a kernel) with `abi`'s parameters, stored with
 /// the rest of its launch interface as attributes (KernelABI.h) for the
@@ -39,7 +41,7 @@ protected:
               gpu::GPUFuncOp func)
       : k(b, loc), cfg(cfg), func(func),
         shared(SharedLayoutAttr::get(b.getContext(), cfg.stages,
-                                     cfg.swizzle)) {}
+                                     cfg.swizzle, cfg.blockCols)) {}
 
   KernelBuilder k;
   const ForwardKernelConfig &cfg;
@@ -91,6 +93,10 @@ protected:
   /// Byte offset of 16-byte chunk `chunk` of row `row` in a swizzled tile
   /// with `cols` 16-bit columns.
   Value swizzled(Value row, Value chunk, int64_t cols);
+  /// The same in a tile of `rows` rows stored in column blocks
+  /// (cfg.blockCols, wgmma's layout: block chunk / (blockCols / 8) is a
+  /// [rows, blockCols] tile of its own); swizzled() without blocks.
+  Value blockSwizzled(Value row, Value chunk, int64_t rows, int64_t cols);
   Value sharedAt(int64_t base, Value byteOffset);
   /// The shared address of (row, chunk) = (rowLane + rowConst, chunkLane +
   /// chunkConst) of the swizzled tile at byte `base` + `stageOffset`, for

@@ -237,8 +237,13 @@ LogicalResult mlir::dma::readForwardLayouts(scf::ForallOp tiles,
   if (k != v || keys.getStages() != k.getStages())
     return fail("the kernel stages K, V and the key positions in one ring "
                 "of buffers: their #dma.shared layouts must agree");
-  if (q.getStages() != 1 || q.getSwizzle() != k.getSwizzle())
-    return fail("the kernel loads Q once (stages = 1), swizzled like K and V");
+  if (q.getStages() != 1 || q.getSwizzle() != k.getSwizzle() ||
+      q.getBlockCols() != k.getBlockCols())
+    return fail("the kernel loads Q once (stages = 1), swizzled and blocked "
+                "like K and V");
+  if (fragments.getWgmma() != (k.getBlockCols() != 0))
+    return fail("wgmma fragments read Q, K and V in column blocks "
+                "(block_cols), mma.sync's in whole rows");
   if (tileLayoutOf(f.update.getResult(0)) != fragments)
     return fail("S and the output accumulator must share one #dma.mma layout");
   ForwardKernelConfig &c = f.config;
@@ -246,5 +251,7 @@ LogicalResult mlir::dma::readForwardLayouts(scf::ForallOp tiles,
   c.warpCount = fragments.getWarps();
   c.stages = k.getStages();
   c.swizzle = k.getSwizzle();
+  c.wgmma = fragments.getWgmma();
+  c.blockCols = k.getBlockCols();
   return verifyTiledForward(tiles, f);
 }

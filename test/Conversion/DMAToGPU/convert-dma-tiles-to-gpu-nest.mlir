@@ -102,7 +102,7 @@
     %4 = arith.addi %c64, %c63 : index
     %c64_4 = arith.constant 64 : index
     %5 = arith.divui %4, %c64_4 : index
-    // expected-error @+1 {{convert-dma-tiles-to-gpu: the kernel loads Q once (stages = 1), swizzled like K and V}}
+    // expected-error @+1 {{convert-dma-tiles-to-gpu: the kernel loads Q once (stages = 1), swizzled and blocked like K and V}}
     scf.forall (%arg5, %arg6, %arg7) in (%c1, %c2, %5) {
       %6 = arith.divui %arg6, %2 : index
       %7 = tensor.empty() : tensor<64xi32, #rows>

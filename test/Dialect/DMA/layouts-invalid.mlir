@@ -14,8 +14,24 @@ func.func @f(%a: tensor<16x8xf32, #dma.mma<warps = 1, row_tiles = 0>>)
 
 // -----
 
-// expected-error @+1 {{#dma.mma: the map is fixed by mma.sync's fragments: expected}}
+// expected-error @+1 {{#dma.mma: the map is fixed by the mma's fragments: expected}}
 func.func @f(%a: tensor<16x8xf32, #dma.mma<warps = 1, row_tiles = 1, (d0, d1, d2) -> (d1, d2)>>)
+
+// -----
+
+// expected-error @+1 {{#dma.mma: wgmma fragments need whole warpgroups (a multiple of 4 warps) of one 16-row tile per warp, got warps = 2, row_tiles = 1}}
+func.func @f(%a: tensor<32x8xf32, #dma.mma<warps = 2, row_tiles = 1, wgmma>>)
+
+// -----
+
+// expected-error @+1 {{#dma.mma: wgmma fragments need whole warpgroups (a multiple of 4 warps) of one 16-row tile per warp, got warps = 4, row_tiles = 2}}
+func.func @f(%a: tensor<128x8xf32, #dma.mma<warps = 4, row_tiles = 2, wgmma>>)
+
+// -----
+
+// expected-error @+1 {{#dma.shared: block_cols must be a multiple of 8 (whole 16-byte chunks of 16-bit columns), got 12}}
+func.func @f(%a: tensor<16x24xbf16, #dma.shared<stages = 1, swizzle = 8, block_cols = 12>>)
+
 
 // -----
 
@@ -88,6 +104,22 @@ func.func @f(%p: tensor<32x8xf32>, %m: tensor<32xf32, #dma.rows<#dma.mma<warps =
 func.func @f(%i: index, %n: index, %e: tensor<16xi32, #dma.shared<stages = 1, swizzle = 8>>) {
   // expected-error @+1 {{positions: #dma.shared: a 1-D tile is not swizzled (swizzle = 1), got swizzle = 8}}
   %p = dma.tile.iota %i bound %n outs(%e : tensor<16xi32, #dma.shared<stages = 1, swizzle = 8>>) -> tensor<16xi32, #dma.shared<stages = 1, swizzle = 8>>
+  return
+}
+
+// -----
+
+func.func @f(%i: index, %n: index, %e: tensor<16xi32, #dma.shared<stages = 1, swizzle = 1, block_cols = 64>>) {
+  // expected-error @+1 {{positions: #dma.shared: a 1-D tile has no column blocks (block_cols = 0), got block_cols = 64}}
+  %p = dma.tile.iota %i bound %n outs(%e : tensor<16xi32, #dma.shared<stages = 1, swizzle = 1, block_cols = 64>>) -> tensor<16xi32, #dma.shared<stages = 1, swizzle = 1, block_cols = 64>>
+  return
+}
+
+// -----
+
+func.func @f(%q: tensor<16x96xbf16, #dma.shared<stages = 1, swizzle = 8, block_cols = 64>>, %k: tensor<8x96xbf16>, %acc: tensor<16x8xf32>) {
+  // expected-error @+1 {{lhs: #dma.shared: 96 columns do not split into blocks of 64}}
+  %s = dma.tile.dot %q, %k transpose_rhs : tensor<16x96xbf16, #dma.shared<stages = 1, swizzle = 8, block_cols = 64>>, tensor<8x96xbf16> outs(%acc : tensor<16x8xf32>) -> tensor<16x8xf32>
   return
 }
 

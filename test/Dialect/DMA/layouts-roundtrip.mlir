@@ -11,9 +11,16 @@
 // CHECK-DAG: #[[Q:.+]] = #dma.shared<stages = 1, swizzle = 8>
 // CHECK-DAG: #[[POS:.+]] = #dma.shared<stages = 2, swizzle = 1>
 
+// CHECK-DAG: #[[WG:.+]] = #dma.mma<warps = 8, row_tiles = 1, wgmma, (d0, d1, d2) -> (d0 * 16 + d1 floordiv 4 + ((d2 floordiv 2) mod 2) * 8, (d2 floordiv 4) * 8 + (d1 mod 4) * 2 + d2 mod 2)>
+// CHECK-DAG: #[[BLOCKS:.+]] = #dma.shared<stages = 2, swizzle = 8, block_cols = 64>
+
 // CHECK-LABEL: func.func @types
 // CHECK-SAME: tensor<128x32xf32, #[[MMA2]]>
-func.func @types(%a: tensor<128x32xf32, #dma.mma<warps = 4, row_tiles = 2>>) {
+// CHECK-SAME: tensor<128x128xf32, #[[WG]]>
+// CHECK-SAME: tensor<128x128xbf16, #[[BLOCKS]]>
+func.func @types(%a: tensor<128x32xf32, #dma.mma<warps = 4, row_tiles = 2>>,
+                 %w: tensor<128x128xf32, #dma.mma<warps = 8, row_tiles = 1, wgmma>>,
+                 %k: tensor<128x128xbf16, #dma.shared<stages = 2, swizzle = 8, block_cols = 64>>) {
   return
 }
 

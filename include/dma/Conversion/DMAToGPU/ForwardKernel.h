@@ -61,6 +61,14 @@ struct ForwardKernelConfig {
   /// 16-byte chunks per XOR-swizzle group of the shared Q, K and V tiles
   /// (#dma.shared's swizzle).
   int64_t swizzle = 8;
+  /// Hopper's warpgroup MMA (#dma.mma<..., wgmma>, sm_90a): each warpgroup
+  /// of 4 warps computes 64 rows of S = Q K^T and O += P V by
+  /// wgmma.mma_async, Q, K and V read from shared memory through matrix
+  /// descriptors, so their tiles are stored in column blocks of
+  /// `blockCols` (#dma.shared's block_cols: 64, one 128-byte swizzle
+  /// row).
+  bool wgmma = false;
+  int64_t blockCols = 0;
   /// The backward's atomics add column pairs in one instruction (sm_90).
   bool vectorAtomics = false;
   /// The backward adds into dQ (per query tile) and into dK, dV and a
@@ -90,6 +98,18 @@ struct ForwardKernelConfig {
   /// Checks the configuration is one the generator supports.
   LogicalResult verify(function_ref<InFlightDiagnostic()> emitError) const;
 };
+
+/// The column blocks of Q, K and V for wgmma: 64 16-bit columns, the
+/// 128-byte rows of its swizzled shared-memory layout.
+inline constexpr int64_t kWgmmaBlockCols = 64;
+
+/// Whether the warpgroup MMA can compute `config`'s forward: 64 or 128
+/// query rows (one or two warpgroups) and head dims in whole column blocks.
+inline bool wgmmaFits(const ForwardKernelConfig &config) {
+  return (config.blockM == 64 || config.blockM == 128) &&
+         config.headDim % kWgmmaBlockCols == 0 &&
+         config.valueDim % kWgmmaBlockCols == 0;
+}
 
 /// The block-skip summary's buffers (dma.tile.mask_summary's outputs,
 /// contiguous i32): mask_state, mask_tiles, mask_count.

@@ -46,12 +46,18 @@ AffineMap MmaLayoutAttr::getMap() const {
 
 LogicalResult
 MmaLayoutAttr::verify(function_ref<InFlightDiagnostic()> emitError,
-                      int64_t warps, int64_t rowTiles) {
+                      int64_t warps, int64_t rowTiles, bool wgmma) {
   if (warps < 1 || warps > 32)
     return emitError() << "#dma.mma: warps must be in [1, 32], got " << warps;
   if (rowTiles < 1)
     return emitError() << "#dma.mma: row_tiles must be positive, got "
                        << rowTiles;
+  // A warpgroup (4 warps) computes 64 rows, 16 per warp.
+  if (wgmma && (warps % 4 || rowTiles != 1))
+    return emitError() << "#dma.mma: wgmma fragments need whole warpgroups "
+                          "(a multiple of 4 warps) of one 16-row tile per "
+                          "warp, got warps = "
+                       << warps << ", row_tiles = " << rowTiles;
   return success();
 }
 
@@ -79,17 +85,22 @@ Attribute MmaLayoutAttr::parse(AsmParser &parser, Type) {
       parser.parseEqual() || parser.parseInteger(rowTiles))
     return {};
   AffineMap map;
+  bool wgmma = false;
   SMLoc mapLoc = parser.getCurrentLocation();
-  if (succeeded(parser.parseOptionalComma()) &&
-      parser.parseAffineMap(map))
-    return {};
+  if (succeeded(parser.parseOptionalComma())) {
+    wgmma = succeeded(parser.parseOptionalKeyword("wgmma"));
+    mapLoc = parser.getCurrentLocation();
+    if ((!wgmma || succeeded(parser.parseOptionalComma())) &&
+        parser.parseAffineMap(map))
+      return {};
+  }
   if (parser.parseGreater())
     return {};
   auto attr = getChecked([&] { return parser.emitError(mapLoc); },
-                         parser.getContext(), warps, rowTiles);
+                         parser.getContext(), warps, rowTiles, wgmma);
   if (attr && map && map != attr.getMap()) {
     parser.emitError(mapLoc)
-        << "#dma.mma: the map is fixed by mma.sync's fragments: expected "
+        << "#dma.mma: the map is fixed by the mma's fragments: expected "
         << AffineMapAttr::get(attr.getMap());
     return {};
   }
@@ -98,7 +109,7 @@ Attribute MmaLayoutAttr::parse(AsmParser &parser, Type) {
 
 void MmaLayoutAttr::print(AsmPrinter &printer) const {
   printer << "<warps = " << getWarps() << ", row_tiles = " << getRowTiles()
-          << ", " << getMap() << ">";
+          << (getWgmma() ? ", wgmma" : "") << ", " << getMap() << ">";
 }
 
 //===----------------------------------------------------------------------===//
@@ -132,7 +143,11 @@ RowsLayoutAttr::verifyTile(function_ref<InFlightDiagnostic()> emitError,
 
 LogicalResult
 SharedLayoutAttr::verify(function_ref<InFlightDiagnostic()> emitError,
-                         int64_t stages, int64_t swizzle) {
+                         int64_t stages, int64_t swizzle, int64_t blockCols) {
+  if (blockCols < 0 || blockCols % 8)
+    return emitError() << "#dma.shared: block_cols must be a multiple of 8 "
+                          "(whole 16-byte chunks of 16-bit columns), got "
+                       << blockCols;
   if (stages < 1 || stages > 8)
     return emitError() << "#dma.shared: stages must be in [1, 8], got "
                        << stages;
@@ -170,11 +185,17 @@ int64_t SharedLayoutAttr::byteOffset(RankedTensorType type, int64_t stage,
   int64_t rows = type.getDimSize(0);
   if (type.getRank() == 1)
     return (stage * rows + row) * bytes;
-  int64_t rowBytes = type.getDimSize(1) * bytes;
+  int64_t cols = type.getDimSize(1);
+  int64_t tileBytes = rows * cols * bytes;
+  // Column blocks: block `col / C` is a [rows, C] tile of its own.
+  int64_t blockCols = getBlockCols() ? getBlockCols() : cols;
+  int64_t block = col / blockCols;
+  col %= blockCols;
+  int64_t rowBytes = blockCols * bytes;
   int64_t chunk = col * bytes / 16;
   int64_t phys = chunk ^ (row & swizzleMask(chunk, rowBytes / 16));
-  return stage * rows * rowBytes + row * rowBytes + phys * 16 +
-         (col * bytes) % 16;
+  return stage * tileBytes + block * rows * rowBytes + row * rowBytes +
+         phys * 16 + (col * bytes) % 16;
 }
 
 LogicalResult
@@ -185,6 +206,10 @@ SharedLayoutAttr::verifyTile(function_ref<InFlightDiagnostic()> emitError,
       return emitError() << "#dma.shared: a 1-D tile is not swizzled "
                             "(swizzle = 1), got swizzle = "
                          << getSwizzle();
+    if (getBlockCols())
+      return emitError() << "#dma.shared: a 1-D tile has no column blocks "
+                            "(block_cols = 0), got block_cols = "
+                         << getBlockCols();
     return success();
   }
   if (type.getRank() != 2 || type.getElementTypeBitWidth() != 16)
@@ -194,6 +219,10 @@ SharedLayoutAttr::verifyTile(function_ref<InFlightDiagnostic()> emitError,
   if (type.getDimSize(1) % 8 != 0)
     return emitError() << "#dma.shared rows are whole 16-byte chunks: "
                        << type.getDimSize(1) << " columns";
+  if (getBlockCols() && type.getDimSize(1) % getBlockCols() != 0)
+    return emitError() << "#dma.shared: " << type.getDimSize(1)
+                       << " columns do not split into blocks of "
+                       << getBlockCols();
   return success();
 }
 

@@ -43,12 +43,23 @@ def DMA_MmaLayoutAttr : DMA_Attr<"MmaLayout", "mma"> {
     The same fragments, two 8-column blocks at a time, are the A operand of
     the next mma (P of P V needs no data movement).
 
+    With `wgmma` the fragments are those of Hopper's warpgroup MMA
+    (`wgmma.mma_async` m64nNk16, sm_90a): four consecutive warps form a
+    warpgroup that computes a 64-row block in one instruction per 16-deep
+    step, its accumulators spread as above with R = 1 (warp w of warpgroup
+    g = w floordiv 4 holds rows 64 g + 16 (w mod 4) + ...: the same map),
+    and P feeds P V from registers in the same way. It needs R = 1 and a
+    multiple of 4 warps.
+
     ```mlir
     tensor<128x32xf32, #dma.mma<warps = 4, row_tiles = 2,
                                 (w, l, v) -> (...)>>
+    tensor<128x128xf32, #dma.mma<warps = 8, row_tiles = 1, wgmma,
+                                 (w, l, v) -> (...)>>
     ```
   }];
-  let parameters = (ins "int64_t":$warps, "int64_t":$rowTiles);
+  let parameters = (ins "int64_t":$warps, "int64_t":$rowTiles,
+                        DefaultValuedParameter<"bool", "false">:$wgmma);
   let hasCustomAssemblyFormat = 1;
   let genVerifyDecl = 1;
   let extraClassDeclaration = [{
@@ -114,12 +125,22 @@ def DMA_SharedLayoutAttr : DMA_Attr<"SharedLayout", "shared"> {
     reads at one column hit eight different bank groups. `swizzle = 1` is
     no swizzle (1-D tiles: key positions).
 
+    With `block_cols = C` the columns are split into blocks of C, and each
+    block is stored as a [rows, C] tile of its own (swizzled as above),
+    one after the other: with C = 64 16-bit columns and swizzle 8, every 8
+    rows of a block are one 1024-byte atom of the 128-byte-swizzled
+    layout `wgmma` reads through a shared-memory matrix descriptor (K-major
+    for Q and K, MN-major for V).
+
     ```mlir
     tensor<32x64xbf16, #dma.shared<stages = 2, swizzle = 8>>
+    tensor<128x128xbf16, #dma.shared<stages = 2, swizzle = 8, block_cols = 64>>
     ```
   }];
-  let parameters = (ins "int64_t":$stages, "int64_t":$swizzle);
-  let assemblyFormat = "`<` `stages` `=` $stages `,` `swizzle` `=` $swizzle `>`";
+  let parameters = (ins "int64_t":$stages, "int64_t":$swizzle,
+                        DefaultValuedParameter<"int64_t", "0">:$blockCols);
+  let assemblyFormat = "`<` `stages` `=` $stages `,` `swizzle` `=` $swizzle "
+                       "(`,` `block_cols` `=` $blockCols^)? `>`";
   let genVerifyDecl = 1;
   let extraClassDeclaration = [{
     /// The XOR mask of 16-byte chunk `chunk` in a row of `chunks` chunks
