@@ -45,7 +45,8 @@ void dma::buildGPULaunchPipeline(OpPassManager &pm,
                                  const GPUPipelineOptions &options) {
   // An unsupported chip fails here, with the list, before anything else
   // runs (it would crash or abort in LLVM's NVPTX backend otherwise).
-  pm.addPass(dma::createCheckGPUChip(dma::CheckGPUChipOptions{options.chip}));
+  pm.addPass(dma::createCheckGPUChip(
+      dma::CheckGPUChipOptions{options.chip, resolveMma(options)}));
   const dma::GPUChip *chip = dma::lookupGPUChip(options.chip);
   bufferization::OneShotBufferizePassOptions bufferize;
   bufferize.bufferizeFunctionBoundaries = true;

@@ -221,11 +221,14 @@ def CheckGPUChip : Pass<"dma-check-gpu-chip", "ModuleOp"> {
     sm_103a, sm_110, sm_110a, sm_120, sm_120a, sm_121, sm_121a.
 
     Each compiles end to end (NVVM, PTX, ptxas of CUDA 13); the IR is not
-    changed.
+    changed. `mma=wgmma` (the forward on the warpgroup MMA) needs sm_90a.
   }];
   let options = [
     Option<"chip", "chip", "std::string", /*default=*/"\"sm_90a\"",
-           "The target GPU, as --dma-gpu-pipeline's `chip`">
+           "The target GPU, as --dma-gpu-pipeline's `chip`">,
+    Option<"mma", "mma", "std::string", /*default=*/"\"mma_sync\"",
+           "The forward's tensor-core instruction (mma_sync or wgmma), as "
+           "--dma-gpu-pipeline's `mma` resolves it">
   ];
 }
 

@@ -52,15 +52,29 @@ struct CheckGPUChipPass
     : public dma::impl::CheckGPUChipBase<CheckGPUChipPass> {
   using CheckGPUChipBase::CheckGPUChipBase;
   void runOnOperation() override {
-    if (lookupGPUChip(chip))
-      return;
-    // Not the module's own error: printing the whole module as a note
+    // Not the module's own errors: printing the whole module as a note
     // would bury the one line that matters.
-    mlir::emitError(getOperation().getLoc())
-        << "unsupported GPU chip '" << chip
-        << "': the dma kernels (mma.sync, ldmatrix, cp.async) compile for "
-        << supportedGPUChipList();
-    signalPassFailure();
+    Location loc = getOperation().getLoc();
+    if (!lookupGPUChip(chip)) {
+      mlir::emitError(loc)
+          << "unsupported GPU chip '" << chip
+          << "': the dma kernels (mma.sync, ldmatrix, cp.async) compile for "
+          << supportedGPUChipList();
+      return signalPassFailure();
+    }
+    if (mma != "mma_sync" && mma != "wgmma") {
+      mlir::emitError(loc) << "unknown mma '" << mma
+                           << "': use mma_sync, wgmma (sm_90a) or auto";
+      return signalPassFailure();
+    }
+    // The warpgroup MMA is sm_90a's alone: sm_90 lacks the `a` features,
+    // Blackwell (sm_100a, ...) has tcgen05 instead.
+    if (mma == "wgmma" && chip != "sm_90a") {
+      mlir::emitError(loc) << "mma=wgmma (the warpgroup MMA) needs "
+                              "chip=sm_90a, got '"
+                           << chip << "': use mma=mma_sync or mma=auto";
+      return signalPassFailure();
+    }
   }
 };
 
