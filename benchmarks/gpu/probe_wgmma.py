@@ -68,7 +68,17 @@ def main():
     ap.add_argument("sync_bundle")
     ap.add_argument("wgmma_bundle")
     ap.add_argument("--json")
+    ap.add_argument("--tiles", default=",".join(f"{q}x{k}" for q, k in TILES),
+                    help="the wgmma tiles to time, e.g. 64x64,128x64")
+    ap.add_argument("--mask-bundle",
+                    help="the bundle of the top-k kernels (default: "
+                         "WGMMA_BUNDLE)")
+    ap.add_argument("--cases", default="",
+                    help="only the rows whose name contains one of these "
+                         "comma-separated words")
     args = ap.parse_args()
+    tiles_list = [tuple(int(x) for x in t.split("x"))
+                  for t in args.tiles.split(",")]
     # A variant a bundle lacks must fail, not come from $DMA_KERNEL_DIR.
     os.environ.pop("DMA_KERNEL_DIR", None)
     warm_up_gpu()
@@ -89,7 +99,11 @@ def main():
         ("per-query top-k w1024 keybias L4096", (1, 4096, 32, 8, 128),
          "keep_rows"),
     ]
+    wanted = [w for w in args.cases.split(",") if w]
+    masks = args.mask_bundle or args.wgmma_bundle
     for case, (B, L, H, Hkv, D), form in configs:
+        if wanted and not any(w in case for w in wanted):
+            continue
         q, k, v, bias = make_inputs(B, L, H, Hkv, D)
         kw = {}
         if form:
@@ -97,10 +111,10 @@ def main():
             kw["bias"] = bias
             if form == "keep":
                 kw["keep"] = dma.topk(score, 1024, "shared",
-                                      bundle=args.wgmma_bundle)
+                                      bundle=masks)
             else:
                 kw["keep_rows"] = dma.topk(score, 1024, "per_query",
-                                           bundle=args.wgmma_bundle)
+                                           bundle=masks)
         flops = 4 * B * H * L * L * D / 2  # dense causal work
 
         def call(bundle, tiles):
@@ -119,7 +133,7 @@ def main():
         else:
             record(case, "dma mma.sync 128x32",
                    timed(call(args.sync_bundle, TILES[0])), flops)
-        for tiles in TILES:
+        for tiles in tiles_list:
             name = f"dma wgmma {tiles[0]}x{tiles[1]}"
             try:
                 run = call(args.wgmma_bundle, tiles)
