@@ -12,8 +12,8 @@ while read -r v; do args+=(--variant "$v"); done < <(python3 benchmarks/gpu/case
 # three K/V buffers in flight (for comparing; the runtime takes any bundle).
 # HEAD_DIMS=64,128 scripts/gpu-bundle.sh ships only those head dims' shipped
 # variants (the cases' own variants of other dims are always built).
-# MMA=wgmma (or auto) compiles the forwards for sm_90a's warpgroup MMA where
-# their tiles fit (dma-compile --mma; default mma_sync).
+# MMA=mma_sync compiles every forward for mma.sync (default auto: sm_90a's warpgroup MMA where
+# it fits and is faster, dma-compile --mma); cases.py names the default tiles by it.
 dims=()
 [ -n "${HEAD_DIMS:-}" ] && dims=(--head-dims "$HEAD_DIMS")
-build/bin/dma-compile -o "$out" --shipped "${dims[@]}" --allow-spills --stages "${STAGES:-2}" --mma "${MMA:-mma_sync}" "${args[@]}" | tail -n 1
+build/bin/dma-compile -o "$out" --shipped "${dims[@]}" --allow-spills --stages "${STAGES:-2}" --mma "${MMA:-auto}" "${args[@]}" | tail -n 1

@@ -7,10 +7,25 @@ bundle can be built where the compiler is.
 
 import sys
 from dataclasses import dataclass, field
+import os
 
-# The runtime's forward tiles when a call names none, every mask
-# (include/dma/KernelDefaults.h).
-DEFAULT_TILES = (128, 32)
+# The forwards' mma the bundle is compiled with (dma-compile --mma, as
+# scripts/gpu-bundle.sh passes $MMA): its default variants are named by the
+# tiles the runtime picks on the GPU the checks run on (sm_90a).
+MMA = os.environ.get("MMA", "auto")
+
+
+def default_tiles(mask, d, dv):
+    """The runtime's forward tiles when a call names none on an H100
+    (sm_90a), include/dma/KernelDefaults.h's forwardKTile repeated here so
+    the case list needs neither torch nor the runtime library: 128 x 32 on
+    mma.sync and for the shared top-k; on the warpgroup MMA 128 x 128 at
+    d = dv = 128, 128 x 64 otherwise and for the per-query top-k."""
+    if MMA == "mma_sync" or mask == "keep":
+        return (128, 32)
+    if mask == "keep_rows":
+        return (128, 64)
+    return (128, 128) if d == 128 and dv == 128 else (128, 64)
 
 
 def backward_k_tile(d, dv):
@@ -56,9 +71,10 @@ class Case:
         return s + (f"_t{self.tiles[0]}x{self.tiles[1]}" if self.tiles[0] else "")
 
     def variant(self):
+        default = default_tiles(self.mask, self.D, self.D)
         return self.base_variant() + (
-            f",q_tile={self.tiles[0] or DEFAULT_TILES[0]},"
-            f"k_tile={self.tiles[1] or DEFAULT_TILES[1]}")
+            f",q_tile={self.tiles[0] or default[0]},"
+            f"k_tile={self.tiles[1] or default[1]}")
 
     def backward_variant(self):
         """The backward's variant (the runtime's default backward tiles)."""
@@ -185,6 +201,8 @@ def wgmma_variants():
         for mask in ("keep", "keep_rows"):
             out.append(Case(1, 1, 1, 32, 8, 128, "bf16", mask, "key", True,
                             tiles=tiles).variant())
+        out.append(Case(1, 1, 1, 32, 8, 128, "bf16", "mask", "none", False,
+                        tiles=tiles).variant())
     return out
 
 

@@ -98,6 +98,12 @@ def main():
         ("shared top-k w1024 keybias L16384", (1, 16384, 32, 8, 128), "keep"),
         ("per-query top-k w1024 keybias L4096", (1, 4096, 32, 8, 128),
          "keep_rows"),
+        # Dense masks walked by block lists (not causal, as
+        # bench_block_skip.py calls them).
+        ("mask sliding window 1024 L8192", (1, 8192, 32, 8, 128),
+         "sliding window 1024"),
+        ("mask random blocks 10% L8192", (1, 8192, 32, 8, 128),
+         "random blocks 10%"),
     ]
     wanted = [w for w in args.cases.split(",") if w]
     masks = args.mask_bundle or args.wgmma_bundle
@@ -105,8 +111,12 @@ def main():
         if wanted and not any(w in case for w in wanted):
             continue
         q, k, v, bias = make_inputs(B, L, H, Hkv, D)
-        kw = {}
-        if form:
+        kw, causal = {}, True
+        if form and form.startswith(("sliding", "random")):
+            from bench_block_skip import structured_mask
+            kw["mask"] = structured_mask(form, L)[None, None]
+            causal = False
+        elif form:
             score = bias[:, :, 0].float().contiguous()
             kw["bias"] = bias
             if form == "keep":
@@ -115,10 +125,10 @@ def main():
             else:
                 kw["keep_rows"] = dma.topk(score, 1024, "per_query",
                                            bundle=masks)
-        flops = 4 * B * H * L * L * D / 2  # dense causal work
+        flops = 4 * B * H * L * L * D / 2  # dense causal work (every row)
 
         def call(bundle, tiles):
-            return lambda: dma.attention(q, k, v, causal=True, bundle=bundle,
+            return lambda: dma.attention(q, k, v, causal=causal, bundle=bundle,
                                          q_tile=tiles[0], k_tile=tiles[1],
                                          **kw)
         reference = call(args.sync_bundle, TILES[0])()

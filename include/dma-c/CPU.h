@@ -15,7 +15,7 @@
  *
  * Options (dma_attention_options) on the CPU path: `scale` NaN selects
  * the default 1/sqrt(D); any other finite value is the scale, 0 included.
- * `softcap` 0 means no soft cap. The tile fields are ignored. A NULL
+ * `softcap` 0 means no soft cap. The tile and arch fields are ignored. A NULL
  * options pointer means not causal, default scale, no soft cap.
  *
  * Empty sizes are valid: B, H, Hkv or Lq = 0 compute nothing; Lk = 0

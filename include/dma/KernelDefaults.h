@@ -13,13 +13,42 @@
 #define DMA_KERNELDEFAULTS_H
 
 #include <cstdint>
+#include <string_view>
 
 namespace dma_defaults {
 
-/// The forward's query rows and keys per tile, every mask form (the fastest
-/// measured on an H100, docs/performance.md; the per-query top-k's too since
-/// its candidate walk runs two 16-row tiles per warp, run 45).
+/// The forward's query rows and keys per tile on mma.sync, every mask form
+/// (the fastest measured on an H100, docs/performance.md; the per-query
+/// top-k's too since its candidate walk runs two 16-row tiles per warp,
+/// run 45).
 constexpr int kForwardQTile = 128, kForwardKTile = 32;
+
+/// The compute capability (major * 10 + minor) whose bundles carry the
+/// forwards on the warpgroup MMA (sm_90a: dma-compile --mma auto).
+constexpr int kWgmmaArch = 90;
+
+/// Whether a forward of `mask` ("none", "mask", "keep" or "keep_rows") runs
+/// on the warpgroup MMA where `mma` is "auto" (sm_90a): every form but the
+/// shared top-k, whose mma.sync forward measured faster at every tile
+/// (0.55 against 0.60-0.73 ms at L = 16384, runs 67-68).
+inline bool wgmmaByDefault(std::string_view mask) { return mask != "keep"; }
+
+/// The forward's keys per tile when a call names none, on a device of
+/// compute capability `arch` (0: unknown, mma.sync's): on sm_90a's
+/// warpgroup MMA 128 at d = dv = 128 (dense causal L = 16384: 5.2-5.9 ms
+/// against 5.7-6.1 at 64 and 6.5 at 32; L = 4096: 0.41 against 0.45 and
+/// 0.52), 64 for the other head dims (d = 64: 0.26 against 0.30 ms at 128;
+/// d = 192, 256: 128 keys do not fit shared memory twice) and the
+/// per-query top-k (0.32 against 0.39 ms at 32, 0.90 at 128: its candidate
+/// list shares the shared memory), runs 67-68, docs/performance.md.
+inline int forwardKTile(int arch, std::string_view mask, int64_t d,
+                        int64_t dv) {
+  if (arch != kWgmmaArch || !wgmmaByDefault(mask))
+    return kForwardKTile;
+  if (mask == "keep_rows")
+    return 64;
+  return d == 128 && dv == 128 ? 128 : 64;
+}
 
 /// K/V tiles in flight in the forward's cp.async pipeline (2: double
 /// buffering; 3 and 4 measured no faster on an H100, docs/performance.md).

@@ -36,8 +36,10 @@ std::string dma::cudaToolkitPath(llvm::StringRef requested) {
 std::string dma::resolveMma(const GPUPipelineOptions &options) {
   if (options.mma != "auto")
     return options.mma;
-  // wgmma exists on sm_90a only (not sm_90, not Blackwell's sm_100a).
-  return options.chip == "sm_90a" && options.warps == 0 ? "wgmma"
+  // wgmma exists on sm_90a only (not sm_90, not Blackwell's sm_100a);
+  // there dma-assign-layouts' auto picks it per forward. Explicit warps
+  // are mma.sync's.
+  return options.chip == "sm_90a" && options.warps == 0 ? "auto"
                                                          : "mma_sync";
 }
 

@@ -96,6 +96,13 @@ def _chip(device):
     return f"sm_{major}{minor}" + ("a" if major == 9 else "")
 
 
+def _arch(device):
+    """The compute capability the runtime's default tiles follow (sm_90a's
+    bundles hold the forwards on the warpgroup MMA, at their own tiles)."""
+    major, minor = torch.cuda.get_device_capability(device)
+    return 10 * major + minor
+
+
 def _runtime_for(variant, device, bundle):
     directory = _bundles.find(variant, _chip(device), bundle)
     # Reopen a bundle whose manifest changed (a variant compiled into it).
@@ -159,7 +166,8 @@ class _Forward:
         self.poison = _poisoned()
         self.bundle = bundle
         self.options = Options(int(bool(causal)), _scale(scale),
-                               float(softcap), int(q_tile), int(k_tile))
+                               float(softcap), int(q_tile), int(k_tile),
+                               arch=_arch(q.device))
         self.structs = [_struct(t, n, self.device)
                         for n, t in zip(_FORWARD_NAMES, tensors)]
         outputs = [_contiguous_struct(self.o_shape, q.dtype),
@@ -247,7 +255,7 @@ class _Backward:
         tiles = backward_tiles(q.sizes[3], v.sizes[3])
         self.options = Options(f.options.causal, f.options.scale,
                                f.options.softcap, 0, 0, *tiles,
-                               int(bool(deterministic)))
+                               int(bool(deterministic)), f.options.arch)
         variant = backward_variant(f.variant, tiles, deterministic)
         runtime = _runtime_for(variant, self.device, f.bundle)
         grad_o = _contiguous_struct(f.o_shape, f.dtype)

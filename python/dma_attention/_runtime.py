@@ -33,6 +33,8 @@ class Options(ctypes.Structure):
         ("backward_q_tile", ctypes.c_int32),
         ("backward_k_tile", ctypes.c_int32),
         ("deterministic", ctypes.c_int32),
+        # Compute capability (major * 10 + minor) the default tiles follow.
+        ("arch", ctypes.c_int32),
     ]
 
 

@@ -47,8 +47,11 @@ typedef struct {
   float scale;
   float softcap; /* 0: no soft cap */
   /* Tile sizes of the kernel variant (query rows, keys per tile, multiples
-   * of 16 up to 128); 0 picks the default: 128 x 32, or 64 x 64 for the
-   * per-query top-k (the fastest measured on an H100, docs/performance.md). */
+   * of 16 up to 128); 0 picks the default for the device (`arch`): 128 x 32
+   * on mma.sync; on sm_90a, whose bundles hold the forwards on the
+   * warpgroup MMA, 128 x 128 at d = dv = 128 and 128 x 64 otherwise, 128 x
+   * 64 for the per-query top-k, 128 x 32 for the shared top-k (the fastest
+   * measured on an H100, docs/performance.md; include/dma/KernelDefaults.h). */
   int32_t q_tile;
   int32_t k_tile;
   /* The backward's tiles (queries per step, keys per CTA); 0: 64 queries
@@ -60,6 +63,11 @@ typedef struct {
    * deterministic=1). Needs kept-key lists per KV head (or shared) and a
    * full-shape bias not broadcast over batch or heads. */
   int32_t deterministic;
+  /* The compute capability (major * 10 + minor) of the device the call
+   * runs on, which the default tiles follow; 0: the bundle's (a plan
+   * builder's runtime: its chip and forwards), or mma.sync's defaults
+   * (dma_attention_variant). */
+  int32_t arch;
 } dma_attention_options;
 
 /* Options with every field 0 but scale = NaN (the default scale). */

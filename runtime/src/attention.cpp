@@ -79,15 +79,25 @@ dma_tensor contiguousF32(const dma_tensor &like) {
   return t;
 }
 
+/// The compute capability a call's default tiles follow: its own, else the
+/// bundle's (its chip and forwards), else 0 (mma.sync's).
+int archOf(const dma_attention_options *options, const dma_runtime *rt) {
+  if (options && options->arch)
+    return options->arch;
+  return rt ? rt->defaultArch : 0;
+}
+
 /// Checks the forward's arguments and fills `a`; the tensors' data is not
-/// read. With a builder, marks the slots the kernels use.
+/// read. With a builder, marks the slots the kernels use. The default tiles
+/// are those of compute capability `arch`.
 bool prepare(const dma_tensor *q, const dma_tensor *k, const dma_tensor *v,
              const dma_tensor *bias, const dma_tensor *mask,
              const dma_tensor *keep, const dma_tensor *keepScore,
              const dma_tensor *keepThreshold, const dma_tensor *keepTiebreak,
              const dma_tensor *o, const dma_tensor *lse,
-             const dma_attention_options *options, const AttentionSlots &slot,
-             PlanBuilder *plan, Attention &a, std::string &error) {
+             const dma_attention_options *options, int arch,
+             const AttentionSlots &slot, PlanBuilder *plan, Attention &a,
+             std::string &error) {
   auto fail = [&](const std::string &m) {
     error = m;
     return false;
@@ -244,7 +254,9 @@ bool prepare(const dma_tensor *q, const dma_tensor *k, const dma_tensor *v,
     return fail("softcap must be finite and >= 0");
   using namespace dma_defaults;
   int qTile = options && options->q_tile ? options->q_tile : kForwardQTile;
-  int kTile = options && options->k_tile ? options->k_tile : kForwardKTile;
+  int kTile = options && options->k_tile
+                  ? options->k_tile
+                  : forwardKTile(arch, maskKind, D, Dv);
   if (qTile < 16 || qTile > 128 || qTile % 16 || kTile < 16 || kTile > 128 ||
       kTile % 16)
     return fail("q_tile and k_tile must be multiples of 16 in [16, 128], got " +
@@ -346,8 +358,8 @@ extern "C" int dma_attention_variant(
   Attention a;
   std::string message;
   if (!prepare(q, k, v, bias, mask, keep, keepScore, keepThreshold,
-               keepTiebreak, o, lse, options, kForwardSlots, nullptr, a,
-               message))
+               keepTiebreak, o, lse, options, archOf(options, nullptr),
+               kForwardSlots, nullptr, a, message))
     return Error(error, errorSize)(message);
   std::snprintf(variant, variantSize, "%s", a.variant.c_str());
   return 0;
@@ -364,8 +376,8 @@ extern "C" dma_plan *dma_attention_forward_plan(
   std::string message;
   Attention a;
   if (!prepare(q, k, v, bias, mask, keep, keepScore, keepThreshold,
-               keepTiebreak, o, lse, options, kForwardSlots, nullptr, a,
-               message)) {
+               keepTiebreak, o, lse, options, archOf(options, rt),
+               kForwardSlots, nullptr, a, message)) {
     err(message);
     return nullptr;
   }
@@ -378,7 +390,8 @@ extern "C" dma_plan *dma_attention_forward_plan(
                     "keep_threshold", "keep_tiebreak", "o", "lse",
                     "workspace"});
   prepare(q, k, v, bias, mask, keep, keepScore, keepThreshold, keepTiebreak,
-          o, lse, options, kForwardSlots, &plan, a, message);
+          o, lse, options, archOf(options, rt), kForwardSlots, &plan, a,
+          message);
   if (a.Lk == 0) {
     // No keys: every row is empty (O = 0, LSE = -inf), no kernel to run.
     if (!isContiguous(*o) || !isContiguous(*lse)) {
@@ -437,8 +450,8 @@ extern "C" dma_plan *dma_attention_backward_plan(
     return nullptr;
   };
   if (!prepare(q, k, v, bias, mask, keep, keepScore, keepThreshold,
-               keepTiebreak, o, lse, options, kBackwardSlots, nullptr, a,
-               message))
+               keepTiebreak, o, lse, options, archOf(options, rt),
+               kBackwardSlots, nullptr, a, message))
     return failed(message);
   if (!gradO || !gradQ || !gradK || !gradV)
     return failed("grad_o, grad_q, grad_k and grad_v are required");
@@ -492,7 +505,8 @@ extern "C" dma_plan *dma_attention_backward_plan(
                     "keep", "keep_score", "keep_threshold", "keep_tiebreak",
                     "grad_q", "grad_k", "grad_v", "grad_bias", "workspace"});
   prepare(q, k, v, bias, mask, keep, keepScore, keepThreshold, keepTiebreak,
-          o, lse, options, kBackwardSlots, &plan, a, message);
+          o, lse, options, archOf(options, rt), kBackwardSlots, &plan, a,
+          message);
   plan.use(0, gradO, 16);
   plan.use(12, gradQ, 16);
   plan.use(13, gradK, 16);

@@ -10,6 +10,7 @@
 #include "internal.h"
 #include "json.h"
 #include "dma/GridExpr.h"
+#include "dma/KernelDefaults.h"
 
 #include <fstream>
 #include <map>
@@ -143,6 +144,13 @@ extern "C" dma_runtime *dma_runtime_open(const char *bundleDir, char *error,
       err("unsupported manifest format in " + dir);
       return nullptr;
     }
+    // The manifest's forward_mma (dma-compile --mma, resolved for its
+    // chip) says how its default variants are named; bundles before it
+    // are mma.sync's.
+    const json::Value &mma = manifest["forward_mma"];
+    if (manifest["chip"].string == "sm_90a" && !mma.string.empty() &&
+        mma.string != "mma_sync")
+      rt->defaultArch = dma_defaults::kWgmmaArch;
     for (const json::Value &e : manifest["variants"].array) {
       Variant v;
       v.name = e["name"].string;

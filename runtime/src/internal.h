@@ -100,6 +100,10 @@ struct SlotRule {
 
 struct dma_runtime {
   std::string dir;
+  /// The compute capability whose default tiles the bundle's variants are
+  /// named by (dma_defaults::kWgmmaArch for an sm_90a bundle of wgmma
+  /// forwards, else 0: mma.sync's), for calls that give no `arch`.
+  int defaultArch = 0;
   std::vector<dma::Variant> variants;
   std::mutex mutex; // guards loading
   std::atomic<int> references{1}; // the opener's, one per live plan

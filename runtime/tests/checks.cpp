@@ -125,8 +125,39 @@ int main(int argc, char **argv) {
     expectVariant("per-query top-k tiles", b,
                   "dtype=bf16,d=64,dv=64,mask=keep_rows,bias=none,causal=0,"
                   "softcap=0,q_tile=128,k_tile=32");
+    b.options.arch = 90;
+    expectVariant("per-query top-k tiles, sm_90a", b,
+                  "dtype=bf16,d=64,dv=64,mask=keep_rows,bias=none,causal=0,"
+                  "softcap=0,q_tile=128,k_tile=64");
+    b.options.arch = 0;
     tie.dtype = DMA_F32;
     expectError("per-query tiebreak dtype", b, "int32 tiebreak");
+  }
+  {
+    // sm_90a's default tiles are the warpgroup MMA's: 128 keys at d = dv
+    // = 128, 64 at other head dims, 32 for the shared top-k (mma.sync).
+    Args b;
+    b.options.arch = 90;
+    expectVariant("default tiles, sm_90a, d = 64", b,
+                  plain + ",q_tile=128,k_tile=64");
+    for (dma_tensor *t : {&b.q, &b.k, &b.v, &b.o})
+      t->sizes[3] = 128;
+    for (dma_tensor *t : {&b.q, &b.k, &b.v, &b.o})
+      for (int d = 0; d < 3; ++d)
+        t->strides[d] *= 2;
+    expectVariant("default tiles, sm_90a, d = 128", b,
+                  "dtype=bf16,d=128,dv=128,mask=none,bias=none,causal=0,"
+                  "softcap=0,q_tile=128,k_tile=128");
+    dma_tensor keep = tensor(DMA_I32, {2, 2, 16});
+    b.keep = &keep;
+    expectVariant("default tiles, sm_90a, shared top-k", b,
+                  "dtype=bf16,d=128,dv=128,mask=keep,bias=none,causal=0,"
+                  "softcap=0,q_tile=128,k_tile=32");
+    b.keep = nullptr;
+    b.options.arch = 80;
+    expectVariant("default tiles, sm_80", b,
+                  "dtype=bf16,d=128,dv=128,mask=none,bias=none,causal=0,"
+                  "softcap=0,q_tile=128,k_tile=32");
   }
 
   // Empty inputs are valid (nothing to compute, or O = 0 with no keys).

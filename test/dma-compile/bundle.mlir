@@ -35,7 +35,10 @@
 // One bundle, one chip (and compiler); an unreadable manifest is not
 // silently replaced.
 // RUN: not dma-compile -o %t/b --chip sm_80 --toolkit %cuda_toolkit --variant kind=topk 2>&1 | FileCheck %s --check-prefix=CHIP
-// CHIP: manifest.json is a bundle for sm_90a by dma 0.4.0 (MLIR/LLVM 22); this run compiles for sm_80 by dma 0.4.0 (MLIR/LLVM 22): a bundle holds one chip and compiler, use another directory
+// CHIP: manifest.json is a bundle for sm_90a by dma 0.5.0 (MLIR/LLVM 22); this run compiles for sm_80 by dma 0.5.0 (MLIR/LLVM 22): a bundle holds one chip and compiler, use another directory
+// Its default variants are named by one forward mma (manifest forward_mma).
+// RUN: not dma-compile -o %t/b --mma mma_sync --toolkit %cuda_toolkit --variant kind=topk 2>&1 | FileCheck %s --check-prefix=MMA
+// MMA: manifest.json holds forwards of mma auto; this run compiles them with mma_sync: a bundle holds one, use another directory or --mma
 // RUN: mkdir -p %t/c && echo 'not json' > %t/c/manifest.json
 // RUN: not dma-compile -o %t/c --toolkit %cuda_toolkit --variant kind=topk 2>&1 | FileCheck %s --check-prefix=JUNK
 // JUNK: manifest.json is not a bundle manifest ({{.*}}); remove it or compile into another directory

@@ -41,10 +41,12 @@ struct Variant {
     return kind == "value_bias" || kind == "value_bias_bwd" || kind == "topk";
   }
 
-  void applyDefaultTiles() {
+  /// The runtime's defaults (include/dma/KernelDefaults.h) for a device
+  /// of compute capability `arch` (90 when the bundle's forwards are on
+  /// sm_90a's warpgroup MMA).
+  void applyDefaultTiles(int arch) {
     if (isMask())
       return;
-    // The runtime's defaults (include/dma/KernelDefaults.h).
     using namespace dma_defaults;
     if (kind == "bwd") {
       qTile = qTile ? qTile : kBackwardQTile;
@@ -54,7 +56,7 @@ struct Variant {
     if (!qTile)
       qTile = kForwardQTile;
     if (!kTile)
-      kTile = kForwardKTile;
+      kTile = forwardKTile(arch, mask, d, dv ? dv : d);
   }
   bool causal = false, softcap = false;
 

@@ -102,9 +102,11 @@ static cl::opt<int> warps("warps",
 static cl::opt<std::string>
     mma("mma",
         cl::desc("The forwards' tensor-core instruction: mma_sync, wgmma "
-                 "(sm_90a, where the tiles fit) or auto (wgmma on sm_90a); "
-                 "a wgmma forward that spills is compiled with mma_sync"),
-        cl::init("mma_sync"));
+                 "(sm_90a, where the tiles fit) or auto (on sm_90a wgmma "
+                 "where it fits, but mma.sync for a shared top-k; a call's "
+                 "default tiles follow, KernelDefaults.h); a wgmma forward "
+                 "that spills is compiled with mma_sync"),
+        cl::init("auto"));
 static cl::opt<int> rankChunk(
     "rank-chunk",
     cl::desc("Keys per chunk the per-query backward orders by score (every "
@@ -149,11 +151,22 @@ static cl::opt<bool>
                        "spills (with --allow-spills: keep it spilling)"));
 
 namespace {
+std::string forwardMma() {
+  return chip == "sm_90a" ? mma.getValue() : std::string("mma_sync");
+}
+} // namespace
+
+namespace {
 
 /// A bundle holds kernels of one compiler version: bump it whenever a
 /// kernel's interface changes (parameters, grid, roles), so that manifest
 /// merges and the runtime's users never mix old entries with new plans.
-constexpr const char *kCompilerVersion = "dma 0.4.0 (MLIR/LLVM 22)";
+constexpr const char *kCompilerVersion = "dma 0.5.0 (MLIR/LLVM 22)";
+
+/// The forwards' mma as this run compiles them for its chip (the
+/// manifest's forward_mma, from which the runtime knows how the default
+/// variants are named): --mma on sm_90a, mma_sync elsewhere.
+std::string forwardMma();
 
 struct Resources {
   // The largest over the file's kernels, and per kernel.
@@ -598,6 +611,14 @@ std::optional<PreviousManifest> readPreviousManifest(llvm::StringRef path) {
                     "directory\n";
     return std::nullopt;
   }
+  // Its default variants are named by one forward mma.
+  if (field("forward_mma") != forwardMma()) {
+    llvm::errs() << "dma-compile: " << path << " holds forwards of mma "
+                 << field("forward_mma") << "; this run compiles them with "
+                 << forwardMma()
+                 << ": a bundle holds one, use another directory or --mma\n";
+    return std::nullopt;
+  }
   previous.variants = *variants;
   for (const llvm::json::Value &v : previous.variants)
     if (const llvm::json::Object *entry = v.getAsObject())
@@ -744,9 +765,12 @@ int compileMain(int argc, char **argv) {
     }
     variants.push_back(*v);
   }
-  // One entry per distinct variant.
+  // One entry per distinct variant. The runtime names a call's default
+  // tiles by the device; on sm_90a they are the warpgroup MMA's unless
+  // the forwards are compiled for mma.sync.
+  int arch = forwardMma() != "mma_sync" ? dma_defaults::kWgmmaArch : 0;
   for (Variant &v : variants)
-    v.applyDefaultTiles();
+    v.applyDefaultTiles(arch);
   std::vector<Variant> unique;
   std::set<std::string> seen;
   for (const Variant &v : variants)
@@ -813,6 +837,7 @@ int compileMain(int argc, char **argv) {
   llvm::json::Object manifest{{"format", 1},
                               {"compiler", kCompilerVersion},
                               {"chip", chip},
+                              {"forward_mma", forwardMma()},
                               {"variants", std::move(all)}};
   if (!writeManifest(path, std::move(manifest)))
     return 1;

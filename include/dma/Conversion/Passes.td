@@ -117,9 +117,11 @@ def DMAAssignLayouts : Pass<"dma-assign-layouts", "ModuleOp"> {
            "tiles (1, 2, 4 or 8; 8 makes ldmatrix conflict-free)">,
     Option<"mma", "mma", "std::string", /*default=*/"\"mma_sync\"",
            "The tensor-core instruction the fragments are laid out for: "
-           "mma_sync (sm_80 and newer), or wgmma (sm_90a's warpgroup MMA; "
+           "mma_sync (sm_80 and newer), wgmma (sm_90a's warpgroup MMA; "
            "forwards whose tiles it cannot take, a q-tile that is not 64 or "
-           "128 or head dims that are not multiples of 64, keep mma_sync)">
+           "128 or head dims that are not multiples of 64, keep mma_sync), "
+           "or auto (wgmma where it fits, but mma_sync for a shared top-k, "
+           "measured faster there)">
   ];
 }
 
@@ -221,14 +223,15 @@ def CheckGPUChip : Pass<"dma-check-gpu-chip", "ModuleOp"> {
     sm_103a, sm_110, sm_110a, sm_120, sm_120a, sm_121, sm_121a.
 
     Each compiles end to end (NVVM, PTX, ptxas of CUDA 13); the IR is not
-    changed. `mma=wgmma` (the forward on the warpgroup MMA) needs sm_90a.
+    changed. `mma=wgmma` or `auto` (the forward on the warpgroup MMA)
+    needs sm_90a.
   }];
   let options = [
     Option<"chip", "chip", "std::string", /*default=*/"\"sm_90a\"",
            "The target GPU, as --dma-gpu-pipeline's `chip`">,
     Option<"mma", "mma", "std::string", /*default=*/"\"mma_sync\"",
-           "The forward's tensor-core instruction (mma_sync or wgmma), as "
-           "--dma-gpu-pipeline's `mma` resolves it">
+           "The forward's tensor-core instruction (mma_sync, wgmma or "
+           "auto), as --dma-gpu-pipeline's `mma` resolves it">
   ];
 }
 

@@ -84,8 +84,10 @@ struct GPUPipelineOptions : public PassPipelineOptions<GPUPipelineOptions> {
       *this, "mma",
       llvm::cl::desc("The forward's tensor-core instruction: mma_sync, "
                      "wgmma (sm_90a's warpgroup MMA, where the tiles fit), "
-                     "or auto (wgmma on sm_90a unless warps is given)"),
-      llvm::cl::init("mma_sync")};
+                     "or auto (on sm_90a without explicit warps: wgmma "
+                     "where it fits, but mma.sync for a shared top-k; "
+                     "mma_sync elsewhere)"),
+      llvm::cl::init("auto")};
   PassOptions::Option<int64_t> rankChunk{
       *this, "rank-chunk",
       llvm::cl::desc("Keys per chunk the per-query backward orders by score "
@@ -115,9 +117,9 @@ struct GPUPipelineOptions : public PassPipelineOptions<GPUPipelineOptions> {
       llvm::cl::init("fatbin")};
 };
 
-/// The forward's tensor-core instruction `options` ask for: its mma, with
-/// auto resolved by the chip ("wgmma" on sm_90a without explicit warps,
-/// else "mma_sync").
+/// dma-assign-layouts' mma for `options`: its mma, with auto resolved by
+/// the chip (auto, per forward, on sm_90a without explicit warps, else
+/// mma_sync).
 std::string resolveMma(const GPUPipelineOptions &options);
 
 /// dma attention ops -> tiles -> generated NVVM kernels -> cubin/PTX.

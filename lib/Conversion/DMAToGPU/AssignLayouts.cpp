@@ -70,7 +70,8 @@ struct DMAAssignLayoutsPass
     c.swizzle = swizzle;
     // wgmma: one 16-row tile per warp (a warpgroup computes 64 rows) and
     // Q, K, V in 64-column blocks of 128-byte swizzled rows.
-    c.wgmma = mma == "wgmma" && wgmmaFits(c);
+    c.wgmma = (mma == "wgmma" || (mma == "auto" && wgmmaByDefault(c))) &&
+              wgmmaFits(c);
     if (c.wgmma) {
       c.warpCount = c.blockM / 16;
       c.blockCols = kWgmmaBlockCols;
@@ -144,13 +145,13 @@ struct DMAAssignLayoutsPass
   }
 
   void runOnOperation() override {
-    if (mma != "mma_sync" && mma != "wgmma") {
-      getOperation().emitError("dma-assign-layouts: mma must be mma_sync or "
-                               "wgmma, got '")
+    if (mma != "mma_sync" && mma != "wgmma" && mma != "auto") {
+      getOperation().emitError("dma-assign-layouts: mma must be mma_sync, "
+                               "wgmma or auto, got '")
           << mma << "'";
       return signalPassFailure();
     }
-    if (mma == "wgmma" && (warps || swizzle != 8)) {
+    if (mma != "mma_sync" && (warps || swizzle != 8)) {
       getOperation().emitError(
           "dma-assign-layouts: mma=wgmma fixes the warps (q-tile / 16) and "
           "the swizzle (8: wgmma's 128-byte pattern); leave warps and "

@@ -62,14 +62,15 @@ struct CheckGPUChipPass
           << supportedGPUChipList();
       return signalPassFailure();
     }
-    if (mma != "mma_sync" && mma != "wgmma") {
+    if (mma != "mma_sync" && mma != "wgmma" && mma != "auto") {
       mlir::emitError(loc) << "unknown mma '" << mma
                            << "': use mma_sync, wgmma (sm_90a) or auto";
       return signalPassFailure();
     }
     // The warpgroup MMA is sm_90a's alone: sm_90 lacks the `a` features,
-    // Blackwell (sm_100a, ...) has tcgen05 instead.
-    if (mma == "wgmma" && chip != "sm_90a") {
+    // Blackwell (sm_100a, ...) has tcgen05 instead. (The pipeline resolves
+    // its auto to mma_sync elsewhere.)
+    if (mma != "mma_sync" && chip != "sm_90a") {
       mlir::emitError(loc) << "mma=wgmma (the warpgroup MMA) needs "
                               "chip=sm_90a, got '"
                            << chip << "': use mma=mma_sync or mma=auto";

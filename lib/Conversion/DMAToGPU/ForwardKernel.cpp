@@ -26,6 +26,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "dma/Conversion/DMAToGPU/ForwardKernel.h"
+#include "dma/KernelDefaults.h"
 #include "KernelBuilder.h"
 #include "ForwardEmitter.h"
 
@@ -199,6 +200,16 @@ LogicalResult ForwardKernelConfig::verify(
     return emitError() << "tiles need " << sharedBytes()
                        << " bytes of shared memory; at most 232448 exist";
   return success();
+}
+
+bool mlir::dma::wgmmaByDefault(const ForwardKernelConfig &c) {
+  const char *names[] = {"none", "mask", "keep", "keep_rows"};
+  static_assert(static_cast<int>(MaskKind::None) == 0 &&
+                    static_cast<int>(MaskKind::Dense) == 1 &&
+                    static_cast<int>(MaskKind::SharedTopK) == 2 &&
+                    static_cast<int>(MaskKind::PerQueryTopK) == 3,
+                "the runtime's mask names in MaskKind's order");
+  return dma_defaults::wgmmaByDefault(names[static_cast<int>(c.mask)]);
 }
 
 SmallVector<KernelParam>

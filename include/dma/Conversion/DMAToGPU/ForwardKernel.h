@@ -111,6 +111,11 @@ inline bool wgmmaFits(const ForwardKernelConfig &config) {
          config.valueDim % kWgmmaBlockCols == 0;
 }
 
+/// Whether mma=auto puts `config`'s forward on the warpgroup MMA where it
+/// fits (KernelDefaults.h's wgmmaByDefault: every mask form but the shared
+/// top-k).
+bool wgmmaByDefault(const ForwardKernelConfig &config);
+
 /// The block-skip summary's buffers (dma.tile.mask_summary's outputs,
 /// contiguous i32): mask_state, mask_tiles, mask_count.
 inline void addMaskSummaryParams(SmallVector<KernelParam> &p) {
