@@ -160,6 +160,9 @@ private:
   Value keyTileOf(Value i);
   /// The Q fragment (A operand) of row tile `mt`, k-step `s`.
   Frag qFragment(int64_t mt, int64_t s);
+  /// wgmma with two warpgroups: they take turns issuing S = Q K^T (named
+  /// barriers 1 and 2), so one's softmax overlaps the other's matrix work.
+  bool pingPong() const { return cfg.wgmma && cfg.warps() == 8; }
   /// P's columns [16 s, 16 s + 16) of row tile `mt` as the A operand of
   /// P V (two accumulator blocks of 8 columns, repacked as 16-bit pairs).
   Frag pFragment(const Fragments &p, int64_t mt, int64_t s);

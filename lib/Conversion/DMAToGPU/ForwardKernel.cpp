@@ -51,6 +51,9 @@ constexpr double kLog2e = 1.4426950408889634;
 /// How far (log2 units) a row's tile max may exceed the max its P is taken
 /// against before that max moves (and O is rescaled): P <= 2^8.
 constexpr double kStaleMax = 8.0;
+/// The first of the named barriers of the two wgmma warpgroups' turns (1
+/// and 2; 0 is the CTA's).
+constexpr int64_t kPingPongBarrier = 1;
 
 using Frag = ForwardEmitter::Frag;
 
@@ -725,6 +728,13 @@ SmallVector<Value> ForwardEmitter::emitKeyWalkStart(ValueRange acc,
       rowTie.push_back(tie);
     }
 
+  // Ping-pong: warpgroup 0 takes the first turn (warpgroup 1 arrives at its
+  // barrier once; every later turn is handed over after an issue).
+  if (pingPong())
+    k.ifThen(k.cmpi(ip(IPred::eq), k.divsi(warp, k.c32(4)), k.c32(1)), [&] {
+      k.namedBarrierArrive(k.c32(kPingPongBarrier), 2 * 128);
+    });
+
   SmallVector<Value> init = loopState(acc, max, sum);
   // Block skipping: (key tile, state) of walk step ns - 1, the next copy.
   carried = init.size();
@@ -1116,6 +1126,8 @@ namespace {
 /// byte offset of every operand here.
 constexpr int64_t kSwizzleAtomBytes = 1024;
 
+
+
 } // namespace
 
 ForwardEmitter::Fragments ForwardEmitter::emitScoresWgmma(Value stage,
@@ -1133,6 +1145,14 @@ ForwardEmitter::Fragments ForwardEmitter::emitScoresWgmma(Value stage,
       sharedAt(kOff, k.mul(stage, k.c32(bn * d * elementBytes()))), 16,
       kSwizzleAtomBytes);
   SmallVector<Value> acc = flatten(s);
+  // Ping-pong: warpgroup g waits its turn (barrier 1 + g: its own 128
+  // threads and the other's arrival), issues, then hands the turn over.
+  // The other's S queues behind this one's on the tensor cores, so this
+  // one's softmax runs while the other's S computes (FlashAttention-3's
+  // warpgroup scheduling).
+  int64_t pair = 2 * 128;
+  if (pingPong())
+    k.namedBarrierSync(k.add(group, k.c32(kPingPongBarrier)), pair);
   k.wgmmaFence();
   for (int64_t ks = 0; ks < d / 16; ++ks) {
     int64_t block = ks / stepsPerBlock, step = ks % stepsPerBlock;
@@ -1141,6 +1161,9 @@ ForwardEmitter::Fragments ForwardEmitter::emitScoresWgmma(Value stage,
     acc = k.wgmmaSS(a, b, acc, bn, f16, /*transposeB=*/false);
   }
   k.wgmmaCommit();
+  if (pingPong())
+    k.namedBarrierArrive(
+        k.sub(k.c32(kPingPongBarrier + 1), group), pair);
   k.wgmmaWait(0);
   return toFragments(acc, bn);
 }

@@ -376,6 +376,14 @@ void KernelBuilder::wgmmaCommit() {
 void KernelBuilder::wgmmaWait(int64_t pending) {
   NVVM::WgmmaWaitGroupSyncOp::create(builder(), location(), pending);
 }
+void KernelBuilder::namedBarrierSync(Value id, int64_t threads) {
+  NVVM::BarrierOp::create(builder(), location(), TypeRange{}, id,
+                          c32(threads), NVVM::BarrierReductionAttr(),
+                          Value());
+}
+void KernelBuilder::namedBarrierArrive(Value id, int64_t threads) {
+  NVVM::BarrierArriveOp::create(builder(), location(), id, c32(threads));
+}
 void KernelBuilder::fenceProxyAsyncShared() {
   MLIRContext *ctx = builder().getContext();
   NVVM::FenceProxyOp::create(

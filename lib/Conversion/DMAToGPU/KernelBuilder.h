@@ -135,6 +135,11 @@ public:
   void wgmmaCommit();
   /// Waits until at most `pending` committed groups are in flight.
   void wgmmaWait(int64_t pending);
+  /// bar.sync `id`, `threads`: waits until `threads` threads (this one
+  /// included) have arrived at named barrier `id` (i32, 1..15).
+  void namedBarrierSync(Value id, int64_t threads);
+  /// bar.arrive `id`, `threads`: counts this thread in without waiting.
+  void namedBarrierArrive(Value id, int64_t threads);
   /// fence.proxy.async.shared::cta: the thread's shared-memory writes
   /// (cp.async included, once waited for) become visible to the async
   /// proxy that wgmma reads shared memory through.

@@ -29,14 +29,19 @@
 //  CHECK-SAME:   dma.mma = "wgmma"
 //  CHECK-SAME:   dma.threads = 256
 //       CHECK:   nvvm.cp.async.shared.global {{.*}} loc("dma.tile.gather"
+// Two warpgroups take turns issuing S (named barriers 1 and 2, FlashAttention-
+// 3's ping-pong): warpgroup 1 hands warpgroup 0 the first turn.
+//       CHECK:   nvvm.barrier.arrive id = {{.*}} number_of_threads = {{.*}} loc("scf.for"
 //       CHECK:   scf.for
 //       CHECK:     nvvm.cp.async.wait.group 0 loc("scf.for"
 //  CHECK-NEXT:     nvvm.fence.proxy {kind = #nvvm.proxy_kind<async.shared>, space = #nvvm.shared_space<cta>} loc("scf.for"
 //  CHECK-NEXT:     nvvm.barrier0 loc("scf.for"
 // S = Q K^T: 128 / 16 = 8 instructions of m64n64k16, K-major B ("col").
-//       CHECK:     nvvm.wgmma.fence.aligned loc("dma.tile.dot"
+//       CHECK:     nvvm.barrier id = {{.*}} number_of_threads = {{.*}} loc("dma.tile.dot"
+//  CHECK-NEXT:     nvvm.wgmma.fence.aligned loc("dma.tile.dot"
 // CHECK-COUNT-8:   nvvm.wgmma.mma_async {{.*}} <m = 64, n = 64, k = 16>, D[<f32>, <one>], A[<bf16>, <one>, <row>], B[<bf16>, <one>, <col>] {{.*}} loc("dma.tile.dot"
 //       CHECK:     nvvm.wgmma.commit.group.sync.aligned loc("dma.tile.dot"
+//       CHECK:     nvvm.barrier.arrive id = {{.*}} loc("dma.tile.dot"
 //  CHECK-NEXT:     nvvm.wgmma.wait.group.sync.aligned 0 loc("dma.tile.dot"
 //       CHECK:     nvvm.shfl.sync bfly {{.*}} loc("dma.tile.softmax"
 // O += P V: 64 / 16 = 4 instructions of m64n128k16, P in registers, V
