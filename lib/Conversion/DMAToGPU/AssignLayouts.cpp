@@ -153,7 +153,7 @@ struct DMAAssignLayoutsPass
     }
     if (mma != "mma_sync" && (warps || swizzle != 8)) {
       getOperation().emitError(
-          "dma-assign-layouts: mma=wgmma fixes the warps (q-tile / 16) and "
+          "dma-assign-layouts: mma=wgmma (and auto) fix the warps (q-tile / 16) and "
           "the swizzle (8: wgmma's 128-byte pattern); leave warps and "
           "swizzle at their defaults");
       return signalPassFailure();

@@ -61,7 +61,7 @@
 
 // CHIP: error: mma=wgmma (the warpgroup MMA) needs chip=sm_90a, got 'sm_80': use mma=mma_sync or mma=auto
 // BOGUS: error: unknown mma 'warpgroup': use mma_sync, wgmma (sm_90a) or auto
-// WARPS: error: dma-assign-layouts: mma=wgmma fixes the warps (q-tile / 16) and the swizzle (8: wgmma's 128-byte pattern); leave warps and swizzle at their defaults
+// WARPS: error: dma-assign-layouts: mma=wgmma (and auto) fix the warps (q-tile / 16) and the swizzle (8: wgmma's 128-byte pattern); leave warps and swizzle at their defaults
 func.func @causal_d128(%q: memref<?x?x?x128xbf16>, %k: memref<?x?x?x128xbf16>,
     %v: memref<?x?x?x128xbf16>, %o: memref<?x?x?x128xbf16>,
     %l: memref<?x?x?xf32>) {
