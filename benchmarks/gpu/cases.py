@@ -19,9 +19,10 @@ def default_tiles(mask, d, dv):
     """The runtime's forward tiles when a call names none on an H100
     (sm_90a), include/dma/KernelDefaults.h's forwardKTile repeated here so
     the case list needs neither torch nor the runtime library: 128 x 32 on
-    mma.sync and for the shared top-k; on the warpgroup MMA 128 x 128 at
+    mma.sync, for the shared top-k and for dense masks; on the warpgroup
+    MMA 128 x 128 at
     d = dv = 128, 128 x 64 otherwise and for the per-query top-k."""
-    if MMA == "mma_sync" or mask == "keep":
+    if MMA == "mma_sync" or mask in ("keep", "mask"):
         return (128, 32)
     if mask == "keep_rows":
         return (128, 64)

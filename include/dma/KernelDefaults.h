@@ -28,10 +28,15 @@ constexpr int kForwardQTile = 128, kForwardKTile = 32;
 constexpr int kWgmmaArch = 90;
 
 /// Whether a forward of `mask` ("none", "mask", "keep" or "keep_rows") runs
-/// on the warpgroup MMA where `mma` is "auto" (sm_90a): every form but the
-/// shared top-k, whose mma.sync forward measured faster at every tile
-/// (0.55 against 0.60-0.73 ms at L = 16384, runs 67-68).
-inline bool wgmmaByDefault(std::string_view mask) { return mask != "keep"; }
+/// on the warpgroup MMA where `mma` is "auto" (sm_90a): without a mask and
+/// with the per-query top-k; the shared top-k and the block-skipped dense
+/// masks measured faster on mma.sync at every tile (shared top-k 0.55
+/// against 0.60-0.76 ms at L = 16384; sliding window 0.78 against 0.84 /
+/// 0.94 ms, random blocks 0.58 against 0.64 / 0.76 at L = 8192; runs
+/// 67-69).
+inline bool wgmmaByDefault(std::string_view mask) {
+  return mask == "none" || mask == "keep_rows";
+}
 
 /// The forward's keys per tile when a call names none, on a device of
 /// compute capability `arch` (0: unknown, mma.sync's): on sm_90a's

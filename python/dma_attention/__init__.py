@@ -46,7 +46,8 @@ def attention(q, k, v, bias=None, mask=None, keep=None, keep_rows=None,
     used as given. `q_tile`/`k_tile` pick the GPU kernel's tile (multiples
     of 16 up to 128; default 128 x 32 on mma.sync; on an H100 (sm_90a, the
     warpgroup MMA) 128 x 128 at head dims 128, 128 x 64 at others and for
-    the per-query top-k, 128 x 32 for the shared top-k); the CPU path
+    the per-query top-k, 128 x 32 for the shared top-k and dense masks);
+    the CPU path
     ignores them. `deterministic=True` makes the GPU backward
     bitwise reproducible (its CTAs add into shared gradient rows in a fixed
     order; slower); the CPU backward always is.

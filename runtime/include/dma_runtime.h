@@ -50,7 +50,7 @@ typedef struct {
    * of 16 up to 128); 0 picks the default for the device (`arch`): 128 x 32
    * on mma.sync; on sm_90a, whose bundles hold the forwards on the
    * warpgroup MMA, 128 x 128 at d = dv = 128 and 128 x 64 otherwise, 128 x
-   * 64 for the per-query top-k, 128 x 32 for the shared top-k (the fastest
+   * 64 for the per-query top-k, 128 x 32 for the shared top-k and dense masks (the fastest
    * measured on an H100, docs/performance.md; include/dma/KernelDefaults.h). */
   int32_t q_tile;
   int32_t k_tile;

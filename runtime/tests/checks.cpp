@@ -135,7 +135,8 @@ int main(int argc, char **argv) {
   }
   {
     // sm_90a's default tiles are the warpgroup MMA's: 128 keys at d = dv
-    // = 128, 64 at other head dims, 32 for the shared top-k (mma.sync).
+    // = 128, 64 at other head dims, 32 for the shared top-k and dense masks
+    // (mma.sync).
     Args b;
     b.options.arch = 90;
     expectVariant("default tiles, sm_90a, d = 64", b,

@@ -103,7 +103,8 @@ static cl::opt<std::string>
     mma("mma",
         cl::desc("The forwards' tensor-core instruction: mma_sync, wgmma "
                  "(sm_90a, where the tiles fit) or auto (on sm_90a wgmma "
-                 "where it fits, but mma.sync for a shared top-k; a call's "
+                 "where it fits, but mma.sync for a shared top-k or a dense "
+                 "mask; a call's "
                  "default tiles follow, KernelDefaults.h); a wgmma forward "
                  "that spills is compiled with mma_sync"),
         cl::init("auto"));

@@ -120,7 +120,8 @@ def DMAAssignLayouts : Pass<"dma-assign-layouts", "ModuleOp"> {
            "mma_sync (sm_80 and newer), wgmma (sm_90a's warpgroup MMA; "
            "forwards whose tiles it cannot take, a q-tile that is not 64 or "
            "128 or head dims that are not multiples of 64, keep mma_sync), "
-           "or auto (wgmma where it fits, but mma_sync for a shared top-k, "
+           "or auto (wgmma where it fits, but mma_sync for a shared top-k "
+           "or a dense mask, "
            "measured faster there)">
   ];
 }

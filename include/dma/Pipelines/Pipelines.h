@@ -85,7 +85,8 @@ struct GPUPipelineOptions : public PassPipelineOptions<GPUPipelineOptions> {
       llvm::cl::desc("The forward's tensor-core instruction: mma_sync, "
                      "wgmma (sm_90a's warpgroup MMA, where the tiles fit), "
                      "or auto (on sm_90a without explicit warps: wgmma "
-                     "where it fits, but mma.sync for a shared top-k; "
+                     "where it fits, but mma.sync for a shared top-k or a dense "
+                     "mask; "
                      "mma_sync elsewhere)"),
       llvm::cl::init("auto")};
   PassOptions::Option<int64_t> rankChunk{
