@@ -20,9 +20,9 @@
 
 // A parameter the kernel does not take, and a kernel it does not launch.
 // RUN: cp -r %t/b %t/param
-// RUN: sed -i -e 's/"name": "mask_batch"/"name": "mask_rows"/' -e 's/"kernel": "dma_mask_list_m128n64_0"/"kernel": "dma_mask_list_m64n32_0"/' %t/param/manifest.json
+// RUN: sed -i -e 's/"name": "mask_batch"/"name": "mask_rows"/' -e 's/"kernel": "dma_mask_list_m128n32_0"/"kernel": "dma_mask_list_m64n32_0"/' %t/param/manifest.json
 // RUN: not dma-compile -o %t/param --check-abi 2>&1 | FileCheck %s --check-prefix=PARAM
-// PARAM-DAG: ABI mismatch: {{.*}},step=mask_summary (dma_mask_state_m128n64_0): parameter 7 is mask_rows:i32 in the manifest, mask_batch:i32 in the kernel
+// PARAM-DAG: ABI mismatch: {{.*}},step=mask_summary (dma_mask_state_m128n32_0): parameter 7 is mask_rows:i32 in the manifest, mask_batch:i32 in the kernel
 // PARAM-DAG: ABI mismatch: {{.*}},step=mask_list: the compiler launches no kernel dma_mask_list_m64n32_0 for dtype=bf16,d=64
 // PARAM: 4 entries, 3 launches, 2 mismatches
 

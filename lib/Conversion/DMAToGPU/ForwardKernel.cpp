@@ -732,7 +732,7 @@ SmallVector<Value> ForwardEmitter::emitKeyWalkStart(ValueRange acc,
   // barrier once; every later turn is handed over after an issue).
   if (pingPong())
     k.ifThen(k.cmpi(ip(IPred::eq), k.divsi(warp, k.c32(4)), k.c32(1)), [&] {
-      k.namedBarrierArrive(k.c32(kPingPongBarrier), 2 * 128);
+      k.namedBarrierArrive(k.c32(kPingPongBarrier), cfg.threads());
     });
 
   SmallVector<Value> init = loopState(acc, max, sum);
@@ -1126,8 +1126,6 @@ namespace {
 /// byte offset of every operand here.
 constexpr int64_t kSwizzleAtomBytes = 1024;
 
-
-
 } // namespace
 
 ForwardEmitter::Fragments ForwardEmitter::emitScoresWgmma(Value stage,
@@ -1150,9 +1148,8 @@ ForwardEmitter::Fragments ForwardEmitter::emitScoresWgmma(Value stage,
   // The other's S queues behind this one's on the tensor cores, so this
   // one's softmax runs while the other's S computes (FlashAttention-3's
   // warpgroup scheduling).
-  int64_t pair = 2 * 128;
   if (pingPong())
-    k.namedBarrierSync(k.add(group, k.c32(kPingPongBarrier)), pair);
+    k.namedBarrierSync(k.add(group, k.c32(kPingPongBarrier)), cfg.threads());
   k.wgmmaFence();
   for (int64_t ks = 0; ks < d / 16; ++ks) {
     int64_t block = ks / stepsPerBlock, step = ks % stepsPerBlock;
@@ -1162,8 +1159,8 @@ ForwardEmitter::Fragments ForwardEmitter::emitScoresWgmma(Value stage,
   }
   k.wgmmaCommit();
   if (pingPong())
-    k.namedBarrierArrive(
-        k.sub(k.c32(kPingPongBarrier + 1), group), pair);
+    k.namedBarrierArrive(k.sub(k.c32(kPingPongBarrier + 1), group),
+                         cfg.threads());
   k.wgmmaWait(0);
   return toFragments(acc, bn);
 }
