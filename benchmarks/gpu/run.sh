@@ -67,6 +67,11 @@ if want sanitize; then
     > "$out/racecheck.log" 2>&1
   [ $? = 0 ] || status=1
   tail -n 4 "$out/racecheck.log"
+  # Barriers: named barriers (the warpgroups' ping-pong) and bar.sync.
+  compute-sanitizer --tool synccheck --error-exitcode 1 --print-limit 20 python3 benchmarks/gpu/check.py --quick --no-compile \
+    > "$out/synccheck.log" 2>&1
+  [ $? = 0 ] || status=1
+  tail -n 4 "$out/synccheck.log"
 fi
 if want train; then
   python3 examples/training/train_dma_llama.py --json "$out/train.json" 2>&1 | tee "$out/train.log" | tail -n 32
