@@ -14,6 +14,8 @@ while read -r v; do args+=(--variant "$v"); done < <(python3 benchmarks/gpu/case
 # variants (the cases' own variants of other dims are always built).
 # MMA=mma_sync compiles every forward for mma.sync (default auto: sm_90a's warpgroup MMA where
 # it fits and is faster, dma-compile --mma); cases.py names the default tiles by it.
+# DMA_COMPILE=/path/to/dma-compile uses another build of the compiler (a copy
+# kept while build/ is rebuilt, to compare the PTX of two versions).
 dims=()
 [ -n "${HEAD_DIMS:-}" ] && dims=(--head-dims "$HEAD_DIMS")
-build/bin/dma-compile -o "$out" --shipped "${dims[@]}" --allow-spills --stages "${STAGES:-2}" --mma "${MMA:-auto}" "${args[@]}" | tail -n 1
+${DMA_COMPILE:-build/bin/dma-compile} -o "$out" --shipped "${dims[@]}" --allow-spills --stages "${STAGES:-2}" --mma "${MMA:-auto}" "${args[@]}" | tail -n 1

@@ -56,7 +56,8 @@ private:
   /// keys.
   std::pair<Value, Value> rankKeyTile();
   /// The main loop where warp w owns keys [16 w, 16 w + 16) for every
-  /// product (dQ split by columns): see the file comment.
+  /// product (dQ split by columns): see BackwardKeyRows.cpp. Its steps
+  /// below are named after the tile ops of the query loop they generate.
   void emitKeyRows();
   /// The main loop over a (key group x query group) warp grid with P^T and
   /// dS^T exchanged through shared memory (BackwardWarpGrid.cpp).
@@ -94,6 +95,48 @@ private:
                              function_ref<SmallVector<Value>()> body);
   /// The deterministic dQ semaphore and turn of step `it`.
   std::pair<Value, Value> dqTurnOfStep(Value it, Value &lastVisitor);
+  /// The thread's two keys in the key-rows loop (rows gid and gid + 8 of
+  /// its warp's 16) and its ldmatrix lane rows.
+  struct KeyRows {
+    Value warpKey, kpos[2], kvalid[2];
+    Value keyScore[2]; // per-query top-k: the keys' scores
+    Value aRowLane, bRowLane, tRowLane;
+  };
+  KeyRows keyRowsThread();
+  /// The keys' bias for this head when it is per key (else null).
+  std::array<Value, 2> keyRowsKeyBias(const KeyRows &t);
+  /// tile.dot (S = Q K^T, dP = dO V^T) transposed: 16 keys x bm queries
+  /// per warp, A = K or V (at aOff), B = Q or dO (at bOff + bStage).
+  std::vector<Frag> keyRowsScores(const KeyRows &t, int64_t aOff,
+                                  int64_t bOff, Value bStage, int64_t cols);
+  /// tile.logits' visibility of the thread's elements (causal, masks),
+  /// all true on a full step.
+  SmallVector<Value> keyRowsVisibility(const KeyRows &t, const Step &step);
+  /// tile.probs and tile.dscores per element: P^T, dS^T w.r.t. the logit
+  /// (for dBias) and w.r.t. the scaled score (for dQ and dK).
+  struct KeyRowsGrads {
+    std::vector<Frag> p, dsLogit, dsScore;
+  };
+  KeyRowsGrads keyRowsGrads(const KeyRows &t, const Step &step,
+                            ArrayRef<Frag> s, ArrayRef<Frag> dp,
+                            ArrayRef<Value> vis,
+                            const std::array<Value, 2> &keyBias);
+  /// tile.dot with transpose_lhs (dV += P^T dO, dK += dS^T Q): k-steps
+  /// over the step's queries into the carried fragments `accIn`.
+  SmallVector<Value> keyRowsAccumulate(const KeyRows &t, ValueRange accIn,
+                                       ArrayRef<Frag> a16, int64_t bOff,
+                                       Value bStage, int64_t cols);
+  /// tile.bias_grad: per key the row sums (into `biasSums` when they are
+  /// carried, else atomics), per element atomics otherwise.
+  void keyRowsBiasGrad(const KeyRows &t, const Step &step,
+                       ArrayRef<Frag> dsLogit, MutableArrayRef<Value> biasSums);
+  /// tile.dot (dQ = dS K) and its accumulating tile.scatter: dS^T through
+  /// shared memory, warp w adding dQ's column tiles [w nD / warps, ...).
+  void keyRowsQueryGrad(const KeyRows &t, const Step &step,
+                        ArrayRef<Frag> dsScore, Value &lastVisitor);
+  /// The tile.scatter of dK (times the scale) and dV at the keys'
+  /// positions, and carried per-key dBias sums (in turns if deterministic).
+  void keyRowsStore(const KeyRows &t, ValueRange fin);
   /// acc[lo] += a b[0:2], acc[hi] += a b[2:4]: the two n-tiles of an x4 B
   /// fragment.
   void mmaPair(const Frag &a, const Frag &bf, Frag &lo, Frag &hi) {
