@@ -86,6 +86,14 @@ private:
   /// carried through the walk so that each is read a step before its use;
   /// appended to the loop's initial values (empty without skipping).
   void appendSkipCarry(SmallVector<Value> &init);
+  /// The walk over query tiles shared by both main loops: `body` computes
+  /// a step from its loop-carried values (`init` on entry) and returns
+  /// them; the double-buffered copies, block skipping and the final
+  /// cp.async wait are done here. Returns the carried values after the walk.
+  SmallVector<Value>
+  walkQueryTiles(SmallVector<Value> init,
+                 function_ref<SmallVector<Value>(const Step &, ValueRange)>
+                     body);
   /// The summary state (i32) of the block of step `it` (< total).
   Value stepState(Value it);
   /// Runs `body` for step `step` with loop state `st`, or (block skipping,

@@ -559,6 +559,22 @@ BackwardEmitter::runStep(const Step &step, ValueRange st,
   return out;
 }
 
+SmallVector<Value> BackwardEmitter::walkQueryTiles(
+    SmallVector<Value> init,
+    function_ref<SmallVector<Value>(const Step &, ValueRange)> body) {
+  size_t carried = init.size();
+  appendSkipCarry(init);
+  SmallVector<Value> fin = k.forLoop(
+      k.index(0), k.i32ToIndex(total), init, [&](Value itIdx, ValueRange all) {
+        Step step = beginStep(itIdx, all.drop_front(carried));
+        ValueRange st = all.take_front(carried);
+        return runStep(step, st, [&] { return body(step, st); });
+      });
+  fin.resize(carried);
+  k.cpAsyncWaitAll();
+  return fin;
+}
+
 BackwardEmitter::Step BackwardEmitter::beginStep(Value itIdx, ValueRange skip) {
   Step s;
   s.it = k.indexToI32(itIdx);

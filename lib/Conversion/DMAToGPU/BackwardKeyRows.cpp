@@ -363,38 +363,30 @@ void BackwardEmitter::emitKeyRows() {
   bool trackLast = cfg.deterministic && cfg.causal && cfg.gathered;
   if (trackLast)
     init.push_back(kt);
-  size_t carried = init.size();
-  appendSkipCarry(init);
-  SmallVector<Value> fin = k.forLoop(
-      k.index(0), k.i32ToIndex(total), init, [&](Value itIdx, ValueRange all) {
-        Step step = beginStep(itIdx, all.drop_front(carried));
-        ValueRange st = all.take_front(carried);
-        return runStep(step, st, [&]() -> SmallVector<Value> {
-          std::array<Value, 2> keyBias = keyRowsKeyBias(t);
-          std::vector<Frag> s = keyRowsScores(t, kOff, qOff, step.qStage, d);
-          std::vector<Frag> dp =
-              keyRowsScores(t, vOff, doOff, step.doStage, dv);
-          SmallVector<Value> vis = keyRowsVisibility(t, step);
-          KeyRowsGrads gr = keyRowsGrads(t, step, s, dp, vis, keyBias);
-          SmallVector<Value> dK = keyRowsAccumulate(
-              t, st.take_front(nD * 4), gr.dsScore, qOff, step.qStage, d);
-          SmallVector<Value> dV =
-              keyRowsAccumulate(t, st.drop_front(nD * 4).take_front(nDv * 4),
-                                gr.p, doOff, step.doStage, dv);
-          SmallVector<Value> biasSums(
-              st.drop_front((nD + nDv) * 4).take_front(keyBiasSums ? 2 : 0));
-          Value lastVisitor = trackLast ? st.back() : Value();
-          keyRowsBiasGrad(t, step, gr.dsLogit, biasSums);
-          keyRowsQueryGrad(t, step, gr.dsScore, lastVisitor);
-          SmallVector<Value> out(dK);
-          out.append(dV.begin(), dV.end());
-          out.append(biasSums.begin(), biasSums.end());
-          if (trackLast)
-            out.push_back(lastVisitor);
-          return out;
-        });
+  SmallVector<Value> fin = walkQueryTiles(
+      init, [&](const Step &step, ValueRange st) -> SmallVector<Value> {
+        std::array<Value, 2> keyBias = keyRowsKeyBias(t);
+        std::vector<Frag> s = keyRowsScores(t, kOff, qOff, step.qStage, d);
+        std::vector<Frag> dp =
+            keyRowsScores(t, vOff, doOff, step.doStage, dv);
+        SmallVector<Value> vis = keyRowsVisibility(t, step);
+        KeyRowsGrads gr = keyRowsGrads(t, step, s, dp, vis, keyBias);
+        SmallVector<Value> dK = keyRowsAccumulate(
+            t, st.take_front(nD * 4), gr.dsScore, qOff, step.qStage, d);
+        SmallVector<Value> dV =
+            keyRowsAccumulate(t, st.drop_front(nD * 4).take_front(nDv * 4),
+                              gr.p, doOff, step.doStage, dv);
+        SmallVector<Value> biasSums(
+            st.drop_front((nD + nDv) * 4).take_front(keyBiasSums ? 2 : 0));
+        Value lastVisitor = trackLast ? st.back() : Value();
+        keyRowsBiasGrad(t, step, gr.dsLogit, biasSums);
+        keyRowsQueryGrad(t, step, gr.dsScore, lastVisitor);
+        SmallVector<Value> out(dK);
+        out.append(dV.begin(), dV.end());
+        out.append(biasSums.begin(), biasSums.end());
+        if (trackLast)
+          out.push_back(lastVisitor);
+        return out;
       });
-  fin.resize(carried);
-  k.cpAsyncWaitAll();
   keyRowsStore(t, fin);
 }

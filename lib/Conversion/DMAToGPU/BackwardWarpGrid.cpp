@@ -102,14 +102,9 @@ void BackwardEmitter::emitWarpGrid() {
     return Frag{k.f32(0.0), k.f32(0.0), k.f32(0.0), k.f32(0.0)};
   };
   SmallVector<Value> init(2 * (nDk + nDv) * 4, k.f32(0.0));
-  size_t carried = init.size();
-  appendSkipCarry(init);
 
-  SmallVector<Value> fin = k.forLoop(
-      k.index(0), k.i32ToIndex(total), init, [&](Value itIdx, ValueRange all) {
-        Step step = beginStep(itIdx, all.drop_front(carried));
-        ValueRange st = all.take_front(carried);
-        return runStep(step, st, [&]() -> SmallVector<Value> {
+  SmallVector<Value> fin = walkQueryTiles(
+      init, [&](const Step &step, ValueRange st) -> SmallVector<Value> {
         Value stage = step.stage, q0 = step.q0;
         Value qStage = step.qStage, doStage = step.doStage;
 
@@ -356,10 +351,7 @@ void BackwardEmitter::emitWarpGrid() {
         SmallVector<Value> out(dK);
         out.append(dV.begin(), dV.end());
         return out;
-        });
       });
-  fin.resize(carried);
-  k.cpAsyncWaitAll();
 
   // dK (times the scale) and dV of the thread's keys and columns, added at
   // the keys' positions into the f32 accumulators (the query heads of a KV
