@@ -4,7 +4,7 @@
 # beforehand on the build machine (scripts/gpu-bundle.sh -> gpu-bundle/) and
 # carried along. Results land in $OUT (or ./gpu-results).
 #
-#   benchmarks/gpu/run.sh [check] [package] [sanitize] [train] [bench] [host] [perquery] [blockskip] [wgmma] | all
+#   benchmarks/gpu/run.sh [check] [package] [sanitize] [train] [bench] [host] [perquery] [blockskip] [wgmma] [doge] | all
 #
 # package: `pip install --no-build-isolation ./python` with the carried
 # bundle (DMA_BUNDLE_DIR), then `python -m dma_attention` outside the
@@ -16,11 +16,14 @@
 # FlexAttention's BlockMask). wgmma: probe_wgmma.py, the forwards of
 # $DMA_KERNEL_DIR (compiled with --mma wgmma) against those of
 # $SYNC_BUNDLE (default gpu-bundle-sync, mma.sync) and SDPA.
+# doge: transformers' Doge on dma (check_doge.py: parity with HF eager,
+# decoding, generate), then examples/doge/train_doge.py: the loss curve
+# against HF eager and sdpa, and step time / peak memory at L 4096, 16384.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 steps=" ${*:-all} "
 # Whether step $1 was asked for ("all" asks for every step but host).
-want() { [[ "$steps" == *" $1 "* || ( "$steps" == *" all "* && "$1" != host && "$1" != perquery && "$1" != blockskip && "$1" != wgmma ) ]]; }
+want() { [[ "$steps" == *" $1 "* || ( "$steps" == *" all "* && "$1" != host && "$1" != perquery && "$1" != blockskip && "$1" != wgmma && "$1" != doge ) ]]; }
 out="${OUT:-gpu-results}"
 mkdir -p "$out"
 export PYTHONUNBUFFERED=1
@@ -93,6 +96,16 @@ if want wgmma; then
   python3 benchmarks/gpu/probe_wgmma.py "${SYNC_BUNDLE:-gpu-bundle-sync}" "$DMA_KERNEL_DIR" \
     --json "$out/probe-wgmma.json" 2>&1 | tee "$out/probe-wgmma.log" | tail -n 40
   [ "${PIPESTATUS[0]}" = 0 ] || status=1
+fi
+if want doge; then
+  python3 benchmarks/gpu/check_doge.py --json "$out/check-doge.json" 2>&1 | tee "$out/check-doge.log" | tail -n 20
+  [ "${PIPESTATUS[0]}" = 0 ] || status=1
+  for shape in "1024 256 50" "4096 1024 12" "16384 1024 6"; do
+    set -- $shape
+    python3 examples/doge/train_doge.py --seq "$1" --keep "$2" --steps "$3" \
+      --json "$out/train-doge-L$1.json" 2>&1 | tee -a "$out/train-doge.log" | tail -n 12
+    [ "${PIPESTATUS[0]}" = 0 ] || status=1
+  done
 fi
 if want bench; then
   python3 benchmarks/gpu/bench.py --json "$out/bench.json" 2>&1 | tee "$out/bench.log" | tail -n 30
