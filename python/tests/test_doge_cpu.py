@@ -139,6 +139,9 @@ class ConcatCache:
         self.v = v if self.v is None else torch.cat([self.v, v], 2)
         return self.k, self.v
 
+    def reorder_cache(self, beam_idx):            # beam search's reorder
+        self.k, self.v = self.k[beam_idx], self.v[beam_idx]
+
 
 @pytest.mark.parametrize("window", [3, 40])
 def test_teacher_forced_decoding_equals_the_full_forward(window):
@@ -154,6 +157,27 @@ def test_teacher_forced_decoding_equals_the_full_forward(window):
             steps.append(m(x[:, i:i + 1], (cos[:, i:i + 1], sin[:, i:i + 1]),
                            past_key_values=cache)[0])
     assert torch.allclose(torch.cat(steps, 1), full, atol=1e-5, rtol=1e-4)
+
+
+def test_cached_scores_follow_a_reordered_cache():
+    """Decoding keeps each cached key's score beside the cache (only the
+    new keys' are computed); a reorder_cache (beam search) makes it
+    recompute them, so the swapped batch decodes as its full forward."""
+    m, x, (cos, sin) = make_layer(L=10, window=3, B=2)
+    with torch.no_grad():
+        cache = ConcatCache()
+        m(x[:, :6], (cos[:, :6], sin[:, :6]), past_key_values=cache)
+        assert cache._dma_scores[0].shape == (2, 2, 6)
+        swap = torch.tensor([1, 0])
+        cache.reorder_cache(swap)
+        assert not cache._dma_scores             # forgotten
+        xs = x[swap]
+        steps = [m(xs[:, i:i + 1], (cos[:, i:i + 1], sin[:, i:i + 1]),
+                   past_key_values=cache)[0] for i in range(6, 10)]
+        assert cache._dma_scores[0].shape == (2, 2, 10)
+        full, _ = m(xs, (cos, sin))
+    assert torch.allclose(torch.cat(steps, 1), full[:, 6:], atol=1e-5,
+                          rtol=1e-4)
 
 
 def test_bad_input_says_what_is_wrong():

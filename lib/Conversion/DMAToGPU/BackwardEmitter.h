@@ -60,7 +60,8 @@ private:
   /// below are named after the tile ops of the query loop they generate.
   void emitKeyRows();
   /// The main loop over a (key group x query group) warp grid with P^T and
-  /// dS^T exchanged through shared memory (BackwardWarpGrid.cpp).
+  /// dS^T exchanged through shared memory (BackwardWarpGrid.cpp), one
+  /// method per tile op of the query loop like the key-rows loop.
   void emitWarpGrid();
   /// swizzledAt for a column slice starting at chunk `chunk0`, a multiple
   /// of `chunk0Multiple` known only at run time: a plain byte offset when
@@ -145,6 +146,52 @@ private:
   /// The tile.scatter of dK (times the scale) and dV at the keys'
   /// positions, and carried per-key dBias sums (in turns if deterministic).
   void keyRowsStore(const KeyRows &t, ValueRange fin);
+  /// The thread's place in the warp-grid loop: key group kg and query
+  /// group qg (32 each), its four keys (rows keyBase + 16 mt + gid + 8 r,
+  /// index 2 mt + r: positions, per-key bias, per-query top-k scores), its
+  /// ldmatrix lane rows, and the fragment columns of dK and dV (half qg's
+  /// columns) and of dQ (slice kg).
+  struct WarpGrid {
+    Value kg, qg, keyBase, queryBase;
+    Value kpos[4], keyBias[4], keyScore[4];
+    Value aRow, bRow, bRowLane, tRowLane;
+    int64_t nDk = 0, nDv = 0, nDq = 0;
+  };
+  WarpGrid warpGridThread();
+  /// Key kr's position, read again from shared memory.
+  Value warpGridKeyPos(const WarpGrid &t, int kr);
+  /// Element (mt, nt, v)'s query column queryBase + 8 nt + 2 tig + e.
+  Value warpGridQueryCol(const WarpGrid &t, int64_t nt, int64_t e);
+  /// Query column c's value in a per-row shared array (LSE, Delta).
+  Value warpGridRowValue(const WarpGrid &t, Value base, int64_t c);
+  /// The 16-bit pairs of fragment (mt, nt) into the keys x queries tile at
+  /// `base`.
+  void warpGridStorePairs(const WarpGrid &t, int64_t base, int mt, int64_t nt,
+                          ArrayRef<Value> pairs);
+  /// tile.dot S^T = K Q^T or dP^T = V dO^T: 32 keys x 32 queries per warp
+  /// as acc[4 mt + nt].
+  std::vector<Frag> warpGridScores(const WarpGrid &t, int64_t aOff,
+                                   int64_t bOff, Value bStage, int64_t cols);
+  /// tile.logits and tile.probs: P^T into shared memory; returns per
+  /// fragment its two packed pairs (and four cap derivatives if capped).
+  SmallVector<Value> warpGridProbs(const WarpGrid &t, const Step &step,
+                                   ArrayRef<Frag> s, Value lseBase);
+  /// tile.dscores (dS^T into shared memory) and tile.bias_grad.
+  void warpGridDScores(const WarpGrid &t, const Step &step,
+                       ArrayRef<Value> probs, ArrayRef<Frag> dp,
+                       Value deltaBase);
+  /// tile.dot dV += P^T dO or dK += dS^T Q into the carried `accIn`.
+  SmallVector<Value> warpGridAccumulate(const WarpGrid &t, ValueRange accIn,
+                                        int64_t aOff, int64_t bOff,
+                                        Value bStage, int64_t cols, int64_t n);
+  /// tile.dot dQ += dS K and its accumulating tile.scatter.
+  void warpGridQueryGrad(const WarpGrid &t, const Step &step);
+  /// The tile.scatter of dK (times the scale) and dV after the walk.
+  void warpGridStore(const WarpGrid &t, ValueRange fin);
+  /// Four f32 zeros.
+  Frag zeroFrag() {
+    return Frag{k.f32(0.0), k.f32(0.0), k.f32(0.0), k.f32(0.0)};
+  }
   /// acc[lo] += a b[0:2], acc[hi] += a b[2:4]: the two n-tiles of an x4 B
   /// fragment.
   void mmaPair(const Frag &a, const Frag &bf, Frag &lo, Frag &hi) {

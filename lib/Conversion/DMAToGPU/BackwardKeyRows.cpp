@@ -65,8 +65,7 @@ std::vector<Frag> BackwardEmitter::keyRowsScores(const KeyRows &t,
                                                  int64_t aOff, int64_t bOff,
                                                  Value bStage, int64_t cols) {
   int64_t nQ = cfg.blockM / 8;
-  std::vector<Frag> acc(nQ,
-                        Frag{k.f32(0.0), k.f32(0.0), k.f32(0.0), k.f32(0.0)});
+  std::vector<Frag> acc(nQ, zeroFrag());
   for (int64_t ks = 0; ks < cols / 16; ++ks) {
     Frag a = k.ldmatrixX4(
         swizzledAt(aOff, zero32, t.aRowLane, 0, laneHi, 2 * ks, cols),
@@ -247,8 +246,7 @@ void BackwardEmitter::keyRowsQueryGrad(const KeyRows &t, const Step &step,
   // every query of the tile.
   int64_t perWarp = nD / warps;
   for (int64_t rt = 0; rt < bm / 16; ++rt) {
-    std::vector<Frag> acc(perWarp,
-                          Frag{k.f32(0.0), k.f32(0.0), k.f32(0.0), k.f32(0.0)});
+    std::vector<Frag> acc(perWarp, zeroFrag());
     for (int64_t ks = 0; ks < bn / 16; ++ks) {
       // A = dS (queries x keys) from its transpose: ldmatrix.trans.
       Frag a = k.ldmatrixX4(swizzledAt(dsOff, zero32, t.bRowLane, 16 * ks,

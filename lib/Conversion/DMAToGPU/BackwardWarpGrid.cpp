@@ -18,7 +18,18 @@
 // out with atomics as in the key-rows loop. Per (key, query) pair this
 // reads about 3/4 of the key-rows loop's shared bytes (the same split as
 // FlashAttention-2's backward) and, with 128-key tiles, half its dQ
-// atomics.
+// atomics. One step of the walk, named after the tile ops of
+// dma-tile-attention's query loop like the key-rows loop's:
+//
+//   warpGridScores      tile.dot S^T = K Q^T, dP^T = V dO^T
+//   warpGridProbs       tile.logits' tests and tile.probs: P^T into shared
+//                       memory (16-bit pairs, also kept for dS)
+//   warpGridDScores     tile.dscores: dS^T into shared memory, and
+//                       tile.bias_grad (per-key sums or atomics)
+//   warpGridAccumulate  tile.dot dV += P^T dO, dK += dS^T Q
+//   warpGridQueryGrad   tile.dot dQ += dS K and its accumulating
+//                       tile.scatter (atomics)
+//   warpGridStore       tile.scatter of dK (times the scale) and dV
 //
 //===----------------------------------------------------------------------===//
 
@@ -51,318 +62,302 @@ Value BackwardEmitter::sliceAt(int64_t base, Value stage, Value rowLane,
   return k.gep(p, k.i8Type, k.c32(base + rowConst * rowBytes));
 }
 
-void BackwardEmitter::emitWarpGrid() {
-  int64_t bm = cfg.blockM, bn = cfg.blockN, d = cfg.headDim, dv = cfg.valueDim;
+BackwardEmitter::WarpGrid BackwardEmitter::warpGridThread() {
+  WarpGrid t;
+  int64_t bm = cfg.blockM, bn = cfg.blockN;
   int64_t queryGroups = bm / kGroup, keyGroups = bn / kGroup;
-  Value kg = k.divsi(warp, k.c32(queryGroups));
-  Value qg = k.remsi(warp, k.c32(queryGroups));
-  Value keyBase = k.mul(kg, k.c32(kGroup));
-  Value queryBase = k.mul(qg, k.c32(kGroup));
-  // The thread's four keys: rows keyBase + 16 mt + gid + 8 r, index 2 mt + r.
-  // Their positions stay in registers for the visibility tests; the rarer
-  // uses (dBias, the final adds) read them again from shared memory, which
-  // leaves ptxas fewer values to spill.
-  auto keyPos = [&](int kr) {
-    Value row = k.add(keyBase, k.add(gid, k.c32(16 * (kr / 2) + 8 * (kr % 2))));
-    return k.loadAs(k.i32Type,
-                    k.gep(smem, k.i32Type, k.add(k.c32(posOff / 4), row)));
-  };
-  auto keyValid = [&](Value pos) {
-    return k.cmpi(ip(IPred::sge), pos, zero32);
-  };
-  Value kposHeld[4];
+  t.kg = k.divsi(warp, k.c32(queryGroups));
+  t.qg = k.remsi(warp, k.c32(queryGroups));
+  t.keyBase = k.mul(t.kg, k.c32(kGroup));
+  t.queryBase = k.mul(t.qg, k.c32(kGroup));
+  // The keys' positions stay in registers for the visibility tests; the
+  // rarer uses (dBias, the final adds) read them again from shared memory
+  // (warpGridKeyPos), which leaves ptxas fewer values to spill.
   for (int kr = 0; kr < 4; ++kr)
-    kposHeld[kr] = keyPos(kr);
-  Value keyBias[4];
+    t.kpos[kr] = warpGridKeyPos(t, kr);
   // A per-key bias does not change along the walk.
   if (cfg.biasPerKey)
     for (int kr = 0; kr < 4; ++kr) {
       Type be = cfg.biasElement;
-      keyBias[kr] = k.loadF32(
-          be,
-          k.gep(ptrArg("bias"), be,
-                broadcastOffset("bias", zero32, k.maxsi(keyPos(kr), zero32))));
+      t.keyBias[kr] = k.loadF32(
+          be, k.gep(ptrArg("bias"), be,
+                    broadcastOffset("bias", zero32,
+                                    k.maxsi(warpGridKeyPos(t, kr), zero32))));
     }
   // Per-query top-k: the keys' scores, read once; each step reads the
   // threshold of each of the thread's query columns once.
-  bool perQuery = cfg.mask == MaskKind::PerQueryTopK;
-  Value keyScore[4];
-  if (perQuery)
+  if (cfg.mask == MaskKind::PerQueryTopK)
     for (int kr = 0; kr < 4; ++kr)
-      keyScore[kr] = keepScoreAt(k.maxsi(kposHeld[kr], zero32));
-  Value aRow = k.add(keyBase, lane16); // A: key rows
-  Value bRow = k.add(queryBase, k.add(lane8, k.mul(laneHi, k.c32(8))));
-  Value bRowLane = k.add(lane8, k.mul(laneHi, k.c32(8)));  // trans A rows
-  Value tRowLane = k.add(lane8, k.mul(laneMid, k.c32(8))); // trans B rows
-
+      t.keyScore[kr] = keepScoreAt(k.maxsi(t.kpos[kr], zero32));
+  t.aRow = k.add(t.keyBase, lane16); // A: key rows
+  t.bRow = k.add(t.queryBase, k.add(lane8, k.mul(laneHi, k.c32(8))));
+  t.bRowLane = k.add(lane8, k.mul(laneHi, k.c32(8)));  // trans A rows
+  t.tRowLane = k.add(lane8, k.mul(laneMid, k.c32(8))); // trans B rows
   // Columns of dK and dV per warp (half qg), and of dQ (slice kg).
-  int64_t nDk = d / queryGroups / 8, nDv = dv / queryGroups / 8;
-  int64_t nDq = d / keyGroups / 8;
-  auto zeros = [&] {
-    return Frag{k.f32(0.0), k.f32(0.0), k.f32(0.0), k.f32(0.0)};
-  };
-  SmallVector<Value> init(2 * (nDk + nDv) * 4, k.f32(0.0));
+  t.nDk = cfg.headDim / queryGroups / 8;
+  t.nDv = cfg.valueDim / queryGroups / 8;
+  t.nDq = cfg.headDim / keyGroups / 8;
+  return t;
+}
 
-  SmallVector<Value> fin = walkQueryTiles(
-      init, [&](const Step &step, ValueRange st) -> SmallVector<Value> {
-        Value stage = step.stage, q0 = step.q0;
-        Value qStage = step.qStage, doStage = step.doStage;
+Value BackwardEmitter::warpGridKeyPos(const WarpGrid &t, int kr) {
+  Value row =
+      k.add(t.keyBase, k.add(gid, k.c32(16 * (kr / 2) + 8 * (kr % 2))));
+  return k.loadAs(k.i32Type,
+                  k.gep(smem, k.i32Type, k.add(k.c32(posOff / 4), row)));
+}
 
-        // S^T = K Q^T and dP^T = V dO^T: 32 keys x 32 queries per warp, as
-        // acc[4 mt + nt] for key tile mt and query tile nt.
-        auto product = [&](int64_t aOff, int64_t bOff, Value bStage,
-                           int64_t cols) {
-          std::vector<Frag> acc(8, zeros());
-          for (int64_t ks = 0; ks < cols / 16; ++ks) {
-            Frag a[2];
-            for (int mt = 0; mt < 2; ++mt)
-              a[mt] = k.ldmatrixX4(
-                  swizzledAt(aOff, zero32, aRow, 16 * mt, laneHi, 2 * ks, cols),
-                  /*transpose=*/false);
-            for (int64_t jp = 0; jp < 2; ++jp) {
-              Frag bf = k.ldmatrixX4(swizzledAt(bOff, bStage, bRow, 16 * jp,
-                                                laneMid, 2 * ks, cols),
-                                     /*transpose=*/false);
-              for (int mt = 0; mt < 2; ++mt)
-                mmaPair(a[mt], bf, acc[4 * mt + 2 * jp],
-                        acc[4 * mt + 2 * jp + 1]);
-            }
-          }
-          return acc;
-        };
-        // Element (mt, nt, v): key 2 mt + v / 2, query column
-        // queryBase + 8 nt + 2 tig + v % 2.
-        auto queryCol = [&](int64_t nt, int64_t e) {
-          return k.add(queryBase,
-                       k.add(k.c32(8 * nt + e), k.mul(tig, k.c32(2))));
-        };
-        // The 16-bit pairs (v, v + 1) of fragment (mt, nt), stored into the
-        // keys x queries tile at `base`.
-        auto storePairs = [&](int64_t base, int mt, int64_t nt,
-                              ArrayRef<Value> pairs) {
-          for (int r = 0; r < 2; ++r) {
-            Value row = k.add(keyBase, k.add(gid, k.c32(16 * mt + 8 * r)));
-            Value chunk = k.add(k.mul(qg, k.c32(4)), k.c32(nt));
-            Value off = k.add(swizzled(row, chunk, bm), k.mul(tig, k.c32(4)));
-            k.storeTo(pairs[r], sharedAt(base, off));
-          }
-        };
-        Value lseBase = k.add(k.c32(lseOff / 4), k.mul(stage, k.c32(bm)));
-        Value deltaBase = k.add(k.c32(deltaOff / 4), k.mul(stage, k.c32(bm)));
-        auto rowValue = [&](Value base, int64_t c) {
-          return k.loadAs(
-              k.f32Type,
-              k.gep(smem, k.f32Type, k.add(base, queryCol(c / 2, c % 2))));
-        };
+Value BackwardEmitter::warpGridQueryCol(const WarpGrid &t, int64_t nt,
+                                        int64_t e) {
+  return k.add(t.queryBase, k.add(k.c32(8 * nt + e), k.mul(tig, k.c32(2))));
+}
 
-        // S^T, then P^T as 16-bit pairs (into shared memory for dV, and kept
-        // for dS) and, with a soft cap, its derivative. S^T and dP^T are
-        // never live together and P^T is kept at half width: dK and dV
-        // already hold half the registers. (dS is rounded to 16 bits for
-        // the products anyway; dBias sees P's rounding, 2^-9 relative.) A
-        // full step skips the visibility tests: two copies of the pass
-        // rather than 32 live predicates.
-        std::vector<Frag> s = product(kOff, qOff, qStage, d);
-        bool capped = cfg.softcap > 0.0;
-        auto probPass = [&](bool full) {
-          SmallVector<Value> out;
-          Value lseScaled[8];
-          for (int64_t c = 0; c < 8; ++c)
-            lseScaled[c] = k.fneg(k.fmul(rowValue(lseBase, c), k.f32(kLog2e)));
-          Value colThr[8], colTie[8];
+Value BackwardEmitter::warpGridRowValue(const WarpGrid &t, Value base,
+                                        int64_t c) {
+  return k.loadAs(k.f32Type,
+                  k.gep(smem, k.f32Type,
+                        k.add(base, warpGridQueryCol(t, c / 2, c % 2))));
+}
+
+void BackwardEmitter::warpGridStorePairs(const WarpGrid &t, int64_t base,
+                                         int mt, int64_t nt,
+                                         ArrayRef<Value> pairs) {
+  for (int r = 0; r < 2; ++r) {
+    Value row = k.add(t.keyBase, k.add(gid, k.c32(16 * mt + 8 * r)));
+    Value chunk = k.add(k.mul(t.qg, k.c32(4)), k.c32(nt));
+    Value off =
+        k.add(swizzled(row, chunk, cfg.blockM), k.mul(tig, k.c32(4)));
+    k.storeTo(pairs[r], sharedAt(base, off));
+  }
+}
+
+std::vector<Frag> BackwardEmitter::warpGridScores(const WarpGrid &t,
+                                                  int64_t aOff, int64_t bOff,
+                                                  Value bStage, int64_t cols) {
+  std::vector<Frag> acc(8, zeroFrag());
+  for (int64_t ks = 0; ks < cols / 16; ++ks) {
+    Frag a[2];
+    for (int mt = 0; mt < 2; ++mt)
+      a[mt] = k.ldmatrixX4(
+          swizzledAt(aOff, zero32, t.aRow, 16 * mt, laneHi, 2 * ks, cols),
+          /*transpose=*/false);
+    for (int64_t jp = 0; jp < 2; ++jp) {
+      Frag bf = k.ldmatrixX4(
+          swizzledAt(bOff, bStage, t.bRow, 16 * jp, laneMid, 2 * ks, cols),
+          /*transpose=*/false);
+      for (int mt = 0; mt < 2; ++mt)
+        mmaPair(a[mt], bf, acc[4 * mt + 2 * jp], acc[4 * mt + 2 * jp + 1]);
+    }
+  }
+  return acc;
+}
+
+SmallVector<Value> BackwardEmitter::warpGridProbs(const WarpGrid &t,
+                                                  const Step &step,
+                                                  ArrayRef<Frag> s,
+                                                  Value lseBase) {
+  bool perQuery = cfg.mask == MaskKind::PerQueryTopK;
+  bool capped = cfg.softcap > 0.0;
+  Value q0 = step.q0;
+  // A full step skips the visibility tests: two copies of the pass rather
+  // than 32 live predicates.
+  auto probPass = [&](bool full) {
+    SmallVector<Value> out;
+    Value lseScaled[8];
+    for (int64_t c = 0; c < 8; ++c)
+      lseScaled[c] =
+          k.fneg(k.fmul(warpGridRowValue(t, lseBase, c), k.f32(kLog2e)));
+    Value colThr[8], colTie[8];
+    if (perQuery && !full)
+      for (int64_t c = 0; c < 8; ++c) {
+        Value qpos = k.add(q0, warpGridQueryCol(t, c / 2, c % 2));
+        std::tie(colThr[c], colTie[c]) =
+            rowThreshold(qpos, k.cmpi(ip(IPred::slt), qpos, Lq));
+      }
+    for (int mt = 0; mt < 2; ++mt)
+      for (int64_t nt = 0; nt < 4; ++nt) {
+        Value p[4], deriv[4];
+        for (int v = 0; v < 4; ++v) {
+          int kr = 2 * mt + v / 2;
+          Value qpos = k.add(q0, warpGridQueryCol(t, nt, v % 2));
+          Value qvalid = k.cmpi(ip(IPred::slt), qpos, Lq);
+          Value kpos = t.kpos[kr];
+          Value kept;
           if (perQuery && !full)
-            for (int64_t c = 0; c < 8; ++c) {
-              Value qpos = k.add(q0, queryCol(c / 2, c % 2));
-              std::tie(colThr[c], colTie[c]) =
-                  rowThreshold(qpos, k.cmpi(ip(IPred::slt), qpos, Lq));
-            }
-          for (int mt = 0; mt < 2; ++mt)
-            for (int64_t nt = 0; nt < 4; ++nt) {
-              Value p[4], deriv[4];
-              for (int v = 0; v < 4; ++v) {
-                int kr = 2 * mt + v / 2;
-                Value qpos = k.add(q0, queryCol(nt, v % 2));
-                Value qvalid = k.cmpi(ip(IPred::slt), qpos, Lq);
-                Value kpos = kposHeld[kr];
-                Value kept;
-                if (perQuery && !full)
-                  kept = passesThreshold(keyScore[kr], kpos,
-                                         colThr[2 * nt + v % 2],
-                                         colTie[2 * nt + v % 2]);
-                Value vis = full ? k.boolean(true)
-                                 : visible(qpos, qvalid, kpos, kept);
-                ElementProb pr = elementProb(
-                    s[4 * mt + nt][v], vis, k.select(qvalid, qpos, zero32),
-                    kpos, keyBias[kr], lseScaled[2 * nt + v % 2]);
-                p[v] = pr.p;
-                deriv[v] = pr.deriv;
-              }
-              SmallVector<Value> pairs;
-              for (int r = 0; r < 2; ++r) {
-                pairs.push_back(k.pack2(p[2 * r], p[2 * r + 1], cfg.element));
-                out.push_back(pairs.back());
-              }
-              storePairs(pOff, mt, nt, pairs);
-              if (capped)
-                out.append(std::begin(deriv), std::end(deriv));
-            }
-          return out;
-        };
-        // Per fragment: two packed pairs, then four derivatives if capped.
-        int64_t perFrag = capped ? 6 : 2;
-        SmallVector<Type> probTypes;
-        for (int64_t f = 0; f < 8; ++f)
-          for (int64_t i = 0; i < perFrag; ++i)
-            probTypes.push_back(i < 2 ? k.i32Type : k.f32Type);
-        SmallVector<Value> probs = k.ifElse(
-            fullStep(q0, step.blockFull), probTypes, [&] { return probPass(true); },
-            [&] { return probPass(false); });
-
-        // dP^T, then dS^T into shared memory, and dBias from dS^T w.r.t.
-        // the logit (per key: the thread's partial sums).
-        std::vector<Frag> dp = product(vOff, doOff, doStage, dv);
-        Value delta[8];
-        for (int64_t c = 0; c < 8; ++c)
-          delta[c] = rowValue(deltaBase, c);
-        Value keyBiasSum[4];
-        for (int kr = 0; kr < 4; ++kr)
-          keyBiasSum[kr] = k.f32(0.0);
-        for (int mt = 0; mt < 2; ++mt)
-          for (int64_t nt = 0; nt < 4; ++nt) {
-            int64_t frag = (4 * mt + nt) * perFrag;
-            Value ds[4];
-            for (int v = 0; v < 4; ++v) {
-              int kr = 2 * mt + v / 2;
-              auto pair = k.unpack2(probs[frag + v / 2], cfg.element);
-              ElementProb pr{v % 2 ? pair.second : pair.first,
-                             capped ? probs[frag + 2 + v] : Value()};
-              ElementGrads gr =
-                  elementGrads(pr, dp[4 * mt + nt][v], delta[2 * nt + v % 2]);
-              ds[v] = gr.dsScore;
-              if (cfg.biasPerKey) {
-                keyBiasSum[kr] = k.fadd(keyBiasSum[kr], gr.dsLogit);
-              } else if (cfg.biasElement) {
-                Value qpos = k.add(q0, queryCol(nt, v % 2));
-                Value kpos = keyPos(kr);
-                Value inside =
-                    k.andi(keyValid(kpos), k.cmpi(ip(IPred::slt), qpos, Lq));
-                k.ifThen(inside, [&] {
-                  k.atomicAddF32(k.gep(ptrArg("dbias"), k.f32Type,
-                                       broadcastOffset("dbias", qpos, kpos)),
-                                 gr.dsLogit);
-                });
-              }
-            }
-            storePairs(dsOff, mt, nt,
-                       {k.pack2(ds[0], ds[1], cfg.element),
-                        k.pack2(ds[2], ds[3], cfg.element)});
-          }
-        // Per-key dBias: the sums over the warp's 32 queries (quad
-        // reduction), one atomic per key, step and query group.
-        if (cfg.biasPerKey)
-          for (int kr = 0; kr < 4; ++kr) {
-            Value sum = keyBiasSum[kr];
-            sum = k.fadd(sum, k.shuffleXor(sum, 1));
-            sum = k.fadd(sum, k.shuffleXor(sum, 2));
-            Value kpos = keyPos(kr);
-            k.ifThen(k.andi(keyValid(kpos), k.cmpi(ip(IPred::eq), tig, zero32)),
-                     [&] {
-                       k.atomicAddF32(
-                           k.gep(ptrArg("dbias"), k.f32Type,
-                                 broadcastOffset("dbias", zero32, kpos)),
-                           sum);
-                     });
-          }
-        k.barrier(); // P^T and dS^T of every warp
-
-        // dV += P^T dO and dK += dS^T Q: the warp's 32 keys x its half of
-        // the columns, k-steps over the tile's queries.
-        auto accumulate = [&](ValueRange accIn, int64_t aOff, int64_t bOff,
-                              Value bStage, int64_t cols, int64_t n) {
-          std::vector<Frag> acc(2 * n);
-          for (int64_t j = 0; j < 2 * n; ++j)
-            for (int v = 0; v < 4; ++v)
-              acc[j][v] = accIn[j * 4 + v];
-          for (int64_t ks = 0; ks < bm / 16; ++ks) {
-            Frag a[2];
-            for (int mt = 0; mt < 2; ++mt)
-              a[mt] = k.ldmatrixX4(
-                  swizzledAt(aOff, zero32, aRow, 16 * mt, laneHi, 2 * ks, bm),
-                  /*transpose=*/false);
-            for (int64_t jp = 0; jp < n / 2; ++jp) {
-              Frag bf = k.ldmatrixX4(sliceAt(bOff, bStage, tRowLane, 16 * ks,
-                                             k.mul(qg, k.c32(n)), n, laneHi,
-                                             2 * jp, cols),
-                                     /*transpose=*/true);
-              for (int mt = 0; mt < 2; ++mt)
-                mmaPair(a[mt], bf, acc[mt * n + 2 * jp],
-                        acc[mt * n + 2 * jp + 1]);
-            }
-          }
-          SmallVector<Value> out;
-          for (const Frag &f : acc)
-            out.append(f.begin(), f.end());
-          return out;
-        };
-        SmallVector<Value> dK =
-            accumulate(st.take_front(2 * nDk * 4), dsOff, qOff, qStage, d, nDk);
-        SmallVector<Value> dV = accumulate(st.drop_front(2 * nDk * 4), pOff,
-                                           doOff, doStage, dv, nDv);
-
-        // dQ += dS K: the 32 queries of group qg x column slice kg, k-steps
-        // over the tile's keys; A = dS from dS^T (ldmatrix.trans).
-        std::vector<Frag> dq(2 * nDq, zeros());
-        for (int64_t ks = 0; ks < bn / 16; ++ks) {
-          Frag a[2];
-          for (int rt = 0; rt < 2; ++rt)
-            a[rt] = k.ldmatrixX4(sliceAt(dsOff, zero32, bRowLane, 16 * ks,
-                                         k.mul(qg, k.c32(4)), 4, laneMid,
-                                         2 * rt, bm),
-                                 /*transpose=*/true);
-          for (int64_t jp = 0; jp < nDq / 2; ++jp) {
-            Frag bf = k.ldmatrixX4(sliceAt(kOff, zero32, tRowLane, 16 * ks,
-                                           k.mul(kg, k.c32(nDq)), nDq, laneHi,
-                                           2 * jp, d),
-                                   /*transpose=*/true);
-            for (int rt = 0; rt < 2; ++rt)
-              mmaPair(a[rt], bf, dq[rt * nDq + 2 * jp],
-                      dq[rt * nDq + 2 * jp + 1]);
-          }
+            kept = passesThreshold(t.keyScore[kr], kpos,
+                                   colThr[2 * nt + v % 2],
+                                   colTie[2 * nt + v % 2]);
+          Value vis =
+              full ? k.boolean(true) : visible(qpos, qvalid, kpos, kept);
+          ElementProb pr = elementProb(
+              s[4 * mt + nt][v], vis, k.select(qvalid, qpos, zero32), kpos,
+              t.keyBias[kr], lseScaled[2 * nt + v % 2]);
+          p[v] = pr.p;
+          deriv[v] = pr.deriv;
         }
-        for (int rt = 0; rt < 2; ++rt)
-          for (int r = 0; r < 2; ++r) {
-            Value row =
-                k.add(q0, k.add(queryBase, k.add(gid, k.c32(16 * rt + 8 * r))));
-            k.ifThen(k.cmpi(ip(IPred::slt), row, Lq), [&] {
-              Value rowBase =
-                  k.add(k.add(strided("dq", "b", b), strided("dq", "h", h)),
-                        strided("dq", "l", row));
-              for (int64_t j = 0; j < nDq; ++j) {
-                Value col = k.add(
-                    k.mul(k.add(k.mul(kg, k.c32(nDq)), k.c32(j)), k.c32(8)),
-                    k.mul(tig, k.c32(2)));
-                addPair(k.gep(ptrArg("dq"), k.f32Type,
-                              k.add(rowBase, k.sext64(col))),
-                        k.fmul(dq[rt * nDq + j][2 * r], arg("scale")),
-                        k.fmul(dq[rt * nDq + j][2 * r + 1], arg("scale")));
-              }
-            });
-          }
-        SmallVector<Value> out(dK);
-        out.append(dV.begin(), dV.end());
-        return out;
-      });
+        SmallVector<Value> pairs;
+        for (int r = 0; r < 2; ++r) {
+          pairs.push_back(k.pack2(p[2 * r], p[2 * r + 1], cfg.element));
+          out.push_back(pairs.back());
+        }
+        warpGridStorePairs(t, pOff, mt, nt, pairs);
+        if (capped)
+          out.append(std::begin(deriv), std::end(deriv));
+      }
+    return out;
+  };
+  // Per fragment: two packed pairs, then four derivatives if capped.
+  int64_t perFrag = capped ? 6 : 2;
+  SmallVector<Type> probTypes;
+  for (int64_t f = 0; f < 8; ++f)
+    for (int64_t i = 0; i < perFrag; ++i)
+      probTypes.push_back(i < 2 ? k.i32Type : k.f32Type);
+  return k.ifElse(
+      fullStep(q0, step.blockFull), probTypes, [&] { return probPass(true); },
+      [&] { return probPass(false); });
+}
 
-  // dK (times the scale) and dV of the thread's keys and columns, added at
-  // the keys' positions into the f32 accumulators (the query heads of a KV
-  // group add to the same rows).
-  auto store = [&](const char *t, ValueRange acc, int64_t n, bool scaled) {
+void BackwardEmitter::warpGridDScores(const WarpGrid &t, const Step &step,
+                                      ArrayRef<Value> probs,
+                                      ArrayRef<Frag> dp, Value deltaBase) {
+  bool capped = cfg.softcap > 0.0;
+  int64_t perFrag = capped ? 6 : 2;
+  Value delta[8];
+  for (int64_t c = 0; c < 8; ++c)
+    delta[c] = warpGridRowValue(t, deltaBase, c);
+  Value keyBiasSum[4];
+  for (int kr = 0; kr < 4; ++kr)
+    keyBiasSum[kr] = k.f32(0.0);
+  for (int mt = 0; mt < 2; ++mt)
+    for (int64_t nt = 0; nt < 4; ++nt) {
+      int64_t frag = (4 * mt + nt) * perFrag;
+      Value ds[4];
+      for (int v = 0; v < 4; ++v) {
+        int kr = 2 * mt + v / 2;
+        auto pair = k.unpack2(probs[frag + v / 2], cfg.element);
+        ElementProb pr{v % 2 ? pair.second : pair.first,
+                       capped ? probs[frag + 2 + v] : Value()};
+        ElementGrads gr =
+            elementGrads(pr, dp[4 * mt + nt][v], delta[2 * nt + v % 2]);
+        ds[v] = gr.dsScore;
+        if (cfg.biasPerKey) {
+          keyBiasSum[kr] = k.fadd(keyBiasSum[kr], gr.dsLogit);
+        } else if (cfg.biasElement) {
+          Value qpos = k.add(step.q0, warpGridQueryCol(t, nt, v % 2));
+          Value kpos = warpGridKeyPos(t, kr);
+          Value inside = k.andi(k.cmpi(ip(IPred::sge), kpos, zero32),
+                                k.cmpi(ip(IPred::slt), qpos, Lq));
+          k.ifThen(inside, [&] {
+            k.atomicAddF32(k.gep(ptrArg("dbias"), k.f32Type,
+                                 broadcastOffset("dbias", qpos, kpos)),
+                           gr.dsLogit);
+          });
+        }
+      }
+      warpGridStorePairs(t, dsOff, mt, nt,
+                         {k.pack2(ds[0], ds[1], cfg.element),
+                          k.pack2(ds[2], ds[3], cfg.element)});
+    }
+  // Per-key dBias: the sums over the warp's 32 queries (quad reduction),
+  // one atomic per key, step and query group.
+  if (cfg.biasPerKey)
     for (int kr = 0; kr < 4; ++kr) {
-      Value kpos = keyPos(kr);
-      k.ifThen(keyValid(kpos), [&] {
+      Value sum = keyBiasSum[kr];
+      sum = k.fadd(sum, k.shuffleXor(sum, 1));
+      sum = k.fadd(sum, k.shuffleXor(sum, 2));
+      Value kpos = warpGridKeyPos(t, kr);
+      k.ifThen(k.andi(k.cmpi(ip(IPred::sge), kpos, zero32),
+                      k.cmpi(ip(IPred::eq), tig, zero32)),
+               [&] {
+                 k.atomicAddF32(k.gep(ptrArg("dbias"), k.f32Type,
+                                      broadcastOffset("dbias", zero32, kpos)),
+                                sum);
+               });
+    }
+}
+
+SmallVector<Value> BackwardEmitter::warpGridAccumulate(
+    const WarpGrid &t, ValueRange accIn, int64_t aOff, int64_t bOff,
+    Value bStage, int64_t cols, int64_t n) {
+  int64_t bm = cfg.blockM;
+  std::vector<Frag> acc(2 * n);
+  for (int64_t j = 0; j < 2 * n; ++j)
+    for (int v = 0; v < 4; ++v)
+      acc[j][v] = accIn[j * 4 + v];
+  for (int64_t ks = 0; ks < bm / 16; ++ks) {
+    Frag a[2];
+    for (int mt = 0; mt < 2; ++mt)
+      a[mt] = k.ldmatrixX4(
+          swizzledAt(aOff, zero32, t.aRow, 16 * mt, laneHi, 2 * ks, bm),
+          /*transpose=*/false);
+    for (int64_t jp = 0; jp < n / 2; ++jp) {
+      Frag bf = k.ldmatrixX4(sliceAt(bOff, bStage, t.tRowLane, 16 * ks,
+                                     k.mul(t.qg, k.c32(n)), n, laneHi, 2 * jp,
+                                     cols),
+                             /*transpose=*/true);
+      for (int mt = 0; mt < 2; ++mt)
+        mmaPair(a[mt], bf, acc[mt * n + 2 * jp], acc[mt * n + 2 * jp + 1]);
+    }
+  }
+  SmallVector<Value> out;
+  for (const Frag &f : acc)
+    out.append(f.begin(), f.end());
+  return out;
+}
+
+void BackwardEmitter::warpGridQueryGrad(const WarpGrid &t, const Step &step) {
+  int64_t bm = cfg.blockM, bn = cfg.blockN, d = cfg.headDim, nDq = t.nDq;
+  // k-steps over the tile's keys; A = dS from dS^T (ldmatrix.trans).
+  std::vector<Frag> dq(2 * nDq, zeroFrag());
+  for (int64_t ks = 0; ks < bn / 16; ++ks) {
+    Frag a[2];
+    for (int rt = 0; rt < 2; ++rt)
+      a[rt] = k.ldmatrixX4(sliceAt(dsOff, zero32, t.bRowLane, 16 * ks,
+                                   k.mul(t.qg, k.c32(4)), 4, laneMid, 2 * rt,
+                                   bm),
+                           /*transpose=*/true);
+    for (int64_t jp = 0; jp < nDq / 2; ++jp) {
+      Frag bf = k.ldmatrixX4(sliceAt(kOff, zero32, t.tRowLane, 16 * ks,
+                                     k.mul(t.kg, k.c32(nDq)), nDq, laneHi,
+                                     2 * jp, d),
+                             /*transpose=*/true);
+      for (int rt = 0; rt < 2; ++rt)
+        mmaPair(a[rt], bf, dq[rt * nDq + 2 * jp], dq[rt * nDq + 2 * jp + 1]);
+    }
+  }
+  for (int rt = 0; rt < 2; ++rt)
+    for (int r = 0; r < 2; ++r) {
+      Value row = k.add(step.q0, k.add(t.queryBase,
+                                       k.add(gid, k.c32(16 * rt + 8 * r))));
+      k.ifThen(k.cmpi(ip(IPred::slt), row, Lq), [&] {
+        Value rowBase =
+            k.add(k.add(strided("dq", "b", b), strided("dq", "h", h)),
+                  strided("dq", "l", row));
+        for (int64_t j = 0; j < nDq; ++j) {
+          Value col =
+              k.add(k.mul(k.add(k.mul(t.kg, k.c32(nDq)), k.c32(j)), k.c32(8)),
+                    k.mul(tig, k.c32(2)));
+          addPair(
+              k.gep(ptrArg("dq"), k.f32Type, k.add(rowBase, k.sext64(col))),
+              k.fmul(dq[rt * nDq + j][2 * r], arg("scale")),
+              k.fmul(dq[rt * nDq + j][2 * r + 1], arg("scale")));
+        }
+      });
+    }
+}
+
+void BackwardEmitter::warpGridStore(const WarpGrid &t, ValueRange fin) {
+  // Added at the keys' positions into the f32 accumulators (the query heads
+  // of a KV group add to the same rows).
+  auto store = [&](const char *name, ValueRange acc, int64_t n,
+                   bool scaled) {
+    for (int kr = 0; kr < 4; ++kr) {
+      Value kpos = warpGridKeyPos(t, kr);
+      k.ifThen(k.cmpi(ip(IPred::sge), kpos, zero32), [&] {
         int mt = kr / 2, r = kr % 2;
-        Value rowBase = k.add(k.add(strided(t, "b", b), strided(t, "h", g)),
-                              strided(t, "l", kpos));
+        Value rowBase =
+            k.add(k.add(strided(name, "b", b), strided(name, "h", g)),
+                  strided(name, "l", kpos));
         for (int64_t j = 0; j < n; ++j) {
           Value lo = acc[(mt * n + j) * 4 + 2 * r];
           Value hi = acc[(mt * n + j) * 4 + 2 * r + 1];
@@ -370,15 +365,51 @@ void BackwardEmitter::emitWarpGrid() {
             lo = k.fmul(lo, arg("scale"));
             hi = k.fmul(hi, arg("scale"));
           }
-          Value col =
-              k.add(k.mul(k.add(k.mul(qg, k.c32(n)), k.c32(j)), k.c32(8)),
-                    k.mul(tig, k.c32(2)));
-          addPair(k.gep(ptrArg(t), k.f32Type, k.add(rowBase, k.sext64(col))),
-                  lo, hi);
+          Value col = k.add(
+              k.mul(k.add(k.mul(t.qg, k.c32(n)), k.c32(j)), k.c32(8)),
+              k.mul(tig, k.c32(2)));
+          addPair(
+              k.gep(ptrArg(name), k.f32Type, k.add(rowBase, k.sext64(col))),
+              lo, hi);
         }
       });
     }
   };
-  store("dk", ValueRange(fin).take_front(2 * nDk * 4), nDk, /*scaled=*/true);
-  store("dv", ValueRange(fin).drop_front(2 * nDk * 4), nDv, /*scaled=*/false);
+  int64_t dkValues = 2 * t.nDk * 4;
+  store("dk", fin.take_front(dkValues), t.nDk, /*scaled=*/true);
+  store("dv", fin.drop_front(dkValues), t.nDv, /*scaled=*/false);
+}
+
+void BackwardEmitter::emitWarpGrid() {
+  WarpGrid t = warpGridThread();
+  int64_t bm = cfg.blockM, d = cfg.headDim, dv = cfg.valueDim;
+  int64_t dkValues = 2 * t.nDk * 4;
+  SmallVector<Value> init(2 * (t.nDk + t.nDv) * 4, k.f32(0.0));
+  SmallVector<Value> fin = walkQueryTiles(
+      init, [&](const Step &step, ValueRange st) -> SmallVector<Value> {
+        Value lseBase = k.add(k.c32(lseOff / 4), k.mul(step.stage, k.c32(bm)));
+        Value deltaBase =
+            k.add(k.c32(deltaOff / 4), k.mul(step.stage, k.c32(bm)));
+        // S^T, then P^T as 16-bit pairs (into shared memory for dV, and
+        // kept for dS) and, with a soft cap, its derivative. S^T and dP^T
+        // are never live together and P^T is kept at half width: dK and dV
+        // already hold half the registers. (dS is rounded to 16 bits for
+        // the products anyway; dBias sees P's rounding, 2^-9 relative.)
+        std::vector<Frag> s = warpGridScores(t, kOff, qOff, step.qStage, d);
+        SmallVector<Value> probs = warpGridProbs(t, step, s, lseBase);
+        // dP^T, then dS^T into shared memory, and dBias.
+        std::vector<Frag> dp = warpGridScores(t, vOff, doOff, step.doStage, dv);
+        warpGridDScores(t, step, probs, dp, deltaBase);
+        k.barrier(); // P^T and dS^T of every warp
+        // The warp's 32 keys x its half of the columns.
+        SmallVector<Value> out = warpGridAccumulate(
+            t, st.take_front(dkValues), dsOff, qOff, step.qStage, d, t.nDk);
+        SmallVector<Value> dV = warpGridAccumulate(
+            t, st.drop_front(dkValues), pOff, doOff, step.doStage, dv, t.nDv);
+        // dQ: the 32 queries of group qg x column slice kg.
+        warpGridQueryGrad(t, step);
+        out.append(dV.begin(), dV.end());
+        return out;
+      });
+  warpGridStore(t, fin);
 }

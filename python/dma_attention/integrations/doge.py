@@ -109,6 +109,55 @@ def _kernel_dtype(x):
     return x.dtype
 
 
+# Cache methods that move, drop or reorder cached rows: the scores kept
+# beside a cache are forgotten when one runs (recomputed on the next call).
+_CACHE_MUTATORS = ("reorder_cache", "crop", "batch_repeat_interleave",
+                   "batch_select_indices", "reset", "offload", "prefetch")
+
+
+def _score_store(cache):
+    """The per-layer scores kept beside `cache` ({layer: [B, Hkv, Lk]})."""
+    store = getattr(cache, "_dma_scores", None)
+    if store is None:
+        store = {}
+        try:
+            cache._dma_scores = store
+        except AttributeError:         # a cache that takes no attributes
+            return None
+        for name in _CACHE_MUTATORS:
+            method = getattr(cache, name, None)
+            if callable(method):
+                def forget(*args, _method=method, **kwargs):
+                    store.clear()
+                    return _method(*args, **kwargs)
+                setattr(cache, name, forget)
+    return store
+
+
+def _scores(module, v, new, cache):
+    """The per-key score of every key [B, Hkv, Lk]. Without gradients and
+    with a cache, the scores of the cached keys are kept beside the cache
+    (HF caches hold K and V only) and only the `new` keys' are computed:
+    a decode step costs O(new), not O(Lk), in the value bias."""
+    dt = module.dt_proj
+    def compute(values):
+        return value_bias(values, dt.weight, module.A, dt.bias, form="exp")
+    store = None
+    if cache is not None and not torch.is_grad_enabled():
+        store = _score_store(cache)
+    if store is None:
+        return compute(v)
+    B, Lk = v.shape[0], v.shape[1]
+    old = store.get(module.layer_idx)
+    if (old is not None and old.shape[0] == B and old.shape[2] + new == Lk
+            and old.device == v.device):
+        score = torch.cat([old, compute(v[:, Lk - new:])], dim=2)
+    else:
+        score = compute(v)
+    store[module.layer_idx] = score
+    return score
+
+
 def attention_forward(module, hidden_states, position_embeddings,
                       attention_mask=None, past_key_values=None, **kwargs):
     """DogeAttention.forward on dma's ops (same arguments and results:
@@ -143,8 +192,7 @@ def attention_forward(module, hidden_states, position_embeddings,
     Lk = k.shape[1]
     padding = attention_mask.for_keys(Lk)
 
-    dt = module.dt_proj
-    score = value_bias(v, dt.weight, module.A, dt.bias, form="exp")
+    score = _scores(module, v, L, past_key_values)
     dtype = _kernel_dtype(q)
     rows = mask = None
     if window is not None and Lk > window:
