@@ -17,7 +17,8 @@
 # $DMA_KERNEL_DIR (compiled with --mma wgmma) against those of
 # $SYNC_BUNDLE (default gpu-bundle-sync, mma.sync) and SDPA.
 # doge: transformers' Doge on dma (check_doge.py: parity with HF eager,
-# decoding, generate), then examples/doge/train_doge.py: the loss curve
+# decoding, generate), bench_doge_decode.py (per token at caches 4k-128k),
+# then examples/doge/train_doge.py: the loss curve
 # against HF eager and sdpa, and step time / peak memory at L 4096, 16384.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -99,6 +100,8 @@ if want wgmma; then
 fi
 if want doge; then
   python3 benchmarks/gpu/check_doge.py --json "$out/check-doge.json" 2>&1 | tee "$out/check-doge.log" | tail -n 20
+  [ "${PIPESTATUS[0]}" = 0 ] || status=1
+  python3 benchmarks/gpu/bench_doge_decode.py --json "$out/bench-doge-decode.json" 2>&1 | tee "$out/bench-doge-decode.log" | tail -n 6
   [ "${PIPESTATUS[0]}" = 0 ] || status=1
   for shape in "1024 256 50" "4096 1024 12" "16384 1024 6"; do
     set -- $shape

@@ -15,7 +15,9 @@ Doge attention layer computes the same function without an Lq x Lk tensor:
     o     = attention(q, k, v, bias=score[:, :, None], keep_rows=rows,
                       causal=True, scale=head_dim ** -0.5)
 
-(with Lk <= w every visible key is kept: `mask=padding` instead of rows).
+(with Lk <= w every visible key is kept: `mask=padding` instead of rows;
+a single query, a decode step, takes the shared top-k: `keep=` positions,
+so the kernel walks only the w kept keys of the cache).
 Gradients reach every parameter (q/k/v/o projections, norms, dt_proj, A).
 The model's dense causal mask is never built either: for converted models
 DogeModel's `create_causal_mask` returns a `Padding` record of the 2D
@@ -194,13 +196,19 @@ def attention_forward(module, hidden_states, position_embeddings,
 
     score = _scores(module, v, L, past_key_values)
     dtype = _kernel_dtype(q)
-    rows = mask = None
+    rows = keep = mask = None
     if window is not None and Lk > window:
-        rows = topk(score.detach(), window, "per_query", padding)
+        if L == 1:
+            # One query (a decode step) sees every key: its per-query top-k
+            # is the shared one, and the kernel walks only the w kept keys
+            # instead of every cached key's tile.
+            keep = topk(score.detach(), window, "shared", padding)
+        else:
+            rows = topk(score.detach(), window, "per_query", padding)
     elif padding is not None:
         mask = padding[:, None, None, :]
     o = attention(q.to(dtype), k.to(dtype), v.to(dtype),
-                  bias=score.to(dtype)[:, :, None, :], mask=mask,
+                  bias=score.to(dtype)[:, :, None, :], mask=mask, keep=keep,
                   keep_rows=rows, causal=True, scale=module.scaling)
     o = o.to(hidden_states.dtype).reshape(B, L, -1)
     return module.o_proj(o), None
