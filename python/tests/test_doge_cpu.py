@@ -187,6 +187,11 @@ def test_bad_input_says_what_is_wrong():
     with pytest.raises(ValueError, match="covers 8 positions"):
         m(x, rot, attention_mask=doge.padding_of(
             torch.tensor([[1] * 8, [0] + [1] * 7])))
+    cache = ConcatCache()
+    cache.update(torch.zeros(2, 2, 3, 8, dtype=torch.float64),
+                 torch.zeros(2, 2, 3, 8, dtype=torch.float64), 0)
+    with pytest.raises(ValueError, match="cache holds keys as torch.float64"):
+        m(x, rot, past_key_values=cache)
     m.keep_window_size = 0
     with pytest.raises(ValueError, match="keep_window_size"):
         m(x, rot)

@@ -190,6 +190,14 @@ def attention_forward(module, hidden_states, position_embeddings,
         # HF's caches hold [B, Hkv, L, D]; the kernels read the views.
         kc, vc = past_key_values.update(k.transpose(1, 2), v.transpose(1, 2),
                                         module.layer_idx)
+        for name, cached, new in (("keys", kc, k), ("values", vc, v)):
+            # torch.cat would promote a mixed-dtype cache silently.
+            if cached.dtype != new.dtype or cached.device != new.device:
+                raise ValueError(
+                    f"the cache holds {name} as {cached.dtype} on "
+                    f"{cached.device} but layer {module.layer_idx} computes "
+                    f"{new.dtype} on {new.device}: build the cache for this "
+                    "model's dtype and device (or move the model)")
         k, v = kc.transpose(1, 2), vc.transpose(1, 2)
     Lk = k.shape[1]
     padding = attention_mask.for_keys(Lk)
