@@ -17,7 +17,6 @@ to read the w kept K/V rows once at the copy bandwidth measured here.
 """
 
 import argparse
-import copy
 import json
 import statistics
 import sys

@@ -8,7 +8,6 @@ dense [B, H, L, L] masks, torch.topk over each query's row). The GPU check
 (benchmarks/gpu/check_doge.py) compares against transformers' own model.
 """
 
-import math
 
 import pytest
 import torch
