@@ -31,7 +31,9 @@ sys.path.insert(0, str(ROOT / "python"))
 import dma_attention as dma  # noqa: E402
 from dma_attention.integrations import doge  # noqa: E402
 
-from transformers import DogeConfig, DogeForCausalLM, DynamicCache  # noqa: E402
+from transformers import DogeConfig, DynamicCache  # noqa: E402
+
+from check_doge import random_doge  # noqa: E402  (same random A)
 
 H, HKV, D = 32, 8, 128
 
@@ -77,13 +79,7 @@ def model(keep, impl):
                      num_key_value_heads=HKV, keep_window_size=keep,
                      max_position_embeddings=1 << 18)
     cfg._attn_implementation = "eager" if impl == "dma" else impl
-    torch.manual_seed(0)
-    m = DogeForCausalLM(cfg)
-    with torch.no_grad():
-        for name, p in m.named_parameters():
-            if name.endswith("self_attn.A"):
-                p.copy_(torch.randn_like(p))
-    m = m.to("cuda", torch.bfloat16).eval()
+    m = random_doge(cfg, torch.bfloat16).eval()
     return doge.enable(m) if impl == "dma" else m
 
 

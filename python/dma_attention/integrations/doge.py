@@ -160,6 +160,15 @@ def _scores(module, v, new, cache):
     return score
 
 
+def _checked_window(window, name):
+    """`window` when it is a keep window (an integer >= 1, or None: keep
+    every key), else a ValueError naming `name`."""
+    if window is not None and (not isinstance(window, int) or window < 1):
+        raise ValueError(f"{name} must be an integer >= 1 (or None: keep "
+                         f"every key), got {window!r}")
+    return window
+
+
 def attention_forward(module, hidden_states, position_embeddings,
                       attention_mask=None, past_key_values=None, **kwargs):
     """DogeAttention.forward on dma's ops (same arguments and results:
@@ -169,10 +178,7 @@ def attention_forward(module, hidden_states, position_embeddings,
             f"attention_dropout = {module.attention_dropout} while training: "
             "dma's kernels have no attention dropout; set "
             "config.attention_dropout = 0.0 (Doge's default)")
-    window = module.keep_window_size
-    if window is not None and (not isinstance(window, int) or window < 1):
-        raise ValueError(f"keep_window_size must be an integer >= 1 (or "
-                         f"None: keep every key), got {window!r}")
+    window = _checked_window(module.keep_window_size, "keep_window_size")
     if attention_mask is None:
         attention_mask = Padding(None)
     elif not isinstance(attention_mask, Padding):
@@ -269,10 +275,8 @@ def enable(model):
         raise ValueError(f"config.sliding_window = {config.sliding_window}: "
                          "Doge's sliding-window attention is not supported "
                          "by dma's kernels (set it to None)")
-    window = getattr(config, "keep_window_size", None)
-    if window is not None and (not isinstance(window, int) or window < 1):
-        raise ValueError(f"config.keep_window_size must be an integer >= 1, "
-                         f"got {window!r}")
+    _checked_window(getattr(config, "keep_window_size", None),
+                    "config.keep_window_size")
     _masks_as_padding(modeling_doge)
     _converted[id(config)] = weakref.ref(config)
     for layer in layers:
